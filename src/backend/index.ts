@@ -1,0 +1,117 @@
+/**
+ * Backend selection. Order of preference at start-up:
+ *
+ *   @tensorflow/tfjs-node-gpu ('tensorflow', CUDA) -> @tensorflow/tfjs-node ('tensorflow', native CPU)
+ *   -> WebAssembly ('wasm', embedded default: its .wasm ships inside the npm package) -> 'cpu' (pure JS)
+ *
+ * tfjs-node(-gpu) are optional peers: their install downloads libtensorflow, so they are probed with
+ * require() and skipped when absent or broken. `CONVNEXT_BACKEND` (or the `backend` option) forces
+ * one: auto | node-gpu | node | tensorflow | wasm | cpu. A forced backend that cannot load is an
+ * error, never a silent fallback.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { BackendError } from '../errors';
+
+export type BackendRequest = 'auto' | 'node-gpu' | 'node' | 'tensorflow' | 'wasm' | 'cpu';
+
+export interface BackendInfo {
+  /** tf.getBackend() after initialisation: 'tensorflow' | 'wasm' | 'cpu'. */
+  backend: string;
+  /** The npm package that provides it. */
+  package: string;
+  /** Candidates that were tried and failed, with the reason (auto mode). */
+  skipped: { package: string; reason: string }[];
+}
+
+interface Candidate {
+  request: Exclude<BackendRequest, 'auto' | 'tensorflow'>;
+  backend: string;
+  package: string;
+}
+
+const CANDIDATES: Candidate[] = [
+  { request: 'node-gpu', backend: 'tensorflow', package: '@tensorflow/tfjs-node-gpu' },
+  { request: 'node', backend: 'tensorflow', package: '@tensorflow/tfjs-node' },
+  { request: 'wasm', backend: 'wasm', package: '@tensorflow/tfjs-backend-wasm' },
+  { request: 'cpu', backend: 'cpu', package: '@tensorflow/tfjs-backend-cpu' },
+];
+
+/** Loads a package for its side effect (registering a backend). Injectable for tests. */
+export type ModuleLoader = (pkg: string) => unknown;
+
+const defaultLoader: ModuleLoader = (pkg) => require(pkg);
+
+export interface InitBackendOptions {
+  /** Which backend; default: $CONVNEXT_BACKEND, else 'auto'. */
+  backend?: BackendRequest | string;
+  /** For tests: replaces require(). */
+  loader?: ModuleLoader;
+}
+
+const REQUESTS: readonly string[] = ['auto', 'node-gpu', 'node', 'tensorflow', 'wasm', 'cpu'];
+
+function reasonOf(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return msg.split('\n')[0];
+}
+
+async function tryCandidate(c: Candidate, loader: ModuleLoader): Promise<void> {
+  loader(c.package);
+  if (!tf.findBackendFactory(c.backend)) throw new Error(`${c.package} loaded but registered no '${c.backend}' backend`);
+  // The library is silent: PROD mutes tfjs-core's console advice (e.g. "install tfjs-node").
+  tf.env().set('PROD', true);
+  const ok = await tf.setBackend(c.backend);
+  if (!ok) throw new Error(`backend '${c.backend}' failed to initialise`);
+  await tf.ready();
+}
+
+/**
+ * Picks and initialises the TF.js backend. Idempotent for the same request.
+ *
+ *   const { backend } = await initBackend();            // auto
+ *   await initBackend({ backend: 'cpu' });               // forced
+ */
+export async function initBackend(opts: InitBackendOptions = {}): Promise<BackendInfo> {
+  const request = (opts.backend ?? process.env.CONVNEXT_BACKEND ?? 'auto').trim().toLowerCase() || 'auto';
+  if (!REQUESTS.includes(request)) {
+    throw new BackendError(`unknown backend '${request}': use one of ${REQUESTS.join(', ')}`);
+  }
+  const loader = opts.loader ?? defaultLoader;
+  const skipped: BackendInfo['skipped'] = [];
+  const wanted =
+    request === 'auto'
+      ? CANDIDATES
+      : request === 'tensorflow'
+        ? CANDIDATES.filter((c) => c.backend === 'tensorflow')
+        : CANDIDATES.filter((c) => c.request === request);
+  for (const c of wanted) {
+    try {
+      await tryCandidate(c, loader);
+      return { backend: tf.getBackend(), package: c.package, skipped };
+    } catch (e) {
+      skipped.push({ package: c.package, reason: reasonOf(e) });
+    }
+  }
+  const detail = skipped.map((s) => `${s.package}: ${s.reason}`).join('; ');
+  const hint =
+    request === 'node' || request === 'node-gpu' || request === 'tensorflow'
+      ? ' (install it with `npm install @tensorflow/tfjs-node` or `@tensorflow/tfjs-node-gpu`; its install step downloads libtensorflow)'
+      : '';
+  throw new BackendError(`could not initialise backend '${request}': ${detail}${hint}`);
+}
+
+/** Names of backends currently usable without installing anything (probes each; restores the current one). */
+export async function availableBackends(loader: ModuleLoader = defaultLoader): Promise<string[]> {
+  const current = tf.getBackend();
+  const found: string[] = [];
+  for (const c of CANDIDATES) {
+    try {
+      await tryCandidate(c, loader);
+      if (!found.includes(c.request)) found.push(c.request);
+    } catch {
+      // not installed or not working here
+    }
+  }
+  if (current) await tf.setBackend(current);
+  return found;
+}

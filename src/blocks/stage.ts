@@ -1,0 +1,75 @@
+/**
+ * A ConvNeXt stage: for stages 1-3 a downsampling layer (LN + conv 2x2/s2) first, then `depth`
+ * blocks at constant width. Stage 0 has no downsample: the stem already reduced by 4.
+ * Parameter names follow timm: stages.{i}.downsample.{norm,conv}, stages.{i}.blocks.{j}.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { downsample } from '../layers/downsample';
+import { ParamStore, ones, truncNormal002, zeros } from '../model/params';
+import { BlockOptions, ConvNeXtBlock, ForwardContext } from './convnext_block';
+
+export interface StageOptions {
+  index: number;
+  inDim: number;
+  dim: number;
+  depth: number;
+  /** Per-block drop-path rates, length `depth`. */
+  dropPathRates: number[];
+  block: Omit<BlockOptions, 'dim' | 'dropPathRate'>;
+}
+
+export class ConvNeXtStage {
+  readonly blocks: ConvNeXtBlock[];
+  readonly downsample: {
+    normWeight: tf.Variable;
+    normBias: tf.Variable;
+    convWeight: tf.Variable;
+    convBias: tf.Variable;
+  } | null;
+
+  constructor(
+    store: ParamStore,
+    readonly options: StageOptions,
+  ) {
+    const p = `stages.${options.index}`;
+    this.downsample =
+      options.index > 0
+        ? {
+            normWeight: store.add(`${p}.downsample.norm.weight`, [options.inDim], ones, false),
+            normBias: store.add(`${p}.downsample.norm.bias`, [options.inDim], zeros, false),
+            convWeight: store.add(`${p}.downsample.conv.weight`, [2, 2, options.inDim, options.dim], truncNormal002, true),
+            convBias: store.add(`${p}.downsample.conv.bias`, [options.dim], zeros, false),
+          }
+        : null;
+    this.blocks = options.dropPathRates.map(
+      (rate, j) =>
+        new ConvNeXtBlock(store, `${p}.blocks.${j}`, { ...options.block, dim: options.dim, dropPathRate: rate }),
+    );
+  }
+
+  /**
+   * @param x [N, H, W, inDim] NHWC
+   * @returns [N, H/2, W/2, dim] (stage 0: [N, H, W, dim])
+   */
+  apply(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
+    return tf.tidy(() => {
+      let y = x;
+      const ds = this.downsample;
+      if (ds) {
+        y = downsample(
+          y,
+          ds.normWeight as tf.Tensor1D,
+          ds.normBias as tf.Tensor1D,
+          ds.convWeight as tf.Tensor4D,
+          ds.convBias as tf.Tensor1D,
+          this.options.block.lnEps,
+        );
+      }
+      // Each block gets its own seed so that drop-path masks differ between blocks.
+      this.blocks.forEach((b, j) => {
+        y = b.apply(y, { ...ctx, seed: ctx.seed === undefined ? undefined : ctx.seed * 1009 + this.options.index * 101 + j });
+      });
+      return y;
+    });
+  }
+}

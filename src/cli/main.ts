@@ -1,0 +1,44 @@
+/**
+ * The `convnext` command line. Thin: it parses flags, calls the library and prints. User errors
+ * (ConvNeXtError and its kin) print `error: <message>` and exit 1, without a stack trace.
+ */
+import { Command, CommanderError } from 'commander';
+import { ConvNeXtError } from '../errors';
+import { registerInfo } from './info';
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('convnext')
+    .description('ConvNeXt V1/V2 on TensorFlow.js: model info, conversion, inference')
+    .version(require('../../../package.json').version as string)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerInfo(program);
+  return program;
+}
+
+/** Errors a user can cause by input: printed as one line. Anything else is a bug and keeps its stack. */
+export function isUserError(e: unknown): boolean {
+  if (e instanceof ConvNeXtError) return true;
+  const name = e instanceof Error ? e.name : '';
+  return ['CheckpointError', 'UnsafePickleError', 'NpyError', 'ImageError'].includes(name);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // commander already printed the message (or help/version, which exit 0).
+      return e.exitCode;
+    }
+    if (isUserError(e)) {
+      process.stderr.write(`error: ${(e as Error).message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,17 @@
+/**
+ * convnext-tfjs: ConvNeXt V1 and V2 written by hand on TensorFlow.js.
+ *
+ *   import { initBackend, createModel } from 'convnext-tfjs';
+ *   await initBackend();                                   // tfjs-node(-gpu) > wasm > cpu
+ *   const model = createModel('convnext_tiny');
+ *   const logits = model.forward(x);                       // x: NHWC [N, 224, 224, 3], normalised
+ */
+// The umbrella package registers every op's gradient (tfjs-core's CommonJS build alone has none)
+// and the cpu backend; it shares the one tfjs-core engine with the wasm backend.
+import '@tensorflow/tfjs';
+
+export * from './errors';
+export * from './model';
+export * from './blocks';
+export * as layers from './layers';
+export { BackendInfo, BackendRequest, InitBackendOptions, ModuleLoader, availableBackends, initBackend } from './backend';

@@ -1,0 +1,296 @@
+/**
+ * ConvNeXt V1/V2 (Liu et al. 2022; Woo et al. 2023) on tfjs-core ops: stem -> 4 stages -> head.
+ *
+ * Layout: inputs are NHWC float32 [N, H, W, 3], already normalised (ImageNet mean/std); every
+ * feature map is NHWC; logits are [N, numClasses]. PyTorch's NCHW arrays must be transposed
+ * [0, 2, 3, 1] first. H and W must be at least 32 (the total stride); other sizes follow PyTorch's
+ * floor semantics.
+ *
+ * Parameters are tf.Variables named as timm's state-dict keys (stem.conv, stages.i.blocks.j...,
+ * head.norm, head.fc) in TF.js layouts; see params.ts.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { ConvNeXtStage } from '../blocks/stage';
+import { ForwardContext } from '../blocks/convnext_block';
+import { ConfigError, ShapeError } from '../errors';
+import { dropPathSchedule } from '../layers/drop_path';
+import { layerNorm } from '../layers/layer_norm';
+import { linear } from '../layers/linear';
+import { stem } from '../layers/stem';
+import {
+  ConfigOverrides,
+  ConvNeXtConfig,
+  FeatureInfo,
+  countParams,
+  featureInfo,
+  resolveConfig,
+} from './configs';
+import { ParamInfo, ParamStore, ones, truncNormal002, zeros } from './params';
+
+/**
+ * NOTE: the wasm backend is a 32-bit address space (4 GiB) and XNNPACK keeps packed copies of the
+ * matMul weights, so weights over ~2 GiB (ConvNeXt-V2-huge: 2.6 GB) abort inside wasm. Say so first.
+ */
+const WASM_MAX_WEIGHT_BYTES = 2 * 1024 ** 3;
+
+function checkFitsBackend(config: ConvNeXtConfig): void {
+  const bytes = countParams(config) * 4;
+  if (tf.getBackend() === 'wasm' && bytes > WASM_MAX_WEIGHT_BYTES) {
+    throw new ConfigError(
+      `${config.name} has ${(bytes / 1024 ** 3).toFixed(2)} GiB of float32 weights, more than the wasm backend's ` +
+        `4 GiB address space can hold with XNNPACK's packed copies; use the cpu backend or tfjs-node`,
+    );
+  }
+}
+
+export interface ForwardOptions {
+  /** Training mode: drop path active. Default false (inference). */
+  training?: boolean;
+  /** Seed of this pass's random draws (drop path). */
+  seed?: number;
+}
+
+export interface CreateModelOptions extends ConfigOverrides {
+  /** Seed of the weight init (deterministic across runs and backends' RNG). Default 0. */
+  seed?: number;
+}
+
+export class ConvNeXt {
+  readonly config: Readonly<ConvNeXtConfig>;
+  readonly featureInfo: readonly FeatureInfo[];
+  private readonly store: ParamStore;
+  private readonly stages: ConvNeXtStage[];
+
+  constructor(config: ConvNeXtConfig, seed = 0) {
+    checkFitsBackend(config);
+    this.config = Object.freeze({ ...config });
+    this.featureInfo = Object.freeze(featureInfo(config));
+    this.store = new ParamStore(seed);
+    const c = config;
+    const s = this.store;
+    s.add('stem.conv.weight', [c.patchSize, c.patchSize, c.inChannels, c.dims[0]], truncNormal002, true);
+    s.add('stem.conv.bias', [c.dims[0]], zeros, false);
+    s.add('stem.norm.weight', [c.dims[0]], ones, false);
+    s.add('stem.norm.bias', [c.dims[0]], zeros, false);
+    const rates = dropPathSchedule(c.depths, c.dropPathRate);
+    this.stages = c.dims.map(
+      (dim, i) =>
+        new ConvNeXtStage(s, {
+          index: i,
+          inDim: i === 0 ? dim : c.dims[i - 1],
+          dim,
+          depth: c.depths[i],
+          dropPathRates: rates[i],
+          block: {
+            kernelSize: c.kernelSize,
+            mlpRatio: c.mlpRatio,
+            layerScaleInit: c.layerScaleInit,
+            useGrn: c.useGrn,
+            lnEps: c.lnEps,
+          },
+        }),
+    );
+    s.add('head.norm.weight', [c.dims[3]], ones, false);
+    s.add('head.norm.bias', [c.dims[3]], zeros, false);
+    this.addClassifier(c.numClasses);
+  }
+
+  private addClassifier(numClasses: number): void {
+    if (numClasses > 0) {
+      this.store.add('head.fc.weight', [this.config.dims[3], numClasses], truncNormal002, true);
+      this.store.add('head.fc.bias', [numClasses], zeros, false);
+    }
+  }
+
+  /** Classifier outputs (0 when the head has been removed). */
+  get numClasses(): number {
+    return this.store.has('head.fc.bias') ? this.store.get('head.fc.bias').shape[0] : 0;
+  }
+
+  /** Width of the pooled pre-logits embedding (the last stage's channels). */
+  get numFeatures(): number {
+    return this.config.dims[3];
+  }
+
+  private checkInput(x: tf.Tensor): asserts x is tf.Tensor4D {
+    const c = this.config;
+    if (x.rank !== 4) {
+      throw new ShapeError(`input must be an NHWC batch [N, H, W, ${c.inChannels}], got rank ${x.rank} [${x.shape}]`);
+    }
+    const [, h, w, ch] = x.shape;
+    if (ch !== c.inChannels) {
+      throw new ShapeError(
+        `input must be NHWC [N, H, W, ${c.inChannels}], got [${x.shape}]` +
+          (x.shape[1] === c.inChannels ? ' (looks like NCHW: transpose [0, 2, 3, 1] first)' : ''),
+      );
+    }
+    const minSize = c.patchSize * 8;
+    if (h < minSize || w < minSize) {
+      throw new ShapeError(`input spatial size must be at least ${minSize}x${minSize} (the total stride), got ${h}x${w}`);
+    }
+    if (x.dtype !== 'float32') throw new ShapeError(`input must be float32, got ${x.dtype}`);
+  }
+
+  private ctx(opts: ForwardOptions): ForwardContext {
+    return { training: opts.training ?? false, seed: opts.seed };
+  }
+
+  private p<T extends tf.Tensor>(name: string): T {
+    return this.store.get(name) as unknown as T;
+  }
+
+  /**
+   * Every stage's output, for detection/segmentation backbones (timm features_only).
+   * @param x [N, H, W, 3] NHWC
+   * @returns four NHWC maps: [N, H/4, W/4, d0], [N, H/8, W/8, d1], [N, H/16, W/16, d2], [N, H/32, W/32, d3]
+   */
+  forwardStages(x: tf.Tensor4D, opts: ForwardOptions = {}): tf.Tensor4D[] {
+    this.checkInput(x);
+    const ctx = this.ctx(opts);
+    // Kept outside one tidy so that all four maps survive; intermediates are disposed per stage.
+    const outs: tf.Tensor4D[] = [];
+    const stemOut = tf.tidy(() =>
+      stem(
+        x,
+        this.p('stem.conv.weight'),
+        this.p('stem.conv.bias'),
+        this.p('stem.norm.weight'),
+        this.p('stem.norm.bias'),
+        this.config.lnEps,
+      ),
+    );
+    try {
+      let y = stemOut;
+      for (const stage of this.stages) {
+        y = stage.apply(y, ctx);
+        outs.push(y);
+      }
+      return outs;
+    } catch (e) {
+      outs.forEach((t) => t.dispose());
+      throw e;
+    } finally {
+      stemOut.dispose();
+    }
+  }
+
+  /**
+   * The last stage's map (timm forward_features).
+   * @param x [N, H, W, 3] NHWC
+   * @returns [N, H/32, W/32, d3] NHWC
+   */
+  forwardFeatures(x: tf.Tensor4D, opts: ForwardOptions = {}): tf.Tensor4D {
+    this.checkInput(x);
+    const ctx = this.ctx(opts);
+    return tf.tidy(() => {
+      let y = stem(
+        x,
+        this.p('stem.conv.weight'),
+        this.p('stem.conv.bias'),
+        this.p('stem.norm.weight'),
+        this.p('stem.norm.bias'),
+        this.config.lnEps,
+      );
+      for (const stage of this.stages) y = stage.apply(y, ctx);
+      return y;
+    });
+  }
+
+  /**
+   * Head: global average pool over H, W -> LayerNorm -> Linear (pool before norm, as the official
+   * models, torchvision and HF).
+   * @param features [N, h, w, d3] NHWC (output of forwardFeatures)
+   * @param opts.preLogits return the pooled, normalised embedding [N, d3] instead of logits
+   * @returns [N, numClasses] logits, or [N, d3] with preLogits or when the model has no classifier
+   */
+  forwardHead(features: tf.Tensor4D, opts: { preLogits?: boolean } = {}): tf.Tensor2D {
+    if (features.rank !== 4 || features.shape[3] !== this.config.dims[3]) {
+      throw new ShapeError(`forwardHead expects NHWC [N, h, w, ${this.config.dims[3]}], got [${features.shape}]`);
+    }
+    return tf.tidy(() => {
+      const pooled = tf.mean(features, [1, 2]) as tf.Tensor2D;
+      const pre = layerNorm(pooled, this.p('head.norm.weight'), this.p('head.norm.bias'), this.config.headNormEps);
+      if (opts.preLogits || this.numClasses === 0) return pre;
+      return linear(pre, this.p('head.fc.weight'), this.p('head.fc.bias'));
+    });
+  }
+
+  /**
+   * Full forward pass.
+   * @param x [N, H, W, 3] NHWC float32, normalised
+   * @returns [N, numClasses] logits (pre-softmax)
+   */
+  forward(x: tf.Tensor4D, opts: ForwardOptions = {}): tf.Tensor2D {
+    return tf.tidy(() => this.forwardHead(this.forwardFeatures(x, opts)));
+  }
+
+  /**
+   * Pooled pre-logits embedding (FB forward_features: pool -> final LN).
+   * @param x [N, H, W, 3] NHWC
+   * @returns [N, d3]
+   */
+  embed(x: tf.Tensor4D): tf.Tensor2D {
+    return tf.tidy(() => this.forwardHead(this.forwardFeatures(x), { preLogits: true }));
+  }
+
+  /**
+   * Replaces the classifier with a freshly initialised one for `numClasses` outputs (0 removes it),
+   * as timm's reset_classifier. The head LayerNorm is kept.
+   */
+  resetClassifier(numClasses: number): void {
+    if (!(Number.isInteger(numClasses) && numClasses >= 0)) {
+      throw new ConfigError(`resetClassifier: numClasses must be an integer >= 0, got ${numClasses}`);
+    }
+    this.store.remove('head.fc.');
+    this.addClassifier(numClasses);
+    (this as { config: Readonly<ConvNeXtConfig> }).config = Object.freeze({ ...this.config, numClasses });
+  }
+
+  /** Parameter names in creation order (stem, stages, head). */
+  parameterNames(): string[] {
+    return this.store.names();
+  }
+
+  /** Name, shape and weight-decay flag of every parameter. */
+  parameterInfo(): ParamInfo[] {
+    return this.store.names().map((n) => this.store.info(n));
+  }
+
+  /** The model's live variables by name (owned by the model: do not dispose). */
+  getWeights(): Map<string, tf.Variable> {
+    return this.store.variables();
+  }
+
+  /**
+   * Assigns weights by name (TF.js layouts, timm names). strict: the names must match exactly.
+   * Throws WeightsError listing missing, unexpected and mis-shaped names; assigns nothing then.
+   */
+  loadWeights(weights: Map<string, tf.Tensor> | Record<string, tf.Tensor>, opts: { strict?: boolean } = {}): void {
+    this.store.assign(weights, opts.strict ?? true);
+  }
+
+  /** Number of scalar parameters. */
+  numParams(): number {
+    return this.store.count();
+  }
+
+  /** Frees every weight. The model is unusable afterwards. */
+  dispose(): void {
+    this.store.dispose();
+  }
+}
+
+/**
+ * Builds a model from a registry name or a custom config, timm style:
+ *
+ *   const m = createModel('convnext_tiny', { numClasses: 10, dropPathRate: 0.1 });
+ *   const m2 = createModel({ version: 2, depths: [2, 2, 6, 2], dims: [40, 80, 160, 320] });
+ */
+export function createModel(
+  nameOrConfig: Parameters<typeof resolveConfig>[0],
+  opts: CreateModelOptions = {},
+): ConvNeXt {
+  const { seed, ...overrides } = opts;
+  return new ConvNeXt(resolveConfig(nameOrConfig, overrides), seed ?? 0);
+}
+

@@ -1,0 +1,137 @@
+/**
+ * Parameter store: every weight of a model is a named tf.Variable, created once (outside any tidy)
+ * and owned here until dispose(). Names follow timm's state-dict keys; layouts are TF.js's (NHWC
+ * convs: [kh, kw, in, out]; depthwise [kh, kw, C, 1]; Linear [in, out]).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { WeightsError } from '../errors';
+
+/** How a parameter is initialised (the official init: trunc-normal std 0.02 weights, zero biases). */
+export type Init =
+  | { kind: 'truncNormal'; std: number }
+  | { kind: 'constant'; value: number };
+
+export const zeros: Init = { kind: 'constant', value: 0 };
+export const ones: Init = { kind: 'constant', value: 1 };
+export const truncNormal002: Init = { kind: 'truncNormal', std: 0.02 };
+
+/** Facts about one parameter that training needs. */
+export interface ParamInfo {
+  name: string;
+  shape: number[];
+  /** False for norms, biases, layer scale and GRN (no weight decay, as in the official recipe). */
+  weightDecay: boolean;
+}
+
+/** 32-bit FNV-1a of the name mixed with the model seed: each parameter's init is independent of creation order. */
+function paramSeed(seed: number, name: string): number {
+  let h = 0x811c9dc5 ^ (seed >>> 0);
+  for (let i = 0; i < name.length; i++) {
+    h ^= name.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}
+
+function initialValue(shape: number[], init: Init, seed: number): tf.Tensor {
+  if (init.kind === 'constant') return tf.fill(shape, init.value);
+  // timm/FB trunc_normal_(std=.02) truncates at +-2 absolute, i.e. at 100 standard deviations:
+  // no sample ever falls outside, so it is a plain normal draw.
+  return tf.randomNormal(shape, 0, init.std, 'float32', seed);
+}
+
+export class ParamStore {
+  private readonly vars = new Map<string, tf.Variable>();
+  private readonly infos = new Map<string, ParamInfo>();
+
+  constructor(readonly seed = 0) {}
+
+  /** Creates a trainable variable `name` of `shape`. */
+  add(name: string, shape: number[], init: Init, weightDecay: boolean): tf.Variable {
+    if (this.vars.has(name)) throw new Error(`ParamStore: duplicate parameter ${name}`);
+    const value = initialValue(shape, init, paramSeed(this.seed, name));
+    const v = tf.variable(value, true, `${name}_${tf.util.now().toString(36)}_${this.vars.size}`);
+    value.dispose();
+    this.vars.set(name, v);
+    this.infos.set(name, { name, shape: [...shape], weightDecay });
+    return v;
+  }
+
+  /** Removes and disposes every parameter whose name starts with `prefix`. */
+  remove(prefix: string): void {
+    for (const name of [...this.vars.keys()]) {
+      if (name.startsWith(prefix)) {
+        this.vars.get(name)!.dispose();
+        this.vars.delete(name);
+        this.infos.delete(name);
+      }
+    }
+  }
+
+  get(name: string): tf.Variable {
+    const v = this.vars.get(name);
+    if (!v) throw new Error(`ParamStore: no parameter ${name}`);
+    return v;
+  }
+
+  has(name: string): boolean {
+    return this.vars.has(name);
+  }
+
+  names(): string[] {
+    return [...this.vars.keys()];
+  }
+
+  info(name: string): ParamInfo {
+    const i = this.infos.get(name);
+    if (!i) throw new Error(`ParamStore: no parameter ${name}`);
+    return i;
+  }
+
+  /** Total number of scalar parameters. */
+  count(): number {
+    let n = 0;
+    for (const v of this.vars.values()) n += v.size;
+    return n;
+  }
+
+  /** The live variables by name (not copies: do not dispose them). */
+  variables(): Map<string, tf.Variable> {
+    return new Map(this.vars);
+  }
+
+  /**
+   * Assigns values by name. With `strict` (the default), the set of names must equal the model's
+   * exactly, as PyTorch's load_state_dict(strict=True); shape mismatches are always errors. Nothing
+   * is assigned unless everything fits.
+   */
+  assign(values: Map<string, tf.Tensor> | Record<string, tf.Tensor>, strict = true): void {
+    const map = values instanceof Map ? values : new Map(Object.entries(values));
+    const missing = [...this.vars.keys()].filter((k) => !map.has(k));
+    const unexpected = [...map.keys()].filter((k) => !this.vars.has(k));
+    const mismatched: string[] = [];
+    for (const [k, t] of map) {
+      const v = this.vars.get(k);
+      if (v && !tf.util.arraysEqual(v.shape, t.shape)) {
+        mismatched.push(`${k}: checkpoint [${t.shape}] vs model [${v.shape}]`);
+      }
+    }
+    if (mismatched.length || (strict && (missing.length || unexpected.length))) {
+      const parts: string[] = [];
+      if (missing.length) parts.push(`missing ${missing.length}: ${missing.join(', ')}`);
+      if (unexpected.length) parts.push(`unexpected ${unexpected.length}: ${unexpected.join(', ')}`);
+      if (mismatched.length) parts.push(`shape mismatch ${mismatched.length}: ${mismatched.join('; ')}`);
+      throw new WeightsError(`weights do not fit the model: ${parts.join(' | ')}`, missing, unexpected, mismatched);
+    }
+    for (const [k, t] of map) {
+      const v = this.vars.get(k);
+      if (v) v.assign(t.dtype === 'float32' ? t : tf.tidy(() => tf.cast(t, 'float32')));
+    }
+  }
+
+  dispose(): void {
+    for (const v of this.vars.values()) v.dispose();
+    this.vars.clear();
+    this.infos.clear();
+  }
+}

@@ -1,0 +1,66 @@
+/** Shared test helpers: backends to loop over, closeness checks, seeded data, naive references. */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import '@tensorflow/tfjs';
+import { expect } from 'chai';
+import seedrandom from 'seedrandom';
+
+tf.env().set('PROD', true);
+
+/** Every test file that computes runs on both backends. */
+export const BACKENDS = ['cpu', 'wasm'] as const;
+
+export async function useBackend(name: string): Promise<void> {
+  const ok = await tf.setBackend(name);
+  if (!ok) throw new Error(`backend ${name} failed to initialise`);
+  await tf.ready();
+}
+
+/** Seeded standard-normal Float32Array (Box-Muller), independent of any TF.js RNG. */
+export function randn(n: number, seed: string, scale = 1, shift = 0): Float32Array {
+  const rng = seedrandom(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const u = 1 - rng();
+    const v = rng();
+    out[i] = shift + scale * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  }
+  return out;
+}
+
+/** Asserts |a - b| <= atol + rtol * |b| elementwise and reports the worst element. */
+export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, atol = 1e-5, rtol = 1e-5): void {
+  expect(actual.length, 'length').to.equal(expected.length);
+  let worst = -1;
+  let worstExcess = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const excess = Math.abs(actual[i] - expected[i]) - (atol + rtol * Math.abs(expected[i]));
+    if (!(excess <= 0) && (worst < 0 || !(excess <= worstExcess))) {
+      worst = i;
+      worstExcess = excess;
+    }
+  }
+  if (worst >= 0) {
+    expect.fail(`element ${worst}: got ${actual[worst]}, expected ${expected[worst]} (atol ${atol}, rtol ${rtol})`);
+  }
+}
+
+export function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
+  return m;
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+/** Runs fn and asserts it leaves tf.memory().numTensors unchanged. */
+export function expectNoLeak(fn: () => void): void {
+  const before = tf.memory().numTensors;
+  fn();
+  expect(tf.memory().numTensors, 'tensor count after the call').to.equal(before);
+}

@@ -1,0 +1,143 @@
+/**
+ * Naive float64 reference implementations with plain loops, written from the papers' formulas and
+ * PyTorch's definitions, independent of TF.js. NHWC layouts, row-major Float64Arrays.
+ */
+export interface Nd {
+  shape: number[];
+  data: Float64Array;
+}
+
+export function nd(shape: number[], data: ArrayLike<number>): Nd {
+  return { shape, data: Float64Array.from(data) };
+}
+
+function erf(x: number): number {
+  // Abramowitz-Stegun 7.1.28 is too coarse for a reference; use a series/continued fraction.
+  const t = Math.abs(x);
+  let r: number;
+  if (t < 3) {
+    // Maclaurin series: erf(x) = 2/sqrt(pi) * sum (-1)^n x^(2n+1) / (n! (2n+1))
+    let term = t;
+    let sum = t;
+    for (let n = 1; n < 200; n++) {
+      term *= (-t * t) / n;
+      const add = term / (2 * n + 1);
+      sum += add;
+      if (Math.abs(add) < 1e-17) break;
+    }
+    r = (2 / Math.sqrt(Math.PI)) * sum;
+  } else {
+    // Continued fraction for erfc.
+    let f = 0;
+    for (let k = 60; k >= 1; k--) f = (k / 2) / (t + f);
+    r = 1 - Math.exp(-t * t) / Math.sqrt(Math.PI) / (t + f);
+  }
+  return x < 0 ? -r : r;
+}
+
+export function refGelu(x: number): number {
+  return 0.5 * x * (1 + erf(x / Math.SQRT2));
+}
+
+/** LayerNorm over the last axis. */
+export function refLayerNorm(x: Nd, w: ArrayLike<number>, b: ArrayLike<number>, eps: number): Nd {
+  const c = x.shape[x.shape.length - 1];
+  const out = new Float64Array(x.data.length);
+  for (let r = 0; r < x.data.length / c; r++) {
+    let mean = 0;
+    for (let i = 0; i < c; i++) mean += x.data[r * c + i];
+    mean /= c;
+    let v = 0;
+    for (let i = 0; i < c; i++) v += (x.data[r * c + i] - mean) ** 2;
+    v /= c;
+    for (let i = 0; i < c; i++) out[r * c + i] = ((x.data[r * c + i] - mean) / Math.sqrt(v + eps)) * w[i] + b[i];
+  }
+  return { shape: x.shape, data: out };
+}
+
+/** Dense conv, NHWC input, HWIO weight, zero padding `pad`, stride s. */
+export function refConv2d(x: Nd, w: Nd, bias: ArrayLike<number>, stride: number, pad: number): Nd {
+  const [n, h, wd, ci] = x.shape;
+  const [kh, kw, , co] = w.shape;
+  const oh = Math.floor((h + 2 * pad - kh) / stride) + 1;
+  const ow = Math.floor((wd + 2 * pad - kw) / stride) + 1;
+  const out = new Float64Array(n * oh * ow * co);
+  for (let b = 0; b < n; b++)
+    for (let y = 0; y < oh; y++)
+      for (let xx = 0; xx < ow; xx++)
+        for (let o = 0; o < co; o++) {
+          let s = bias[o];
+          for (let i = 0; i < kh; i++)
+            for (let j = 0; j < kw; j++) {
+              const yy = y * stride + i - pad;
+              const xj = xx * stride + j - pad;
+              if (yy < 0 || yy >= h || xj < 0 || xj >= wd) continue;
+              for (let c = 0; c < ci; c++) s += x.data[((b * h + yy) * wd + xj) * ci + c] * w.data[((i * kw + j) * ci + c) * co + o];
+            }
+          out[((b * oh + y) * ow + xx) * co + o] = s;
+        }
+  return { shape: [n, oh, ow, co], data: out };
+}
+
+/** Depthwise conv, stride 1, 'same' zero padding; weight [k, k, C, 1]. */
+export function refDepthwise(x: Nd, w: Nd, bias: ArrayLike<number>): Nd {
+  const [n, h, wd, c] = x.shape;
+  const k = w.shape[0];
+  const p = (k - 1) / 2;
+  const out = new Float64Array(x.data.length);
+  for (let b = 0; b < n; b++)
+    for (let y = 0; y < h; y++)
+      for (let xx = 0; xx < wd; xx++)
+        for (let ch = 0; ch < c; ch++) {
+          let s = bias[ch];
+          for (let i = 0; i < k; i++)
+            for (let j = 0; j < k; j++) {
+              const yy = y + i - p;
+              const xj = xx + j - p;
+              if (yy < 0 || yy >= h || xj < 0 || xj >= wd) continue;
+              s += x.data[((b * h + yy) * wd + xj) * c + ch] * w.data[(i * k + j) * c + ch];
+            }
+          out[((b * h + y) * wd + xx) * c + ch] = s;
+        }
+  return { shape: x.shape, data: out };
+}
+
+/** Linear on the last axis; weight [in, out]. */
+export function refLinear(x: Nd, w: Nd, bias: ArrayLike<number>): Nd {
+  const [ci, co] = w.shape;
+  const rows = x.data.length / ci;
+  const out = new Float64Array(rows * co);
+  for (let r = 0; r < rows; r++)
+    for (let o = 0; o < co; o++) {
+      let s = bias[o];
+      for (let i = 0; i < ci; i++) s += x.data[r * ci + i] * w.data[i * co + o];
+      out[r * co + o] = s;
+    }
+  return { shape: [...x.shape.slice(0, -1), co], data: out };
+}
+
+/** GRN (FB2 code: divide by the channel mean of the spatial L2 norms). */
+export function refGrn(x: Nd, gamma: ArrayLike<number>, beta: ArrayLike<number>, eps = 1e-6): Nd {
+  const [n, h, w, c] = x.shape;
+  const out = new Float64Array(x.data.length);
+  for (let b = 0; b < n; b++) {
+    const g = new Float64Array(c);
+    for (let p = 0; p < h * w; p++) for (let ch = 0; ch < c; ch++) g[ch] += x.data[(b * h * w + p) * c + ch] ** 2;
+    for (let ch = 0; ch < c; ch++) g[ch] = Math.sqrt(g[ch]);
+    const mean = g.reduce((a, v) => a + v, 0) / c;
+    for (let p = 0; p < h * w; p++)
+      for (let ch = 0; ch < c; ch++) {
+        const i = (b * h * w + p) * c + ch;
+        out[i] = gamma[ch] * (x.data[i] * (g[ch] / (mean + eps))) + beta[ch] + x.data[i];
+      }
+  }
+  return { shape: x.shape, data: out };
+}
+
+export function refMap(x: Nd, f: (v: number, i: number) => number): Nd {
+  return { shape: x.shape, data: x.data.map(f) };
+}
+
+export function refAdd(a: Nd, b: Nd): Nd {
+  return { shape: a.shape, data: a.data.map((v, i) => v + b.data[i]) };
+}
