@@ -141,3 +141,50 @@ export function refMap(x: Nd, f: (v: number, i: number) => number): Nd {
 export function refAdd(a: Nd, b: Nd): Nd {
   return { shape: a.shape, data: a.data.map((v, i) => v + b.data[i]) };
 }
+
+/** Weights by timm name in TF.js layouts, as plain arrays (see src/model/params.ts). */
+export type RefWeights = Map<string, Nd>;
+
+/** One ConvNeXt block: dwconv -> LN -> fc1 -> GELU -> [GRN] -> fc2 -> [gamma] -> + x. */
+export function refBlock(x: Nd, W: RefWeights, p: string, eps = 1e-6): Nd {
+  const g = (n: string) => W.get(`${p}.${n}`);
+  let y = refDepthwise(x, g('conv_dw.weight')!, g('conv_dw.bias')!.data);
+  y = refLayerNorm(y, g('norm.weight')!.data, g('norm.bias')!.data, eps);
+  y = refLinear(y, g('mlp.fc1.weight')!, g('mlp.fc1.bias')!.data);
+  y = refMap(y, refGelu);
+  if (g('mlp.grn.weight')) y = refGrn(y, g('mlp.grn.weight')!.data, g('mlp.grn.bias')!.data);
+  y = refLinear(y, g('mlp.fc2.weight')!, g('mlp.fc2.bias')!.data);
+  const gamma = g('gamma');
+  if (gamma) {
+    const c = gamma.data.length;
+    y = refMap(y, (v, i) => v * gamma.data[i % c]);
+  }
+  return refAdd(x, y);
+}
+
+/** Whole model: returns the four stage maps, the pooled pre-logits and the logits. */
+export function refModel(
+  x: Nd,
+  W: RefWeights,
+  depths: number[],
+  eps = 1e-6,
+): { stages: Nd[]; preLogits: Nd; logits: Nd | null } {
+  const w = (n: string) => W.get(n)!;
+  const ps = w('stem.conv.weight').shape[0];
+  let y = refLayerNorm(refConv2d(x, w('stem.conv.weight'), w('stem.conv.bias').data, ps, 0), w('stem.norm.weight').data, w('stem.norm.bias').data, eps);
+  const stages: Nd[] = [];
+  depths.forEach((d, i) => {
+    if (i > 0) {
+      const p = `stages.${i}.downsample`;
+      y = refConv2d(refLayerNorm(y, w(`${p}.norm.weight`).data, w(`${p}.norm.bias`).data, eps), w(`${p}.conv.weight`), w(`${p}.conv.bias`).data, 2, 0);
+    }
+    for (let j = 0; j < d; j++) y = refBlock(y, W, `stages.${i}.blocks.${j}`, eps);
+    stages.push(y);
+  });
+  const [n, h, wd, c] = y.shape;
+  const pooled = new Float64Array(n * c);
+  for (let b = 0; b < n; b++) for (let p = 0; p < h * wd; p++) for (let ch = 0; ch < c; ch++) pooled[b * c + ch] += y.data[(b * h * wd + p) * c + ch] / (h * wd);
+  const preLogits = refLayerNorm({ shape: [n, c], data: pooled }, w('head.norm.weight').data, w('head.norm.bias').data, eps);
+  const logits = W.has('head.fc.weight') ? refLinear(preLogits, w('head.fc.weight'), w('head.fc.bias').data) : null;
+  return { stages, preLogits, logits };
+}
