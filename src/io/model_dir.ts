@@ -1,0 +1,173 @@
+/**
+ * Converted-model directories: TF.js's own weights format (tf.io conventions) plus ConvNeXt's config.
+ *
+ *   model.json   { format: 'convnext-tfjs', generatedBy, convertedBy, modelTopology: null,
+ *                  weightsManifest: [{ paths: [shards], weights: [{ name, shape, dtype, quantization? }] }],
+ *                  userDefinedMetadata: { convnext: ModelMeta } }
+ *   *.bin        4 MiB shards of the concatenated little-endian weights (float32, or float16 with
+ *                quantization { dtype: 'float16' } when converted with --fp16)
+ *
+ * Weight names are the model's (timm keys) and layouts TF.js's (NHWC convs, [in, out] Linears).
+ * Loads from a local directory (or its model.json) and over http(s) via tf.io.http.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+import { ConvNeXtError } from '../errors';
+import { ConvNeXtConfig, validateConfig } from '../model/configs';
+import { ConvNeXt } from '../model/convnext';
+
+export const MODEL_FORMAT = 'convnext-tfjs';
+export const MODEL_FORMAT_VERSION = 1;
+
+/** Where converted weights came from. */
+export interface SourceInfo {
+  /** Checkpoint file name (no directories). */
+  file?: string;
+  /** Container: torch-zip | torch-legacy | safetensors | trained. */
+  format?: string;
+  /** Key layout: official | timm | torchvision | hf. */
+  layout?: string;
+  /** Wrapper key unwrapped ('model', 'state_dict', ...), if any. */
+  wrapper?: string | null;
+  /** Zoo name (e.g. convnext_tiny.fb_in1k), if any. */
+  tag?: string;
+  [key: string]: unknown;
+}
+
+/** Eval preprocessing a model expects (timm pretrained_cfg). */
+export interface PreprocessingInfo {
+  inputSize: number;
+  cropPct: number;
+  cropMode?: 'center' | 'squash';
+  interpolation: 'bicubic' | 'bilinear';
+  mean: [number, number, number];
+  std: [number, number, number];
+}
+
+/** The ConvNeXt metadata stored in model.json's userDefinedMetadata.convnext. */
+export interface ModelMeta {
+  formatVersion: number;
+  config: ConvNeXtConfig;
+  source?: SourceInfo;
+  /** Class names, index-aligned with the logits. */
+  labels?: string[];
+  preprocessing?: PreprocessingInfo;
+  /** Storage dtype of the weights: float32, or float16 (--fp16). */
+  storage?: 'float32' | 'float16';
+}
+
+/** A converted model directory or URL could not be read. */
+export class ModelFormatError extends ConvNeXtError {}
+
+export interface LoadedModel {
+  model: ConvNeXt;
+  meta: ModelMeta;
+}
+
+function isUrl(s: string): boolean {
+  return /^https?:\/\//i.test(s);
+}
+
+/** Reads the ConvNeXt metadata out of a parsed model.json, validating it. */
+export function parseMeta(json: unknown, where: string): ModelMeta {
+  const j = json as { format?: unknown; userDefinedMetadata?: { convnext?: ModelMeta }; weightsManifest?: unknown };
+  const meta = j?.userDefinedMetadata?.convnext;
+  if (!meta || typeof meta !== 'object' || !meta.config) {
+    throw new ModelFormatError(`${where}: not a convnext-tfjs model.json (no userDefinedMetadata.convnext.config)`);
+  }
+  if (meta.formatVersion > MODEL_FORMAT_VERSION) {
+    throw new ModelFormatError(`${where}: format version ${meta.formatVersion} is newer than this library reads (${MODEL_FORMAT_VERSION})`);
+  }
+  try {
+    validateConfig(meta.config);
+  } catch (e) {
+    throw new ModelFormatError(`${where}: invalid config: ${(e as Error).message}`);
+  }
+  return meta;
+}
+
+async function readArtifacts(source: string): Promise<{ json: unknown; specs: tf.io.WeightsManifestEntry[]; data: tf.io.WeightData; where: string }> {
+  if (isUrl(source)) {
+    const url = source.endsWith('.json') ? source : source.replace(/\/?$/, '/model.json');
+    let artifacts: tf.io.ModelArtifacts;
+    try {
+      const handler = tf.io.http(url, { fetchFunc: globalThis.fetch });
+      artifacts = await handler.load!();
+    } catch (e) {
+      throw new ModelFormatError(`${url}: could not load (${(e as Error).message.split('\n')[0]})`);
+    }
+    const json = { userDefinedMetadata: artifacts.userDefinedMetadata };
+    if (!artifacts.weightSpecs || !artifacts.weightData) throw new ModelFormatError(`${url}: no weights`);
+    return { json, specs: artifacts.weightSpecs, data: artifacts.weightData, where: url };
+  }
+  const file = fs.existsSync(source) && fs.statSync(source).isDirectory() ? path.join(source, 'model.json') : source;
+  let json: { weightsManifest?: tf.io.WeightsManifestConfig };
+  try {
+    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new ModelFormatError(`${file}: ${err.code === 'ENOENT' ? 'no such file' : `cannot read model.json (${err.message})`}`);
+  }
+  const manifest = json.weightsManifest;
+  if (!Array.isArray(manifest)) throw new ModelFormatError(`${file}: no weightsManifest`);
+  const dir = path.dirname(file);
+  const specs: tf.io.WeightsManifestEntry[] = [];
+  const buffers: ArrayBuffer[] = [];
+  for (const group of manifest) {
+    specs.push(...group.weights);
+    for (const p of group.paths) {
+      const shard = path.join(dir, p);
+      if (path.relative(dir, shard).startsWith('..')) throw new ModelFormatError(`${file}: shard path ${p} leaves the model directory`);
+      let b: Buffer;
+      try {
+        b = fs.readFileSync(shard);
+      } catch (e) {
+        throw new ModelFormatError(`${file}: cannot read weight shard ${p} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      }
+      buffers.push(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
+    }
+  }
+  return { json, specs, data: buffers, where: file };
+}
+
+function expectedBytes(specs: tf.io.WeightsManifestEntry[]): number {
+  let n = 0;
+  for (const s of specs) {
+    const size = s.shape.reduce((a, b) => a * b, 1);
+    const q = s.quantization?.dtype;
+    n += size * (q === 'float16' || q === 'uint16' ? 2 : q === 'uint8' ? 1 : 4);
+  }
+  return n;
+}
+
+/**
+ * Loads a converted model from a directory, its model.json, or an http(s) URL.
+ *
+ *   const { model, meta } = await loadConvertedModel('models/convnext_tiny');
+ */
+export async function loadConvertedModel(source: string): Promise<LoadedModel> {
+  const { json, specs, data, where } = await readArtifacts(source);
+  const meta = parseMeta(json, where);
+  const total = Array.isArray(data) ? data.reduce((a, b) => a + b.byteLength, 0) : data.byteLength;
+  const want = expectedBytes(specs);
+  if (total !== want) throw new ModelFormatError(`${where}: weight shards hold ${total} bytes, the manifest describes ${want}`);
+  const tensors = tf.io.decodeWeights(data, specs);
+  const model = new ConvNeXt(meta.config, 0, 'zeros');
+  try {
+    model.loadWeights(tensors);
+  } catch (e) {
+    model.dispose();
+    throw new ModelFormatError(`${where}: ${(e as Error).message}`);
+  } finally {
+    tf.dispose(Object.values(tensors));
+  }
+  return { model, meta };
+}
+
+/** True when `source` looks like a converted model (a directory with model.json, a .json, or a URL). */
+export function isConvertedModel(source: string): boolean {
+  if (isUrl(source)) return true;
+  if (source.endsWith('.json')) return true;
+  return fs.existsSync(path.join(source, 'model.json'));
+}
