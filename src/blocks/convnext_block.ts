@@ -15,7 +15,7 @@ import { grn } from '../layers/grn';
 import { layerNorm } from '../layers/layer_norm';
 import { layerScale } from '../layers/layer_scale';
 import { linear } from '../layers/linear';
-import { ParamStore, ones, truncNormal002, zeros } from '../model/params';
+import { ParamSpec, ParamStore, ones, spec, truncNormal002, zeros } from '../model/params';
 
 export interface BlockOptions {
   /** Channels C. */
@@ -54,26 +54,43 @@ export class ConvNeXtBlock {
   readonly fc2Bias: tf.Variable;
   readonly gamma: tf.Variable | null;
 
+  /** The parameters a block with these options declares (timm names, TF.js layouts). */
+  static params(prefix: string, options: BlockOptions): ParamSpec[] {
+    const { dim: c, kernelSize: k, mlpRatio } = options;
+    const hidden = mlpRatio * c;
+    return [
+      spec(`${prefix}.conv_dw.weight`, [k, k, c, 1], truncNormal002),
+      spec(`${prefix}.conv_dw.bias`, [c], zeros),
+      spec(`${prefix}.norm.weight`, [c], ones),
+      spec(`${prefix}.norm.bias`, [c], zeros),
+      spec(`${prefix}.mlp.fc1.weight`, [c, hidden], truncNormal002),
+      spec(`${prefix}.mlp.fc1.bias`, [hidden], zeros),
+      ...(options.useGrn ? [spec(`${prefix}.mlp.grn.weight`, [hidden], zeros), spec(`${prefix}.mlp.grn.bias`, [hidden], zeros)] : []),
+      spec(`${prefix}.mlp.fc2.weight`, [hidden, c], truncNormal002),
+      spec(`${prefix}.mlp.fc2.bias`, [c], zeros),
+      ...(options.layerScaleInit ? [spec(`${prefix}.gamma`, [c], { kind: 'constant', value: options.layerScaleInit })] : []),
+    ];
+  }
+
+  /** Binds to the block's variables in `store` (created by the model from `params`). */
   constructor(
     store: ParamStore,
     readonly prefix: string,
     readonly options: BlockOptions,
   ) {
-    const { dim: c, kernelSize: k, mlpRatio } = options;
-    const hidden = mlpRatio * c;
-    this.dwWeight = store.add(`${prefix}.conv_dw.weight`, [k, k, c, 1], truncNormal002, true);
-    this.dwBias = store.add(`${prefix}.conv_dw.bias`, [c], zeros, false);
-    this.normWeight = store.add(`${prefix}.norm.weight`, [c], ones, false);
-    this.normBias = store.add(`${prefix}.norm.bias`, [c], zeros, false);
-    this.fc1Weight = store.add(`${prefix}.mlp.fc1.weight`, [c, hidden], truncNormal002, true);
-    this.fc1Bias = store.add(`${prefix}.mlp.fc1.bias`, [hidden], zeros, false);
-    this.grnWeight = options.useGrn ? store.add(`${prefix}.mlp.grn.weight`, [hidden], zeros, false) : null;
-    this.grnBias = options.useGrn ? store.add(`${prefix}.mlp.grn.bias`, [hidden], zeros, false) : null;
-    this.fc2Weight = store.add(`${prefix}.mlp.fc2.weight`, [hidden, c], truncNormal002, true);
-    this.fc2Bias = store.add(`${prefix}.mlp.fc2.bias`, [c], zeros, false);
-    this.gamma = options.layerScaleInit
-      ? store.add(`${prefix}.gamma`, [c], { kind: 'constant', value: options.layerScaleInit }, false)
-      : null;
+    const get = (n: string) => store.get(`${prefix}.${n}`);
+    const maybe = (n: string) => (store.has(`${prefix}.${n}`) ? store.get(`${prefix}.${n}`) : null);
+    this.dwWeight = get('conv_dw.weight');
+    this.dwBias = get('conv_dw.bias');
+    this.normWeight = get('norm.weight');
+    this.normBias = get('norm.bias');
+    this.fc1Weight = get('mlp.fc1.weight');
+    this.fc1Bias = get('mlp.fc1.bias');
+    this.grnWeight = options.useGrn ? get('mlp.grn.weight') : null;
+    this.grnBias = options.useGrn ? get('mlp.grn.bias') : null;
+    this.fc2Weight = get('mlp.fc2.weight');
+    this.fc2Bias = get('mlp.fc2.bias');
+    this.gamma = options.layerScaleInit ? maybe('gamma') : null;
   }
 
   /**

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { downsample } from '../layers/downsample';
-import { ParamStore, ones, truncNormal002, zeros } from '../model/params';
+import { ParamSpec, ParamStore, ones, spec, truncNormal002, zeros } from '../model/params';
 import { BlockOptions, ConvNeXtBlock, ForwardContext } from './convnext_block';
 
 export interface StageOptions {
@@ -27,6 +27,26 @@ export class ConvNeXtStage {
     convBias: tf.Variable;
   } | null;
 
+  private static blockOptions(options: StageOptions, j: number): BlockOptions {
+    return { ...options.block, dim: options.dim, dropPathRate: options.dropPathRates[j] };
+  }
+
+  /** The parameters of the stage: its downsample (stages 1-3) and its blocks. */
+  static params(options: StageOptions): ParamSpec[] {
+    const p = `stages.${options.index}`;
+    const { inDim, dim } = options;
+    const ds =
+      options.index > 0
+        ? [
+            spec(`${p}.downsample.norm.weight`, [inDim], ones),
+            spec(`${p}.downsample.norm.bias`, [inDim], zeros),
+            spec(`${p}.downsample.conv.weight`, [2, 2, inDim, dim], truncNormal002),
+            spec(`${p}.downsample.conv.bias`, [dim], zeros),
+          ]
+        : [];
+    return [...ds, ...options.dropPathRates.flatMap((_, j) => ConvNeXtBlock.params(`${p}.blocks.${j}`, ConvNeXtStage.blockOptions(options, j)))];
+  }
+
   constructor(
     store: ParamStore,
     readonly options: StageOptions,
@@ -35,16 +55,13 @@ export class ConvNeXtStage {
     this.downsample =
       options.index > 0
         ? {
-            normWeight: store.add(`${p}.downsample.norm.weight`, [options.inDim], ones, false),
-            normBias: store.add(`${p}.downsample.norm.bias`, [options.inDim], zeros, false),
-            convWeight: store.add(`${p}.downsample.conv.weight`, [2, 2, options.inDim, options.dim], truncNormal002, true),
-            convBias: store.add(`${p}.downsample.conv.bias`, [options.dim], zeros, false),
+            normWeight: store.get(`${p}.downsample.norm.weight`),
+            normBias: store.get(`${p}.downsample.norm.bias`),
+            convWeight: store.get(`${p}.downsample.conv.weight`),
+            convBias: store.get(`${p}.downsample.conv.bias`),
           }
         : null;
-    this.blocks = options.dropPathRates.map(
-      (rate, j) =>
-        new ConvNeXtBlock(store, `${p}.blocks.${j}`, { ...options.block, dim: options.dim, dropPathRate: rate }),
-    );
+    this.blocks = options.dropPathRates.map((_, j) => new ConvNeXtBlock(store, `${p}.blocks.${j}`, ConvNeXtStage.blockOptions(options, j)));
   }
 
   /**

@@ -4,6 +4,8 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ConvNeXtError } from '../errors';
+import { registerConvert } from './convert';
+import { registerForward } from './forward';
 import { registerInfo } from './info';
 
 export function buildProgram(): Command {
@@ -13,16 +15,22 @@ export function buildProgram(): Command {
     .description('ConvNeXt V1/V2 on TensorFlow.js: model info, conversion, inference')
     .version(require('../../../package.json').version as string)
     .showHelpAfterError('(run with --help for usage)')
+    .option('--backend <name>', 'TF.js backend: auto | node-gpu | node | wasm | cpu (default: $CONVNEXT_BACKEND or auto)')
     .exitOverride();
   registerInfo(program);
+  registerConvert(program);
+  registerForward(program);
   return program;
 }
 
-/** Errors a user can cause by input: printed as one line. Anything else is a bug and keeps its stack. */
+/**
+ * Errors a user can cause by input (ours, and file-system errors such as a missing output
+ * directory): printed as one line. Anything else is a bug and keeps its stack.
+ */
 export function isUserError(e: unknown): boolean {
   if (e instanceof ConvNeXtError) return true;
-  const name = e instanceof Error ? e.name : '';
-  return ['CheckpointError', 'UnsafePickleError', 'NpyError', 'ImageError'].includes(name);
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  return typeof code === 'string' && /^E[A-Z]+$/.test(code) && typeof (e as NodeJS.ErrnoException).syscall === 'string';
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -10,7 +10,7 @@
  * head.norm, head.fc) in TF.js layouts; see params.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ConvNeXtStage } from '../blocks/stage';
+import { ConvNeXtStage, StageOptions } from '../blocks/stage';
 import { ForwardContext } from '../blocks/convnext_block';
 import { ConfigError, ShapeError } from '../errors';
 import { dropPathSchedule } from '../layers/drop_path';
@@ -25,7 +25,7 @@ import {
   featureInfo,
   resolveConfig,
 } from './configs';
-import { ParamInfo, ParamStore, ones, truncNormal002, zeros } from './params';
+import { ParamInfo, ParamSpec, ParamStore, ones, spec, truncNormal002, zeros } from './params';
 
 /**
  * NOTE: the wasm backend is a 32-bit address space (4 GiB) and XNNPACK keeps packed copies of the
@@ -43,6 +43,40 @@ function checkFitsBackend(config: ConvNeXtConfig): void {
   }
 }
 
+function stageOptions(c: ConvNeXtConfig): StageOptions[] {
+  const rates = dropPathSchedule(c.depths, c.dropPathRate);
+  return c.dims.map((dim, i) => ({
+    index: i,
+    inDim: i === 0 ? dim : c.dims[i - 1],
+    dim,
+    depth: c.depths[i],
+    dropPathRates: rates[i],
+    block: { kernelSize: c.kernelSize, mlpRatio: c.mlpRatio, layerScaleInit: c.layerScaleInit, useGrn: c.useGrn, lnEps: c.lnEps },
+  }));
+}
+
+function headSpecs(dim: number, numClasses: number): ParamSpec[] {
+  return numClasses > 0 ? [spec('head.fc.weight', [dim, numClasses], truncNormal002), spec('head.fc.bias', [numClasses], zeros)] : [];
+}
+
+/**
+ * Every parameter of a model with this config, in order (stem, stages, head), without allocating
+ * anything: names (timm keys), TF.js shapes, init, weight decay.
+ */
+export function parameterSpecs(c: ConvNeXtConfig): ParamSpec[] {
+  const d0 = c.dims[0];
+  return [
+    spec('stem.conv.weight', [c.patchSize, c.patchSize, c.inChannels, d0], truncNormal002),
+    spec('stem.conv.bias', [d0], zeros),
+    spec('stem.norm.weight', [d0], ones),
+    spec('stem.norm.bias', [d0], zeros),
+    ...stageOptions(c).flatMap((o) => ConvNeXtStage.params(o)),
+    spec('head.norm.weight', [c.dims[3]], ones),
+    spec('head.norm.bias', [c.dims[3]], zeros),
+    ...headSpecs(c.dims[3], c.numClasses),
+  ];
+}
+
 export interface ForwardOptions {
   /** Training mode: drop path active. Default false (inference). */
   training?: boolean;
@@ -53,6 +87,8 @@ export interface ForwardOptions {
 export interface CreateModelOptions extends ConfigOverrides {
   /** Seed of the weight init (deterministic across runs and backends' RNG). Default 0. */
   seed?: number;
+  /** 'random' (the official init, default) or 'zeros' (fast; for weights loaded right after). */
+  init?: 'random' | 'zeros';
 }
 
 export class ConvNeXt {
@@ -61,45 +97,17 @@ export class ConvNeXt {
   private readonly store: ParamStore;
   private readonly stages: ConvNeXtStage[];
 
-  constructor(config: ConvNeXtConfig, seed = 0) {
+  constructor(config: ConvNeXtConfig, seed = 0, init: 'random' | 'zeros' = 'random') {
     checkFitsBackend(config);
     this.config = Object.freeze({ ...config });
     this.featureInfo = Object.freeze(featureInfo(config));
-    this.store = new ParamStore(seed);
-    const c = config;
-    const s = this.store;
-    s.add('stem.conv.weight', [c.patchSize, c.patchSize, c.inChannels, c.dims[0]], truncNormal002, true);
-    s.add('stem.conv.bias', [c.dims[0]], zeros, false);
-    s.add('stem.norm.weight', [c.dims[0]], ones, false);
-    s.add('stem.norm.bias', [c.dims[0]], zeros, false);
-    const rates = dropPathSchedule(c.depths, c.dropPathRate);
-    this.stages = c.dims.map(
-      (dim, i) =>
-        new ConvNeXtStage(s, {
-          index: i,
-          inDim: i === 0 ? dim : c.dims[i - 1],
-          dim,
-          depth: c.depths[i],
-          dropPathRates: rates[i],
-          block: {
-            kernelSize: c.kernelSize,
-            mlpRatio: c.mlpRatio,
-            layerScaleInit: c.layerScaleInit,
-            useGrn: c.useGrn,
-            lnEps: c.lnEps,
-          },
-        }),
-    );
-    s.add('head.norm.weight', [c.dims[3]], ones, false);
-    s.add('head.norm.bias', [c.dims[3]], zeros, false);
-    this.addClassifier(c.numClasses);
+    this.store = new ParamStore(seed, init === 'zeros');
+    for (const p of parameterSpecs(config)) this.store.add(p);
+    this.stages = stageOptions(config).map((o) => new ConvNeXtStage(this.store, o));
   }
 
   private addClassifier(numClasses: number): void {
-    if (numClasses > 0) {
-      this.store.add('head.fc.weight', [this.config.dims[3], numClasses], truncNormal002, true);
-      this.store.add('head.fc.bias', [numClasses], zeros, false);
-    }
+    for (const p of headSpecs(this.config.dims[3], numClasses)) this.store.add(p, true);
   }
 
   /** Classifier outputs (0 when the head has been removed). */
@@ -290,7 +298,7 @@ export function createModel(
   nameOrConfig: Parameters<typeof resolveConfig>[0],
   opts: CreateModelOptions = {},
 ): ConvNeXt {
-  const { seed, ...overrides } = opts;
-  return new ConvNeXt(resolveConfig(nameOrConfig, overrides), seed ?? 0);
+  const { seed, init, ...overrides } = opts;
+  return new ConvNeXt(resolveConfig(nameOrConfig, overrides), seed ?? 0, init ?? 'random');
 }
 

@@ -1,3 +1,3 @@
 export * from './configs';
-export { ConvNeXt, CreateModelOptions, ForwardOptions, createModel } from './convnext';
-export { Init, ParamInfo, ParamStore } from './params';
+export { ConvNeXt, CreateModelOptions, ForwardOptions, createModel, parameterSpecs } from './convnext';
+export { Init, ParamInfo, ParamSpec, ParamStore } from './params';

@@ -23,6 +23,16 @@ export interface ParamInfo {
   weightDecay: boolean;
 }
 
+/** A parameter declared by a module: what it is and how it starts. */
+export interface ParamSpec extends ParamInfo {
+  init: Init;
+}
+
+/** Declares a parameter (weights decay, 1-D parameters do not, as in the official recipe). */
+export function spec(name: string, shape: number[], init: Init): ParamSpec {
+  return { name, shape, init, weightDecay: shape.length > 1 };
+}
+
 /** 32-bit FNV-1a of the name mixed with the model seed: each parameter's init is independent of creation order. */
 function paramSeed(seed: number, name: string): number {
   let h = 0x811c9dc5 ^ (seed >>> 0);
@@ -44,12 +54,20 @@ export class ParamStore {
   private readonly vars = new Map<string, tf.Variable>();
   private readonly infos = new Map<string, ParamInfo>();
 
-  constructor(readonly seed = 0) {}
+  /**
+   * @param seed     seed of the random init
+   * @param zeroInit create every parameter as zeros (weights about to be loaded: skips the random draw)
+   */
+  constructor(
+    readonly seed = 0,
+    readonly zeroInit = false,
+  ) {}
 
-  /** Creates a trainable variable `name` of `shape`. */
-  add(name: string, shape: number[], init: Init, weightDecay: boolean): tf.Variable {
+  /** Creates the trainable variable a spec declares (`fresh`: always the real init, e.g. a new head). */
+  add(p: ParamSpec, fresh = false): tf.Variable {
+    const { name, shape, init, weightDecay } = p;
     if (this.vars.has(name)) throw new Error(`ParamStore: duplicate parameter ${name}`);
-    const value = initialValue(shape, init, paramSeed(this.seed, name));
+    const value = this.zeroInit && !fresh ? tf.zeros(shape) : initialValue(shape, init, paramSeed(this.seed, name));
     const v = tf.variable(value, true, `${name}_${tf.util.now().toString(36)}_${this.vars.size}`);
     value.dispose();
     this.vars.set(name, v);

@@ -1,9 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
-import { ConvNeXtBlock } from '../../src/blocks';
+import { BlockOptions, ConvNeXtBlock } from '../../src/blocks';
 import { ParamStore } from '../../src/model';
 import { BACKENDS, expectClose, expectNoLeak, randn, useBackend } from '../helpers';
 import { nd, refBlock, RefWeights } from '../reference';
+
+function makeBlock(store: ParamStore, opts: BlockOptions): ConvNeXtBlock {
+  for (const p of ConvNeXtBlock.params('b', opts)) store.add(p);
+  return new ConvNeXtBlock(store, 'b', opts);
+}
 
 function randomise(store: ParamStore, seed: string): RefWeights {
   const W: RefWeights = new Map();
@@ -24,7 +29,7 @@ for (const backend of BACKENDS) {
     for (const version of [1, 2] as const) {
       it(`V${version} block matches the loop reference with non-trivial weights`, () => {
         const store = new ParamStore(1);
-        const block = new ConvNeXtBlock(store, 'b', {
+        const block = makeBlock(store, {
           dim: 6,
           kernelSize: 7,
           mlpRatio: 4,
@@ -54,7 +59,7 @@ for (const backend of BACKENDS) {
 
     it('training with drop path keeps or drops each sample\'s whole branch', () => {
       const store = new ParamStore(2);
-      const block = new ConvNeXtBlock(store, 'b', {
+      const block = makeBlock(store, {
         dim: 4, kernelSize: 7, mlpRatio: 4, layerScaleInit: 1, useGrn: false, lnEps: 1e-6, dropPathRate: 0.5,
       });
       const x = tf.randomNormal([64, 3, 3, 4], 0, 1, 'float32', 3) as tf.Tensor4D;

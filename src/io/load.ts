@@ -1,0 +1,26 @@
+/**
+ * One entry point for every model source a user has:
+ *   - a converted model directory, its model.json, or an http(s) URL to one;
+ *   - a PyTorch checkpoint (.pth/.pt/.bin/.safetensors), converted in memory.
+ * (Zoo names are resolved by src/zoo before they get here.)
+ */
+import * as fs from 'fs';
+import { ConvNeXtError } from '../errors';
+import { convertCheckpoint, ConvertOptions, modelFromConverted } from '../../weights-converter/convert';
+import { LoadedModel, isConvertedModel, loadConvertedModel } from './model_dir';
+
+export type LoadModelOptions = ConvertOptions;
+
+/**
+ *   const { model, meta } = await loadModel('models/convnext_tiny');            // converted dir
+ *   const { model } = await loadModel('convnext_tiny_1k_224_ema.pth');          // checkpoint
+ */
+export async function loadModel(source: string, opts: LoadModelOptions = {}): Promise<LoadedModel> {
+  if (isConvertedModel(source)) return loadConvertedModel(source);
+  if (!fs.existsSync(source)) throw new ConvNeXtError(`model ${source}: no such file or directory`);
+  if (fs.statSync(source).isDirectory()) {
+    throw new ConvNeXtError(`model ${source}: directory has no model.json (convert a checkpoint with \`convnext convert\`)`);
+  }
+  const c = await convertCheckpoint(source, opts);
+  return { model: modelFromConverted(c), meta: { formatVersion: 1, storage: 'float32', ...c.meta } };
+}

@@ -1,0 +1,123 @@
+/**
+ * Checkpoint -> model weights: read (torch zip / legacy / safetensors), detect the layout, rename and
+ * re-lay every tensor, infer the architecture from shapes (checked against --arch when given), and
+ * validate against the model's own parameter list (missing / unexpected / mis-shaped names are errors).
+ *
+ *   const c = await convertCheckpoint('convnext_tiny_1k_224_ema.pth');
+ *   writeModelDir('out/convnext_tiny', c.weights, c.meta);
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+import { WeightsError } from '../src/errors';
+import { ModelMeta } from '../src/io/model_dir';
+import { ConvNeXtConfig } from '../src/model/configs';
+import { ConvNeXt, parameterSpecs } from '../src/model/convnext';
+import { CheckpointError } from './errors';
+import { ConvertedTensor, Layout, LAYOUTS, checkArch, inferConfig, remapStateDict } from './layouts';
+import { readCheckpoint } from './read';
+
+export interface ConvertOptions {
+  /** Registered architecture the checkpoint must be (e.g. 'convnext_tiny'); inferred when absent. */
+  arch?: string;
+  /** Force a layout instead of detecting it. */
+  layout?: Layout;
+  /** Which wrapper key holds the state dict ('model', 'model_ema', 'state_dict', ...). */
+  wrapperKey?: string;
+  /** Class names; default: HF config.json id2label beside the checkpoint, when present. */
+  labels?: string[];
+}
+
+export interface Converted {
+  config: ConvNeXtConfig;
+  /** Canonical name -> TF.js-layout float32 tensor, in the model's parameter order. */
+  weights: Map<string, ConvertedTensor>;
+  meta: Omit<ModelMeta, 'formatVersion' | 'storage'>;
+}
+
+interface HfConfig {
+  model_type?: string;
+  layer_norm_eps?: number;
+  id2label?: Record<string, string>;
+}
+
+/** HF checkpoints come with config.json: its final-LN eps and labels matter. */
+function readHfConfig(file: string): HfConfig | null {
+  const p = path.join(path.dirname(file), 'config.json');
+  if (!fs.existsSync(p)) return null;
+  try {
+    return JSON.parse(fs.readFileSync(p, 'utf8')) as HfConfig;
+  } catch (e) {
+    throw new CheckpointError(p, `cannot parse config.json beside the checkpoint: ${(e as Error).message}`);
+  }
+}
+
+function labelsFromId2Label(id2label: Record<string, string> | undefined, numClasses: number): string[] | undefined {
+  if (!id2label) return undefined;
+  const labels = Array.from({ length: numClasses }, (_, i) => id2label[String(i)]);
+  return labels.every((l) => typeof l === 'string') ? labels : undefined;
+}
+
+/** Checks converted weights against the model's parameter list (names and shapes); returns them in model order. */
+function validateAgainstModel(config: ConvNeXtConfig, weights: Map<string, ConvertedTensor>, file: string, layout: Layout, sourceKeys: Map<string, string>): Map<string, ConvertedTensor> {
+  const want = parameterSpecs(config);
+  const missing = want.filter((p) => !weights.has(p.name)).map((p) => `${p.name} [${p.shape.join(', ')}]`);
+  const names = new Set(want.map((p) => p.name));
+  const unexpected = [...weights.keys()].filter((n) => !names.has(n)).map((n) => sourceKeys.get(n) ?? n);
+  const mismatched = want
+    .filter((p) => weights.has(p.name) && weights.get(p.name)!.shape.join() !== p.shape.join())
+    .map((p) => `${sourceKeys.get(p.name)} (as ${p.name}): [${weights.get(p.name)!.shape.join(', ')}] vs model [${p.shape.join(', ')}]`);
+  if (missing.length || unexpected.length || mismatched.length) {
+    const parts: string[] = [];
+    if (missing.length) parts.push(`missing ${missing.length}: ${missing.join(', ')}`);
+    if (unexpected.length) parts.push(`unexpected ${unexpected.length}: ${unexpected.join(', ')}`);
+    if (mismatched.length) parts.push(`shape mismatch ${mismatched.length}: ${mismatched.join('; ')}`);
+    throw new CheckpointError(file, `${layout} checkpoint does not fit ${config.name} (TF.js layouts): ${parts.join(' | ')}`);
+  }
+  return new Map(want.map((p) => [p.name, weights.get(p.name)!]));
+}
+
+/** Reads and converts a checkpoint file into TF.js-layout weights plus metadata. */
+export async function convertCheckpoint(file: string, opts: ConvertOptions = {}): Promise<Converted> {
+  if (opts.layout && !LAYOUTS.includes(opts.layout)) {
+    throw new CheckpointError(file, `unknown layout '${opts.layout}': use one of ${LAYOUTS.join(', ')}`);
+  }
+  const ckpt = await readCheckpoint(file, { wrapperKey: opts.wrapperKey });
+  const remapped = remapStateDict(ckpt.tensors, { layout: opts.layout, file });
+  const hf = remapped.layout === 'hf' ? readHfConfig(file) : null;
+  const config = inferConfig(remapped.weights, { layout: remapped.layout, hfLayerNormEps: hf?.layer_norm_eps, file });
+  if (opts.arch) {
+    checkArch(config, opts.arch, file);
+    config.name = opts.arch;
+  }
+  const weights = validateAgainstModel(config, remapped.weights, file, remapped.layout, remapped.sourceKeys);
+  const labels = opts.labels ?? labelsFromId2Label(hf?.id2label, config.numClasses);
+  if (labels && labels.length !== config.numClasses) {
+    throw new CheckpointError(file, `${labels.length} labels given for a ${config.numClasses}-class head`);
+  }
+  return {
+    config,
+    weights,
+    meta: {
+      config,
+      source: { file: path.basename(file), format: ckpt.format, layout: remapped.layout, wrapper: ckpt.wrapper },
+      ...(labels ? { labels } : {}),
+    },
+  };
+}
+
+/** Builds a live model from converted weights. */
+export function modelFromConverted(c: Converted): ConvNeXt {
+  const model = new ConvNeXt(c.config, 0, 'zeros');
+  const tensors = new Map<string, tf.Tensor>();
+  try {
+    for (const [name, w] of c.weights) tensors.set(name, tf.tensor(w.data, w.shape, 'float32'));
+    model.loadWeights(tensors);
+  } catch (e) {
+    model.dispose();
+    throw e instanceof WeightsError ? new CheckpointError(c.meta.source?.file ?? '<checkpoint>', e.message) : e;
+  } finally {
+    tf.dispose([...tensors.values()]);
+  }
+  return model;
+}
