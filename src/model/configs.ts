@@ -144,7 +144,7 @@ export function resolveConfig(
   if (typeof nameOrConfig === 'string') {
     const base = MODEL_CONFIGS[nameOrConfig];
     if (!base) {
-      const near = Object.keys(MODEL_CONFIGS).filter((n) => n.includes(nameOrConfig.replace(/^convnext(v2)?_?/, '')));
+      const near = Object.keys(MODEL_CONFIGS).filter((n) => editDistance(n, nameOrConfig) <= 2);
       throw new ConfigError(
         `unknown model '${nameOrConfig}'` + (near.length ? ` (did you mean ${near.join(', ')}?)` : `; see listModels()`),
       );
@@ -154,6 +154,17 @@ export function resolveConfig(
   const version = nameOrConfig.version;
   const base = baseConfig(version, nameOrConfig.name ?? `convnext${version === 2 ? 'v2' : ''}_custom`, nameOrConfig);
   return validateConfig({ ...base, ...stripUndefined(nameOrConfig), ...stripUndefined(overrides) } as ConvNeXtConfig);
+}
+
+/** Levenshtein distance, for "did you mean" hints. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
