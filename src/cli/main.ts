@@ -7,6 +7,8 @@ import { ConvNeXtError } from '../errors';
 import { registerConvert } from './convert';
 import { registerForward } from './forward';
 import { registerInfo } from './info';
+import { registerPredict } from './predict';
+import { registerPreprocess } from './preprocess';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -20,6 +22,8 @@ export function buildProgram(): Command {
   registerInfo(program);
   registerConvert(program);
   registerForward(program);
+  registerPredict(program);
+  registerPreprocess(program);
   return program;
 }
 

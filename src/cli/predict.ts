@@ -1,0 +1,154 @@
+/**
+ * `convnext predict <image | dir | glob>... --model M [--top 5] [--batch N] [--json]` and
+ * `convnext embed <images...> --model M --output emb.npy`. A file that cannot be read or decoded is
+ * named on stderr and skipped; the exit code is 1 at the end if any failed.
+ */
+import * as fs from 'fs';
+import * as tf from '@tensorflow/tfjs-core';
+import { Command, InvalidArgumentError } from 'commander';
+import { ConvNeXtError } from '../errors';
+import { Predictor, readLabelsFile, runTolerant } from '../inference';
+import { writeNpy } from '../io/npy';
+import { withBackend } from './common';
+import { expandImageArgs } from './inputs';
+import { downloadBar, progressBar } from './progress';
+
+export function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
+interface ModelFlags {
+  model: string;
+  batch: number;
+  labels?: string;
+  cacheDir?: string;
+  offline?: boolean;
+  imageSize?: number;
+}
+
+function addModelFlags(cmd: Command): Command {
+  return cmd
+    .requiredOption('--model <model>', 'zoo name (e.g. convnext_tiny.fb_in1k), converted model dir / URL, or a PyTorch checkpoint')
+    .option('--batch <n>', 'images per forward pass', positiveInt, 8)
+    .option('--labels <file>', 'class names: JSON array or one per line')
+    .option('--image-size <n>', 'input size (default: the model\'s)', positiveInt)
+    .option('--cache-dir <dir>', 'zoo cache (default $CONVNEXT_CACHE or ~/.cache/convnext-tfjs)')
+    .option('--offline', 'never touch the network (zoo models must be cached)');
+}
+
+async function loadPredictor(program: Command, o: ModelFlags): Promise<Predictor> {
+  await withBackend(program);
+  const bar = downloadBar();
+  try {
+    return await Predictor.load(o.model, {
+      batchSize: o.batch,
+      labels: o.labels ? readLabelsFile(o.labels) : undefined,
+      preprocessing: o.imageSize ? { inputSize: o.imageSize } : undefined,
+      cacheDir: o.cacheDir,
+      offline: o.offline,
+      onProgress: bar.onProgress,
+    });
+  } finally {
+    bar.stop();
+  }
+}
+
+function reportFailure(file: string, e: Error): void {
+  process.stderr.write(`skipped ${file}: ${e.message}\n`);
+}
+
+export function registerPredict(program: Command): void {
+  addModelFlags(
+    program
+      .command('predict')
+      .description('classify images (files, directories, globs): top-k labels with probabilities')
+      .argument('<inputs...>', 'image files, directories (recursive) or glob patterns'),
+  )
+    .option('--top <k>', 'classes to show per image', positiveInt, 5)
+    .option('--json', 'one JSON line per image: {"file", "top": [{"label", "index", "prob"}]}')
+    .action(async (inputs: string[], o: ModelFlags & { top: number; json?: boolean }) => {
+      const { files, unmatched } = expandImageArgs(inputs);
+      unmatched.forEach((u) => process.stderr.write(`no images match ${u}\n`));
+      if (files.length === 0) throw new ConvNeXtError('no input images');
+      const predictor = await loadPredictor(program, o);
+      let failures = unmatched.length;
+      const bar = progressBar(files.length, 'predict');
+      try {
+        await runTolerant(predictor, files, (x) => predictor.classifyTensor(x, { topk: o.top }), (r) => {
+          const file = r.input as string;
+          bar.update(r.index + 1);
+          if ('error' in r) {
+            failures++;
+            reportFailure(file, r.error);
+          } else if (o.json) {
+            process.stdout.write(JSON.stringify({ file, top: r.value.map((p) => ({ label: p.label, index: p.index, prob: +p.prob.toFixed(6) })) }) + '\n');
+          } else {
+            process.stdout.write(`${file}\n${r.value.map((p) => `  ${(100 * p.prob).toFixed(2).padStart(6)}%  ${p.label} (${p.index})`).join('\n')}\n`);
+          }
+        });
+      } finally {
+        bar.stop();
+        predictor.dispose();
+      }
+      if (failures) {
+        process.stderr.write(`${failures} input(s) failed\n`);
+        process.exitCode = 1;
+      }
+    });
+
+  addModelFlags(
+    program
+      .command('embed')
+      .description('pooled pre-logits embeddings of images -> float32 .npy [N, C] (+ <output>.files.txt listing the images in row order)')
+      .argument('<inputs...>', 'image files, directories or glob patterns'),
+  )
+    .requiredOption('--output <emb.npy>', 'where to write the embeddings')
+    .action(async (inputs: string[], o: ModelFlags & { output: string }) => {
+      const { files, unmatched } = expandImageArgs(inputs);
+      unmatched.forEach((u) => process.stderr.write(`no images match ${u}\n`));
+      if (files.length === 0) throw new ConvNeXtError('no input images');
+      const predictor = await loadPredictor(program, o);
+      const rows: Float32Array[] = [];
+      const names: string[] = [];
+      let failures = unmatched.length;
+      const c = predictor.model.numFeatures;
+      const bar = progressBar(files.length, 'embed');
+      try {
+        await runTolerant(
+          predictor,
+          files,
+          (x) => {
+            const flat = tf.tidy(() => predictor.model.embed(x).dataSync() as Float32Array);
+            return Array.from({ length: x.shape[0] }, (_, r) => flat.slice(r * c, (r + 1) * c));
+          },
+          (r) => {
+            bar.update(r.index + 1);
+            if ('error' in r) {
+              failures++;
+              reportFailure(r.input as string, r.error);
+            } else {
+              rows.push(r.value);
+              names.push(r.input as string);
+            }
+          },
+        );
+      } finally {
+        bar.stop();
+        predictor.dispose();
+      }
+      const data = new Float32Array(rows.length * c);
+      rows.forEach((row, i) => data.set(row, i * c));
+      writeNpy(o.output, { shape: [rows.length, c], data });
+      const list = `${o.output.replace(/\.npy$/, '')}.files.txt`;
+      const tmp = `${list}.${process.pid}.tmp`;
+      fs.writeFileSync(tmp, names.join('\n') + '\n');
+      fs.renameSync(tmp, list);
+      process.stderr.write(`wrote ${rows.length} x ${c} embeddings to ${o.output} (rows listed in ${list})\n`);
+      if (failures) {
+        process.stderr.write(`${failures} input(s) failed\n`);
+        process.exitCode = 1;
+      }
+    });
+}
