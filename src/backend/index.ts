@@ -11,6 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendError } from '../errors';
+import { registerWasmTrainingKernels } from './wasm_kernels';
 
 export type BackendRequest = 'auto' | 'node-gpu' | 'node' | 'tensorflow' | 'wasm' | 'cpu';
 
@@ -63,6 +64,9 @@ async function tryCandidate(c: Candidate, loader: ModuleLoader): Promise<void> {
   const ok = await tf.setBackend(c.backend);
   if (!ok) throw new Error(`backend '${c.backend}' failed to initialise`);
   await tf.ready();
+  // NOTE: tfjs-backend-wasm has no conv backprop-filter / depthwise backprop kernels (tfjs #8474):
+  // ours make ConvNeXt trainable on the embedded default.
+  if (c.backend === 'wasm') registerWasmTrainingKernels();
 }
 
 /**
