@@ -6,14 +6,12 @@
  *   const model = createModel('convnext_tiny');
  *   const logits = model.forward(x);                       // x: NHWC [N, 224, 224, 3], normalised
  */
-// The umbrella package registers every op's gradient (tfjs-core's CommonJS build alone has none)
-// and the cpu backend; it shares the one tfjs-core engine with the wasm backend.
-import '@tensorflow/tfjs';
-
 export * from './errors';
 export * from './model';
 export * from './blocks';
 export * as layers from './layers';
+export { registerWasmTrainingKernels } from './backend/wasm_kernels';
+export * from './train';
 export { BackendInfo, BackendRequest, InitBackendOptions, ModuleLoader, availableBackends, initBackend } from './backend';
 export * from './inference';
 export * from './data';

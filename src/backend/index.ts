@@ -10,6 +10,9 @@
  * error, never a silent fallback.
  */
 import * as tf from '@tensorflow/tfjs-core';
+// The umbrella package registers every op's gradient (tfjs-core's CommonJS build alone has none)
+// and the cpu backend, on the one tfjs-core engine the wasm backend shares.
+import '@tensorflow/tfjs';
 import { BackendError } from '../errors';
 import { registerWasmTrainingKernels } from './wasm_kernels';
 

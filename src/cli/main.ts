@@ -9,6 +9,7 @@ import { registerForward } from './forward';
 import { registerInfo } from './info';
 import { registerPredict } from './predict';
 import { registerPreprocess } from './preprocess';
+import { registerTrain } from './train';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerForward(program);
   registerPredict(program);
   registerPreprocess(program);
+  registerTrain(program);
   return program;
 }
 

@@ -1,0 +1,148 @@
+/**
+ * Image-folder datasets (torchvision ImageFolder: one subfolder per class, classes sorted by name)
+ * and a streaming batch loader: images are decoded and transformed batch by batch with a bounded
+ * number of batches prefetched, so the dataset is never held in memory.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import seedrandom from 'seedrandom';
+import { ConvNeXtError } from '../errors';
+import { decodeImage } from '../data/decode';
+import { RgbImage } from '../data/image';
+import { IMAGE_EXTENSIONS } from '../cli/inputs';
+import { Rng } from './augment';
+
+export interface Sample {
+  file: string;
+  label: number;
+}
+
+export interface ImageFolder {
+  root: string;
+  classes: string[];
+  samples: Sample[];
+}
+
+function listImages(dir: string, out: string[]): void {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) listImages(p, out);
+    else if (e.isFile() && IMAGE_EXTENSIONS.includes(path.extname(e.name).toLowerCase())) out.push(p);
+  }
+}
+
+/**
+ * Scans `root`/<class>/**.{jpg,png,...}. With `classes`, the class order is imposed (a val folder
+ * must use the train folder's classes); a class folder missing there is allowed to be empty.
+ */
+export function scanImageFolder(root: string, classes?: string[]): ImageFolder {
+  if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw new ConvNeXtError(`dataset ${root}: not a directory`);
+  const dirs = fs
+    .readdirSync(root, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .sort();
+  if (classes) {
+    const unknown = dirs.filter((d) => !classes.includes(d));
+    if (unknown.length) throw new ConvNeXtError(`dataset ${root}: class folder(s) ${unknown.join(', ')} are not among the training classes (${classes.join(', ')})`);
+  }
+  const cls = classes ?? dirs;
+  if (cls.length < 2) throw new ConvNeXtError(`dataset ${root}: needs at least 2 class subfolders, found ${cls.length}`);
+  const samples: Sample[] = [];
+  cls.forEach((c, label) => {
+    const files: string[] = [];
+    if (fs.existsSync(path.join(root, c))) listImages(path.join(root, c), files);
+    for (const file of files) samples.push({ file, label });
+  });
+  if (samples.length === 0) throw new ConvNeXtError(`dataset ${root}: no images found`);
+  return { root, classes: cls, samples };
+}
+
+/** Seeded stratified split: `fraction` of each class goes to validation (at least one when possible). */
+export function splitTrainVal(ds: ImageFolder, fraction: number, seed: number): { train: ImageFolder; val: ImageFolder } {
+  if (!(fraction > 0 && fraction < 1)) throw new ConvNeXtError(`--val-split must be in (0, 1), got ${fraction}`);
+  const rng = seedrandom(`split-${seed}`);
+  const train: Sample[] = [];
+  const val: Sample[] = [];
+  ds.classes.forEach((_, label) => {
+    const of = shuffled(ds.samples.filter((s) => s.label === label), rng);
+    const nVal = of.length > 1 ? Math.max(1, Math.round(of.length * fraction)) : 0;
+    val.push(...of.slice(0, nVal));
+    train.push(...of.slice(nVal));
+  });
+  return { train: { ...ds, samples: train }, val: { ...ds, samples: val } };
+}
+
+/** Fisher-Yates with the given generator. */
+export function shuffled<T>(xs: T[], rng: Rng): T[] {
+  const a = xs.slice();
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
+
+export interface Batch {
+  /** NHWC float32, normalised. */
+  x: Float32Array;
+  shape: [number, number, number, number];
+  labels: Int32Array;
+  files: string[];
+}
+
+export interface LoaderOptions {
+  batchSize: number;
+  /** Output side. */
+  size: number;
+  /** Decoded image -> normalised NHWC [1, size, size, 3] values (train or eval transform). */
+  transform: (img: RgbImage, rng: Rng) => Float32Array;
+  shuffle: boolean;
+  /** Seed of shuffling and augmentation; combine with the epoch for a fresh order each epoch. */
+  seed: string;
+  dropLast?: boolean;
+  /** Batches decoded ahead of the consumer (default 2). */
+  prefetch?: number;
+  /** Called for an image that cannot be decoded (it is skipped). */
+  onSkip?: (file: string, error: Error) => void;
+  /** Start at this batch index (resume mid-epoch). */
+  startBatch?: number;
+}
+
+/** Number of batches an epoch has. */
+export function batchCount(n: number, batchSize: number, dropLast = false): number {
+  return dropLast ? Math.floor(n / batchSize) : Math.ceil(n / batchSize);
+}
+
+/** Streams batches; at most `prefetch` batches are decoded ahead. */
+export async function* batches(samples: Sample[], o: LoaderOptions): AsyncGenerator<Batch> {
+  const order = o.shuffle ? shuffled(samples, seedrandom(`order-${o.seed}`)) : samples;
+  const nb = batchCount(order.length, o.batchSize, o.dropLast);
+  const per = o.size * o.size * 3;
+  const make = async (b: number): Promise<Batch> => {
+    const chunk = order.slice(b * o.batchSize, (b + 1) * o.batchSize);
+    const parts: { data: Float32Array; label: number; file: string }[] = [];
+    for (const s of chunk) {
+      // Per-sample generator: the same image gets the same augmentation whatever the prefetch timing.
+      const rng = seedrandom(`aug-${o.seed}-${s.file}`);
+      try {
+        parts.push({ data: o.transform(await decodeImage(s.file), rng), label: s.label, file: s.file });
+      } catch (e) {
+        if (!(e instanceof ConvNeXtError)) throw e;
+        o.onSkip?.(s.file, e);
+      }
+    }
+    const x = new Float32Array(parts.length * per);
+    parts.forEach((p, i) => x.set(p.data, i * per));
+    return { x, shape: [parts.length, o.size, o.size, 3], labels: Int32Array.from(parts.map((p) => p.label)), files: parts.map((p) => p.file) };
+  };
+  const queue: Promise<Batch>[] = [];
+  let next = o.startBatch ?? 0;
+  const depth = Math.max(1, o.prefetch ?? 2);
+  while (next < nb && queue.length < depth) queue.push(make(next++));
+  while (queue.length) {
+    const b = await queue.shift()!;
+    if (next < nb) queue.push(make(next++));
+    if (b.labels.length) yield b;
+  }
+}
