@@ -39,6 +39,13 @@ export interface ForwardContext {
   training: boolean;
   /** Seed for this call's random draws (drop path); varied per step by the trainer. */
   seed?: number;
+  /**
+   * Given drop-path keep masks instead of random draws: one 0/1 entry per sample for each block, by
+   * block index in model order (for parity with another framework's draws).
+   */
+  dropPathMasks?: number[][];
+  /** Index of this block in model order (set by the stage). */
+  blockIndex?: number;
 }
 
 export class ConvNeXtBlock {
@@ -105,7 +112,8 @@ export class ConvNeXtBlock {
       if (this.grnWeight && this.grnBias) y = grn(y, this.grnWeight as tf.Tensor1D, this.grnBias as tf.Tensor1D);
       y = linear(y, this.fc2Weight as tf.Tensor2D, this.fc2Bias as tf.Tensor1D);
       if (this.gamma) y = layerScale(y, this.gamma as tf.Tensor1D);
-      y = dropPath(y, this.options.dropPathRate, ctx.training, ctx.seed);
+      const mask = ctx.dropPathMasks && ctx.blockIndex !== undefined ? ctx.dropPathMasks[ctx.blockIndex] : undefined;
+      y = dropPath(y, this.options.dropPathRate, ctx.training, ctx.seed, mask);
       return tf.add(x, y);
     });
   }

@@ -13,6 +13,8 @@ export interface StageOptions {
   inDim: number;
   dim: number;
   depth: number;
+  /** Model-order index of this stage's first block. */
+  firstBlockIndex: number;
   /** Per-block drop-path rates, length `depth`. */
   dropPathRates: number[];
   block: Omit<BlockOptions, 'dim' | 'dropPathRate'>;
@@ -84,7 +86,8 @@ export class ConvNeXtStage {
       }
       // Each block gets its own seed so that drop-path masks differ between blocks.
       this.blocks.forEach((b, j) => {
-        y = b.apply(y, { ...ctx, seed: ctx.seed === undefined ? undefined : ctx.seed * 1009 + this.options.index * 101 + j });
+        const blockIndex = this.options.firstBlockIndex + j;
+        y = b.apply(y, { ...ctx, blockIndex, seed: ctx.seed === undefined ? undefined : ctx.seed * 1009 + blockIndex });
       });
       return y;
     });

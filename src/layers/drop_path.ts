@@ -11,15 +11,17 @@ import { ConfigError } from '../errors';
  * @param rate     drop probability in [0, 1)
  * @param training identity unless true
  * @param seed     seed of the per-sample uniform draw (reproducible training)
+ * @param keepMask given 0/1 per sample instead of a random draw (parity with another framework)
  */
-export function dropPath<T extends tf.Tensor>(x: T, rate: number, training: boolean, seed?: number): T {
+export function dropPath<T extends tf.Tensor>(x: T, rate: number, training: boolean, seed?: number, keepMask?: number[]): T {
   if (!(rate >= 0 && rate < 1)) throw new ConfigError(`dropPath: rate must be in [0, 1), got ${rate}`);
   if (!training || rate === 0) return x;
   return tf.tidy(() => {
     const keep = 1 - rate;
     const maskShape = [x.shape[0], ...new Array<number>(x.rank - 1).fill(1)];
+    if (keepMask && keepMask.length !== x.shape[0]) throw new ConfigError(`dropPath: keep mask has ${keepMask.length} entries for ${x.shape[0]} samples`);
     // floor(keep + U[0,1)) is 1 with probability `keep`, else 0.
-    const mask = tf.floor(tf.add(tf.randomUniform(maskShape, 0, 1, 'float32', seed), keep));
+    const mask = keepMask ? tf.tensor(keepMask, maskShape) : tf.floor(tf.add(tf.randomUniform(maskShape, 0, 1, 'float32', seed), keep));
     return tf.mul(x, tf.div(mask, keep)) as T;
   });
 }

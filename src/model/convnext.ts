@@ -47,6 +47,7 @@ function stageOptions(c: ConvNeXtConfig): StageOptions[] {
   const rates = dropPathSchedule(c.depths, c.dropPathRate);
   return c.dims.map((dim, i) => ({
     index: i,
+    firstBlockIndex: c.depths.slice(0, i).reduce((a, b) => a + b, 0),
     inDim: i === 0 ? dim : c.dims[i - 1],
     dim,
     depth: c.depths[i],
@@ -82,6 +83,8 @@ export interface ForwardOptions {
   training?: boolean;
   /** Seed of this pass's random draws (drop path). */
   seed?: number;
+  /** Fixed drop-path keep masks (0/1 per sample) by block index in model order, instead of random draws. */
+  dropPathMasks?: number[][];
 }
 
 export interface CreateModelOptions extends ConfigOverrides {
@@ -140,7 +143,7 @@ export class ConvNeXt {
   }
 
   private ctx(opts: ForwardOptions): ForwardContext {
-    return { training: opts.training ?? false, seed: opts.seed };
+    return { training: opts.training ?? false, seed: opts.seed, dropPathMasks: opts.dropPathMasks };
   }
 
   private p<T extends tf.Tensor>(name: string): T {

@@ -1,0 +1,27 @@
+/**
+ * Image input for ConvNeXt: decoding (jimp codecs, PIL-equivalent pixels), Pillow-exact resampling and
+ * timm's ImageNet eval transform. NHWC float32 out, the TF.js layout.
+ *
+ *   import { preprocessFile, imageToTensor, decodeImage } from 'convnext-tfjs';
+ *   const x = imageToTensor(await decodeImage('cat.jpg'));   // tf.Tensor4D [1, 224, 224, 3]
+ */
+export { ImageError, RgbImage } from './image';
+export { DecodeOptions, ImageFormat, decodeImage, sniffImageFormat } from './decode';
+export { Interpolation, ResizeOptions, resize } from './resize';
+export {
+  CLIP_MEAN,
+  CLIP_STD,
+  EvalTransformOptions,
+  Float32Array4D,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  centerCrop,
+  evalResizeCrop,
+  evalResizeSize,
+  evalTransform,
+  imageToTensor,
+  normalizeImage,
+  preprocessFile,
+  resizeShorterSide,
+  toNchw,
+} from './transforms';
