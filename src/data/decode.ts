@@ -73,6 +73,8 @@ export function sniffImageFormat(bytes: Uint8Array): { format: ImageFormat } | {
   return { unsupported: `unknown (first bytes ${hex || 'none'})` };
 }
 
+/** What jimp's codecs return: RGBA, 4 samples a pixel (16-bit samples for PNG with skipRescale). */
+type Bitmap = { width: number; height: number; data: ArrayLike<number> };
 type Decoder = (data: Buffer, options?: Record<string, unknown>) => Bitmap | Promise<Bitmap>;
 let decoders: Map<string, Decoder> | null = null;
 
@@ -89,8 +91,6 @@ function codec(mime: string): Decoder {
   if (d === undefined) throw new Error(`jimp has no decoder for ${mime}`);
   return d;
 }
-
-type Bitmap = { width: number; height: number; data: ArrayLike<number> };
 
 /**
  * Run a codec with console.log/warn captured: omggif and utif2 print warnings, and this library

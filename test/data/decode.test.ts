@@ -152,6 +152,24 @@ describe('data/decode', () => {
       await expectImageError(decodeImage(bad, { name: 'bad.png' }), 'image bad.png: cannot decode: invalid PNG');
     });
 
+    it('a GIF whose image data ends early, without printing anything (omggif would)', async () => {
+      const bytes = Buffer.from(fs.readFileSync(path.join(VARIANTS, 'palette.gif')));
+      expect(bytes[109], 'image descriptor').to.equal(0x2c);
+      bytes[116] = 255; // frame height 12 -> 255: the LZW data runs out
+      const { log, warn } = console;
+      let printed = 0;
+      console.log = console.warn = (): void => {
+        printed++;
+      };
+      try {
+        await expectImageError(decodeImage(bytes, { name: 'short.gif' }), 'image short.gif: cannot decode: truncated GIF');
+      } finally {
+        console.log = log;
+        console.warn = warn;
+      }
+      expect(printed).to.equal(0);
+    });
+
     it('an image over the size limit, before decoding it', async () => {
       const file = path.join(IMAGES, 'hubble.jpg');
       await expectImageError(decodeImage(file, { maxMegapixels: 0.5 }), `image ${file}: too large: 1000 x 872 pixels`);
