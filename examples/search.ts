@@ -6,7 +6,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { Predictor, createModel, initBackend } from '../src';
+import { Predictor, createModel, initBackend, runTolerant } from '../src';
 
 function cosine(a: Float32Array, b: Float32Array): number {
   let dot = 0;
@@ -38,9 +38,14 @@ async function main(): Promise<void> {
     .filter((f) => /\.(jpe?g|png|bmp|gif|tiff?)$/i.test(f))
     .map((f) => path.join(folder, f));
   const [q] = await predictor.embed(query);
-  const embs = await predictor.embed(files);
-  const ranked = files.map((f, i) => ({ f, score: cosine(q, embs[i]) })).sort((a, b) => b.score - a.score);
-  console.log(`nearest to ${query} among ${files.length} images:`);
+  // Embed in batches; an unreadable image is reported and left out.
+  const index: { f: string; emb: Float32Array }[] = [];
+  await runTolerant(predictor, files, (x) => predictor.embedTensor(x), (r) => {
+    if ('error' in r) console.error(`skipped ${r.input}: ${r.error.message}`);
+    else index.push({ f: r.input as string, emb: r.value });
+  });
+  const ranked = index.map(({ f, emb }) => ({ f, score: cosine(q, emb) })).sort((a, b) => b.score - a.score);
+  console.log(`nearest to ${query} among ${index.length} images:`);
   for (const r of ranked.slice(0, k)) console.log(`  ${r.score.toFixed(4)}  ${r.f}`);
   predictor.dispose();
 }

@@ -4,7 +4,6 @@
  * named on stderr and skipped; the exit code is 1 at the end if any failed.
  */
 import * as fs from 'fs';
-import * as tf from '@tensorflow/tfjs-core';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConvNeXtError } from '../errors';
 import { Predictor, readLabelsFile, runTolerant } from '../inference';
@@ -119,10 +118,7 @@ export function registerPredict(program: Command): void {
         await runTolerant(
           predictor,
           files,
-          (x) => {
-            const flat = tf.tidy(() => predictor.model.embed(x).dataSync() as Float32Array);
-            return Array.from({ length: x.shape[0] }, (_, r) => flat.slice(r * c, (r + 1) * c));
-          },
+          (x) => predictor.embedTensor(x),
           (r) => {
             bar.update(r.index + 1);
             if ('error' in r) {

@@ -8,12 +8,12 @@ export interface Bar {
 
 const NOOP: Bar = { update: () => undefined, stop: () => undefined };
 
-/** A bar over `total` units, or a no-op off-terminal / when `total` is 1. */
-export function progressBar(total: number, label: string, unit = 'img'): Bar {
+/** A bar over `total` units, or a no-op off-terminal / when `total` is 1; `extra` adds payload fields to the line. */
+export function progressBar(total: number, label: string, unit = 'img', extra = ''): Bar {
   if (!process.stderr.isTTY || total <= 1) return NOOP;
   const bar = new SingleBar({
     stream: process.stderr,
-    format: `${label} [{bar}] {value}/{total} ${unit} | {rate} ${unit}/s | ETA {eta}s`,
+    format: `${label} [{bar}] {value}/{total} ${unit}${extra} | {rate} ${unit}/s | ETA {eta}s`,
     hideCursor: true,
     clearOnComplete: true,
   });

@@ -96,9 +96,8 @@ export function registerTrain(program: Command): void {
                 (e.resumedFromEpoch ? `, resuming after epoch ${e.resumedFromEpoch}` : '') + '\n',
             );
           } else if (e.type === 'step') {
-            if (!bar) bar = progressBar(e.batches, `epoch ${e.epoch}`, 'batch');
-            bar.update(e.batch, {});
-            if (!process.stderr.isTTY) return;
+            if (!bar) bar = progressBar(e.batches, `epoch ${e.epoch}`, 'batch', ' | loss {loss} acc {acc}% | {ips} img/s | lr {lr} | ETA {etaTotal}s');
+            bar.update(e.batch, { loss: e.loss.toFixed(4), acc: (100 * e.acc).toFixed(1), ips: e.imagesPerSec.toFixed(1), lr: e.lr.toExponential(2), etaTotal: Math.round(e.etaSec) });
           } else if (e.type === 'skip') {
             process.stderr.write(`skipped ${e.file}: ${e.reason}\n`);
           } else if (e.type === 'epoch') {

@@ -131,13 +131,16 @@ export class Predictor {
     return this.batched(Array.isArray(inputs) ? inputs : [inputs], (x) => this.classifyTensor(x, opts));
   }
 
+  /** Pooled pre-logits embeddings of a normalised NHWC batch, one Float32Array [C] per row. */
+  embedTensor(x: tf.Tensor4D): Float32Array[] {
+    const c = this.model.numFeatures;
+    const flat = tf.tidy(() => this.model.embed(x).dataSync() as Float32Array);
+    return Array.from({ length: x.shape[0] }, (_, r) => flat.slice(r * c, (r + 1) * c));
+  }
+
   /** Pooled pre-logits embeddings (pool -> final LayerNorm), one Float32Array [C] per image. */
   async embed(inputs: ImageInput | ImageInput[]): Promise<Float32Array[]> {
-    const c = this.model.numFeatures;
-    return this.batched(Array.isArray(inputs) ? inputs : [inputs], (x) => {
-      const flat = tf.tidy(() => this.model.embed(x).dataSync() as Float32Array);
-      return Array.from({ length: x.shape[0] }, (_, r) => flat.slice(r * c, (r + 1) * c));
-    });
+    return this.batched(Array.isArray(inputs) ? inputs : [inputs], (x) => this.embedTensor(x));
   }
 
   /** The four stage maps of one image or a batch: NHWC tensors, strides 4/8/16/32; the caller disposes them. */
