@@ -14,6 +14,7 @@
  * Source key names per layout: ../shared/CONVNEXT_FACTS.md section 6.
  */
 import { ConvNeXtConfig, MODEL_CONFIGS, baseConfig, resolveConfig } from '../src/model/configs';
+import { transposeArray } from '../src/util/ndarray';
 import { CheckpointError } from './errors';
 import { RawTensor } from './types';
 
@@ -124,28 +125,6 @@ export function detectLayout(keys: string[], file = '<checkpoint>'): Layout {
   );
 }
 
-function permute(data: Float32Array, shape: number[], perm: number[]): ConvertedTensor {
-  const outShape = perm.map((p) => shape[p]);
-  const rank = shape.length;
-  const inStrides = new Array<number>(rank);
-  inStrides[rank - 1] = 1;
-  for (let i = rank - 2; i >= 0; i--) inStrides[i] = inStrides[i + 1] * shape[i + 1];
-  const strides = perm.map((p) => inStrides[p]);
-  const out = new Float32Array(data.length);
-  const idx = new Array<number>(rank).fill(0);
-  let src = 0;
-  for (let o = 0; o < out.length; o++) {
-    out[o] = data[src];
-    for (let d = rank - 1; d >= 0; d--) {
-      idx[d]++;
-      src += strides[d];
-      if (idx[d] < outShape[d]) break;
-      src -= strides[d] * outShape[d];
-      idx[d] = 0;
-    }
-  }
-  return { shape: outShape, data: out };
-}
 
 function shapeStr(s: number[]): string {
   return `[${s.join(', ')}]`;
@@ -159,16 +138,16 @@ export function toTfjsLayout(name: string, t: { shape: number[]; data: Float32Ar
   };
   if (/(^stem\.conv|downsample\.conv)\.weight$/.test(name)) {
     if (s.length !== 4) bad('[out, in, k, k]');
-    return permute(t.data, s, [2, 3, 1, 0]);
+    return transposeArray(t.data, s, [2, 3, 1, 0]);
   }
   if (/conv_dw\.weight$/.test(name)) {
     if (s.length !== 4 || s[1] !== 1) bad('[C, 1, k, k]');
-    return permute(t.data, s, [2, 3, 0, 1]);
+    return transposeArray(t.data, s, [2, 3, 0, 1]);
   }
   if (/(mlp\.fc[12]|head\.fc)\.weight$/.test(name)) {
     const is1x1 = s.length === 4 && s[2] === 1 && s[3] === 1;
     if (s.length !== 2 && !is1x1) bad('[out, in] (or a 1x1 conv [out, in, 1, 1])');
-    return permute(t.data, [s[0], s[1]], [1, 0]);
+    return transposeArray(t.data, [s[0], s[1]], [1, 0]);
   }
   if (/(gamma|grn\.weight|grn\.bias)$/.test(name)) {
     const c = s.length ? Math.max(...s) : 0;

@@ -9,6 +9,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ConvNeXtError } from '../errors';
+import { stridedGather } from '../util/ndarray';
 
 /** A .npy file is malformed, truncated or uses an unsupported dtype. */
 export class NpyError extends ConvNeXtError {}
@@ -183,28 +184,10 @@ function decode(buf: Buffer, off: number, count: number, code: string, little: b
 
 /** Fortran (column-major) order to C order. */
 function fortranToC<T extends NpyData>(src: T, shape: number[]): T {
-  const nd = shape.length;
-  if (nd < 2) return src;
-  const out = new (src.constructor as new (n: number) => T)(src.length);
-  const fstride = new Array<number>(nd);
-  let s = 1;
-  for (let d = 0; d < nd; d++) {
-    fstride[d] = s;
-    s *= shape[d];
-  }
-  const idx = new Array<number>(nd).fill(0);
-  let f = 0;
-  for (let c = 0; c < src.length; c++) {
-    out[c] = src[f];
-    for (let d = nd - 1; d >= 0; d--) {
-      idx[d]++;
-      f += fstride[d];
-      if (idx[d] < shape[d]) break;
-      f -= fstride[d] * shape[d];
-      idx[d] = 0;
-    }
-  }
-  return out;
+  if (shape.length < 2) return src;
+  // Fortran strides: the first axis varies fastest.
+  const strides = shape.map((_, d) => shape.slice(0, d).reduce((a, b) => a * b, 1));
+  return stridedGather(src, shape, strides);
 }
 
 /** Read a .npy file (a path or its bytes) into C-order data. Throws NpyError on any malformed input. */

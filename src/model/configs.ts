@@ -4,6 +4,7 @@
  * same record with other numbers.
  */
 import { ConfigError } from '../errors';
+import { editDistance } from '../util/strings';
 
 export type ConvNeXtVersion = 1 | 2;
 
@@ -154,17 +155,6 @@ export function resolveConfig(
   const version = nameOrConfig.version;
   const base = baseConfig(version, nameOrConfig.name ?? `convnext${version === 2 ? 'v2' : ''}_custom`, nameOrConfig);
   return validateConfig({ ...base, ...stripUndefined(nameOrConfig), ...stripUndefined(overrides) } as ConvNeXtConfig);
-}
-
-/** Levenshtein distance, for "did you mean" hints. */
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[b.length];
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -16,6 +16,7 @@
 import { ConvNeXtError } from '../errors';
 import { PreprocessingInfo } from '../io/model_dir';
 import { MODEL_CONFIGS } from '../model/configs';
+import { editDistance } from '../util/strings';
 
 /** A zoo name is unknown, a custom entry is invalid, or a cached model is missing offline. */
 export class ZooError extends ConvNeXtError {}
@@ -183,16 +184,6 @@ export function defaultPretrained(arch: string): string | undefined {
 /** True for a registered `arch.tag` name. Bare arch names are not zoo names (they also name random-weight models). */
 export function isZooName(s: string): boolean {
   return typeof s === 'string' && s.includes('.') && REGISTRY.has(s);
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[b.length];
 }
 
 /** Up to 5 registered names close to `name`: every tag of a known arch, else the nearest by edit distance. */
