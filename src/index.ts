@@ -19,3 +19,5 @@ export * from './zoo';
 export { LoadModelOptions, loadModel } from './io/load';
 export { LoadedModel, ModelFormatError, ModelMeta, PreprocessingInfo, SourceInfo, loadConvertedModel } from './io/model_dir';
 export { NpyError, readNpy, readNpyFloat32, writeNpy } from './io/npy';
+export * from './parallel';
+export { BenchOptions, BenchResult, machineInfo, runBenchmark } from './bench/bench';

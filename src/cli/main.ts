@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ConvNeXtError } from '../errors';
+import { registerBench } from './bench';
 import { registerConvert } from './convert';
 import { registerForward } from './forward';
 import { registerInfo } from './info';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerPredict(program);
   registerPreprocess(program);
   registerTrain(program);
+  registerBench(program);
   return program;
 }
 

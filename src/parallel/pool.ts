@@ -62,6 +62,8 @@ interface Job extends Pending {
 interface Slot {
   index: number;
   worker: Worker;
+  /** Started and holding a replica (until then it stays ref'd and gets no jobs). */
+  ready: boolean;
   alive: boolean;
   job: Job | null;
   lastError?: string;
@@ -131,13 +133,12 @@ export class InferencePool {
   private spawn(index: number): Promise<void> {
     const init: WorkerInit = { index, backend: this.requestedBackend, weights: this.weights };
     const worker = new Worker(WORKER_SCRIPT, { workerData: init });
-    const slot: Slot = { index, worker, alive: true, job: null };
+    const slot: Slot = { index, worker, ready: false, alive: true, job: null };
     this.slots.push(slot);
     return new Promise<void>((resolve, reject) => {
-      let ready = false;
       worker.on('message', (msg: FromWorker) => {
         if (msg.type === 'ready') {
-          ready = true;
+          slot.ready = true;
           this.workerBackend = msg.backend;
           worker.unref();
           resolve();
@@ -159,7 +160,7 @@ export class InferencePool {
       worker.on('exit', (code) => {
         const wasAlive = slot.alive;
         slot.alive = false;
-        if (!ready) {
+        if (!slot.ready) {
           reject(new PoolError(`worker ${index} exited during start-up (code ${code})${slot.lastError ? `: ${slot.lastError}` : ''}`, index));
         }
         if (wasAlive && !this.closed) this.onCrash(slot, code);
@@ -203,16 +204,21 @@ export class InferencePool {
   /** Hands queued jobs to idle workers, oldest first; idle workers are unref'd. */
   private pump(): void {
     for (const slot of this.slots) {
-      if (!slot.alive || slot.job) continue;
+      if (!slot.ready || !slot.alive || slot.job) continue;
       const job = this.queue.shift();
       if (!job) {
         slot.worker.unref();
         continue;
       }
+      const msg: ToWorker = { type: 'run', id: job.id, kind: job.kind, data: job.data, shape: job.shape };
+      try {
+        slot.worker.postMessage(msg, job.transfer);
+      } catch (e) {
+        job.reject(new PoolError(`could not send the batch to worker ${slot.index}: ${(e as Error).message}`, slot.index));
+        continue;
+      }
       slot.job = job;
       slot.worker.ref();
-      const msg: ToWorker = { type: 'run', id: job.id, kind: job.kind, data: job.data, shape: job.shape };
-      slot.worker.postMessage(msg, job.transfer);
     }
   }
 
@@ -237,15 +243,18 @@ export class InferencePool {
   /**
    * Runs one batch on the next idle worker.
    * @param batch NHWC float32 [N, H, W, C], normalised. Its ArrayBuffer is transferred (detached
-   *   here) when the array spans all of it; a partial view is copied; a SharedArrayBuffer is shared.
+   *   here: batch.length becomes 0) when the array spans all of it; a partial view is copied; a
+   *   SharedArrayBuffer is shared. NOTE: an array you do not own, e.g. dataSync() of a tensor on
+   *   the cpu backend (its storage), must not be transferred: pass { transfer: false } to copy.
    * @returns row-major [N, outputWidth(kind)]
    */
-  async run(kind: RunKind, batch: Float32Array, shape: readonly number[]): Promise<Float32Array> {
+  async run(kind: RunKind, batch: Float32Array, shape: readonly number[], opts: { transfer?: boolean } = {}): Promise<Float32Array> {
     const s = this.checkRun(kind, batch, shape);
     let data = batch;
     const transfer: ArrayBuffer[] = [];
     if (!isShared(batch)) {
-      if (batch.byteOffset !== 0 || batch.byteLength !== batch.buffer.byteLength) data = batch.slice();
+      const whole = batch.byteOffset === 0 && batch.byteLength === batch.buffer.byteLength;
+      if (!whole || opts.transfer === false) data = batch.slice();
       transfer.push(data.buffer as ArrayBuffer);
     }
     return new Promise<Float32Array>((resolve, reject) => {

@@ -1,0 +1,63 @@
+/**
+ * `convnext bench --arch <name> [--batch N] [--workers N] [--backend B] [--image-size S] [--reps R] [--json]`:
+ * inference speed of one configuration with random weights. With --json, one JSON object (the
+ * BenchResult) on the last line of stdout; bench/run.sh collects those.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { BenchResult, runBenchmark } from '../bench/bench';
+import { positiveInt } from './predict';
+
+function nonNegativeInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be an integer >= 0');
+  return n;
+}
+
+interface BenchFlags {
+  arch: string;
+  batch: number;
+  workers: number;
+  backend?: string;
+  imageSize: number;
+  reps: number;
+  warmup: number;
+  json?: boolean;
+}
+
+/** The human summary of a result. */
+export function formatBench(r: BenchResult): string {
+  const who = r.workers > 1 ? `batch ${r.batch} x ${r.workers} workers` : `batch ${r.batch}, 1 thread`;
+  return [
+    `${r.arch}  ${r.backend}  ${who}  ${r.image_size}x${r.image_size}  (${r.gmacs_per_img} GMACs/img)`,
+    `  ${r.ms_per_img} ms/img best, ${r.ms_per_img_median} median   ${r.images_per_s} img/s   passes ${r.pass_ms.join(', ')} ms   CPU ${r.cpu_util}x`,
+    `  create ${r.create_ms} ms${r.workers > 1 ? `, pool start ${r.pool_ms} ms` : ''}   weights ${r.weights_mb} MB   ` +
+      `peak RSS ${r.peak_rss_mb} MB   tensors left ${r.num_tensors}`,
+  ].join('\n');
+}
+
+export function registerBench(program: Command): void {
+  program
+    .command('bench')
+    .description('time inference of one configuration (random weights): ms per image, images/s, memory')
+    .requiredOption('--arch <name>', 'model name, e.g. convnext_tiny (or tiny)')
+    .option('--batch <n>', 'images per forward pass (per worker call with --workers > 1)', positiveInt, 1)
+    .option('--workers <n>', 'model replicas in worker threads (1: this thread)', positiveInt, 1)
+    .option('--backend <name>', 'TF.js backend (also accepted before the command)')
+    .option('--image-size <n>', 'square input size', positiveInt, 224)
+    .option('--reps <n>', 'timed passes (the best is reported)', positiveInt, 3)
+    .option('--warmup <n>', 'untimed passes first', nonNegativeInt, 1)
+    .option('--json', 'print the result as one JSON object')
+    .action(async (o: BenchFlags) => {
+      const r = await runBenchmark({
+        arch: o.arch,
+        batch: o.batch,
+        workers: o.workers,
+        // commander gives a flag given after the command to the command, before it to the program.
+        backend: o.backend ?? program.opts<{ backend?: string }>().backend,
+        imageSize: o.imageSize,
+        reps: o.reps,
+        warmup: o.warmup,
+      });
+      process.stdout.write((o.json ? JSON.stringify(r) : formatBench(r)) + '\n');
+    });
+}
