@@ -55,6 +55,13 @@ function isRgbImage(x: ImageInput): x is RgbImage {
   return typeof x === 'object' && x !== null && !(x instanceof Uint8Array) && 'width' in x && 'data' in x;
 }
 
+/** Reads a tensor's values and frees it. (Reading outside tf.tidy: tidy would walk a returned typed array element by element.) */
+function readAndDispose(t: tf.Tensor): Float32Array {
+  const data = t.dataSync() as Float32Array;
+  t.dispose();
+  return data;
+}
+
 function topk(probs: Float32Array, offset: number, n: number, k: number, labels: string[]): Prediction[] {
   const idx = Array.from({ length: n }, (_, i) => i);
   idx.sort((a, b) => probs[offset + b] - probs[offset + a] || a - b);
@@ -122,7 +129,7 @@ export class Predictor {
     if (this.model.numClasses === 0) throw new ConvNeXtError('this model has no classifier head (numClasses 0): use embed()');
     const k = opts.topk ?? 5;
     const n = this.model.numClasses;
-    const probs = tf.tidy(() => tf.softmax(this.model.forward(x)).dataSync() as Float32Array);
+    const probs = readAndDispose(tf.tidy(() => tf.softmax(this.model.forward(x))));
     return Array.from({ length: x.shape[0] }, (_, r) => topk(probs, r * n, n, k, this.labels));
   }
 
@@ -134,7 +141,7 @@ export class Predictor {
   /** Pooled pre-logits embeddings of a normalised NHWC batch, one Float32Array [C] per row. */
   embedTensor(x: tf.Tensor4D): Float32Array[] {
     const c = this.model.numFeatures;
-    const flat = tf.tidy(() => this.model.embed(x).dataSync() as Float32Array);
+    const flat = readAndDispose(this.model.embed(x));
     return Array.from({ length: x.shape[0] }, (_, r) => flat.slice(r * c, (r + 1) * c));
   }
 

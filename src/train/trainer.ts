@@ -145,11 +145,13 @@ export async function evaluate(model: ConvNeXt, samples: Sample[], numClasses: n
   const pre = o.preprocessing ?? evalPreprocessing(o.imageSize);
   const acc = new MetricsAccumulator(numClasses);
   for await (const b of batches(samples, { batchSize: o.batchSize, size: pre.inputSize, transform: (img: RgbImage) => evalTransform(img, pre).data, shuffle: false, seed: 'eval', onSkip: o.onSkip })) {
-    const [logits, loss] = tf.tidy(() => {
-      const z = model.forward(tf.tensor4d(b.x, b.shape));
-      const l = softCrossEntropy(z, smoothOneHot(b.labels, numClasses, 0));
-      return [z.dataSync(), l.dataSync()[0]] as const;
+    const [z, l] = tf.tidy(() => {
+      const out = model.forward(tf.tensor4d(b.x, b.shape));
+      return [out, softCrossEntropy(out, smoothOneHot(b.labels, numClasses, 0))];
     });
+    const logits = z.dataSync();
+    const loss = l.dataSync()[0];
+    tf.dispose([z, l]);
     acc.add(logits, b.labels, loss);
   }
   return acc.result();
