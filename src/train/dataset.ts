@@ -15,6 +15,8 @@ import { Rng } from './augment';
 export interface Sample {
   file: string;
   label: number;
+  /** Stable identity for seeding augmentations (path relative to the dataset root); defaults to `file`. */
+  key?: string;
 }
 
 export interface ImageFolder {
@@ -52,7 +54,7 @@ export function scanImageFolder(root: string, classes?: string[]): ImageFolder {
   cls.forEach((c, label) => {
     const files: string[] = [];
     if (fs.existsSync(path.join(root, c))) listImages(path.join(root, c), files);
-    for (const file of files) samples.push({ file, label });
+    for (const file of files) samples.push({ file, label, key: path.relative(root, file) });
   });
   if (samples.length === 0) throw new ConvNeXtError(`dataset ${root}: no images found`);
   return { root, classes: cls, samples };
@@ -124,7 +126,7 @@ export async function* batches(samples: Sample[], o: LoaderOptions): AsyncGenera
     const parts: { data: Float32Array; label: number; file: string }[] = [];
     for (const s of chunk) {
       // Per-sample generator: the same image gets the same augmentation whatever the prefetch timing.
-      const rng = seedrandom(`aug-${o.seed}-${s.file}`);
+      const rng = seedrandom(`aug-${o.seed}-${s.key ?? s.file}`);
       try {
         parts.push({ data: o.transform(await decodeImage(s.file), rng), label: s.label, file: s.file });
       } catch (e) {
