@@ -93,7 +93,9 @@ export interface EpochRecord {
   val_loss: number;
   ema_val_top1?: number;
   lr: number;
+  /** Training images per second (the epoch's training loop; validation excluded). */
   images_per_s: number;
+  /** Whole epoch, validation included. */
   seconds: number;
 }
 
@@ -346,6 +348,7 @@ export async function train(o: TrainOptions): Promise<TrainReport> {
         }
       }
       if (acc) tf.dispose([...acc.values()]);
+      const trainSecs = (Date.now() - te) / 1000;
       const val = valSamples.length ? await evaluate(model, valSamples, K, { imageSize: o.imageSize, batchSize: o.batchSize, preprocessing: pre, onSkip }) : null;
       let emaVal: EvalMetrics | null = null;
       if (ema && valSamples.length) emaVal = await withWeights(model, ema.shadow, () => evaluate(model, valSamples, K, { imageSize: o.imageSize, batchSize: o.batchSize, preprocessing: pre }));
@@ -359,7 +362,7 @@ export async function train(o: TrainOptions): Promise<TrainReport> {
         val_loss: val?.loss ?? NaN,
         ...(emaVal ? { ema_val_top1: emaVal.top1 } : {}),
         lr: lrAt(Math.max(0, step - 1)),
-        images_per_s: seen / Math.max(secs, 1e-3),
+        images_per_s: seen / Math.max(trainSecs, 1e-3),
         seconds: secs,
       };
       history.push(rec);
