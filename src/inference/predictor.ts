@@ -16,9 +16,8 @@ import { decodeImage } from '../data/decode';
 import { RgbImage } from '../data/image';
 import { evalTransform } from '../data/transforms';
 import { loadModel, LoadModelOptions } from '../io/load';
-import { ModelMeta, PreprocessingInfo, loadConvertedModel } from '../io/model_dir';
+import { ModelMeta, PreprocessingInfo } from '../io/model_dir';
 import { ConvNeXt } from '../model/convnext';
-import { isZooName, resolvePretrained, ResolveOptions } from '../zoo';
 import { resolveLabels } from './labels';
 
 export type ImageInput = string | Buffer | Uint8Array | RgbImage;
@@ -49,7 +48,7 @@ export interface PredictorOptions {
   batchSize?: number;
 }
 
-export type PredictorLoadOptions = PredictorOptions & LoadModelOptions & ResolveOptions;
+export type PredictorLoadOptions = PredictorOptions & LoadModelOptions;
 
 function isRgbImage(x: ImageInput): x is RgbImage {
   return typeof x === 'object' && x !== null && !(x instanceof Uint8Array) && 'width' in x && 'data' in x;
@@ -86,9 +85,7 @@ export class Predictor {
 
   /** Loads from a zoo name (downloading on first use), a converted dir/URL, or a PyTorch checkpoint. */
   static async load(source: string, opts: PredictorLoadOptions = {}): Promise<Predictor> {
-    const { model, meta } = isZooName(source)
-      ? await loadConvertedModel((await resolvePretrained(source, opts)).dir)
-      : await loadModel(source, opts);
+    const { model, meta } = await loadModel(source, opts);
     try {
       return new Predictor(model, meta, opts);
     } catch (e) {

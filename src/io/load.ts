@@ -1,21 +1,24 @@
 /**
  * One entry point for every model source a user has:
+ *   - a zoo name (convnext_tiny.fb_in1k): downloaded, converted and cached on first use (src/zoo);
  *   - a converted model directory, its model.json, or an http(s) URL to one;
  *   - a PyTorch checkpoint (.pth/.pt/.bin/.safetensors), converted in memory.
- * (Zoo names are resolved by src/zoo before they get here.)
  */
 import * as fs from 'fs';
 import { ConvNeXtError } from '../errors';
 import { convertCheckpoint, ConvertOptions, modelFromConverted } from '../../weights-converter/convert';
+import { ResolveOptions, isZooName, resolvePretrained } from '../zoo';
 import { LoadedModel, isConvertedModel, loadConvertedModel } from './model_dir';
 
-export type LoadModelOptions = ConvertOptions;
+export type LoadModelOptions = ConvertOptions & ResolveOptions;
 
 /**
+ *   const { model, meta } = await loadModel('convnext_tiny.fb_in1k');            // zoo
  *   const { model, meta } = await loadModel('models/convnext_tiny');            // converted dir
  *   const { model } = await loadModel('convnext_tiny_1k_224_ema.pth');          // checkpoint
  */
 export async function loadModel(source: string, opts: LoadModelOptions = {}): Promise<LoadedModel> {
+  if (isZooName(source)) return loadConvertedModel((await resolvePretrained(source, opts)).dir);
   if (isConvertedModel(source)) return loadConvertedModel(source);
   if (!fs.existsSync(source)) throw new ConvNeXtError(`model ${source}: no such file or directory`);
   if (fs.statSync(source).isDirectory()) {

@@ -18,11 +18,10 @@ import '../backend'; // op gradients and the wasm training kernels
 import { ConvNeXtError } from '../errors';
 import { RgbImage } from '../data/image';
 import { evalTransform, normalizeImage } from '../data/transforms';
-import { ModelMeta, PreprocessingInfo, loadConvertedModel } from '../io/model_dir';
+import { ModelMeta, PreprocessingInfo } from '../io/model_dir';
 import { loadModel } from '../io/load';
 import { ConvNeXtConfig, resolveConfig } from '../model/configs';
 import { ConvNeXt } from '../model/convnext';
-import { isZooName, resolvePretrained } from '../zoo';
 import { readSafetensors, writeSafetensors } from '../../weights-converter/safetensors';
 import { modelWeights, writeModelDir } from '../../weights-converter/writer';
 import { AdamW } from './adamw';
@@ -118,7 +117,7 @@ function evalPreprocessing(size: number): PreprocessingInfo {
 /** Loads initial weights from any source, as a model of `config` (drop path etc. from config). */
 async function initialModel(config: ConvNeXtConfig, init: string | undefined, seed: number, numClasses: number): Promise<ConvNeXt> {
   if (!init) return new ConvNeXt({ ...config, numClasses }, seed);
-  const loaded = isZooName(init) ? await loadConvertedModel((await resolvePretrained(init)).dir) : await loadModel(init);
+  const loaded = await loadModel(init);
   const src = loaded.model;
   try {
     const c = src.config;
