@@ -137,7 +137,8 @@ export function registerTrain(program: Command): void {
         }
         const samples = folders.samples.map((s) => ({ file: s.file, label: byName ? p.labels.indexOf(folders.classes[s.label]) : s.label }));
         const m = await evaluate(p.model, samples, p.model.numClasses, { imageSize: p.preprocessing.inputSize, batchSize: o.batch, preprocessing: p.preprocessing, onSkip: (f, e) => process.stderr.write(`skipped ${f}: ${e.message}\n`) });
-        if (o.json) process.stdout.write(JSON.stringify({ top1: m.top1, top5: m.top5, n: m.n, loss: m.loss, classes: byName ? folders.classes : classes, confusion: byName ? undefined : m.confusion }) + '\n');
+        // The matrix is indexed like the model's labels (by name) or the folders (by order): `classes` says which.
+        if (o.json) process.stdout.write(JSON.stringify({ top1: m.top1, top5: m.top5, n: m.n, loss: m.loss, classes, confusion: m.confusion }) + '\n');
         else process.stdout.write(`top-1 ${(100 * m.top1).toFixed(2)}%  top-5 ${(100 * m.top5).toFixed(2)}%  on ${m.n} images (loss ${m.loss.toFixed(4)})\n`);
       } finally {
         p.dispose();

@@ -187,7 +187,7 @@ const TRIVIAL_OPS: { name: string; max: number; signed: boolean; apply: (img: Rg
     max: 6,
     signed: false,
     apply: (img, m) => {
-      const bits = 8 - Math.floor(m);
+      const bits = 8 - Math.round(m); // torchvision: 8 - round(bin * 6 / 30)
       const mask = (0xff << (8 - bits)) & 0xff;
       return mapPixels(img, (v) => v & mask);
     },
