@@ -108,16 +108,13 @@ export class Predictor {
     return tf.tensor4d(out, [inputs.length, s, s, 3]);
   }
 
+  /** run() over inputs in batches; the first input that cannot be read or decoded throws. */
   private async batched<T>(inputs: ImageInput[], run: (x: tf.Tensor4D) => T[]): Promise<T[]> {
     const results: T[] = [];
-    for (let i = 0; i < inputs.length; i += this.batchSize) {
-      const x = await this.preprocessBatch(inputs.slice(i, i + this.batchSize));
-      try {
-        results.push(...run(x));
-      } finally {
-        x.dispose();
-      }
-    }
+    await runTolerant(this, inputs, run, (r) => {
+      if ('error' in r) throw r.error;
+      results.push(r.value);
+    });
     return results;
   }
 

@@ -146,6 +146,11 @@ export class ConvNeXt {
     return { training: opts.training ?? false, seed: opts.seed, dropPathMasks: opts.dropPathMasks };
   }
 
+  /** Stem: [N, H, W, 3] -> [N, H/4, W/4, d0]. */
+  private applyStem(x: tf.Tensor4D): tf.Tensor4D {
+    return stem(x, this.p('stem.conv.weight'), this.p('stem.conv.bias'), this.p('stem.norm.weight'), this.p('stem.norm.bias'), this.config.lnEps);
+  }
+
   private p<T extends tf.Tensor>(name: string): T {
     return this.store.get(name) as unknown as T;
   }
@@ -160,16 +165,7 @@ export class ConvNeXt {
     const ctx = this.ctx(opts);
     // Kept outside one tidy so that all four maps survive; intermediates are disposed per stage.
     const outs: tf.Tensor4D[] = [];
-    const stemOut = tf.tidy(() =>
-      stem(
-        x,
-        this.p('stem.conv.weight'),
-        this.p('stem.conv.bias'),
-        this.p('stem.norm.weight'),
-        this.p('stem.norm.bias'),
-        this.config.lnEps,
-      ),
-    );
+    const stemOut = this.applyStem(x);
     try {
       let y = stemOut;
       for (const stage of this.stages) {
@@ -194,14 +190,7 @@ export class ConvNeXt {
     this.checkInput(x);
     const ctx = this.ctx(opts);
     return tf.tidy(() => {
-      let y = stem(
-        x,
-        this.p('stem.conv.weight'),
-        this.p('stem.conv.bias'),
-        this.p('stem.norm.weight'),
-        this.p('stem.norm.bias'),
-        this.config.lnEps,
-      );
+      let y = this.applyStem(x);
       for (const stage of this.stages) y = stage.apply(y, ctx);
       return y;
     });
