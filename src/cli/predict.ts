@@ -54,6 +54,14 @@ async function loadPredictor(program: Command, o: ModelFlags): Promise<Predictor
   }
 }
 
+/** Files for the image arguments; patterns matching nothing are reported (and count as failures). */
+function imageFiles(inputs: string[]): { files: string[]; unmatched: string[] } {
+  const r = expandImageArgs(inputs);
+  r.unmatched.forEach((u) => process.stderr.write(`no images match ${u}\n`));
+  if (r.files.length === 0) throw new ConvNeXtError('no input images');
+  return r;
+}
+
 function reportFailure(file: string, e: Error): void {
   process.stderr.write(`skipped ${file}: ${e.message}\n`);
 }
@@ -68,9 +76,7 @@ export function registerPredict(program: Command): void {
     .option('--top <k>', 'classes to show per image', positiveInt, 5)
     .option('--json', 'one JSON line per image: {"file", "top": [{"label", "index", "prob"}]}')
     .action(async (inputs: string[], o: ModelFlags & { top: number; json?: boolean }) => {
-      const { files, unmatched } = expandImageArgs(inputs);
-      unmatched.forEach((u) => process.stderr.write(`no images match ${u}\n`));
-      if (files.length === 0) throw new ConvNeXtError('no input images');
+      const { files, unmatched } = imageFiles(inputs);
       const predictor = await loadPredictor(program, o);
       let failures = unmatched.length;
       const bar = progressBar(files.length, 'predict');
@@ -105,9 +111,7 @@ export function registerPredict(program: Command): void {
   )
     .requiredOption('--output <emb.npy>', 'where to write the embeddings')
     .action(async (inputs: string[], o: ModelFlags & { output: string }) => {
-      const { files, unmatched } = expandImageArgs(inputs);
-      unmatched.forEach((u) => process.stderr.write(`no images match ${u}\n`));
-      if (files.length === 0) throw new ConvNeXtError('no input images');
+      const { files, unmatched } = imageFiles(inputs);
       const predictor = await loadPredictor(program, o);
       const rows: Float32Array[] = [];
       const names: string[] = [];
