@@ -5,8 +5,15 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs';
 import { expect } from 'chai';
 import seedrandom from 'seedrandom';
+import { requestedWasmThreads } from '../src/backend';
+import { registerSimdKernels } from '../src/backend/simd';
+import { useThreadedWasm, wasmThreadsSupported } from '../src/backend/wasm_threads';
 
 tf.env().set('PROD', true);
+// Tests run the wasm backend as initBackend() sets it up for users: the threaded build with one
+// thread per core and our SIMD kernels in front (CONVNEXT_THREADS=1 / CONVNEXT_SIMD=0 to test without).
+if (wasmThreadsSupported() && requestedWasmThreads() > 1) useThreadedWasm(requestedWasmThreads());
+if (process.env.CONVNEXT_SIMD?.trim() !== '0') registerSimdKernels();
 
 /** Every test file that computes runs on both backends. */
 export const BACKENDS = ['cpu', 'wasm'] as const;

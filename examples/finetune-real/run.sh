@@ -54,7 +54,7 @@ log "building the dataset in $WORK/data"
 # 3. The project, if not built.
 if [ ! -f dist/src/cli/main.js ] || [ -n "$(find src weights-converter -name '*.ts' -newer dist/src/cli/main.js 2>/dev/null | head -1)" ]; then
   log "building convnext-tfjs"
-  npx tsc -p tsconfig.json
+  npm run build --silent
 fi
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)

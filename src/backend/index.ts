@@ -13,8 +13,11 @@ import * as tf from '@tensorflow/tfjs-core';
 // The umbrella package registers every op's gradient (tfjs-core's CommonJS build alone has none)
 // and the cpu backend, on the one tfjs-core engine the wasm backend shares.
 import '@tensorflow/tfjs';
+import * as os from 'os';
 import { BackendError } from '../errors';
+import { registerSimdKernels, unregisterSimdKernels } from './simd';
 import { registerWasmTrainingKernels } from './wasm_kernels';
+import { MAX_WASM_THREADS, useThreadedWasm, wasmThreads, wasmThreadsSupported } from './wasm_threads';
 
 export type BackendRequest = 'auto' | 'node-gpu' | 'node' | 'tensorflow' | 'wasm' | 'cpu';
 
@@ -25,6 +28,10 @@ export interface BackendInfo {
   package: string;
   /** Candidates that were tried and failed, with the reason (auto mode). */
   skipped: { package: string; reason: string }[];
+  /** wasm only: threads of its XNNPACK pool (1 = the package's single-threaded build). */
+  threads?: number;
+  /** wasm only: whether our SIMD kernels (src/backend/simd) serve first. */
+  simd?: boolean;
 }
 
 interface Candidate {
@@ -48,8 +55,30 @@ const defaultLoader: ModuleLoader = (pkg) => require(pkg);
 export interface InitBackendOptions {
   /** Which backend; default: $CONVNEXT_BACKEND, else 'auto'. */
   backend?: BackendRequest | string;
+  /**
+   * wasm only: threads for its ops (XNNPACK's pool), default $CONVNEXT_THREADS, else every core
+   * (os.availableParallelism(), at most 8). 1 = the package's single-threaded build. Fixed when the
+   * wasm backend first initialises in a process (its heap holds the tensors).
+   */
+  threads?: number;
+  /**
+   * wasm only: put our SIMD kernels (src/backend/simd: 7x7 depthwise) in front of the package's.
+   * Default true; $CONVNEXT_SIMD=0 turns them off (for A/B comparisons).
+   */
+  simd?: boolean;
   /** For tests: replaces require(). */
   loader?: ModuleLoader;
+}
+
+/** The wasm thread count asked for: option, else $CONVNEXT_THREADS, else every core (capped at 8). */
+export function requestedWasmThreads(threads?: number): number {
+  const env = process.env.CONVNEXT_THREADS?.trim();
+  const raw = threads ?? (env ? Number(env) : Math.min(os.availableParallelism(), MAX_WASM_THREADS));
+  if (!Number.isInteger(raw) || raw < 1 || raw > MAX_WASM_THREADS) {
+    const from = threads !== undefined ? 'threads' : '$CONVNEXT_THREADS';
+    throw new BackendError(`${from} must be an integer from 1 to ${MAX_WASM_THREADS}, got '${threads ?? env}'`);
+  }
+  return raw;
 }
 
 const REQUESTS: readonly string[] = ['auto', 'node-gpu', 'node', 'tensorflow', 'wasm', 'cpu'];
@@ -59,17 +88,43 @@ function reasonOf(e: unknown): string {
   return msg.split('\n')[0];
 }
 
-async function tryCandidate(c: Candidate, loader: ModuleLoader): Promise<void> {
+async function setBackend(name: string): Promise<void> {
+  const ok = await tf.setBackend(name);
+  if (!ok) throw new Error(`backend '${name}' failed to initialise`);
+  await tf.ready();
+}
+
+async function tryCandidate(
+  c: Candidate,
+  loader: ModuleLoader,
+  threads: number,
+  simd: boolean,
+  skipped: BackendInfo['skipped'],
+): Promise<void> {
   loader(c.package);
   if (!tf.findBackendFactory(c.backend)) throw new Error(`${c.package} loaded but registered no '${c.backend}' backend`);
   // The library is silent: PROD mutes tfjs-core's console advice (e.g. "install tfjs-node").
   tf.env().set('PROD', true);
-  const ok = await tf.setBackend(c.backend);
-  if (!ok) throw new Error(`backend '${c.backend}' failed to initialise`);
-  await tf.ready();
+  if (c.backend === 'wasm' && threads > 1 && wasmThreadsSupported()) {
+    const restore = useThreadedWasm(threads);
+    try {
+      await setBackend(c.backend);
+    } catch (e) {
+      // Threads are a speed-up, not a requirement: fall back to the package's own build.
+      skipped.push({ package: `${c.package} (${threads} threads)`, reason: reasonOf(e) });
+      restore();
+      await setBackend(c.backend);
+    }
+  } else {
+    await setBackend(c.backend);
+  }
   // NOTE: tfjs-backend-wasm has no conv backprop-filter / depthwise backprop kernels (tfjs #8474):
   // ours make ConvNeXt trainable on the embedded default.
-  if (c.backend === 'wasm') registerWasmTrainingKernels();
+  if (c.backend === 'wasm') {
+    registerWasmTrainingKernels();
+    if (simd) registerSimdKernels();
+    else unregisterSimdKernels();
+  }
 }
 
 /**
@@ -84,6 +139,8 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
     throw new BackendError(`unknown backend '${request}': use one of ${REQUESTS.join(', ')}`);
   }
   const loader = opts.loader ?? defaultLoader;
+  const threads = requestedWasmThreads(opts.threads);
+  const simd = opts.simd ?? process.env.CONVNEXT_SIMD?.trim() !== '0';
   const skipped: BackendInfo['skipped'] = [];
   const wanted =
     request === 'auto'
@@ -93,8 +150,11 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
         : CANDIDATES.filter((c) => c.request === request);
   for (const c of wanted) {
     try {
-      await tryCandidate(c, loader);
-      return { backend: tf.getBackend(), package: c.package, skipped };
+      await tryCandidate(c, loader, threads, simd, skipped);
+      const backend = tf.getBackend();
+      return backend === 'wasm'
+        ? { backend, package: c.package, skipped, threads: wasmThreads(), simd }
+        : { backend, package: c.package, skipped };
     } catch (e) {
       skipped.push({ package: c.package, reason: reasonOf(e) });
     }
@@ -113,7 +173,7 @@ export async function availableBackends(loader: ModuleLoader = defaultLoader): P
   const found: string[] = [];
   for (const c of CANDIDATES) {
     try {
-      await tryCandidate(c, loader);
+      await tryCandidate(c, loader, requestedWasmThreads(), process.env.CONVNEXT_SIMD?.trim() !== '0', []);
       if (!found.includes(c.request)) found.push(c.request);
     } catch {
       // not installed or not working here

@@ -1,0 +1,48 @@
+/**
+ * Registers our SIMD kernels on the 'wasm' backend, in front of the package's own: each one
+ * handles the calls it is written for and passes every other call to the kernel it replaces.
+ *
+ *   DepthwiseConv2dNative, FusedDepthwiseConv2D   -> depthwise.ts (stride-1 'same' NHWC, C % 4 == 0)
+ *
+ * Gradients are registered per kernel name, so training is unaffected.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { simdDepthwise } from './depthwise';
+
+export { simdKernelsFor } from './kernels';
+
+type FastPath = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => tf.TensorInfo | null;
+
+const FAST_PATHS: Record<string, FastPath> = {
+  DepthwiseConv2dNative: simdDepthwise,
+  FusedDepthwiseConv2D: simdDepthwise,
+};
+
+/** The package's kernels we stand in front of, by name (to restore them). */
+const replaced = new Map<string, tf.KernelConfig>();
+
+/**
+ * Puts the SIMD kernels in front of the wasm backend's own. Idempotent; a no-op for a kernel the
+ * backend does not register. @returns the kernel names now served first by a SIMD kernel.
+ */
+export function registerSimdKernels(): string[] {
+  for (const [name, fast] of Object.entries(FAST_PATHS)) {
+    if (replaced.has(name)) continue;
+    const original = tf.getKernel(name, 'wasm');
+    if (!original) continue;
+    const kernelFunc = ((args: Parameters<tf.KernelFunc>[0]) => fast(args) ?? original.kernelFunc(args)) as tf.KernelFunc;
+    tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel({ ...original, kernelFunc });
+    replaced.set(name, original);
+  }
+  return [...replaced.keys()];
+}
+
+/** Gives the wasm backend its own kernels back (for A/B comparisons). */
+export function unregisterSimdKernels(): void {
+  for (const [name, original] of replaced) {
+    tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel(original);
+  }
+  replaced.clear();
+}

@@ -1,0 +1,62 @@
+/**
+ * Our WebAssembly SIMD kernels (src/backend/simd/*.wat, assembled by scripts/build-wasm.js), run
+ * directly on the TF.js wasm backend's heap: each kernel module imports the backend's own memory,
+ * so inputs and outputs are read and written in place, with no copies.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+
+/** The part of tfjs-backend-wasm's BackendWasm the SIMD kernels use. */
+export interface HeapBackend {
+  wasm: { wasmMemory?: object; asm?: { memory?: object } };
+  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+}
+
+/** Exports of depthwise_nhwc.wat (byte offsets into the heap). */
+export interface SimdExports {
+  depthwise_nhwc(x: number, w: number, bias: number, y: number, n: number, h: number, w_: number, c: number, k: number): void;
+}
+
+// WebAssembly, typed as far as used (the ES2022 lib has no WebAssembly types).
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
+}
+const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+const instances = new WeakMap<object, SimdExports | null>();
+
+function isHeapBackend(b: unknown): b is HeapBackend {
+  const c = b as Partial<HeapBackend> | null;
+  return !!c && typeof c.makeOutput === 'function' && typeof c.dataIdMap?.get === 'function' && typeof c.wasm === 'object';
+}
+
+/**
+ * The SIMD kernels bound to `backend`'s heap (instantiated once per backend), or null when
+ * `backend` is not a wasm backend whose memory can be reached.
+ */
+export function simdKernelsFor(backend: unknown): SimdExports | null {
+  if (!isHeapBackend(backend)) return null;
+  const cached = instances.get(backend);
+  if (cached !== undefined) return cached;
+  // Threaded build: the memory is created in JS (Module.wasmMemory); the others export it.
+  const memory = backend.wasm.wasmMemory ?? backend.wasm.asm?.memory;
+  let kernels: SimdExports | null = null;
+  if (memory && typeof (memory as { buffer?: unknown }).buffer === 'object') {
+    const shared = (memory as { buffer: unknown }).buffer instanceof SharedArrayBuffer;
+    const file = path.join(__dirname, `depthwise_nhwc${shared ? '.shared' : ''}.wasm`);
+    const module = new wasmApi.Module(fs.readFileSync(file));
+    kernels = new wasmApi.Instance(module, { env: { memory } }).exports as SimdExports;
+  }
+  instances.set(backend, kernels);
+  return kernels;
+}
+
+/** Byte offset of a tensor's data on the heap. */
+export function heapOffset(backend: HeapBackend, t: tf.TensorInfo): number {
+  const entry = backend.dataIdMap.get(t.dataId);
+  if (!entry) throw new Error('tensor has no data on the wasm heap');
+  return entry.memoryOffset;
+}

@@ -1,0 +1,139 @@
+/**
+ * Our SIMD depthwise kernel (src/backend/simd) against the package's own wasm kernel (XNNPACK) and
+ * the cpu backend: the calls it takes, the calls it must pass on, and what it leaves behind.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { expect } from 'chai';
+import { registerSimdKernels, simdKernelsFor, unregisterSimdKernels } from '../../src/backend/simd';
+import { simdDepthwise } from '../../src/backend/simd/depthwise';
+import { registerWasmTrainingKernels } from '../../src/backend/wasm_kernels';
+import { expectClose, maxAbs, randn, useBackend } from '../helpers';
+
+type Pad = 'same' | 'valid' | number;
+interface Case {
+  name: string;
+  x: [number, number, number, number];
+  k: number;
+  bias?: boolean;
+  strides?: number;
+  dilations?: number;
+  pad?: Pad;
+  activation?: 'relu';
+  /** Whether the SIMD kernel takes the call. */
+  simd: boolean;
+}
+
+const CASES: Case[] = [
+  { name: 'ConvNeXt-T stage 1 (56x56x96, 7x7, bias)', x: [1, 56, 56, 96], k: 7, bias: true, simd: true },
+  { name: 'batch 2, 9x5 (narrower than 4 + 2 pad)', x: [2, 9, 5, 8], k: 7, bias: true, simd: true },
+  { name: 'image smaller than the kernel (3x2)', x: [1, 3, 2, 4], k: 7, bias: true, simd: true },
+  { name: 'odd width 11, no bias', x: [3, 7, 11, 4], k: 7, simd: true },
+  { name: '3x3', x: [1, 8, 9, 12], k: 3, bias: true, simd: true },
+  { name: '5x5, numeric pad 2', x: [1, 10, 10, 16], k: 5, bias: true, pad: 2, simd: true },
+  { name: 'stride 2 (passed on)', x: [1, 12, 12, 8], k: 7, bias: true, strides: 2, simd: false },
+  { name: 'C % 4 != 0 (passed on)', x: [1, 9, 9, 6], k: 7, bias: true, simd: false },
+  { name: 'dilation 2 (passed on)', x: [1, 14, 14, 8], k: 3, bias: true, dilations: 2, simd: false },
+  { name: "'valid' padding (passed on)", x: [1, 10, 10, 8], k: 7, bias: true, pad: 'valid', simd: false },
+  { name: 'relu activation (passed on)', x: [1, 9, 9, 8], k: 7, bias: true, activation: 'relu', simd: false },
+];
+
+function run(c: Case, seed: string): Float32Array {
+  const [, , , ch] = c.x;
+  return tf.tidy(() => {
+    const x = tf.tensor4d(randn(tf.util.sizeFromShape(c.x), `${seed}x`), c.x);
+    const filter = tf.tensor4d(randn(c.k * c.k * ch, `${seed}w`, 0.3), [c.k, c.k, ch, 1]);
+    const bias = c.bias ? tf.tensor1d(randn(ch, `${seed}b`)) : undefined;
+    const args = { x, filter, strides: c.strides ?? 1, pad: c.pad ?? 'same', dilations: c.dilations ?? 1 };
+    const y =
+      c.bias || c.activation
+        ? tf.fused.depthwiseConv2d({ ...args, bias, activation: c.activation })
+        : tf.depthwiseConv2d(args.x, args.filter, args.strides, args.pad, 'NHWC', args.dilations);
+    return y.dataSync() as Float32Array;
+  });
+}
+
+describe('SIMD kernels on the wasm backend', () => {
+  let previous = '';
+  before(async () => {
+    previous = tf.getBackend();
+    await useBackend('wasm');
+    registerSimdKernels();
+  });
+  after(async () => {
+    registerSimdKernels();
+    if (previous) await useBackend(previous);
+  });
+
+  it('are put in front of the package kernels, idempotently, and bind to the backend heap', () => {
+    expect(registerSimdKernels()).to.have.members(['DepthwiseConv2dNative', 'FusedDepthwiseConv2D']);
+    expect(registerSimdKernels()).to.have.length(2);
+    expect(simdKernelsFor(tf.backend())).to.have.property('depthwise_nhwc').that.is.a('function');
+    expect(simdKernelsFor({})).to.equal(null);
+  });
+
+  describe('depthwise convolution', () => {
+    for (const c of CASES) {
+      it(`${c.name}: same as XNNPACK and cpu`, async () => {
+        const ours = run(c, c.name);
+        unregisterSimdKernels();
+        const xnnpack = run(c, c.name);
+        registerSimdKernels();
+        await useBackend('cpu');
+        const cpu = run(c, c.name);
+        await useBackend('wasm');
+        const scale = Math.max(1, maxAbs(cpu));
+        expectClose(ours, xnnpack, 1e-6 * scale, 0);
+        expectClose(ours, cpu, 2e-6 * scale, 0);
+      });
+    }
+
+    it('takes exactly the calls it is written for', () => {
+      for (const c of CASES) {
+        const [, , , ch] = c.x;
+        const taken = tf.tidy(() => {
+          const x = tf.zeros(c.x);
+          const filter = tf.zeros([c.k, c.k, ch, 1]);
+          const bias = c.bias ? tf.zeros([ch]) : undefined;
+          const attrs = {
+            strides: c.strides ?? 1,
+            pad: c.pad ?? 'same',
+            dilations: c.dilations ?? 1,
+            dataFormat: 'NHWC',
+            activation: c.activation ?? 'linear',
+          };
+          const inputs = bias ? { x, filter, bias } : { x, filter };
+          const out = simdDepthwise({ inputs, backend: tf.backend(), attrs: attrs as unknown as tf.NamedAttrMap });
+          if (out) tf.engine().makeTensorFromTensorInfo(out).dispose();
+          return out !== null;
+        });
+        expect(taken, c.name).to.equal(c.simd);
+      }
+    });
+
+    it('leaves no tensors and no heap allocations behind', () => {
+      const x = tf.randomNormal([1, 14, 14, 32]) as tf.Tensor4D;
+      const w = tf.randomNormal([7, 7, 32, 1]) as tf.Tensor4D;
+      const b = tf.randomNormal([32]) as tf.Tensor1D;
+      const once = () => tf.tidy(() => tf.fused.depthwiseConv2d({ x, filter: w, bias: b, pad: 'same', strides: 1 }).dataSync());
+      once();
+      const tensors = tf.memory().numTensors;
+      const ids = tf.backend().numDataIds();
+      for (let i = 0; i < 20; i++) once();
+      expect(tf.memory().numTensors).to.equal(tensors);
+      expect(tf.backend().numDataIds()).to.equal(ids);
+      tf.dispose([x, w, b]);
+    });
+
+    it('keeps the depthwise gradient (registered per kernel name)', () => {
+      registerWasmTrainingKernels();
+      const x = tf.randomNormal([1, 9, 9, 8]) as tf.Tensor4D;
+      const w = tf.randomNormal([7, 7, 8, 1]) as tf.Tensor4D;
+      const f = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same')));
+      const [dx, dw] = tf.grads(f)([x, w]);
+      expect(dx.shape).to.deep.equal([1, 9, 9, 8]);
+      expect(dw.shape).to.deep.equal([7, 7, 8, 1]);
+      expect(maxAbs(dw.dataSync())).to.be.above(0);
+      tf.dispose([x, w, dx, dw]);
+    });
+  });
+});
