@@ -21,7 +21,7 @@ async function main(): Promise<void> {
     console.log(args[i]);
     for (const p of top) console.log(`  ${(p.prob * 100).toFixed(1).padStart(5)}%  ${p.label}`);
   });
-  predictor.dispose();
+  await predictor.dispose();
 }
 
 main().catch((e) => {

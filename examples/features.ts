@@ -25,7 +25,7 @@ async function main(): Promise<void> {
     console.log(`stage ${info.stage}: NHWC [${maps[i].shape.join(', ')}]  (${info.numChs} channels, stride ${info.reduction})`);
   });
   tf.dispose(maps);
-  predictor.dispose();
+  await predictor.dispose();
 }
 
 main().catch((e) => {

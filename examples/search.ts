@@ -40,14 +40,14 @@ async function main(): Promise<void> {
   const [q] = await predictor.embed(query);
   // Embed in batches; an unreadable image is reported and left out.
   const index: { f: string; emb: Float32Array }[] = [];
-  await runTolerant(predictor, files, (x) => predictor.embedTensor(x), (r) => {
+  await runTolerant(predictor, files, predictor.embedJob(), (r) => {
     if ('error' in r) console.error(`skipped ${r.input}: ${r.error.message}`);
     else index.push({ f: r.input as string, emb: r.value });
   });
   const ranked = index.map(({ f, emb }) => ({ f, score: cosine(q, emb) })).sort((a, b) => b.score - a.score);
   console.log(`nearest to ${query} among ${index.length} images:`);
   for (const r of ranked.slice(0, k)) console.log(`  ${r.score.toFixed(4)}  ${r.f}`);
-  predictor.dispose();
+  await predictor.dispose();
 }
 
 main().catch((e) => {

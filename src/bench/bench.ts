@@ -27,6 +27,8 @@ export interface BenchOptions {
   workers?: number;
   /** TF.js backend (initBackend request); default $CONVNEXT_BACKEND, else auto. */
   backend?: string;
+  /** wasm threads of the model in this thread (workers 1; default every core); pool workers use 1 each. */
+  threads?: number;
   /** Square input size (default 224). */
   imageSize?: number;
   /** Timed passes (default 3). */
@@ -51,6 +53,8 @@ export interface BenchResult {
   backend: string;
   batch: number;
   workers: number;
+  /** wasm threads per model (in this thread, or per worker); null on other backends. */
+  threads: number | null;
   image_size: number;
   reps: number;
   warmup: number;
@@ -160,7 +164,8 @@ export async function runBenchmark(opts: BenchOptions): Promise<BenchResult> {
   checkPositiveInt('reps', reps);
   if (!(Number.isInteger(warmup) && warmup >= 0)) throw new ConfigError(`warmup must be an integer >= 0, got ${warmup}`);
 
-  const { backend } = await initBackend({ backend: opts.backend });
+  const info = await initBackend({ backend: opts.backend, threads: opts.threads });
+  const { backend } = info;
   const rss = rssSampler();
   const t0 = performance.now();
   const model = createModel(arch, { init: 'random' });
@@ -226,6 +231,7 @@ export async function runBenchmark(opts: BenchOptions): Promise<BenchResult> {
     backend,
     batch,
     workers,
+    threads: backend === 'wasm' ? (workers === 1 ? (info.threads ?? 1) : 1) : null,
     image_size: size,
     reps,
     warmup,

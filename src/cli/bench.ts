@@ -17,6 +17,7 @@ interface BenchFlags {
   arch: string;
   batch: number;
   workers: number;
+  threads?: number;
   backend?: string;
   imageSize: number;
   reps: number;
@@ -26,7 +27,8 @@ interface BenchFlags {
 
 /** The human summary of a result. */
 export function formatBench(r: BenchResult): string {
-  const who = r.workers > 1 ? `batch ${r.batch} x ${r.workers} workers` : `batch ${r.batch}, 1 thread`;
+  const threads = r.threads === null ? '' : `, ${r.threads} thread${r.threads === 1 ? '' : 's'}${r.workers > 1 ? ' each' : ''}`;
+  const who = r.workers > 1 ? `batch ${r.batch} x ${r.workers} workers${threads}` : `batch ${r.batch}${threads}`;
   return [
     `${r.arch}  ${r.backend}  ${who}  ${r.image_size}x${r.image_size}  (${r.gmacs_per_img} GMACs/img)`,
     `  ${r.ms_per_img} ms/img best, ${r.ms_per_img_median} median   ${r.images_per_s} img/s   passes ${r.pass_ms.join(', ')} ms   CPU ${r.cpu_util}x`,
@@ -43,6 +45,7 @@ export function registerBench(program: Command): void {
     .option('--batch <n>', 'images per forward pass (per worker call with --workers > 1)', positiveInt, 1)
     .option('--workers <n>', 'model replicas in worker threads (1: this thread)', positiveInt, 1)
     .option('--backend <name>', 'TF.js backend (also accepted before the command)')
+    .option('--threads <n>', 'wasm threads of the model in this thread (default: every core; $CONVNEXT_THREADS)', positiveInt)
     .option('--image-size <n>', 'square input size', positiveInt, 224)
     .option('--reps <n>', 'timed passes (the best is reported)', positiveInt, 3)
     .option('--warmup <n>', 'untimed passes first', nonNegativeInt, 1)
@@ -52,6 +55,7 @@ export function registerBench(program: Command): void {
         arch: o.arch,
         batch: o.batch,
         workers: o.workers,
+        threads: o.threads,
         // commander gives a flag given after the command to the command, before it to the program.
         backend: o.backend ?? program.opts<{ backend?: string }>().backend,
         imageSize: o.imageSize,

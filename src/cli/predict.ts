@@ -18,6 +18,13 @@ export function positiveInt(v: string): number {
   return n;
 }
 
+/** --workers: a positive integer or 'auto'. */
+export function workersArg(v: string): number | 'auto' {
+  return v === 'auto' ? 'auto' : positiveInt(v);
+}
+
+export const WORKERS_HELP = "worker threads with model replicas, or 'auto': every core when there is more than one batch";
+
 interface ModelFlags {
   model: string;
   batch: number;
@@ -25,12 +32,14 @@ interface ModelFlags {
   cacheDir?: string;
   offline?: boolean;
   imageSize?: number;
+  workers: number | 'auto';
 }
 
 function addModelFlags(cmd: Command): Command {
   return cmd
     .requiredOption('--model <model>', 'zoo name (e.g. convnext_tiny.fb_in1k), converted model dir / URL, or a PyTorch checkpoint')
     .option('--batch <n>', 'images per forward pass', positiveInt, 8)
+    .option('--workers <n>', WORKERS_HELP, workersArg, 'auto' as const)
     .option('--labels <file>', 'class names: JSON array or one per line')
     .option('--image-size <n>', 'input size (default: the model\'s)', positiveInt)
     .option('--cache-dir <dir>', 'zoo cache (default $CONVNEXT_CACHE or ~/.cache/convnext-tfjs)')
@@ -43,6 +52,7 @@ async function loadPredictor(program: Command, o: ModelFlags): Promise<Predictor
   try {
     return await Predictor.load(o.model, {
       batchSize: o.batch,
+      workers: o.workers,
       labels: o.labels ? readLabelsFile(o.labels) : undefined,
       preprocessing: o.imageSize ? { inputSize: o.imageSize } : undefined,
       cacheDir: o.cacheDir,
@@ -81,7 +91,7 @@ export function registerPredict(program: Command): void {
       let failures = unmatched.length;
       const bar = progressBar(files.length, 'predict');
       try {
-        await runTolerant(predictor, files, (x) => predictor.classifyTensor(x, { topk: o.top }), (r) => {
+        await runTolerant(predictor, files, predictor.classifyJob({ topk: o.top }), (r) => {
           const file = r.input as string;
           bar.update(r.index + 1);
           if ('error' in r) {
@@ -95,7 +105,7 @@ export function registerPredict(program: Command): void {
         });
       } finally {
         bar.stop();
-        predictor.dispose();
+        await predictor.dispose();
       }
       if (failures) {
         process.stderr.write(`${failures} input(s) failed\n`);
@@ -122,7 +132,7 @@ export function registerPredict(program: Command): void {
         await runTolerant(
           predictor,
           files,
-          (x) => predictor.embedTensor(x),
+          predictor.embedJob(),
           (r) => {
             bar.update(r.index + 1);
             if ('error' in r) {
@@ -136,7 +146,7 @@ export function registerPredict(program: Command): void {
         );
       } finally {
         bar.stop();
-        predictor.dispose();
+        await predictor.dispose();
       }
       const data = new Float32Array(rows.length * c);
       rows.forEach((row, i) => data.set(row, i * c));

@@ -9,7 +9,7 @@ import { Predictor } from '../inference';
 import { scanImageFolder } from '../train/dataset';
 import { evaluate, train } from '../train/trainer';
 import { withBackend } from './common';
-import { positiveInt } from './predict';
+import { WORKERS_HELP, positiveInt, workersArg } from './predict';
 import { progressBar } from './progress';
 
 function positiveFloat(v: string): number {
@@ -123,8 +123,9 @@ export function registerTrain(program: Command): void {
     .requiredOption('--data <dir>', 'images: <dir>/<class>/*.jpg')
     .option('--image-size <n>', 'eval resolution (default: the model\'s)', positiveInt)
     .option('--batch <n>', 'images per forward pass', positiveInt, 16)
+    .option('--workers <n>', WORKERS_HELP, workersArg, 'auto' as const)
     .option('--json', 'one JSON object: top1, top5, n, loss, classes, confusion')
-    .action(async (o: { model: string; data: string; imageSize?: number; batch: number; json?: boolean }) => {
+    .action(async (o: { model: string; data: string; imageSize?: number; batch: number; workers: number | 'auto'; json?: boolean }) => {
       await withBackend(program);
       const p = await Predictor.load(o.model, { preprocessing: o.imageSize ? { inputSize: o.imageSize } : undefined });
       try {
@@ -136,12 +137,12 @@ export function registerTrain(program: Command): void {
           throw new ConvNeXtError(`eval: ${folders.classes.length} class folders in ${o.data} but the model has ${p.model.numClasses} classes, and the folder names are not its labels`);
         }
         const samples = folders.samples.map((s) => ({ file: s.file, label: byName ? p.labels.indexOf(folders.classes[s.label]) : s.label }));
-        const m = await evaluate(p.model, samples, p.model.numClasses, { imageSize: p.preprocessing.inputSize, batchSize: o.batch, preprocessing: p.preprocessing, onSkip: (f, e) => process.stderr.write(`skipped ${f}: ${e.message}\n`) });
+        const m = await evaluate(p.model, samples, p.model.numClasses, { imageSize: p.preprocessing.inputSize, batchSize: o.batch, workers: o.workers, preprocessing: p.preprocessing, onSkip: (f, e) => process.stderr.write(`skipped ${f}: ${e.message}\n`) });
         // The matrix is indexed like the model's labels (by name) or the folders (by order): `classes` says which.
         if (o.json) process.stdout.write(JSON.stringify({ top1: m.top1, top5: m.top5, n: m.n, loss: m.loss, classes, confusion: m.confusion }) + '\n');
         else process.stdout.write(`top-1 ${(100 * m.top1).toFixed(2)}%  top-5 ${(100 * m.top5).toFixed(2)}%  on ${m.n} images (loss ${m.loss.toFixed(4)})\n`);
       } finally {
-        p.dispose();
+        await p.dispose();
       }
     });
 }

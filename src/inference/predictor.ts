@@ -18,7 +18,9 @@ import { evalTransform } from '../data/transforms';
 import { loadModel, LoadModelOptions } from '../io/load';
 import { ModelMeta, PreprocessingInfo } from '../io/model_dir';
 import { ConvNeXt } from '../model/convnext';
+import { RunKind } from '../parallel/protocol';
 import { resolveLabels } from './labels';
+import { BatchRunner, localRunner, pipeline, poolRunner, resolveWorkers } from './runner';
 
 export type ImageInput = string | Buffer | Uint8Array | RgbImage;
 
@@ -46,6 +48,17 @@ export interface PredictorOptions {
   preprocessing?: Partial<PreprocessingInfo>;
   /** Images per forward pass (default 8). */
   batchSize?: number;
+  /**
+   * Worker threads for classify/embed over many images (InferencePool replicas, one core each).
+   * 1 (default): this thread. 'auto': every core when there is more than one batch.
+   */
+  workers?: number | 'auto';
+}
+
+/** What to compute for each image of a batch, and how to cut the batch output into per-image values. */
+export interface PredictJob<T> {
+  kind: RunKind;
+  rows(out: Float32Array, n: number): T[];
 }
 
 export type PredictorLoadOptions = PredictorOptions & LoadModelOptions;
@@ -71,6 +84,8 @@ export class Predictor {
   readonly labels: string[];
   readonly preprocessing: PreprocessingInfo;
   readonly batchSize: number;
+  readonly workers: number | 'auto';
+  private pool: Promise<BatchRunner> | null = null;
 
   constructor(
     readonly model: ConvNeXt,
@@ -81,6 +96,33 @@ export class Predictor {
     this.preprocessing = { ...DEFAULT_PREPROCESSING, ...(meta.preprocessing ?? {}), ...(opts.preprocessing ?? {}) };
     this.batchSize = opts.batchSize ?? 8;
     if (!(Number.isInteger(this.batchSize) && this.batchSize > 0)) throw new ConvNeXtError(`batchSize must be a positive integer, got ${opts.batchSize}`);
+    this.workers = opts.workers ?? 1;
+    resolveWorkers(this.workers, 1, 1); // validates
+  }
+
+  /**
+   * The runner for a job of `images` images: this thread, or the worker pool (started on first use
+   * and kept until dispose()).
+   */
+  async runner(images: number): Promise<BatchRunner> {
+    const workers = resolveWorkers(this.workers, images, this.batchSize);
+    if (workers <= 1) return localRunner(this.model);
+    this.pool ??= poolRunner(this.model, workers);
+    return this.pool;
+  }
+
+  /** Top-k classes per image. */
+  classifyJob(opts: { topk?: number } = {}): PredictJob<Prediction[]> {
+    if (this.model.numClasses === 0) throw new ConvNeXtError('this model has no classifier head (numClasses 0): use embed()');
+    const k = opts.topk ?? 5;
+    const n = this.model.numClasses;
+    return { kind: 'probs', rows: (probs, rows) => Array.from({ length: rows }, (_, r) => topk(probs, r * n, n, k, this.labels)) };
+  }
+
+  /** Pooled pre-logits embedding [C] per image. */
+  embedJob(): PredictJob<Float32Array> {
+    const c = this.model.numFeatures;
+    return { kind: 'embed', rows: (flat, rows) => Array.from({ length: rows }, (_, r) => flat.slice(r * c, (r + 1) * c)) };
   }
 
   /** Loads from a zoo name (downloading on first use), a converted dir/URL, or a PyTorch checkpoint. */
@@ -108,10 +150,10 @@ export class Predictor {
     return tf.tensor4d(out, [inputs.length, s, s, 3]);
   }
 
-  /** run() over inputs in batches; the first input that cannot be read or decoded throws. */
-  private async batched<T>(inputs: ImageInput[], run: (x: tf.Tensor4D) => T[]): Promise<T[]> {
+  /** A job over inputs in batches; the first input that cannot be read or decoded throws. */
+  private async batched<T>(inputs: ImageInput[], job: PredictJob<T>): Promise<T[]> {
     const results: T[] = [];
-    await runTolerant(this, inputs, run, (r) => {
+    await runTolerant(this, inputs, job, (r) => {
       if ('error' in r) throw r.error;
       results.push(r.value);
     });
@@ -120,28 +162,23 @@ export class Predictor {
 
   /** Top-k classes of a normalised NHWC batch. */
   classifyTensor(x: tf.Tensor4D, opts: { topk?: number } = {}): Prediction[][] {
-    if (this.model.numClasses === 0) throw new ConvNeXtError('this model has no classifier head (numClasses 0): use embed()');
-    const k = opts.topk ?? 5;
-    const n = this.model.numClasses;
-    const probs = readAndDispose(tf.tidy(() => tf.softmax(this.model.forward(x))));
-    return Array.from({ length: x.shape[0] }, (_, r) => topk(probs, r * n, n, k, this.labels));
+    const job = this.classifyJob(opts);
+    return job.rows(readAndDispose(tf.tidy(() => tf.softmax(this.model.forward(x)))), x.shape[0]);
   }
 
   /** Top-k classes with probabilities, one list per image. */
   async classify(inputs: ImageInput | ImageInput[], opts: { topk?: number } = {}): Promise<Prediction[][]> {
-    return this.batched(Array.isArray(inputs) ? inputs : [inputs], (x) => this.classifyTensor(x, opts));
+    return this.batched(Array.isArray(inputs) ? inputs : [inputs], this.classifyJob(opts));
   }
 
   /** Pooled pre-logits embeddings of a normalised NHWC batch, one Float32Array [C] per row. */
   embedTensor(x: tf.Tensor4D): Float32Array[] {
-    const c = this.model.numFeatures;
-    const flat = readAndDispose(this.model.embed(x));
-    return Array.from({ length: x.shape[0] }, (_, r) => flat.slice(r * c, (r + 1) * c));
+    return this.embedJob().rows(readAndDispose(this.model.embed(x)), x.shape[0]);
   }
 
   /** Pooled pre-logits embeddings (pool -> final LayerNorm), one Float32Array [C] per image. */
   async embed(inputs: ImageInput | ImageInput[]): Promise<Float32Array[]> {
-    return this.batched(Array.isArray(inputs) ? inputs : [inputs], (x) => this.embedTensor(x));
+    return this.batched(Array.isArray(inputs) ? inputs : [inputs], this.embedJob());
   }
 
   /** The four stage maps of one image or a batch: NHWC tensors, strides 4/8/16/32; the caller disposes them. */
@@ -154,8 +191,12 @@ export class Predictor {
     }
   }
 
-  dispose(): void {
+  /** Frees the model and stops the worker pool, if one was started. */
+  async dispose(): Promise<void> {
+    const pool = this.pool;
+    this.pool = null;
     this.model.dispose();
+    if (pool) await (await pool).dispose();
   }
 }
 
@@ -163,43 +204,51 @@ export class Predictor {
 export type ItemResult<T> = { input: ImageInput; index: number; value: T } | { input: ImageInput; index: number; error: Error };
 
 /**
- * Runs `run` over inputs in batches, tolerating inputs that cannot be read or decoded: each gets an
- * error result and the others still run. Results arrive in input order through `onItem`.
+ * Runs a job over inputs in batches, tolerating inputs that cannot be read or decoded: each gets an
+ * error result and the others still run. With a worker pool, several batches are in flight while the
+ * next ones are decoded. Results arrive in input order through `onItem`.
  */
 export async function runTolerant<T>(
   predictor: Predictor,
   inputs: ImageInput[],
-  run: (x: tf.Tensor4D) => T[],
+  job: PredictJob<T>,
   onItem: (r: ItemResult<T>) => void,
 ): Promise<void> {
   const s = predictor.preprocessing.inputSize;
-  for (let start = 0; start < inputs.length; start += predictor.batchSize) {
-    const chunk = inputs.slice(start, start + predictor.batchSize);
-    const ok: { i: number; data: Float32Array }[] = [];
-    const failed = new Map<number, Error>();
-    for (let j = 0; j < chunk.length; j++) {
+  const runner = await predictor.runner(inputs.length);
+  interface Batch {
+    start: number;
+    chunk: ImageInput[];
+    ok: Float32Array[];
+    failed: Map<number, Error>;
+  }
+  let start = 0;
+  const next = async (): Promise<Batch | undefined> => {
+    if (start >= inputs.length) return undefined;
+    const b: Batch = { start, chunk: inputs.slice(start, start + predictor.batchSize), ok: [], failed: new Map() };
+    start += predictor.batchSize;
+    for (let j = 0; j < b.chunk.length; j++) {
       try {
-        ok.push({ i: j, data: await predictor.preprocess(chunk[j]) });
+        b.ok.push(await predictor.preprocess(b.chunk[j]));
       } catch (e) {
         if (!(e instanceof ConvNeXtError)) throw e;
-        failed.set(j, e);
+        b.failed.set(j, e);
       }
     }
-    let values: T[] = [];
-    if (ok.length) {
-      const buf = new Float32Array(ok.length * s * s * 3);
-      ok.forEach((o, k) => buf.set(o.data, k * s * s * 3));
-      const x = tf.tensor4d(buf, [ok.length, s, s, 3]);
-      try {
-        values = run(x);
-      } finally {
-        x.dispose();
-      }
-    }
+    return b;
+  };
+  const run = async (b: Batch): Promise<T[]> => {
+    if (b.ok.length === 0) return [];
+    const buf = new Float32Array(b.ok.length * s * s * 3);
+    b.ok.forEach((d, k) => buf.set(d, k * s * s * 3));
+    return job.rows(await runner.run(job.kind, buf, [b.ok.length, s, s, 3]), b.ok.length);
+  };
+  await pipeline(runner.concurrency, next, run, (b, values) => {
     let k = 0;
-    for (let j = 0; j < chunk.length; j++) {
-      const err = failed.get(j);
-      onItem(err ? { input: chunk[j], index: start + j, error: err } : { input: chunk[j], index: start + j, value: values[k++] });
+    for (let j = 0; j < b.chunk.length; j++) {
+      const err = b.failed.get(j);
+      const index = b.start + j;
+      onItem(err ? { input: b.chunk[j], index, error: err } : { input: b.chunk[j], index, value: values[k++] });
     }
-  }
+  });
 }

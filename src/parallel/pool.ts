@@ -1,6 +1,8 @@
 /**
- * InferencePool: model replicas in worker_threads, to use every core. The wasm backend in Node runs
- * one thread per instance (tfjs #3830), so a single model uses one core whatever the machine.
+ * InferencePool: model replicas in worker_threads, to use every core on many images. Each replica runs
+ * every op of its batch on one core (wasm with one thread by default), so all of a forward pass runs in
+ * parallel, not only the ops XNNPACK threads (matMul, conv): for throughput this beats one threaded
+ * backend (see src/backend/wasm_threads.ts), which is the better choice for the latency of one image.
  *
  *   const pool = await InferencePool.create(model, { workers: 4 });    // weights shared once
  *   const logits = await pool.run('logits', x, [8, 224, 224, 3]);      // x: NHWC float32, normalised
@@ -42,6 +44,8 @@ export interface PoolOptions {
   workers?: number;
   /** TF.js backend of every worker (see initBackend). Default 'wasm'. */
   backend?: string;
+  /** wasm threads per worker. Default 1: the workers already take every core. */
+  threadsPerWorker?: number;
 }
 
 type Shape4 = [number, number, number, number];
@@ -85,6 +89,7 @@ export class InferencePool {
   private constructor(
     private readonly weights: SharedWeights,
     private readonly requestedBackend: string,
+    private readonly threadsPerWorker: number,
   ) {}
 
   /**
@@ -94,7 +99,11 @@ export class InferencePool {
   static async create(source: WeightsSource, opts: PoolOptions = {}): Promise<InferencePool> {
     const n = opts.workers ?? os.availableParallelism();
     if (!(Number.isInteger(n) && n > 0)) throw new ConfigError(`workers must be a positive integer, got ${opts.workers}`);
-    const pool = new InferencePool(shareWeights(source), opts.backend ?? 'wasm');
+    const threads = opts.threadsPerWorker ?? 1;
+    if (!(Number.isInteger(threads) && threads > 0)) {
+      throw new ConfigError(`threadsPerWorker must be a positive integer, got ${opts.threadsPerWorker}`);
+    }
+    const pool = new InferencePool(shareWeights(source), opts.backend ?? 'wasm', threads);
     try {
       await Promise.all(Array.from({ length: n }, (_, i) => pool.spawn(i)));
     } catch (e) {
@@ -131,7 +140,7 @@ export class InferencePool {
   }
 
   private spawn(index: number): Promise<void> {
-    const init: WorkerInit = { index, backend: this.requestedBackend, weights: this.weights };
+    const init: WorkerInit = { index, backend: this.requestedBackend, threads: this.threadsPerWorker, weights: this.weights };
     const worker = new Worker(WORKER_SCRIPT, { workerData: init });
     const slot: Slot = { index, worker, ready: false, alive: true, job: null };
     this.slots.push(slot);

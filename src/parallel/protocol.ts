@@ -13,6 +13,8 @@ export const RUN_KINDS: readonly RunKind[] = ['logits', 'embed', 'probs'];
 export interface WorkerInit {
   index: number;
   backend: string;
+  /** wasm threads of this worker's backend (initBackend's `threads`). */
+  threads: number;
   weights: SharedWeights;
 }
 

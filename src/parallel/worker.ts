@@ -1,6 +1,6 @@
 /**
  * Entry point of an InferencePool worker (run from dist/src/parallel/worker.js). It initialises
- * its own TF.js backend (wasm runs one thread per instance, so one replica per core), rebuilds the
+ * its own TF.js backend (wasm with `threads` threads, 1 by default: one replica per core), rebuilds the
  * model from the shared weights and answers run requests one at a time.
  *
  * Weights: tf.tensor() over the shared Float32Array views. The wasm backend copies them into its
@@ -55,7 +55,7 @@ async function main(): Promise<void> {
   const init = workerData as WorkerInit;
   let model: ConvNeXt;
   try {
-    const { backend } = await initBackend({ backend: init.backend });
+    const { backend } = await initBackend({ backend: init.backend, threads: init.threads });
     model = buildModel(init);
     post({ type: 'ready', backend });
   } catch (e) {

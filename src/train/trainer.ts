@@ -22,6 +22,7 @@ import { ModelMeta, PreprocessingInfo } from '../io/model_dir';
 import { loadModel } from '../io/load';
 import { ConvNeXtConfig, resolveConfig } from '../model/configs';
 import { ConvNeXt } from '../model/convnext';
+import { createRunner, pipeline, resolveWorkers } from '../inference/runner';
 import { readSafetensors, writeSafetensors } from '../../weights-converter/safetensors';
 import { modelWeights, writeModelDir } from '../../weights-converter/writer';
 import { AdamW } from './adamw';
@@ -142,18 +143,38 @@ function trainableNames(model: ConvNeXt, freeze: TrainOptions['freeze']): string
 }
 
 /** Evaluates a model on samples with the eval transform. */
-export async function evaluate(model: ConvNeXt, samples: Sample[], numClasses: number, o: { imageSize: number; batchSize: number; preprocessing?: PreprocessingInfo; onSkip?: (file: string, e: Error) => void }): Promise<EvalMetrics> {
+export interface EvaluateOptions {
+  imageSize: number;
+  batchSize: number;
+  preprocessing?: PreprocessingInfo;
+  onSkip?: (file: string, e: Error) => void;
+  /** Worker threads with replicas of the model (see Predictor's `workers`); default 1: this thread. */
+  workers?: number | 'auto';
+}
+
+/** Top-1/top-5, loss and confusion matrix of `model` on labelled images (eval transform, no augmentation). */
+export async function evaluate(model: ConvNeXt, samples: Sample[], numClasses: number, o: EvaluateOptions): Promise<EvalMetrics> {
   const pre = o.preprocessing ?? evalPreprocessing(o.imageSize);
   const acc = new MetricsAccumulator(numClasses);
-  for await (const b of batches(samples, { batchSize: o.batchSize, size: pre.inputSize, transform: (img: RgbImage) => evalTransform(img, pre).data, shuffle: false, seed: 'eval', onSkip: o.onSkip })) {
-    const [z, l] = tf.tidy(() => {
-      const out = model.forward(tf.tensor4d(b.x, b.shape));
-      return [out, softCrossEntropy(out, smoothOneHot(b.labels, numClasses, 0))];
-    });
-    const logits = z.dataSync();
-    const loss = l.dataSync()[0];
-    tf.dispose([z, l]);
-    acc.add(logits, b.labels, loss);
+  const runner = await createRunner(model, resolveWorkers(o.workers ?? 1, samples.length, o.batchSize));
+  try {
+    const it = batches(samples, { batchSize: o.batchSize, size: pre.inputSize, transform: (img: RgbImage) => evalTransform(img, pre).data, shuffle: false, seed: 'eval', onSkip: o.onSkip })[Symbol.asyncIterator]();
+    await pipeline(
+      runner.concurrency,
+      async () => {
+        const r = await it.next();
+        return r.done ? undefined : r.value;
+      },
+      (b) => runner.run('logits', b.x, b.shape),
+      (b, logits) => {
+        const l = tf.tidy(() => softCrossEntropy(tf.tensor2d(logits, [b.labels.length, numClasses]), smoothOneHot(b.labels, numClasses, 0)));
+        const loss = l.dataSync()[0];
+        l.dispose();
+        acc.add(logits, b.labels, loss);
+      },
+    );
+  } finally {
+    await runner.dispose();
   }
   return acc.result();
 }

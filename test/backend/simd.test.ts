@@ -65,8 +65,12 @@ describe('SIMD kernels on the wasm backend', () => {
   });
 
   it('are put in front of the package kernels, idempotently, and bind to the backend heap', () => {
-    expect(registerSimdKernels()).to.have.members(['DepthwiseConv2dNative', 'FusedDepthwiseConv2D']);
-    expect(registerSimdKernels()).to.have.length(2);
+    const names = ['DepthwiseConv2dNative', 'FusedDepthwiseConv2D', 'ConvNeXtGelu', 'ConvNeXtLayerNorm'];
+    expect(registerSimdKernels()).to.have.members(names);
+    expect(registerSimdKernels()).to.have.members(names);
+    unregisterSimdKernels();
+    expect(tf.getKernel('ConvNeXtGelu', 'wasm')).to.equal(undefined);
+    expect(registerSimdKernels()).to.have.members(names);
     expect(simdKernelsFor(tf.backend())).to.have.property('depthwise_nhwc').that.is.a('function');
     expect(simdKernelsFor({})).to.equal(null);
   });

@@ -67,7 +67,7 @@ describe('Predictor', function () {
 
   it('a file that cannot be decoded fails alone; the others still get results', async () => {
     const seen: string[] = [];
-    await runTolerant(p, [CAT, TRUNCATED, path.join(IMAGES, 'missing.png'), ROCKET], (x) => p.classifyTensor(x, { topk: 1 }), (r) => {
+    await runTolerant(p, [CAT, TRUNCATED, path.join(IMAGES, 'missing.png'), ROCKET], p.classifyJob({ topk: 1 }), (r) => {
       seen.push('error' in r ? `error:${path.basename(r.input as string)}:${r.error.message}` : `ok:${path.basename(r.input as string)}`);
     });
     expect(seen[0]).to.equal('ok:chelsea.png');

@@ -4,10 +4,17 @@
  *
  *   DepthwiseConv2dNative, FusedDepthwiseConv2D   -> depthwise.ts (stride-1 'same' NHWC, C % 4 == 0)
  *
+ * and adds the kernels of two ops of ours, which other backends run as composites of tfjs-core ops:
+ *
+ *   ConvNeXtGelu        -> gelu.ts        (src/layers/gelu.ts)
+ *   ConvNeXtLayerNorm   -> layer_norm.ts  (src/layers/layer_norm.ts)
+ *
  * Gradients are registered per kernel name, so training is unaffected.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { simdDepthwise } from './depthwise';
+import { geluKernelConfig } from './gelu';
+import { layerNormKernelConfig } from './layer_norm';
 
 export { simdKernelsFor } from './kernels';
 
@@ -18,12 +25,15 @@ const FAST_PATHS: Record<string, FastPath> = {
   FusedDepthwiseConv2D: simdDepthwise,
 };
 
+/** Kernels of our own ops, for 'wasm' only. */
+const OWN_KERNELS: tf.KernelConfig[] = [geluKernelConfig, layerNormKernelConfig];
+
 /** The package's kernels we stand in front of, by name (to restore them). */
 const replaced = new Map<string, tf.KernelConfig>();
 
 /**
  * Puts the SIMD kernels in front of the wasm backend's own. Idempotent; a no-op for a kernel the
- * backend does not register. @returns the kernel names now served first by a SIMD kernel.
+ * backend does not register. @returns the kernel names now served by a SIMD kernel.
  */
 export function registerSimdKernels(): string[] {
   for (const [name, fast] of Object.entries(FAST_PATHS)) {
@@ -35,7 +45,10 @@ export function registerSimdKernels(): string[] {
     tf.registerKernel({ ...original, kernelFunc });
     replaced.set(name, original);
   }
-  return [...replaced.keys()];
+  for (const config of OWN_KERNELS) {
+    if (!tf.getKernel(config.kernelName, 'wasm')) tf.registerKernel(config);
+  }
+  return [...replaced.keys(), ...OWN_KERNELS.map((k) => k.kernelName)];
 }
 
 /** Gives the wasm backend its own kernels back (for A/B comparisons). */
@@ -45,4 +58,7 @@ export function unregisterSimdKernels(): void {
     tf.registerKernel(original);
   }
   replaced.clear();
+  for (const config of OWN_KERNELS) {
+    if (tf.getKernel(config.kernelName, 'wasm')) tf.unregisterKernel(config.kernelName, 'wasm');
+  }
 }

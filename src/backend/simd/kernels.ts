@@ -14,10 +14,18 @@ export interface HeapBackend {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
 }
 
-/** Exports of depthwise_nhwc.wat (byte offsets into the heap). */
+/** Exports of the .wat modules (pointers are byte offsets into the heap). */
 export interface SimdExports {
+  /** depthwise_nhwc.wat */
   depthwise_nhwc(x: number, w: number, bias: number, y: number, n: number, h: number, w_: number, c: number, k: number): void;
+  /** gelu.wat */
+  gelu_f32(x: number, y: number, n: number): void;
+  /** layer_norm.wat */
+  layer_norm_f32(x: number, w: number, b: number, y: number, rows: number, c: number, eps: number): void;
 }
+
+/** The assembled modules (dist/src/backend/simd/<name>[.shared].wasm). */
+const MODULES = ['depthwise_nhwc', 'gelu', 'layer_norm'];
 
 // WebAssembly, typed as far as used (the ES2022 lib has no WebAssembly types).
 interface WasmApi {
@@ -46,9 +54,12 @@ export function simdKernelsFor(backend: unknown): SimdExports | null {
   let kernels: SimdExports | null = null;
   if (memory && typeof (memory as { buffer?: unknown }).buffer === 'object') {
     const shared = (memory as { buffer: unknown }).buffer instanceof SharedArrayBuffer;
-    const file = path.join(__dirname, `depthwise_nhwc${shared ? '.shared' : ''}.wasm`);
-    const module = new wasmApi.Module(fs.readFileSync(file));
-    kernels = new wasmApi.Instance(module, { env: { memory } }).exports as SimdExports;
+    const exports = {};
+    for (const name of MODULES) {
+      const module = new wasmApi.Module(fs.readFileSync(path.join(__dirname, `${name}${shared ? '.shared' : ''}.wasm`)));
+      Object.assign(exports, new wasmApi.Instance(module, { env: { memory } }).exports);
+    }
+    kernels = exports as SimdExports;
   }
   instances.set(backend, kernels);
   return kernels;
