@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Inference speed table of convnext-tfjs on this machine, with its peers timed in the same run:
-#   ours      arch x batch x every available backend, 1 worker and all cores (batch > 1);
+#   ours      arch x batch x every available backend: 1 worker 1 thread; on wasm 1 worker with a
+#             thread per core (threaded build); all cores as workers (batch > 1);
 #             base on wasm only (the pure-JS cpu backend takes minutes per pass)
 #   peers     ../shared/peers/peer-bench.sh (PyTorch, ONNX Runtime; 1 and 2 threads; torchvision
 #             archs only) and ../shared/peers/naive-tfjs.js (op-by-op TF.js, wasm)
@@ -54,15 +55,15 @@ plan=$(node dist/bench/table.js plan "$raw")
 total=$(printf '%s\n' "$plan" | grep -c .)
 
 i=0
-while read -r arch batch backend workers; do
+while read -r arch batch backend workers threads; do
   i=$((i + 1))
-  printf '[%d/%d] %s batch %s %s workers %s ... ' "$i" "$total" "$arch" "$batch" "$backend" "$workers" >&2
-  if line=$(bench --arch "$arch" --batch "$batch" --backend "$backend" --workers "$workers" --reps "$REPS" --warmup "$WARMUP" --json </dev/null 2>/tmp/convnext-bench-err.$$ | tail -n 1) && [ -n "$line" ]; then
+  printf '[%d/%d] %s batch %s %s workers %s threads %s ... ' "$i" "$total" "$arch" "$batch" "$backend" "$workers" "$threads" >&2
+  if line=$(bench --arch "$arch" --batch "$batch" --backend "$backend" --workers "$workers" --threads "$threads" --reps "$REPS" --warmup "$WARMUP" --json </dev/null 2>/tmp/convnext-bench-err.$$ | tail -n 1) && [ -n "$line" ]; then
     echo "$line" >>"$raw"
     echo "$line" | jq -r '"\(.ms_per_img) ms/img"' >&2
   else
     echo "failed" >&2
-    note "ours $arch batch $batch $backend workers $workers failed: $(tr '\n' ' ' </tmp/convnext-bench-err.$$ | cut -c1-300)"
+    note "ours $arch batch $batch $backend workers $workers threads $threads failed: $(tr '\n' ' ' </tmp/convnext-bench-err.$$ | cut -c1-300)"
   fi
 done <<<"$plan"
 rm -f /tmp/convnext-bench-err.$$

@@ -42,7 +42,7 @@ async function plan(raw: string): Promise<void> {
   const skipped = all.filter((r) => maxRun > 0 && r.backend !== 'wasm' && estimateRunSeconds(r, calib, { reps, warmup }) > maxRun);
   const runs = all.filter((r) => !skipped.includes(r));
   for (const r of skipped) {
-    const note = `skipped ${r.arch} batch ${r.batch} ${r.backend} workers ${r.workers}: estimated ${Math.round(estimateRunSeconds(r, calib, { reps, warmup }))} s > MAX_RUN_S ${maxRun}`;
+    const note = `skipped ${r.arch} batch ${r.batch} ${r.backend} workers ${r.workers} threads ${r.threads}: estimated ${Math.round(estimateRunSeconds(r, calib, { reps, warmup }))} s > MAX_RUN_S ${maxRun}`;
     fs.appendFileSync(raw, JSON.stringify({ note }) + '\n');
     process.stderr.write(note + '\n');
   }
@@ -69,7 +69,7 @@ async function plan(raw: string): Promise<void> {
       `load average ${meta.meta.load_avg_start}${os.loadavg()[0] > 0.5 * os.availableParallelism() ? '  (busy machine: figures will be noisy)' : ''}\n` +
       `estimated time: ~${Math.ceil(seconds / 60)} min (${seconds} s; calibration ${JSON.stringify(meta.meta.calibration_ms_per_gmac)} ms/GMAC)\n`,
   );
-  for (const r of runs) process.stdout.write(`${r.arch} ${r.batch} ${r.backend} ${r.workers}\n`);
+  for (const r of runs) process.stdout.write(`${r.arch} ${r.batch} ${r.backend} ${r.workers} ${r.threads}\n`);
 }
 
 function render(raw: string, prefix: string): void {

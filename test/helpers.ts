@@ -10,8 +10,8 @@ import { registerSimdKernels } from '../src/backend/simd';
 import { useThreadedWasm, wasmThreadsSupported } from '../src/backend/wasm_threads';
 
 tf.env().set('PROD', true);
-// Tests run the wasm backend as initBackend() sets it up for users: the threaded build with one
-// thread per core and our SIMD kernels in front (CONVNEXT_THREADS=1 / CONVNEXT_SIMD=0 to test without).
+// Tests run the wasm backend as initBackend() sets it up for users: one thread (CONVNEXT_THREADS=2
+// runs the suite on the threaded build) with our SIMD kernels in front (CONVNEXT_SIMD=0: without).
 if (wasmThreadsSupported() && requestedWasmThreads() > 1) useThreadedWasm(requestedWasmThreads());
 if (process.env.CONVNEXT_SIMD?.trim() !== '0') registerSimdKernels();
 

@@ -108,16 +108,14 @@ export async function convertCheckpoint(file: string, opts: ConvertOptions = {})
 
 /** Builds a live model from converted weights. */
 export function modelFromConverted(c: Converted): ConvNeXt {
-  const model = new ConvNeXt(c.config, 0, 'zeros');
   const tensors = new Map<string, tf.Tensor>();
   try {
     for (const [name, w] of c.weights) tensors.set(name, tf.tensor(w.data, w.shape, 'float32'));
-    model.loadWeights(tensors);
+    // The variables take over these tensors' data: one copy of the weights on the backend.
+    return new ConvNeXt(c.config, 0, tensors);
   } catch (e) {
-    model.dispose();
     throw e instanceof WeightsError ? new CheckpointError(c.meta.source?.file ?? '<checkpoint>', e.message) : e;
   } finally {
     tf.dispose([...tensors.values()]);
   }
-  return model;
 }

@@ -56,11 +56,16 @@ export interface InitBackendOptions {
   /** Which backend; default: $CONVNEXT_BACKEND, else 'auto'. */
   backend?: BackendRequest | string;
   /**
-   * wasm only: threads for its ops (XNNPACK's pool), default $CONVNEXT_THREADS, else every core
-   * (os.availableParallelism(), at most 8). 1 = the package's single-threaded build. Fixed when the
-   * wasm backend first initialises in a process (its heap holds the tensors).
+   * wasm only: threads for its ops, default $CONVNEXT_THREADS, else 1; 'auto': every core
+   * (os.availableParallelism(), at most 8). 1 runs the package's single-threaded build with our SIMD
+   * kernels for everything (matrix products included: no packed weight copies, the leanest
+   * memory); more runs its threaded build, whose XNNPACK splits matrix products and convolutions
+   * across threads (ConvNeXt-T batch 1: ~0.6x the latency, ~+150 MB: XNNPACK keeps a packed copy of
+   * every weight matrix, and each thread is a V8 isolate). For many images an InferencePool of
+   * single-threaded replicas is the faster use of the cores. Fixed when the wasm backend first
+   * initialises in a process (its heap holds the tensors).
    */
-  threads?: number;
+  threads?: number | 'auto';
   /**
    * wasm only: put our SIMD kernels (src/backend/simd: 7x7 depthwise) in front of the package's.
    * Default true; $CONVNEXT_SIMD=0 turns them off (for A/B comparisons).
@@ -70,13 +75,14 @@ export interface InitBackendOptions {
   loader?: ModuleLoader;
 }
 
-/** The wasm thread count asked for: option, else $CONVNEXT_THREADS, else every core (capped at 8). */
-export function requestedWasmThreads(threads?: number): number {
+/** The wasm thread count asked for: option, else $CONVNEXT_THREADS, else 1; 'auto' is every core (at most 8). */
+export function requestedWasmThreads(threads?: number | 'auto'): number {
   const env = process.env.CONVNEXT_THREADS?.trim();
-  const raw = threads ?? (env ? Number(env) : Math.min(os.availableParallelism(), MAX_WASM_THREADS));
+  const asked: number | string = threads ?? (env || 1);
+  const raw = asked === 'auto' ? Math.min(os.availableParallelism(), MAX_WASM_THREADS) : Number(asked);
   if (!Number.isInteger(raw) || raw < 1 || raw > MAX_WASM_THREADS) {
     const from = threads !== undefined ? 'threads' : '$CONVNEXT_THREADS';
-    throw new BackendError(`${from} must be an integer from 1 to ${MAX_WASM_THREADS}, got '${threads ?? env}'`);
+    throw new BackendError(`${from} must be 'auto' or an integer from 1 to ${MAX_WASM_THREADS}, got '${asked}'`);
   }
   return raw;
 }

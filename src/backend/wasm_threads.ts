@@ -25,7 +25,7 @@ const BUILD = 'tfjs-backend-wasm-threaded-simd';
 /** The slice of the emscripten module this file touches (the rest is BackendWasm's business). */
 interface EmscriptenModule {
   cwrap(name: string, ret: string | null, args: string[]): (...a: number[]) => number;
-  PThread?: { runningWorkers: { unref(): void }[] };
+  PThread?: { runningWorkers: { unref(): void }[]; unusedWorkers: { terminate(): unknown }[] };
   tfjs?: Record<string, (...a: number[]) => number>;
 }
 
@@ -105,6 +105,10 @@ export async function createThreadedWasmBackend(threads: number): Promise<tf.Ker
   const backend = new BackendWasm(module as unknown as ConstructorParameters<typeof BackendWasm>[0]);
   // Pool threads wait for work forever; they must not keep the process alive once the program is done.
   for (const w of module.PThread?.runningWorkers ?? []) w.unref();
+  // emscripten pre-spawns 8 workers (a V8 isolate each, ~8 MB); the pool took n - 1 of them. The rest
+  // go: emscripten spawns a new one should anything ever create another thread.
+  const spare = module.PThread?.unusedWorkers.splice(0) ?? [];
+  await Promise.all(spare.map((w) => w.terminate()));
   return backend;
 }
 

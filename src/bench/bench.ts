@@ -27,8 +27,8 @@ export interface BenchOptions {
   workers?: number;
   /** TF.js backend (initBackend request); default $CONVNEXT_BACKEND, else auto. */
   backend?: string;
-  /** wasm threads of the model in this thread (workers 1; default every core); pool workers use 1 each. */
-  threads?: number;
+  /** wasm threads of the model in this thread (workers 1; see initBackend); pool workers use 1 each. */
+  threads?: number | 'auto';
   /** Square input size (default 224). */
   imageSize?: number;
   /** Timed passes (default 3). */

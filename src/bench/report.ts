@@ -17,6 +17,8 @@ export interface PlannedRun {
   batch: number;
   backend: string;
   workers: number;
+  /** wasm threads of a model in this thread (1 in pool workers). */
+  threads: number;
 }
 
 export interface PlanOptions {
@@ -30,7 +32,8 @@ export interface PlanOptions {
 }
 
 /**
- * arch x batch x backend, each with 1 worker, plus all cores for batches > 1; big archs on wasm only.
+ * arch x batch x backend, each with 1 worker and 1 thread; on wasm also one model with a thread per core
+ * (the threaded build); plus all cores as workers for batches > 1; big archs on wasm only.
  */
 export function benchPlan(o: PlanOptions): PlannedRun[] {
   const heavy = MODEL_CONFIGS[resolveArch(o.wasmOnlyFrom ?? 'convnext_base')];
@@ -42,8 +45,9 @@ export function benchPlan(o: PlanOptions): PlannedRun[] {
     for (const batch of o.batches) {
       for (const backend of o.backends) {
         if (backend !== 'wasm' && c && countMacs(c) >= heavyMacs) continue;
-        runs.push({ arch, batch, backend, workers: 1 });
-        if (batch > 1 && o.cores > 1) runs.push({ arch, batch, backend, workers: o.cores });
+        runs.push({ arch, batch, backend, workers: 1, threads: 1 });
+        if (backend === 'wasm' && o.cores > 1) runs.push({ arch, batch, backend, workers: 1, threads: o.cores });
+        if (batch > 1 && o.cores > 1) runs.push({ arch, batch, backend, workers: o.cores, threads: 1 });
       }
     }
   }
@@ -99,7 +103,7 @@ export interface PeerLine {
   ms_per_img: number;
 }
 
-export interface ReportRow extends Pick<BenchResult, 'arch' | 'batch' | 'backend' | 'workers' | 'ms_per_img' | 'images_per_s' | 'peak_rss_mb'> {
+export interface ReportRow extends Pick<BenchResult, 'arch' | 'batch' | 'backend' | 'workers' | 'threads' | 'ms_per_img' | 'images_per_s' | 'peak_rss_mb'> {
   /** Process CPU time / wall time (~workers when each worker had a core). */
   cpu_util: number | null;
   /** ours / naive TF.js (wasm rows only: the naive model runs on wasm). */
@@ -141,6 +145,7 @@ export function buildReport(lines: Record<string, unknown>[], machine: Report['m
       batch: r.batch,
       backend: r.backend,
       workers: r.workers,
+      threads: r.threads ?? null,
       ms_per_img: r.ms_per_img,
       images_per_s: r.images_per_s,
       peak_rss_mb: r.peak_rss_mb,
@@ -171,13 +176,13 @@ export function reportMarkdown(r: Report): string {
       (m.load_avg_start !== undefined ? `; load average at start ${m.load_avg_start}, at end ${m.load_avg_end}.` : '.'),
     '',
     'ms/img: best pass / images (random weights, 224x224). Ratios: ours ms/img ÷ theirs (< 1: ours faster); ' +
-      '"naive" is an op-by-op TF.js ConvNeXt on wasm, one thread. workers > 1: model replicas in worker threads, ' +
-      'batch images per worker call. CPU util: process CPU time / wall time over the timed passes (~workers when ' +
+      '"naive" is an op-by-op TF.js ConvNeXt on wasm, one thread. threads: wasm threads per model (> 1: the ' +
+      'threaded build). workers > 1: model replicas in worker threads, one thread each, batch images per worker call. CPU util: process CPU time / wall time over the timed passes (~workers when ' +
       'every worker had a core to itself; lower: the machine was busy).',
     '',
     table(
-      ['arch', 'batch', 'backend', 'workers', 'ms/img', 'img/s', 'CPU util', 'peak RSS MB', '÷ naive', '÷ PyTorch 1t', '÷ PyTorch 2t', '÷ ORT 1t', '÷ ORT 2t'],
-      r.rows.map((x) => [x.arch, x.batch, x.backend, x.workers, x.ms_per_img, x.images_per_s, x.cpu_util, x.peak_rss_mb, x.vs_naive, x.vs_pytorch_1t, x.vs_pytorch_2t, x.vs_ort_1t, x.vs_ort_2t]),
+      ['arch', 'batch', 'backend', 'workers', 'threads', 'ms/img', 'img/s', 'CPU util', 'peak RSS MB', '÷ naive', '÷ PyTorch 1t', '÷ PyTorch 2t', '÷ ORT 1t', '÷ ORT 2t'],
+      r.rows.map((x) => [x.arch, x.batch, x.backend, x.workers, x.threads, x.ms_per_img, x.images_per_s, x.cpu_util, x.peak_rss_mb, x.vs_naive, x.vs_pytorch_1t, x.vs_pytorch_2t, x.vs_ort_1t, x.vs_ort_2t]),
     ),
     '',
     '## Peers (same run)',

@@ -5,7 +5,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { BenchResult, runBenchmark } from '../bench/bench';
-import { positiveInt } from './predict';
+import { countOrAuto, positiveInt } from './predict';
 
 function nonNegativeInt(v: string): number {
   const n = Number(v);
@@ -17,7 +17,7 @@ interface BenchFlags {
   arch: string;
   batch: number;
   workers: number;
-  threads?: number;
+  threads?: number | 'auto';
   backend?: string;
   imageSize: number;
   reps: number;
@@ -45,7 +45,7 @@ export function registerBench(program: Command): void {
     .option('--batch <n>', 'images per forward pass (per worker call with --workers > 1)', positiveInt, 1)
     .option('--workers <n>', 'model replicas in worker threads (1: this thread)', positiveInt, 1)
     .option('--backend <name>', 'TF.js backend (also accepted before the command)')
-    .option('--threads <n>', 'wasm threads of the model in this thread (default: every core; $CONVNEXT_THREADS)', positiveInt)
+    .option('--threads <n>', "wasm threads of the model in this thread: a count or 'auto' (also accepted before the command)", countOrAuto)
     .option('--image-size <n>', 'square input size', positiveInt, 224)
     .option('--reps <n>', 'timed passes (the best is reported)', positiveInt, 3)
     .option('--warmup <n>', 'untimed passes first', nonNegativeInt, 1)
@@ -55,7 +55,7 @@ export function registerBench(program: Command): void {
         arch: o.arch,
         batch: o.batch,
         workers: o.workers,
-        threads: o.threads,
+        threads: o.threads ?? program.opts<{ threads?: number | 'auto' }>().threads,
         // commander gives a flag given after the command to the command, before it to the program.
         backend: o.backend ?? program.opts<{ backend?: string }>().backend,
         imageSize: o.imageSize,

@@ -8,7 +8,7 @@ import { registerBench } from './bench';
 import { registerConvert } from './convert';
 import { registerForward } from './forward';
 import { registerInfo } from './info';
-import { registerPredict } from './predict';
+import { countOrAuto, registerPredict } from './predict';
 import { registerPreprocess } from './preprocess';
 import { registerTrain } from './train';
 
@@ -20,6 +20,7 @@ export function buildProgram(): Command {
     .version(require('../../../package.json').version as string)
     .showHelpAfterError('(run with --help for usage)')
     .option('--backend <name>', 'TF.js backend: auto | node-gpu | node | wasm | cpu (default: $CONVNEXT_BACKEND or auto)')
+    .option('--threads <n>', "wasm threads for one model: 'auto' (every core: lowest latency, more memory) or a count (default: $CONVNEXT_THREADS or 1)", countOrAuto)
     .exitOverride();
   registerInfo(program);
   registerConvert(program);

@@ -18,8 +18,8 @@ export function positiveInt(v: string): number {
   return n;
 }
 
-/** --workers: a positive integer or 'auto'. */
-export function workersArg(v: string): number | 'auto' {
+/** --workers, --threads: a positive integer or 'auto'. */
+export function countOrAuto(v: string): number | 'auto' {
   return v === 'auto' ? 'auto' : positiveInt(v);
 }
 
@@ -39,7 +39,7 @@ function addModelFlags(cmd: Command): Command {
   return cmd
     .requiredOption('--model <model>', 'zoo name (e.g. convnext_tiny.fb_in1k), converted model dir / URL, or a PyTorch checkpoint')
     .option('--batch <n>', 'images per forward pass', positiveInt, 8)
-    .option('--workers <n>', WORKERS_HELP, workersArg, 'auto' as const)
+    .option('--workers <n>', WORKERS_HELP, countOrAuto, 'auto' as const)
     .option('--labels <file>', 'class names: JSON array or one per line')
     .option('--image-size <n>', 'input size (default: the model\'s)', positiveInt)
     .option('--cache-dir <dir>', 'zoo cache (default $CONVNEXT_CACHE or ~/.cache/convnext-tfjs)')

@@ -9,7 +9,7 @@ import { Predictor } from '../inference';
 import { scanImageFolder } from '../train/dataset';
 import { evaluate, train } from '../train/trainer';
 import { withBackend } from './common';
-import { WORKERS_HELP, positiveInt, workersArg } from './predict';
+import { WORKERS_HELP, countOrAuto, positiveInt } from './predict';
 import { progressBar } from './progress';
 
 function positiveFloat(v: string): number {
@@ -123,7 +123,7 @@ export function registerTrain(program: Command): void {
     .requiredOption('--data <dir>', 'images: <dir>/<class>/*.jpg')
     .option('--image-size <n>', 'eval resolution (default: the model\'s)', positiveInt)
     .option('--batch <n>', 'images per forward pass', positiveInt, 16)
-    .option('--workers <n>', WORKERS_HELP, workersArg, 'auto' as const)
+    .option('--workers <n>', WORKERS_HELP, countOrAuto, 'auto' as const)
     .option('--json', 'one JSON object: top1, top5, n, loss, classes, confusion')
     .action(async (o: { model: string; data: string; imageSize?: number; batch: number; workers: number | 'auto'; json?: boolean }) => {
       await withBackend(program);

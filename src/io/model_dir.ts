@@ -16,6 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ConvNeXtError } from '../errors';
 import { ConvNeXtConfig, validateConfig } from '../model/configs';
 import { ConvNeXt } from '../model/convnext';
+import { decodeFloat16 } from '../../weights-converter/dtype';
 
 export const MODEL_FORMAT = 'convnext-tfjs';
 export const MODEL_FORMAT_VERSION = 1;
@@ -87,7 +88,8 @@ export function parseMeta(json: unknown, where: string): ModelMeta {
   return meta;
 }
 
-async function readArtifacts(source: string): Promise<{ json: unknown; specs: tf.io.WeightsManifestEntry[]; data: tf.io.WeightData; where: string }> {
+/** model.json and the weights: fetched whole for a URL; for a local model, its shard files (read later, one at a time). */
+async function readArtifacts(source: string): Promise<{ json: unknown; specs: tf.io.WeightsManifestEntry[]; data: tf.io.WeightData | string[]; where: string }> {
   if (isUrl(source)) {
     const url = source.endsWith('.json') ? source : source.replace(/\/?$/, '/model.json');
     let artifacts: tf.io.ModelArtifacts;
@@ -113,22 +115,112 @@ async function readArtifacts(source: string): Promise<{ json: unknown; specs: tf
   if (!Array.isArray(manifest)) throw new ModelFormatError(`${file}: no weightsManifest`);
   const dir = path.dirname(file);
   const specs: tf.io.WeightsManifestEntry[] = [];
-  const buffers: ArrayBuffer[] = [];
+  const shards: string[] = [];
   for (const group of manifest) {
     specs.push(...group.weights);
     for (const p of group.paths) {
       const shard = path.join(dir, p);
       if (path.relative(dir, shard).startsWith('..')) throw new ModelFormatError(`${file}: shard path ${p} leaves the model directory`);
-      let b: Buffer;
-      try {
-        b = fs.readFileSync(shard);
-      } catch (e) {
-        throw new ModelFormatError(`${file}: cannot read weight shard ${p} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-      }
-      buffers.push(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
+      shards.push(shard);
     }
   }
-  return { json, specs, data: buffers, where: file };
+  return { json, specs, data: shards, where: file };
+}
+
+/**
+ * Reads consecutive bytes from a list of shard files, one shard in memory at a time: a weight inside
+ * a shard comes back as a view of it, one spanning shards as a copy.
+ */
+class ShardStream {
+  private index = 0;
+  private shard: Uint8Array = new Uint8Array(0);
+  private pos = 0;
+  /** Bytes in all shards, from their sizes on disk. */
+  readonly totalBytes: number;
+
+  constructor(
+    private readonly files: string[],
+    private readonly where: string,
+  ) {
+    this.totalBytes = files.reduce((n, f) => n + this.stat(f), 0);
+  }
+
+  private stat(f: string): number {
+    try {
+      return fs.statSync(f).size;
+    } catch (e) {
+      throw new ModelFormatError(`${this.where}: cannot read weight shard ${path.basename(f)} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+  }
+
+  private nextShard(): void {
+    const f = this.files[this.index++];
+    try {
+      this.shard = fs.readFileSync(f);
+    } catch (e) {
+      throw new ModelFormatError(`${this.where}: cannot read weight shard ${path.basename(f)} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    this.pos = 0;
+  }
+
+  take(n: number): Uint8Array {
+    if (this.pos === this.shard.length && this.index < this.files.length) this.nextShard();
+    if (this.pos + n <= this.shard.length) {
+      const view = this.shard.subarray(this.pos, this.pos + n);
+      this.pos += n;
+      return view;
+    }
+    const out = new Uint8Array(n);
+    let filled = 0;
+    while (filled < n) {
+      if (this.pos === this.shard.length) {
+        if (this.index >= this.files.length) throw new ModelFormatError(`${this.where}: weight shards end early`);
+        this.nextShard();
+      }
+      const k = Math.min(n - filled, this.shard.length - this.pos);
+      out.set(this.shard.subarray(this.pos, this.pos + k), filled);
+      filled += k;
+      this.pos += k;
+    }
+    return out;
+  }
+}
+
+/** Float32 values of one weight's bytes (stored float32, or float16 with --fp16). */
+function weightValues(bytes: Uint8Array, storage: 'float32' | 'float16'): Float32Array {
+  if (storage === 'float16') return decodeFloat16(bytes);
+  // A view when 4-byte aligned (the shard's own buffer), else a copy.
+  return bytes.byteOffset % 4 === 0 ? new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4) : new Float32Array(bytes.slice().buffer);
+}
+
+/**
+ * Tensors of a local model's weights, read shard by shard: each tensor goes to the backend as soon
+ * as its bytes are in, so at most one shard (4 MiB) and one weight are held in JS at a time.
+ */
+function loadShardedWeights(files: string[], specs: tf.io.WeightsManifestEntry[], where: string): Map<string, tf.Tensor> {
+  const stream = new ShardStream(files, where);
+  const want = expectedBytes(specs);
+  if (stream.totalBytes !== want) throw new ModelFormatError(`${where}: weight shards hold ${stream.totalBytes} bytes, the manifest describes ${want}`);
+  const out = new Map<string, tf.Tensor>();
+  try {
+    for (const s of specs) {
+      const q = s.quantization?.dtype;
+      if (s.dtype !== 'float32' || (q !== undefined && q !== 'float16')) {
+        throw new ModelFormatError(`${where}: weight ${s.name} is stored as ${q ?? s.dtype}; this reader takes float32 and float16`);
+      }
+      const size = s.shape.reduce((a, b) => a * b, 1);
+      const storage = q === 'float16' ? 'float16' : 'float32';
+      out.set(s.name, tf.tensor(weightValues(stream.take(size * (storage === 'float16' ? 2 : 4)), storage), s.shape, 'float32'));
+    }
+  } catch (e) {
+    tf.dispose([...out.values()]);
+    throw e;
+  }
+  return out;
+}
+
+function isShardList(d: tf.io.WeightData | string[]): d is string[] {
+  return Array.isArray(d) && d.every((x) => typeof x === 'string');
 }
 
 function expectedBytes(specs: tf.io.WeightsManifestEntry[]): number {
@@ -149,20 +241,23 @@ function expectedBytes(specs: tf.io.WeightsManifestEntry[]): number {
 export async function loadConvertedModel(source: string): Promise<LoadedModel> {
   const { json, specs, data, where } = await readArtifacts(source);
   const meta = parseMeta(json, where);
-  const total = Array.isArray(data) ? data.reduce((a, b) => a + b.byteLength, 0) : data.byteLength;
-  const want = expectedBytes(specs);
-  if (total !== want) throw new ModelFormatError(`${where}: weight shards hold ${total} bytes, the manifest describes ${want}`);
-  const tensors = tf.io.decodeWeights(data, specs);
-  const model = new ConvNeXt(meta.config, 0, 'zeros');
+  let tensors: Map<string, tf.Tensor>;
+  if (isShardList(data)) {
+    tensors = loadShardedWeights(data, specs, where);
+  } else {
+    const total = Array.isArray(data) ? data.reduce((a, b) => a + b.byteLength, 0) : data.byteLength;
+    const want = expectedBytes(specs);
+    if (total !== want) throw new ModelFormatError(`${where}: weight shards hold ${total} bytes, the manifest describes ${want}`);
+    tensors = new Map(Object.entries(tf.io.decodeWeights(data, specs)));
+  }
   try {
-    model.loadWeights(tensors);
+    // The variables take over the tensors' data: one copy of the weights on the backend.
+    return { model: new ConvNeXt(meta.config, 0, tensors), meta };
   } catch (e) {
-    model.dispose();
     throw new ModelFormatError(`${where}: ${(e as Error).message}`);
   } finally {
-    tf.dispose(Object.values(tensors));
+    tf.dispose([...tensors.values()]);
   }
-  return { model, meta };
 }
 
 /** True when `source` looks like a converted model (a directory with model.json, a .json, or a URL). */

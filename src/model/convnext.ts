@@ -25,7 +25,7 @@ import {
   featureInfo,
   resolveConfig,
 } from './configs';
-import { ParamInfo, ParamSpec, ParamStore, ones, spec, truncNormal002, zeros } from './params';
+import { ParamInfo, ParamSpec, ParamStore, checkWeightsFit, ones, spec, truncNormal002, zeros } from './params';
 
 /**
  * NOTE: the wasm backend is a 32-bit address space (4 GiB) and XNNPACK keeps packed copies of the
@@ -100,11 +100,17 @@ export class ConvNeXt {
   private readonly store: ParamStore;
   private readonly stages: ConvNeXtStage[];
 
-  constructor(config: ConvNeXtConfig, seed = 0, init: 'random' | 'zeros' = 'random') {
+  /**
+   * @param init 'random' (timm's init), 'zeros', or the weights to start from (names and shapes
+   *             checked strictly; each variable takes over its tensor's data without a copy, so a
+   *             loaded model holds one copy of its weights; the caller may dispose the tensors after)
+   */
+  constructor(config: ConvNeXtConfig, seed = 0, init: 'random' | 'zeros' | Map<string, tf.Tensor> = 'random') {
     checkFitsBackend(config);
     this.config = Object.freeze({ ...config });
     this.featureInfo = Object.freeze(featureInfo(config));
-    this.store = new ParamStore(seed, init === 'zeros');
+    if (init instanceof Map) checkWeightsFit(new Map(parameterSpecs(config).map((p) => [p.name, p.shape])), init, true);
+    this.store = new ParamStore(seed, init === 'zeros', init instanceof Map ? init : undefined);
     for (const p of parameterSpecs(config)) this.store.add(p);
     this.stages = stageOptions(config).map((o) => new ConvNeXtStage(this.store, o));
   }

@@ -57,19 +57,30 @@ export class ParamStore {
   /**
    * @param seed     seed of the random init
    * @param zeroInit create every parameter as zeros (weights about to be loaded: skips the random draw)
+   * @param initial  values to start from instead (checked with checkWeightsFit first): each variable
+   *                 takes over its tensor's data, no copy (the caller may dispose its tensors after)
    */
   constructor(
     readonly seed = 0,
     readonly zeroInit = false,
+    private readonly initial?: Map<string, tf.Tensor>,
   ) {}
 
   /** Creates the trainable variable a spec declares (`fresh`: always the real init, e.g. a new head). */
   add(p: ParamSpec, fresh = false): tf.Variable {
     const { name, shape, init, weightDecay } = p;
     if (this.vars.has(name)) throw new Error(`ParamStore: duplicate parameter ${name}`);
-    const value = this.zeroInit && !fresh ? tf.zeros(shape) : initialValue(shape, init, paramSeed(this.seed, name));
+    const given = fresh ? undefined : this.initial?.get(name);
+    if (given && !tf.util.arraysEqual(given.shape, shape)) throw new Error(`ParamStore: ${name} is [${given.shape}], expected [${shape}]`);
+    const value = given
+      ? given.dtype === 'float32'
+        ? given // shared, not copied (clone() copies on wasm); the caller disposes its own tensor
+        : tf.cast(given, 'float32')
+      : this.zeroInit && !fresh
+        ? tf.zeros(shape)
+        : initialValue(shape, init, paramSeed(this.seed, name));
     const v = tf.variable(value, true, `${name}_${tf.util.now().toString(36)}_${this.vars.size}`);
-    value.dispose();
+    if (value !== given) value.dispose();
     this.vars.set(name, v);
     this.infos.set(name, { name, shape: [...shape], weightDecay });
     return v;
@@ -125,22 +136,7 @@ export class ParamStore {
    */
   assign(values: Map<string, tf.Tensor> | Record<string, tf.Tensor>, strict = true): void {
     const map = values instanceof Map ? values : new Map(Object.entries(values));
-    const missing = [...this.vars.keys()].filter((k) => !map.has(k));
-    const unexpected = [...map.keys()].filter((k) => !this.vars.has(k));
-    const mismatched: string[] = [];
-    for (const [k, t] of map) {
-      const v = this.vars.get(k);
-      if (v && !tf.util.arraysEqual(v.shape, t.shape)) {
-        mismatched.push(`${k}: checkpoint [${t.shape}] vs model [${v.shape}]`);
-      }
-    }
-    if (mismatched.length || (strict && (missing.length || unexpected.length))) {
-      const parts: string[] = [];
-      if (missing.length) parts.push(`missing ${missing.length}: ${missing.join(', ')}`);
-      if (unexpected.length) parts.push(`unexpected ${unexpected.length}: ${unexpected.join(', ')}`);
-      if (mismatched.length) parts.push(`shape mismatch ${mismatched.length}: ${mismatched.join('; ')}`);
-      throw new WeightsError(`weights do not fit the model: ${parts.join(' | ')}`, missing, unexpected, mismatched);
-    }
+    checkWeightsFit(new Map([...this.vars].map(([k, v]) => [k, v.shape])), map, strict);
     for (const [k, t] of map) {
       const v = this.vars.get(k);
       if (v) v.assign(t.dtype === 'float32' ? t : tf.tidy(() => tf.cast(t, 'float32')));
@@ -151,5 +147,27 @@ export class ParamStore {
     for (const v of this.vars.values()) v.dispose();
     this.vars.clear();
     this.infos.clear();
+  }
+}
+
+/**
+ * Throws a WeightsError listing every parameter missing from `weights`, every unexpected name (both
+ * only when strict) and every shape mismatch: the one check behind loading weights into a model.
+ * @param params the model's parameter shapes by name
+ */
+export function checkWeightsFit(params: Map<string, readonly number[]>, weights: Map<string, { shape: readonly number[] }>, strict = true): void {
+  const missing = [...params.keys()].filter((k) => !weights.has(k));
+  const unexpected = [...weights.keys()].filter((k) => !params.has(k));
+  const mismatched: string[] = [];
+  for (const [k, t] of weights) {
+    const shape = params.get(k);
+    if (shape && !tf.util.arraysEqual([...shape], [...t.shape])) mismatched.push(`${k}: checkpoint [${t.shape}] vs model [${shape}]`);
+  }
+  if (mismatched.length || (strict && (missing.length || unexpected.length))) {
+    const parts: string[] = [];
+    if (missing.length) parts.push(`missing ${missing.length}: ${missing.join(', ')}`);
+    if (unexpected.length) parts.push(`unexpected ${unexpected.length}: ${unexpected.join(', ')}`);
+    if (mismatched.length) parts.push(`shape mismatch ${mismatched.length}: ${mismatched.join('; ')}`);
+    throw new WeightsError(`weights do not fit the model: ${parts.join(' | ')}`, missing, unexpected, mismatched);
   }
 }

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
 import { registerSimdKernels, simdKernelsFor, unregisterSimdKernels } from '../../src/backend/simd';
 import { simdDepthwise } from '../../src/backend/simd/depthwise';
+import { simdMatMul } from '../../src/backend/simd/matmul';
 import { registerWasmTrainingKernels } from '../../src/backend/wasm_kernels';
 import { expectClose, maxAbs, randn, useBackend } from '../helpers';
 
@@ -65,7 +66,7 @@ describe('SIMD kernels on the wasm backend', () => {
   });
 
   it('are put in front of the package kernels, idempotently, and bind to the backend heap', () => {
-    const names = ['DepthwiseConv2dNative', 'FusedDepthwiseConv2D', 'ConvNeXtGelu', 'ConvNeXtLayerNorm'];
+    const names = ['DepthwiseConv2dNative', 'FusedDepthwiseConv2D', '_FusedMatMul', 'BatchMatMul', 'ConvNeXtGelu', 'ConvNeXtLayerNorm'];
     expect(registerSimdKernels()).to.have.members(names);
     expect(registerSimdKernels()).to.have.members(names);
     unregisterSimdKernels();
@@ -138,6 +139,88 @@ describe('SIMD kernels on the wasm backend', () => {
       expect(dw.shape).to.deep.equal([7, 7, 8, 1]);
       expect(maxAbs(dw.dataSync())).to.be.above(0);
       tf.dispose([x, w, dx, dw]);
+    });
+  });
+
+  describe('matrix product', () => {
+    interface MmCase {
+      name: string;
+      a: number[];
+      b: number[];
+      bias?: boolean;
+      transposeB?: boolean;
+      activation?: 'relu';
+      simd: boolean;
+      /** tfjs-backend-wasm 4.22's own _FusedMatMul adds the bias wrongly for a batched A: compare to cpu only. */
+      xnnpackWrong?: boolean;
+    }
+    const MM: MmCase[] = [
+      { name: 'ConvNeXt-T stage 1 fc1 (3136x96 . 96x384, bias)', a: [3136, 96], b: [96, 384], bias: true, simd: true },
+      { name: 'stage 4 fc2 at batch 1 (49x3072 . 3072x768: six 512-row panels)', a: [49, 3072], b: [3072, 768], bias: true, simd: true },
+      { name: 'K = 1100 (a partial last panel), M = 7 (4-row and 1-row tiles)', a: [7, 1100], b: [1100, 16], bias: true, simd: true },
+      { name: 'one row, N = 8, no bias (BatchMatMul)', a: [1, 5], b: [5, 8], simd: true },
+      { name: 'batched A [3, 5, 12] against one B [1, 12, 24]', a: [3, 5, 12], b: [1, 12, 24], bias: true, simd: true, xnnpackWrong: true },
+      { name: 'N % 8 != 0 (passed on)', a: [9, 16], b: [16, 12], bias: true, simd: false },
+      { name: 'transposed B (passed on)', a: [9, 16], b: [24, 16], transposeB: true, simd: false },
+      { name: 'relu activation (passed on)', a: [9, 16], b: [16, 24], bias: true, activation: 'relu', simd: false },
+      { name: 'batched B (passed on)', a: [2, 5, 8], b: [2, 8, 16], simd: false },
+    ];
+    const mm = (c: MmCase, seed: string) =>
+      tf.tidy(() => {
+        const a = tf.tensor(randn(tf.util.sizeFromShape(c.a), `${seed}a`), c.a);
+        const b = tf.tensor(randn(tf.util.sizeFromShape(c.b), `${seed}b`, 0.2), c.b);
+        const n = c.transposeB ? c.b[c.b.length - 2] : c.b[c.b.length - 1];
+        const bias = c.bias ? tf.tensor1d(randn(n, `${seed}bias`)) : undefined;
+        const y = c.bias || c.activation
+          ? tf.fused.matMul({ a, b, bias, transposeB: c.transposeB, activation: c.activation })
+          : tf.matMul(a, b, false, c.transposeB);
+        return y.dataSync() as Float32Array;
+      });
+
+    for (const c of MM) {
+      it(`${c.name}: same as XNNPACK and cpu`, async () => {
+        const ours = mm(c, c.name);
+        unregisterSimdKernels();
+        const xnnpack = mm(c, c.name);
+        registerSimdKernels();
+        await useBackend('cpu');
+        const cpu = mm(c, c.name);
+        await useBackend('wasm');
+        const scale = Math.max(1, maxAbs(cpu));
+        if (!c.xnnpackWrong) expectClose(ours, xnnpack, 1e-6 * scale, 0);
+        expectClose(ours, cpu, 1e-5 * scale, 0);
+      });
+    }
+
+    it('takes exactly the calls it is written for (on the single-threaded build)', () => {
+      for (const c of MM) {
+        const taken = tf.tidy(() => {
+          const a = tf.zeros(c.a);
+          const b = tf.zeros(c.b);
+          const n = c.transposeB ? c.b[c.b.length - 2] : c.b[c.b.length - 1];
+          const inputs = c.bias ? { a, b, bias: tf.zeros([n]) } : { a, b };
+          const attrs = { transposeA: false, transposeB: !!c.transposeB, activation: c.activation ?? 'linear' };
+          const out = simdMatMul({ inputs, backend: tf.backend(), attrs: attrs as unknown as tf.NamedAttrMap });
+          if (out) tf.engine().makeTensorFromTensorInfo(out).dispose();
+          return out !== null;
+        });
+        expect(taken, c.name).to.equal(c.simd);
+      }
+    });
+
+    it('keeps no packed copy of B: the heap does not grow with each new weight matrix', () => {
+      const a = tf.randomNormal([16, 256]);
+      const once = () => tf.tidy(() => {
+        const b = tf.randomNormal([256, 512]); // a new "weight" each time, 512 KB
+        tf.matMul(a, b).dataSync();
+      });
+      once();
+      const ids = tf.backend().numDataIds();
+      const heap = (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.buffer.byteLength;
+      for (let i = 0; i < 20; i++) once();
+      expect(tf.backend().numDataIds()).to.equal(ids);
+      expect((tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.buffer.byteLength).to.equal(heap);
+      a.dispose();
     });
   });
 });

@@ -56,19 +56,22 @@ describe('threaded wasm backend', function () {
     expect(maxAbsDiff(noSimd.logits, one.logits)).to.be.at.most(1e-5 * scale);
   });
 
-  it('takes its thread count from the option, then $CONVNEXT_THREADS, then the cores', () => {
+  it("takes its thread count from the option, then $CONVNEXT_THREADS, else 1; 'auto' is every core", () => {
     const saved = process.env.CONVNEXT_THREADS;
     try {
       delete process.env.CONVNEXT_THREADS;
-      expect(requestedWasmThreads()).to.be.within(1, MAX_WASM_THREADS);
+      expect(requestedWasmThreads()).to.equal(1);
+      expect(requestedWasmThreads('auto')).to.be.within(1, MAX_WASM_THREADS);
       process.env.CONVNEXT_THREADS = '3';
       expect(requestedWasmThreads()).to.equal(3);
       expect(requestedWasmThreads(1)).to.equal(1);
+      process.env.CONVNEXT_THREADS = 'auto';
+      expect(requestedWasmThreads()).to.equal(requestedWasmThreads('auto'));
       for (const bad of ['0', '1.5', 'many', '9']) {
         process.env.CONVNEXT_THREADS = bad;
-        expect(() => requestedWasmThreads(), bad).to.throw(BackendError, /\$CONVNEXT_THREADS must be an integer from 1 to 8/);
+        expect(() => requestedWasmThreads(), bad).to.throw(BackendError, /\$CONVNEXT_THREADS must be 'auto' or an integer from 1 to 8/);
       }
-      expect(() => requestedWasmThreads(0)).to.throw(BackendError, /threads must be an integer from 1 to 8, got '0'/);
+      expect(() => requestedWasmThreads(0)).to.throw(BackendError, /threads must be 'auto' or an integer from 1 to 8, got '0'/);
     } finally {
       if (saved === undefined) delete process.env.CONVNEXT_THREADS;
       else process.env.CONVNEXT_THREADS = saved;

@@ -19,7 +19,7 @@ describe('benchmark', function () {
     const before = tf.memory().numTensors;
     const phases: string[] = [];
     const r = await runBenchmark({ arch: 'atto', batch: 2, backend: 'wasm', imageSize: 32, reps: 2, warmup: 1, onProgress: (e) => phases.push(e.phase) });
-    expect(r).to.include({ arch: 'convnext_atto', backend: 'wasm', batch: 2, workers: 1, image_size: 32, reps: 2, warmup: 1, params: 3_695_520, pool_ms: 0 });
+    expect(r).to.include({ arch: 'convnext_atto', backend: 'wasm', batch: 2, workers: 1, threads: 1, image_size: 32, reps: 2, warmup: 1, params: 3_695_520, pool_ms: 0 });
     expect(r.pass_ms).to.have.length(2);
     expect(r.ms_per_img).to.be.closeTo(Math.min(...r.pass_ms) / 2, 0.06); // pass_ms are rounded to 0.1
     expect(r.ms_per_img).to.be.above(0).and.at.most(r.ms_per_img_median);
@@ -53,22 +53,26 @@ describe('benchmark', function () {
 
   it('plans arch x batch x backend, all cores for batches > 1, base on wasm only', () => {
     const plan = benchPlan({ archs: ['atto', 'base'], batches: [1, 16], backends: ['wasm', 'cpu'], cores: 4 });
-    expect(plan.map((r) => `${r.arch} ${r.batch} ${r.backend} ${r.workers}`)).to.deep.equal([
-      'convnext_atto 1 wasm 1',
-      'convnext_atto 1 cpu 1',
-      'convnext_atto 16 wasm 1',
-      'convnext_atto 16 wasm 4',
-      'convnext_atto 16 cpu 1',
-      'convnext_atto 16 cpu 4',
-      'convnext_base 1 wasm 1',
-      'convnext_base 16 wasm 1',
-      'convnext_base 16 wasm 4',
+    expect(plan.map((r) => `${r.arch} ${r.batch} ${r.backend} ${r.workers} ${r.threads}`)).to.deep.equal([
+      'convnext_atto 1 wasm 1 1',
+      'convnext_atto 1 wasm 1 4',
+      'convnext_atto 1 cpu 1 1',
+      'convnext_atto 16 wasm 1 1',
+      'convnext_atto 16 wasm 1 4',
+      'convnext_atto 16 wasm 4 1',
+      'convnext_atto 16 cpu 1 1',
+      'convnext_atto 16 cpu 4 1',
+      'convnext_base 1 wasm 1 1',
+      'convnext_base 1 wasm 1 4',
+      'convnext_base 16 wasm 1 1',
+      'convnext_base 16 wasm 1 4',
+      'convnext_base 16 wasm 4 1',
     ]);
     expect(benchPlan({ archs: ['tiny'], batches: [16], backends: ['wasm'], cores: 1 })).to.have.length(1);
   });
 
   it('reports ratios to the peers of the same arch and batch', () => {
-    const ours = { arch: 'convnext_tiny', batch: 1, backend: 'wasm', workers: 1, ms_per_img: 100, images_per_s: 10, peak_rss_mb: 300, cpu_util: 0.9 };
+    const ours = { arch: 'convnext_tiny', batch: 1, backend: 'wasm', workers: 1, threads: 1, ms_per_img: 100, images_per_s: 10, peak_rss_mb: 300, cpu_util: 0.9 };
     const report = buildReport(
       [
         { meta: {} },
@@ -88,7 +92,7 @@ describe('benchmark', function () {
     expect(report.peers).to.have.length(5);
     expect(report.notes).to.deep.equal(['no ORT 2 threads']);
     const md = reportMarkdown(report);
-    expect(md).to.contain('| convnext_tiny | 1 | wasm | 1 | 100 | 10 | 0.9 | 300 | 0.8 | 2 | 2.5 | 1.25 | – |');
+    expect(md).to.contain('| convnext_tiny | 1 | wasm | 1 | 1 | 100 | 10 | 0.9 | 300 | 0.8 | 2 | 2.5 | 1.25 | – |');
     expect(md).to.contain('- no ORT 2 threads');
   });
 

@@ -3,6 +3,8 @@
  * handles the calls it is written for and passes every other call to the kernel it replaces.
  *
  *   DepthwiseConv2dNative, FusedDepthwiseConv2D   -> depthwise.ts (stride-1 'same' NHWC, C % 4 == 0)
+ *   _FusedMatMul, BatchMatMul                      -> matmul.ts (single-threaded backend; no transposes,
+ *                                                     no activation, one B [K, N], N % 8 == 0)
  *
  * and adds the kernels of two ops of ours, which other backends run as composites of tfjs-core ops:
  *
@@ -15,6 +17,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { simdDepthwise } from './depthwise';
 import { geluKernelConfig } from './gelu';
 import { layerNormKernelConfig } from './layer_norm';
+import { simdMatMul } from './matmul';
 
 export { simdKernelsFor } from './kernels';
 
@@ -23,6 +26,8 @@ type FastPath = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?
 const FAST_PATHS: Record<string, FastPath> = {
   DepthwiseConv2dNative: simdDepthwise,
   FusedDepthwiseConv2D: simdDepthwise,
+  _FusedMatMul: simdMatMul,
+  BatchMatMul: simdMatMul,
 };
 
 /** Kernels of our own ops, for 'wasm' only. */

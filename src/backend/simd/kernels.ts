@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 /** The part of tfjs-backend-wasm's BackendWasm the SIMD kernels use. */
 export interface HeapBackend {
-  wasm: { wasmMemory?: object; asm?: { memory?: object } };
+  wasm: { wasmMemory?: object; asm?: { memory?: object }; _malloc(bytes: number): number };
   dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
 }
@@ -22,10 +22,12 @@ export interface SimdExports {
   gelu_f32(x: number, y: number, n: number): void;
   /** layer_norm.wat */
   layer_norm_f32(x: number, w: number, b: number, y: number, rows: number, c: number, eps: number): void;
+  /** gemm.wat */
+  gemm_f32(a: number, b: number, bias: number, c: number, m: number, k: number, n: number, scratch: number, kc: number): void;
 }
 
 /** The assembled modules (dist/src/backend/simd/<name>[.shared].wasm). */
-const MODULES = ['depthwise_nhwc', 'gelu', 'layer_norm'];
+const MODULES = ['depthwise_nhwc', 'gelu', 'gemm', 'layer_norm'];
 
 // WebAssembly, typed as far as used (the ES2022 lib has no WebAssembly types).
 interface WasmApi {
@@ -38,7 +40,13 @@ const instances = new WeakMap<object, SimdExports | null>();
 
 function isHeapBackend(b: unknown): b is HeapBackend {
   const c = b as Partial<HeapBackend> | null;
-  return !!c && typeof c.makeOutput === 'function' && typeof c.dataIdMap?.get === 'function' && typeof c.wasm === 'object';
+  return (
+    !!c &&
+    typeof c.makeOutput === 'function' &&
+    typeof c.dataIdMap?.get === 'function' &&
+    typeof c.wasm === 'object' &&
+    typeof c.wasm._malloc === 'function'
+  );
 }
 
 /**

@@ -1,0 +1,142 @@
+;; Matrix product with bias, float32, 128-bit SIMD:   C[M, N] = A[M, K] B[K, N] (+ bias[N])
+;;
+;; Row-major A, B, C; bias [N] or none ($bias = 0); N % 8 == 0; byte offsets in the imported memory
+;; (the TF.js wasm heap). B is read as it is stored (the model's [Cin, Cout] weights): no packed
+;; copy of the weights lives anywhere. Instead, for each 8-column strip of B and each block of up
+;; to $kc rows, that panel (kc x 8 floats) is copied to $scratch (32 * kc bytes, contiguous), then
+;; every 4-row block of A runs against it from cache: reading B in place at its row stride would put
+;; every panel row in the same few cache sets (strides of 1-12 KiB) and run at a third of the speed.
+;; The 4 x 8 tile keeps 8 accumulators in registers; rows left over take a 1 x 8 tile.
+;; Per element of C the products are summed in k order after the bias, as XNNPACK does.
+(module
+  (import "env" "memory" (memory 1))
+
+  ;; The starting accumulator: the bias ($init > 0), zero ($init = -1), or C itself ($init = 0).
+  (func $start (param $init i32) (param $c i32) (param $off i32) (result v128)
+    (if (result v128) (i32.eqz (local.get $init))
+      (then (v128.load (i32.add (local.get $c) (local.get $off))))
+      (else (if (result v128) (i32.eq (local.get $init) (i32.const -1))
+        (then (v128.const i32x4 0 0 0 0))
+        (else (v128.load (i32.add (local.get $init) (local.get $off))))))))
+
+  ;; C[4 rows, 8 cols] (+)= A[4 rows, k] * P[k, 8]; P: the copied panel, 32 bytes per k.
+  ;; $init: bias row to start from, 0 to continue from C, -1 to start from zero.
+  (func $tile4 (param $a i32) (param $p i32) (param $c i32) (param $init i32) (param $k i32) (param $lda i32) (param $ldc i32)
+    (local $end i32) (local $b0 v128) (local $b1 v128) (local $av v128)
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128) (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
+    (local.set $c00 (call $start (local.get $init) (local.get $c) (i32.const 0)))
+    (local.set $c01 (call $start (local.get $init) (local.get $c) (i32.const 16)))
+    (local.set $c10 (call $start (local.get $init) (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 1))) (i32.const 0)))
+    (local.set $c11 (call $start (local.get $init) (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 1))) (i32.const 16)))
+    (local.set $c20 (call $start (local.get $init) (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 2))) (i32.const 0)))
+    (local.set $c21 (call $start (local.get $init) (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 2))) (i32.const 16)))
+    (local.set $c30 (call $start (local.get $init) (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 3))) (i32.const 0)))
+    (local.set $c31 (call $start (local.get $init) (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 3))) (i32.const 16)))
+    (local.set $end (i32.add (local.get $a) (i32.shl (local.get $k) (i32.const 2))))
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $a) (local.get $end)))
+      (local.set $b0 (v128.load (local.get $p)))
+      (local.set $b1 (v128.load offset=16 (local.get $p)))
+      (local.set $av (v128.load32_splat (local.get $a)))
+      (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $av) (local.get $b0))))
+      (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $av) (local.get $b1))))
+      (local.set $av (v128.load32_splat (i32.add (local.get $a) (i32.mul (local.get $lda) (i32.const 1)))))
+      (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $av) (local.get $b0))))
+      (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $av) (local.get $b1))))
+      (local.set $av (v128.load32_splat (i32.add (local.get $a) (i32.mul (local.get $lda) (i32.const 2)))))
+      (local.set $c20 (f32x4.add (local.get $c20) (f32x4.mul (local.get $av) (local.get $b0))))
+      (local.set $c21 (f32x4.add (local.get $c21) (f32x4.mul (local.get $av) (local.get $b1))))
+      (local.set $av (v128.load32_splat (i32.add (local.get $a) (i32.mul (local.get $lda) (i32.const 3)))))
+      (local.set $c30 (f32x4.add (local.get $c30) (f32x4.mul (local.get $av) (local.get $b0))))
+      (local.set $c31 (f32x4.add (local.get $c31) (f32x4.mul (local.get $av) (local.get $b1))))
+      (local.set $a (i32.add (local.get $a) (i32.const 4)))
+      (local.set $p (i32.add (local.get $p) (i32.const 32)))
+      (br $next)))
+    (v128.store offset=0 (local.get $c) (local.get $c00))
+    (v128.store offset=16 (local.get $c) (local.get $c01))
+    (v128.store offset=0 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 1))) (local.get $c10))
+    (v128.store offset=16 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 1))) (local.get $c11))
+    (v128.store offset=0 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 2))) (local.get $c20))
+    (v128.store offset=16 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 2))) (local.get $c21))
+    (v128.store offset=0 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 3))) (local.get $c30))
+    (v128.store offset=16 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 3))) (local.get $c31))
+  )
+
+  ;; C[1 rows, 8 cols] (+)= A[1 rows, k] * P[k, 8]; P: the copied panel, 32 bytes per k.
+  ;; $init: bias row to start from, 0 to continue from C, -1 to start from zero.
+  (func $tile1 (param $a i32) (param $p i32) (param $c i32) (param $init i32) (param $k i32) (param $lda i32) (param $ldc i32)
+    (local $end i32) (local $b0 v128) (local $b1 v128) (local $av v128)
+    (local $c00 v128) (local $c01 v128)
+    (local.set $c00 (call $start (local.get $init) (local.get $c) (i32.const 0)))
+    (local.set $c01 (call $start (local.get $init) (local.get $c) (i32.const 16)))
+    (local.set $end (i32.add (local.get $a) (i32.shl (local.get $k) (i32.const 2))))
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $a) (local.get $end)))
+      (local.set $b0 (v128.load (local.get $p)))
+      (local.set $b1 (v128.load offset=16 (local.get $p)))
+      (local.set $av (v128.load32_splat (local.get $a)))
+      (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $av) (local.get $b0))))
+      (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $av) (local.get $b1))))
+      (local.set $a (i32.add (local.get $a) (i32.const 4)))
+      (local.set $p (i32.add (local.get $p) (i32.const 32)))
+      (br $next)))
+    (v128.store offset=0 (local.get $c) (local.get $c00))
+    (v128.store offset=16 (local.get $c) (local.get $c01))
+  )
+
+  (func (export "gemm_f32")
+    (param $a i32) (param $b i32) (param $bias i32) (param $c i32)
+    (param $m i32) (param $k i32) (param $n i32) (param $scratch i32) (param $kcmax i32)
+    (local $lda i32) (local $ldc i32) (local $j i32) (local $i i32) (local $k0 i32) (local $kc i32)
+    (local $init i32) (local $src i32) (local $dst i32) (local $dend i32)
+    (local.set $lda (i32.shl (local.get $k) (i32.const 2)))
+    (local.set $ldc (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $j (i32.const 0))
+    (block $j_done (loop $j_next
+      (br_if $j_done (i32.ge_u (local.get $j) (local.get $n)))
+      (local.set $k0 (i32.const 0))
+      (block $k_done (loop $k_next
+        (br_if $k_done (i32.ge_u (local.get $k0) (local.get $k)))
+        (local.set $kc (select (local.get $kcmax) (i32.sub (local.get $k) (local.get $k0))
+          (i32.lt_u (local.get $kcmax) (i32.sub (local.get $k) (local.get $k0)))))
+        ;; the first block starts from the bias (or zero), the others from the partial sums in C
+        (local.set $init (select
+          (select (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))) (i32.const -1) (local.get $bias))
+          (i32.const 0)
+          (i32.eqz (local.get $k0))))
+        ;; panel B[k0 : k0 + kc, j : j + 8] -> scratch
+        (local.set $src (i32.add (local.get $b) (i32.add (i32.mul (local.get $k0) (local.get $ldc)) (i32.shl (local.get $j) (i32.const 2)))))
+        (local.set $dst (local.get $scratch))
+        (local.set $dend (i32.add (local.get $scratch) (i32.shl (local.get $kc) (i32.const 5))))
+        (block $p_done (loop $p_next
+          (br_if $p_done (i32.ge_u (local.get $dst) (local.get $dend)))
+          (v128.store (local.get $dst) (v128.load (local.get $src)))
+          (v128.store offset=16 (local.get $dst) (v128.load offset=16 (local.get $src)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
+          (local.set $src (i32.add (local.get $src) (local.get $ldc)))
+          (br $p_next)))
+        (local.set $i (i32.const 0))
+        (block $i4_done (loop $i4_next
+          (br_if $i4_done (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $m)))
+          (call $tile4
+            (i32.add (local.get $a) (i32.add (i32.mul (local.get $i) (local.get $lda)) (i32.shl (local.get $k0) (i32.const 2))))
+            (local.get $scratch)
+            (i32.add (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $ldc))) (i32.shl (local.get $j) (i32.const 2)))
+            (local.get $init) (local.get $kc) (local.get $lda) (local.get $ldc))
+          (local.set $i (i32.add (local.get $i) (i32.const 4)))
+          (br $i4_next)))
+        (block $i1_done (loop $i1_next
+          (br_if $i1_done (i32.ge_u (local.get $i) (local.get $m)))
+          (call $tile1
+            (i32.add (local.get $a) (i32.add (i32.mul (local.get $i) (local.get $lda)) (i32.shl (local.get $k0) (i32.const 2))))
+            (local.get $scratch)
+            (i32.add (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $ldc))) (i32.shl (local.get $j) (i32.const 2)))
+            (local.get $init) (local.get $kc) (local.get $lda) (local.get $ldc))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $i1_next)))
+        (local.set $k0 (i32.add (local.get $k0) (local.get $kc)))
+        (br $k_next)))
+      (local.set $j (i32.add (local.get $j) (i32.const 8)))
+      (br $j_next)))
+  )
+)
