@@ -2,7 +2,7 @@
  * Helper of bench/run.sh (compiled to dist/bench/table.js):
  *
  *   node dist/bench/table.js plan <raw.jsonl>     appends a meta line (machine, plan, estimate) to raw,
- *                                                 prints one "arch batch backend workers" line per run
+ *                                                 prints one "arch batch backend workers threads" line per run
  *   node dist/bench/table.js render <raw.jsonl> <out-prefix>
  *                                                 writes <out-prefix>.json and .md, prints the markdown
  *

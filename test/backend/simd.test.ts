@@ -53,6 +53,18 @@ function run(c: Case, seed: string): Float32Array {
   });
 }
 
+/** `f` three ways: with our kernels, with the package's own (XNNPACK) and on the cpu backend. */
+async function threeWays(f: () => Float32Array): Promise<{ ours: Float32Array; xnnpack: Float32Array; cpu: Float32Array; scale: number }> {
+  const ours = f();
+  unregisterSimdKernels();
+  const xnnpack = f();
+  registerSimdKernels();
+  await useBackend('cpu');
+  const cpu = f();
+  await useBackend('wasm');
+  return { ours, xnnpack, cpu, scale: Math.max(1, maxAbs(cpu)) };
+}
+
 describe('SIMD kernels on the wasm backend', () => {
   let previous = '';
   before(async () => {
@@ -79,14 +91,7 @@ describe('SIMD kernels on the wasm backend', () => {
   describe('depthwise convolution', () => {
     for (const c of CASES) {
       it(`${c.name}: same as XNNPACK and cpu`, async () => {
-        const ours = run(c, c.name);
-        unregisterSimdKernels();
-        const xnnpack = run(c, c.name);
-        registerSimdKernels();
-        await useBackend('cpu');
-        const cpu = run(c, c.name);
-        await useBackend('wasm');
-        const scale = Math.max(1, maxAbs(cpu));
+        const { ours, xnnpack, cpu, scale } = await threeWays(() => run(c, c.name));
         expectClose(ours, xnnpack, 1e-6 * scale, 0);
         expectClose(ours, cpu, 2e-6 * scale, 0);
       });
@@ -179,14 +184,7 @@ describe('SIMD kernels on the wasm backend', () => {
 
     for (const c of MM) {
       it(`${c.name}: same as XNNPACK and cpu`, async () => {
-        const ours = mm(c, c.name);
-        unregisterSimdKernels();
-        const xnnpack = mm(c, c.name);
-        registerSimdKernels();
-        await useBackend('cpu');
-        const cpu = mm(c, c.name);
-        await useBackend('wasm');
-        const scale = Math.max(1, maxAbs(cpu));
+        const { ours, xnnpack, cpu, scale } = await threeWays(() => mm(c, c.name));
         if (!c.xnnpackWrong) expectClose(ours, xnnpack, 1e-6 * scale, 0);
         expectClose(ours, cpu, 1e-5 * scale, 0);
       });
