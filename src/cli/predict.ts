@@ -20,7 +20,10 @@ export function positiveInt(v: string): number {
 
 /** --workers, --threads: a positive integer or 'auto'. */
 export function countOrAuto(v: string): number | 'auto' {
-  return v === 'auto' ? 'auto' : positiveInt(v);
+  if (v === 'auto') return 'auto';
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("must be 'auto' or a positive integer");
+  return n;
 }
 
 export const WORKERS_HELP = "worker threads with model replicas, or 'auto': every core when there is more than one batch";

@@ -107,7 +107,11 @@ export class Predictor {
   async runner(images: number): Promise<BatchRunner> {
     const workers = resolveWorkers(this.workers, images, this.batchSize);
     if (workers <= 1) return localRunner(this.model);
-    this.pool ??= poolRunner(this.model, workers);
+    // A pool that failed to start is not kept: the next call tries again.
+    this.pool ??= poolRunner(this.model, workers).catch((e: unknown) => {
+      this.pool = null;
+      throw e;
+    });
     return this.pool;
   }
 

@@ -51,6 +51,16 @@ describe('convnext CLI', function () {
     expect(run('frobnicate').stderr).to.match(/unknown command 'frobnicate'/);
     expect(run('convert', 'only-one-arg').stderr).to.match(/missing required argument 'out-dir'/);
     expectUserError(run('--backend', 'quantum', 'forward', '--model', 'x', '--input', 'y', '--output', 'z'), /unknown backend 'quantum'/);
+    const threads = run('--threads', 'many', 'info', 'convnext_tiny');
+    expect(threads.code).to.equal(1);
+    expect(threads.stderr).to.match(/option '--threads <n>' argument 'many' is invalid. must be 'auto' or a positive integer/);
+    expect(run('predict', 'x.png', '--model', 'm', '--workers', '0').stderr).to.match(/'--workers <n>' argument '0' is invalid/);
+    const env = spawnSync(process.execPath, [BIN, 'forward', '--model', 'x', '--input', 'y', '--output', 'z'], {
+      encoding: 'utf8',
+      env: { ...process.env, CONVNEXT_BACKEND: 'wasm', CONVNEXT_THREADS: '9' },
+    });
+    expect(env.status).to.equal(1);
+    expect(env.stderr).to.match(/^error: \$CONVNEXT_THREADS must be 'auto' or an integer from 1 to 8, got '9'/);
   });
 
   it('convert + forward reproduce PyTorch logits and pre-logits (v2 official fixture)', () => {
