@@ -5,7 +5,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs';
 import { expect } from 'chai';
 import seedrandom from 'seedrandom';
-import { requestedWasmThreads } from '../src/backend';
+import { requestedWasmThreads, simdRequested } from '../src/backend';
 import { registerSimdKernels } from '../src/backend/simd';
 import { useThreadedWasm, wasmThreadsSupported } from '../src/backend/wasm_threads';
 
@@ -13,7 +13,7 @@ tf.env().set('PROD', true);
 // Tests run the wasm backend as initBackend() sets it up for users: one thread (CONVNEXT_THREADS=2
 // runs the suite on the threaded build) with our SIMD kernels in front (CONVNEXT_SIMD=0: without).
 if (wasmThreadsSupported() && requestedWasmThreads() > 1) useThreadedWasm(requestedWasmThreads());
-if (process.env.CONVNEXT_SIMD?.trim() !== '0') registerSimdKernels();
+if (simdRequested()) registerSimdKernels();
 
 /** Every test file that computes runs on both backends. */
 export const BACKENDS = ['cpu', 'wasm'] as const;

@@ -67,8 +67,8 @@ export interface InitBackendOptions {
    */
   threads?: number | 'auto';
   /**
-   * wasm only: put our SIMD kernels (src/backend/simd: 7x7 depthwise) in front of the package's.
-   * Default true; $CONVNEXT_SIMD=0 turns them off (for A/B comparisons).
+   * wasm only: put our SIMD kernels (src/backend/simd: depthwise, GEMM, GELU, LayerNorm) in front of
+   * the package's. Default true; $CONVNEXT_SIMD=0 turns them off (for A/B comparisons).
    */
   simd?: boolean;
   /** For tests: replaces require(). */
@@ -85,6 +85,11 @@ export function requestedWasmThreads(threads?: number | 'auto'): number {
     throw new BackendError(`${from} must be 'auto' or an integer from 1 to ${MAX_WASM_THREADS}, got '${asked}'`);
   }
   return raw;
+}
+
+/** Whether our SIMD kernels serve on wasm: option, else not $CONVNEXT_SIMD=0. */
+export function simdRequested(simd?: boolean): boolean {
+  return simd ?? process.env.CONVNEXT_SIMD?.trim() !== '0';
 }
 
 const REQUESTS: readonly string[] = ['auto', 'node-gpu', 'node', 'tensorflow', 'wasm', 'cpu'];
@@ -146,7 +151,7 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
   }
   const loader = opts.loader ?? defaultLoader;
   const threads = requestedWasmThreads(opts.threads);
-  const simd = opts.simd ?? process.env.CONVNEXT_SIMD?.trim() !== '0';
+  const simd = simdRequested(opts.simd);
   const skipped: BackendInfo['skipped'] = [];
   const wanted =
     request === 'auto'
@@ -179,7 +184,7 @@ export async function availableBackends(loader: ModuleLoader = defaultLoader): P
   const found: string[] = [];
   for (const c of CANDIDATES) {
     try {
-      await tryCandidate(c, loader, requestedWasmThreads(), process.env.CONVNEXT_SIMD?.trim() !== '0', []);
+      await tryCandidate(c, loader, requestedWasmThreads(), simdRequested(), []);
       if (!found.includes(c.request)) found.push(c.request);
     } catch {
       // not installed or not working here

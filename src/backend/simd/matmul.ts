@@ -3,8 +3,8 @@
  * activation) and `BatchMatMul`, float32, no transposes, one right-hand matrix [K, N] with N % 8 == 0.
  *
  * XNNPACK (the package's kernel) packs each right-hand matrix into its own layout and caches it per
- * tensor, so every ConvNeXt MLP weight lives twice on the heap (+100 MB for ConvNeXt-T, +3.5x in
- * training, where each step's gradient matrices are packed anew). gemm.wat reads B in place through a
+ * tensor, so every ConvNeXt MLP weight lives twice on the heap (+100 MB for ConvNeXt-T; in training
+ * each step's gradient products pack their B anew). gemm.wat reads B in place through a
  * 16 KB scratch panel, at XNNPACK's single-thread speed or better, with the same bits. With the
  * threaded build XNNPACK splits a product across threads and keeps the call.
  * NOTE: the package's _FusedMatMul adds the bias wrongly when A is batched ([B>1, M, K] against one
