@@ -3,6 +3,7 @@
  * the cpu backend: the calls it takes, the calls it must pass on, and what it leaves behind.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { expect } from 'chai';
 import { registerSimdKernels, simdKernelsFor, unregisterSimdKernels } from '../../src/backend/simd';
 import { simdDepthwise } from '../../src/backend/simd/depthwise';
@@ -190,7 +191,8 @@ describe('SIMD kernels on the wasm backend', () => {
       });
     }
 
-    it('takes exactly the calls it is written for (on the single-threaded build)', () => {
+    it('takes exactly the calls it is written for (threaded build: only what XNNPACK gets wrong)', () => {
+      const threaded = getThreadsCount() > 1;
       for (const c of MM) {
         const taken = tf.tidy(() => {
           const a = tf.zeros(c.a);
@@ -202,11 +204,12 @@ describe('SIMD kernels on the wasm backend', () => {
           if (out) tf.engine().makeTensorFromTensorInfo(out).dispose();
           return out !== null;
         });
-        expect(taken, c.name).to.equal(c.simd);
+        expect(taken, c.name).to.equal(threaded ? !!c.xnnpackWrong : c.simd);
       }
     });
 
-    it('keeps no packed copy of B: the heap does not grow with each new weight matrix', () => {
+    it('keeps no packed copy of B: the heap does not grow with each new weight matrix', function () {
+      if (getThreadsCount() > 1) this.skip(); // the threaded build's products are XNNPACK's
       const a = tf.randomNormal([16, 256]);
       const once = () => tf.tidy(() => {
         const b = tf.randomNormal([256, 512]); // a new "weight" each time, 512 KB

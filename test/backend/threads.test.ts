@@ -34,7 +34,7 @@ function child(env: Record<string, string>): Promise<{ info: { threads: number; 
     execFile(
       process.execPath,
       ['-e', SCRIPT],
-      { env: { ...process.env, ...env }, timeout: 60_000 },
+      { env: { ...process.env, CONVNEXT_SIMD: '1', ...env }, timeout: 60_000 },
       (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout))),
     );
   });

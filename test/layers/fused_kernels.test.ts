@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
+import { registerSimdKernels } from '../../src/backend/simd';
 import { GELU_KERNEL, gelu, geluComposite } from '../../src/layers/gelu';
 import { LAYER_NORM_KERNEL, layerNorm, layerNormComposite } from '../../src/layers/layer_norm';
 import { expectClose, maxAbs, randn, useBackend } from '../helpers';
@@ -20,6 +21,7 @@ describe('GELU and LayerNorm kernels', () => {
   before(async () => {
     previous = tf.getBackend();
     await useBackend('wasm');
+    registerSimdKernels();
   });
   after(async () => {
     if (previous) await useBackend(previous);

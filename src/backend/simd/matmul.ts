@@ -6,7 +6,7 @@
  * tensor, so every ConvNeXt MLP weight lives twice on the heap (+100 MB for ConvNeXt-T; in training
  * each step's gradient products pack their B anew). gemm.wat reads B in place through a
  * 16 KB scratch panel, at XNNPACK's single-thread speed or better, with the same bits. With the
- * threaded build XNNPACK splits a product across threads and keeps the call.
+ * threaded build XNNPACK splits a product across threads and keeps the call (but the one below).
  * NOTE: the package's _FusedMatMul adds the bias wrongly when A is batched ([B>1, M, K] against one
  * [1, K, N]); this kernel takes that case and gets it right (test/backend/simd.test.ts).
  */
@@ -47,7 +47,9 @@ export function simdMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unkno
   const m = tf.util.sizeFromShape(a.shape) / k; // every batch of A against the one B
   if (a.shape[a.shape.length - 1] !== k || n % 8 !== 0 || m === 0 || k === 0) return null;
   if (bias && tf.util.sizeFromShape(bias.shape) !== n) return null;
-  if (getThreadsCount() > 1) return null;
+  // Threaded build: XNNPACK splits the product across threads, except where it gets it wrong.
+  const batchedA = a.shape.length === 3 && a.shape[0] > 1;
+  if (getThreadsCount() > 1 && !(bias && batchedA)) return null;
   const kernels = simdKernelsFor(args.backend);
   if (!kernels) return null;
   const backend = args.backend as HeapBackend;
