@@ -81,9 +81,15 @@ function render(raw: string, prefix: string): void {
   const meta = (lines.find((l) => l.meta)?.meta ?? machineInfo()) as ReturnType<typeof machineInfo> & Record<string, unknown>;
   const report = buildReport(lines, { ...meta, load_avg_end: loadAvg(), finished: new Date().toISOString() });
   const md = reportMarkdown(report);
-  fs.writeFileSync(`${prefix}.json`, JSON.stringify(report, null, 2) + '\n');
-  fs.writeFileSync(`${prefix}.md`, md);
+  writeAtomic(`${prefix}.json`, JSON.stringify(report, null, 2) + '\n');
+  writeAtomic(`${prefix}.md`, md);
   process.stdout.write(md);
+}
+
+function writeAtomic(file: string, text: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, text);
+  fs.renameSync(tmp, file);
 }
 
 async function main(argv: string[]): Promise<void> {

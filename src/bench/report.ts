@@ -108,6 +108,8 @@ export interface ReportRow extends Pick<BenchResult, 'arch' | 'batch' | 'backend
   cpu_util: number | null;
   /** ours / naive TF.js (wasm rows only: the naive model runs on wasm). */
   vs_naive: number | null;
+  /** The naive run's batch the ratio is against: this row's, or 1 when the naive run at this batch failed. */
+  naive_batch: number | null;
   vs_pytorch_1t: number | null;
   vs_pytorch_2t: number | null;
   vs_ort_1t: number | null;
@@ -137,7 +139,10 @@ export function buildReport(lines: Record<string, unknown>[], machine: Report['m
   const find = (arch: string, batch: number, pred: (p: PeerLine) => boolean): number | undefined =>
     peers.find((p) => p.arch === arch && p.batch === batch && pred(p))?.ms_per_img;
   const rows = ours.map((r): ReportRow => {
-    const naive = find(r.arch, r.batch, (p) => p.impl === 'naive-tfjs' && p.backend === r.backend);
+    const isNaive = (p: PeerLine) => p.impl === 'naive-tfjs' && p.backend === r.backend;
+    // The naive script runs out of wasm memory at batch 16 for tiny and up: then per image at batch 1.
+    const naiveBatch = find(r.arch, r.batch, isNaive) !== undefined ? r.batch : find(r.arch, 1, isNaive) !== undefined ? 1 : null;
+    const naive = naiveBatch === null ? undefined : find(r.arch, naiveBatch, isNaive);
     const pt = (t: number) => find(r.arch, r.batch, (p) => !!p.peer?.startsWith('pytorch') && p.threads === t);
     const ort = (t: number) => find(r.arch, r.batch, (p) => !!p.peer?.startsWith('onnxruntime') && p.threads === t);
     return {
@@ -151,6 +156,7 @@ export function buildReport(lines: Record<string, unknown>[], machine: Report['m
       peak_rss_mb: r.peak_rss_mb,
       cpu_util: r.cpu_util ?? null,
       vs_naive: ratio(r.ms_per_img, naive),
+      naive_batch: naive === undefined ? null : naiveBatch,
       vs_pytorch_1t: ratio(r.ms_per_img, pt(1)),
       vs_pytorch_2t: ratio(r.ms_per_img, pt(2)),
       vs_ort_1t: ratio(r.ms_per_img, ort(1)),
@@ -182,7 +188,8 @@ export function reportMarkdown(r: Report): string {
     '',
     table(
       ['arch', 'batch', 'backend', 'workers', 'threads', 'ms/img', 'img/s', 'CPU util', 'peak RSS MB', '÷ naive', '÷ PyTorch 1t', '÷ PyTorch 2t', '÷ ORT 1t', '÷ ORT 2t'],
-      r.rows.map((x) => [x.arch, x.batch, x.backend, x.workers, x.threads, x.ms_per_img, x.images_per_s, x.cpu_util, x.peak_rss_mb, x.vs_naive, x.vs_pytorch_1t, x.vs_pytorch_2t, x.vs_ort_1t, x.vs_ort_2t]),
+      r.rows.map((x) => [x.arch, x.batch, x.backend, x.workers, x.threads, x.ms_per_img, x.images_per_s, x.cpu_util, x.peak_rss_mb,
+        x.vs_naive === null || x.naive_batch === x.batch ? x.vs_naive : `${x.vs_naive} (vs batch ${x.naive_batch})`, x.vs_pytorch_1t, x.vs_pytorch_2t, x.vs_ort_1t, x.vs_ort_2t]),
     ),
     '',
     '## Peers (same run)',

@@ -79,6 +79,7 @@ describe('benchmark', function () {
         { meta: {} },
         ours,
         { ...ours, backend: 'cpu', ms_per_img: 1000 },
+        { ...ours, batch: 16, workers: 2, ms_per_img: 50 },
         { impl: 'naive-tfjs', arch: 'tiny', batch: 1, backend: 'wasm', ms_per_img: 125 },
         { peer: 'pytorch-2.1', arch: 'convnext_tiny', batch: 1, threads: 1, ms_per_img: 50 },
         { peer: 'pytorch-2.1', arch: 'convnext_tiny', batch: 1, threads: 2, ms_per_img: 40 },
@@ -88,12 +89,15 @@ describe('benchmark', function () {
       ],
       { host: 'h', cpu: 'c', cores: 2, memory_gb: 4, platform: 'p', node: 'v20', tfjs: '4.22.0' },
     );
-    expect(report.rows[0]).to.include({ vs_naive: 0.8, vs_pytorch_1t: 2, vs_pytorch_2t: 2.5, vs_ort_1t: 1.25, vs_ort_2t: null });
-    expect(report.rows[1]).to.include({ backend: 'cpu', vs_naive: null, vs_pytorch_1t: 20 });
+    expect(report.rows[0]).to.include({ vs_naive: 0.8, naive_batch: 1, vs_pytorch_1t: 2, vs_pytorch_2t: 2.5, vs_ort_1t: 1.25, vs_ort_2t: null });
+    expect(report.rows[1]).to.include({ backend: 'cpu', vs_naive: null, naive_batch: null, vs_pytorch_1t: 20 });
+    // No naive run at batch 16 (it runs out of memory there): the ratio is per image against batch 1.
+    expect(report.rows[2]).to.include({ batch: 16, vs_naive: 0.4, naive_batch: 1, vs_pytorch_1t: 50 });
     expect(report.peers).to.have.length(5);
     expect(report.notes).to.deep.equal(['no ORT 2 threads']);
     const md = reportMarkdown(report);
     expect(md).to.contain('| convnext_tiny | 1 | wasm | 1 | 1 | 100 | 10 | 0.9 | 300 | 0.8 | 2 | 2.5 | 1.25 | – |');
+    expect(md).to.contain('| convnext_tiny | 16 | wasm | 2 | 1 | 50 | 10 | 0.9 | 300 | 0.4 (vs batch 1) | 50 |');
     expect(md).to.contain('- no ORT 2 threads');
   });
 
