@@ -16,6 +16,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendWasm, setThreadsCount, getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { WasmInstance, WasmModule, webAssembly } from './webassembly';
 
 /** The most threads the build can use: it pre-spawns 8 pthread workers and caps its pool there. */
 export const MAX_WASM_THREADS = 8;
@@ -39,14 +40,6 @@ interface ModuleConfig {
 
 type Factory = (config: ModuleConfig) => Promise<EmscriptenModule>;
 
-// The WebAssembly global, typed as much as used here (the ES2022 lib has no WebAssembly types).
-type WasmInstance = object;
-type WasmModule = object;
-interface WebAssemblyApi {
-  Memory: new (d: { initial: number; maximum: number; shared: boolean }) => object;
-  instantiate(bytes: Uint8Array, imports: object): Promise<{ instance: WasmInstance; module: WasmModule }>;
-}
-const wasmApi = (globalThis as unknown as { WebAssembly?: WebAssemblyApi }).WebAssembly;
 
 function buildDir(): string {
   return path.dirname(require.resolve(`@tensorflow/tfjs-backend-wasm/wasm-out/${BUILD}.js`));
@@ -55,8 +48,8 @@ function buildDir(): string {
 /** WebAssembly threads need shared memory and atomics (Node >= 16 has both). */
 export function wasmThreadsSupported(): boolean {
   try {
-    if (!wasmApi) return false;
-    new wasmApi.Memory({ initial: 1, maximum: 1, shared: true });
+    if (!webAssembly) return false;
+    new webAssembly.Memory({ initial: 1, maximum: 1, shared: true });
     return typeof Atomics === 'object' && typeof SharedArrayBuffer === 'function';
   } catch {
     return false;
@@ -68,7 +61,7 @@ export function wasmThreadsSupported(): boolean {
  * and returns tfjs's BackendWasm over it. Rejects if the build cannot start.
  */
 export async function createThreadedWasmBackend(threads: number): Promise<tf.KernelBackend> {
-  const api = wasmApi;
+  const api = webAssembly;
   if (!api || !wasmThreadsSupported()) throw new Error('this Node has no WebAssembly threads (shared memory)');
   const n = Math.max(1, Math.min(MAX_WASM_THREADS, Math.floor(threads)));
   const dir = buildDir();

@@ -6,6 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
+import { webAssembly } from '../webassembly';
 
 /** The part of tfjs-backend-wasm's BackendWasm the SIMD kernels use. */
 export interface HeapBackend {
@@ -28,13 +29,6 @@ export interface SimdExports {
 
 /** The assembled modules (dist/src/backend/simd/<name>[.shared].wasm). */
 const MODULES = ['depthwise_nhwc', 'gelu', 'gemm', 'layer_norm'];
-
-// WebAssembly, typed as far as used (the ES2022 lib has no WebAssembly types).
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-}
-const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 const instances = new WeakMap<object, SimdExports | null>();
 
@@ -60,12 +54,12 @@ export function simdKernelsFor(backend: unknown): SimdExports | null {
   // Threaded build: the memory is created in JS (Module.wasmMemory); the others export it.
   const memory = backend.wasm.wasmMemory ?? backend.wasm.asm?.memory;
   let kernels: SimdExports | null = null;
-  if (memory && typeof (memory as { buffer?: unknown }).buffer === 'object') {
+  if (webAssembly && memory && typeof (memory as { buffer?: unknown }).buffer === 'object') {
     const shared = (memory as { buffer: unknown }).buffer instanceof SharedArrayBuffer;
     const exports = {};
     for (const name of MODULES) {
-      const module = new wasmApi.Module(fs.readFileSync(path.join(__dirname, `${name}${shared ? '.shared' : ''}.wasm`)));
-      Object.assign(exports, new wasmApi.Instance(module, { env: { memory } }).exports);
+      const module = new webAssembly.Module(fs.readFileSync(path.join(__dirname, `${name}${shared ? '.shared' : ''}.wasm`)));
+      Object.assign(exports, new webAssembly.Instance(module, { env: { memory } }).exports);
     }
     kernels = exports as SimdExports;
   }
