@@ -13,6 +13,7 @@ import { WeightsError } from '../src/errors';
 import { ModelMeta } from '../src/io/model_dir';
 import { ConvNeXtConfig } from '../src/model/configs';
 import { ConvNeXt, parameterSpecs } from '../src/model/convnext';
+import { fitReport, weightsFit } from '../src/model/params';
 import { CheckpointError } from './errors';
 import { ConvertedTensor, Layout, LAYOUTS, checkArch, inferConfig, remapStateDict } from './layouts';
 import { readCheckpoint } from './read';
@@ -61,18 +62,13 @@ function labelsFromId2Label(id2label: Record<string, string> | undefined, numCla
 /** Checks converted weights against the model's parameter list (names and shapes); returns them in model order. */
 function validateAgainstModel(config: ConvNeXtConfig, weights: Map<string, ConvertedTensor>, file: string, layout: Layout, sourceKeys: Map<string, string>): Map<string, ConvertedTensor> {
   const want = parameterSpecs(config);
-  const missing = want.filter((p) => !weights.has(p.name)).map((p) => `${p.name} [${p.shape.join(', ')}]`);
-  const names = new Set(want.map((p) => p.name));
-  const unexpected = [...weights.keys()].filter((n) => !names.has(n)).map((n) => sourceKeys.get(n) ?? n);
-  const mismatched = want
-    .filter((p) => weights.has(p.name) && weights.get(p.name)!.shape.join() !== p.shape.join())
-    .map((p) => `${sourceKeys.get(p.name)} (as ${p.name}): [${weights.get(p.name)!.shape.join(', ')}] vs model [${p.shape.join(', ')}]`);
-  if (missing.length || unexpected.length || mismatched.length) {
-    const parts: string[] = [];
-    if (missing.length) parts.push(`missing ${missing.length}: ${missing.join(', ')}`);
-    if (unexpected.length) parts.push(`unexpected ${unexpected.length}: ${unexpected.join(', ')}`);
-    if (mismatched.length) parts.push(`shape mismatch ${mismatched.length}: ${mismatched.join('; ')}`);
-    throw new CheckpointError(file, `${layout} checkpoint does not fit ${config.name} (TF.js layouts): ${parts.join(' | ')}`);
+  const params = new Map(want.map((p) => [p.name, p.shape]));
+  const fit = weightsFit(params, weights, (n) => {
+    const source = sourceKeys.get(n) ?? n;
+    return want.some((p) => p.name === n) ? `${source} (as ${n})` : source; // mis-shaped : unexpected
+  });
+  if (fit.missing.length || fit.unexpected.length || fit.mismatched.length) {
+    throw new CheckpointError(file, `${layout} checkpoint does not fit ${config.name} (TF.js layouts): ${fitReport(fit, params)}`);
   }
   return new Map(want.map((p) => [p.name, weights.get(p.name)!]));
 }

@@ -150,24 +150,54 @@ export class ParamStore {
   }
 }
 
+/** What in a set of weights does not fit a model. */
+export interface WeightsFit {
+  /** Parameters the weights lack. */
+  missing: string[];
+  /** Weights the model has no parameter for. */
+  unexpected: string[];
+  /** `weight: [its shape] vs model [shape]`. */
+  mismatched: string[];
+}
+
 /**
- * Throws a WeightsError listing every parameter missing from `weights`, every unexpected name (both
- * only when strict) and every shape mismatch: the one check behind loading weights into a model.
- * @param params the model's parameter shapes by name
+ * Compares weights with a model's parameters, as a strict load_state_dict would: the one check behind
+ * loading weights (ParamStore.assign, new ConvNeXt(config, seed, weights), shareWeights, the converter).
+ * @param params   the model's parameter shapes by name
+ * @param describe how a weight is named in the report (the converter: the checkpoint's own key)
  */
-export function checkWeightsFit(params: Map<string, readonly number[]>, weights: Map<string, { shape: readonly number[] }>, strict = true): void {
+export function weightsFit(
+  params: Map<string, readonly number[]>,
+  weights: Map<string, { shape: readonly number[] }>,
+  describe: (name: string) => string = (n) => n,
+): WeightsFit {
   const missing = [...params.keys()].filter((k) => !weights.has(k));
-  const unexpected = [...weights.keys()].filter((k) => !params.has(k));
+  const unexpected = [...weights.keys()].filter((k) => !params.has(k)).map(describe);
   const mismatched: string[] = [];
   for (const [k, t] of weights) {
     const shape = params.get(k);
-    if (shape && !tf.util.arraysEqual([...shape], [...t.shape])) mismatched.push(`${k}: checkpoint [${t.shape}] vs model [${shape}]`);
+    if (shape && !tf.util.arraysEqual([...shape], [...t.shape])) mismatched.push(`${describe(k)}: [${t.shape.join(', ')}] vs model [${shape.join(', ')}]`);
   }
-  if (mismatched.length || (strict && (missing.length || unexpected.length))) {
-    const parts: string[] = [];
-    if (missing.length) parts.push(`missing ${missing.length}: ${missing.join(', ')}`);
-    if (unexpected.length) parts.push(`unexpected ${unexpected.length}: ${unexpected.join(', ')}`);
-    if (mismatched.length) parts.push(`shape mismatch ${mismatched.length}: ${mismatched.join('; ')}`);
-    throw new WeightsError(`weights do not fit the model: ${parts.join(' | ')}`, missing, unexpected, mismatched);
+  return { missing, unexpected, mismatched };
+}
+
+/** `missing N: name [shape], ... | unexpected N: ... | shape mismatch N: ...`, the parts that are not empty. */
+export function fitReport(f: WeightsFit, params: Map<string, readonly number[]>): string {
+  const parts: string[] = [];
+  if (f.missing.length) parts.push(`missing ${f.missing.length}: ${f.missing.map((k) => `${k} [${(params.get(k) ?? []).join(', ')}]`).join(', ')}`);
+  if (f.unexpected.length) parts.push(`unexpected ${f.unexpected.length}: ${f.unexpected.join(', ')}`);
+  if (f.mismatched.length) parts.push(`shape mismatch ${f.mismatched.length}: ${f.mismatched.join('; ')}`);
+  return parts.join(' | ');
+}
+
+/**
+ * Throws a WeightsError when the weights do not fit: any shape mismatch, and (strict) any missing or
+ * unexpected name.
+ */
+export function checkWeightsFit(params: Map<string, readonly number[]>, weights: Map<string, { shape: readonly number[] }>, strict = true, extra: WeightsFit['mismatched'] = []): void {
+  const f = weightsFit(params, weights);
+  f.mismatched.push(...extra);
+  if (f.mismatched.length || (strict && (f.missing.length || f.unexpected.length))) {
+    throw new WeightsError(`weights do not fit the model: ${fitReport(f, params)}`, f.missing, f.unexpected, f.mismatched);
   }
 }

@@ -3,10 +3,9 @@
  * JS copy), every worker reads Float32Array views on the same memory. Names and layouts are the
  * model's own (timm keys, TF.js layouts; see model/params.ts).
  */
-import * as tf from '@tensorflow/tfjs-core';
-import { WeightsError } from '../errors';
 import { ConvNeXtConfig } from '../model/configs';
 import { ConvNeXt, parameterSpecs } from '../model/convnext';
+import { checkWeightsFit } from '../model/params';
 
 /** One parameter: a float32 view [byteOffset, byteOffset + 4 * length) on shared memory. */
 export interface SharedParam {
@@ -44,23 +43,11 @@ export function viewOf(p: SharedParam): Float32Array {
 
 /** Checks names and shapes against the config, as a strict load_state_dict would, before anything is copied. */
 function checkWeights(config: ConvNeXtConfig, weights: WeightsData['weights']): void {
-  const specs = parameterSpecs(config);
-  const want = new Map(specs.map((s) => [s.name, s.shape]));
-  const missing = specs.map((s) => s.name).filter((n) => !weights.has(n));
-  const unexpected = [...weights.keys()].filter((n) => !want.has(n));
-  const mismatched: string[] = [];
-  for (const [name, w] of weights) {
-    const shape = want.get(name);
-    if (shape && !tf.util.arraysEqual(shape, w.shape)) mismatched.push(`${name}: given [${w.shape}] vs model [${shape}]`);
-    else if (shape && w.data.length !== sizeOf(w.shape)) mismatched.push(`${name}: ${w.data.length} values for shape [${w.shape}]`);
-  }
-  if (missing.length || unexpected.length || mismatched.length) {
-    const parts: string[] = [];
-    if (missing.length) parts.push(`missing ${missing.length}: ${missing.join(', ')}`);
-    if (unexpected.length) parts.push(`unexpected ${unexpected.length}: ${unexpected.join(', ')}`);
-    if (mismatched.length) parts.push(`shape mismatch ${mismatched.length}: ${mismatched.join('; ')}`);
-    throw new WeightsError(`weights do not fit the model: ${parts.join(' | ')}`, missing, unexpected, mismatched);
-  }
+  const want = new Map(parameterSpecs(config).map((s) => [s.name, s.shape]));
+  const short = [...weights]
+    .filter(([name, w]) => want.has(name) && w.data.length !== sizeOf(w.shape))
+    .map(([name, w]) => `${name}: ${w.data.length} values for shape [${w.shape}]`);
+  checkWeightsFit(want, weights, true, short);
 }
 
 /**

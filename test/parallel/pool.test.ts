@@ -198,7 +198,7 @@ describe('InferencePool', function () {
     const bad = new Map(weights);
     bad.delete('head.fc.bias');
     bad.set('stem.conv.bias', { shape: [7], data: new Float32Array(7) });
-    expect(() => shareWeights({ config: model.config, weights: bad })).to.throw(WeightsError, /missing 1: head.fc.bias \| shape mismatch 1: stem.conv.bias/);
+    expect(() => shareWeights({ config: model.config, weights: bad })).to.throw(WeightsError, /missing 1: head\.fc\.bias \[10\] \| shape mismatch 1: stem\.conv\.bias: \[/);
     model.dispose();
   });
 
