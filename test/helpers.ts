@@ -24,6 +24,22 @@ export async function useBackend(name: string): Promise<void> {
   await tf.ready();
 }
 
+/**
+ * Runs the enclosing describe block on backend `name` (after `setup`, e.g. registering kernels) and
+ * puts the previous backend back after it.
+ */
+export function onBackend(name: string, setup: () => void = () => {}): void {
+  let previous = '';
+  before(async () => {
+    previous = tf.getBackend();
+    await useBackend(name);
+    setup();
+  });
+  after(async () => {
+    if (previous) await useBackend(previous);
+  });
+}
+
 /** Seeded standard-normal Float32Array (Box-Muller), independent of any TF.js RNG. */
 export function randn(n: number, seed: string, scale = 1, shift = 0): Float32Array {
   const rng = seedrandom(seed);

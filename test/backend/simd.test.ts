@@ -9,7 +9,7 @@ import { registerSimdKernels, simdKernelsFor, unregisterSimdKernels } from '../.
 import { simdDepthwise } from '../../src/backend/simd/depthwise';
 import { simdMatMul } from '../../src/backend/simd/matmul';
 import { registerWasmTrainingKernels } from '../../src/backend/wasm_kernels';
-import { expectClose, maxAbs, randn, useBackend } from '../helpers';
+import { expectClose, maxAbs, onBackend, randn, useBackend } from '../helpers';
 
 type Pad = 'same' | 'valid' | number;
 interface Case {
@@ -67,16 +67,8 @@ async function threeWays(f: () => Float32Array): Promise<{ ours: Float32Array; x
 }
 
 describe('SIMD kernels on the wasm backend', () => {
-  let previous = '';
-  before(async () => {
-    previous = tf.getBackend();
-    await useBackend('wasm');
-    registerSimdKernels();
-  });
-  after(async () => {
-    registerSimdKernels();
-    if (previous) await useBackend(previous);
-  });
+  onBackend('wasm', registerSimdKernels);
+  after(() => registerSimdKernels()); // whatever a failed test left unregistered
 
   it('are put in front of the package kernels, idempotently, and bind to the backend heap', () => {
     const names = ['DepthwiseConv2dNative', 'FusedDepthwiseConv2D', '_FusedMatMul', 'BatchMatMul', 'ConvNeXtGelu', 'ConvNeXtLayerNorm'];

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
-import { expectClose, maxAbs, randn, useBackend } from '../helpers';
+import { expectClose, maxAbs, onBackend, randn, useBackend } from '../helpers';
 import { WASM_TRAINING_KERNELS, registerWasmTrainingKernels } from '../../src/backend/wasm_kernels';
 import { createModel } from '../../src/model';
 import { ConvNeXtConfig } from '../../src/model/configs';
@@ -56,17 +56,7 @@ function weightedSum(y: tf.Tensor, seed: string): tf.Scalar {
 }
 
 describe('wasm training kernels', () => {
-  let previousBackend = '';
-
-  before(async () => {
-    previousBackend = tf.getBackend();
-    await useBackend('wasm');
-    registerWasmTrainingKernels();
-  });
-
-  after(async () => {
-    if (previousBackend) await useBackend(previousBackend);
-  });
+  onBackend('wasm', registerWasmTrainingKernels);
 
   describe('registerWasmTrainingKernels', () => {
     it('registers the three conv gradient kernels for wasm, idempotently', () => {

@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { registerSimdKernels } from '../../src/backend/simd';
 import { GELU_KERNEL, gelu, geluComposite } from '../../src/layers/gelu';
 import { LAYER_NORM_KERNEL, layerNorm, layerNormComposite } from '../../src/layers/layer_norm';
-import { expectClose, maxAbs, randn, useBackend } from '../helpers';
+import { expectClose, maxAbs, onBackend, randn, useBackend } from '../helpers';
 import { refGelu } from '../reference';
 
 async function kernelsOf(f: () => tf.Tensor): Promise<string[]> {
@@ -17,15 +17,7 @@ async function kernelsOf(f: () => tf.Tensor): Promise<string[]> {
 }
 
 describe('GELU and LayerNorm kernels', () => {
-  let previous = '';
-  before(async () => {
-    previous = tf.getBackend();
-    await useBackend('wasm');
-    registerSimdKernels();
-  });
-  after(async () => {
-    if (previous) await useBackend(previous);
-  });
+  onBackend('wasm', registerSimdKernels);
 
   describe('gelu', () => {
     // Around 0, the clamp at |z| = 4, far tails, and a spread of ordinary values.
