@@ -19,7 +19,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend';
-import { loadModel } from '../src/io/load';
+import { loadModel } from '../src/factory/load';
 import { createModel } from '../src/model';
 import { modelWeights, writeModelDir } from '../weights-converter/writer';
 

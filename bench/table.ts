@@ -14,8 +14,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import { availableBackends, initBackend } from '../src/backend';
-import { machineInfo, runBenchmark } from '../src/bench/bench';
-import { Calibration, benchPlan, buildReport, estimateRunSeconds, estimateSeconds, reportMarkdown } from '../src/bench/report';
+import { machineInfo, runBenchmark } from '../src/perf/benchmark';
+import { Calibration, benchPlan, buildReport, estimateRunSeconds, estimateSeconds, reportMarkdown } from './report';
 import { MODEL_CONFIGS, countMacs } from '../src/model/configs';
 
 const env = (k: string, d: string): string => process.env[k]?.trim() || d;

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Assembles our WebAssembly SIMD kernels: src/backend/simd/*.wat -> dist/src/backend/simd/*.wasm.
+ * Assembles our WebAssembly SIMD kernels: src/backend/wasm_simd/*.wat -> dist/src/backend/wasm_simd/*.wasm.
  * Each kernel gets two binaries, identical but for the memory they import: `<name>.wasm` (plain
  * memory: tfjs-backend-wasm's single-threaded builds) and `<name>.shared.wasm` (shared memory: its
  * threaded build). Runs at build time only (devDependency wabt); the package ships the .wasm files.
@@ -10,8 +10,8 @@ const fs = require('fs');
 const path = require('path');
 
 const root = path.join(__dirname, '..');
-const srcDir = path.join(root, 'src', 'backend', 'simd');
-const outDir = path.join(root, 'dist', 'src', 'backend', 'simd');
+const srcDir = path.join(root, 'src', 'backend', 'wasm_simd');
+const outDir = path.join(root, 'dist', 'src', 'backend', 'wasm_simd');
 const PLAIN = '(import "env" "memory" (memory 1))';
 // The threaded build's memory: shared, at most 4 GiB (65536 pages).
 const SHARED = '(import "env" "memory" (memory 1 65536 shared))';

@@ -6,7 +6,7 @@ import '@tensorflow/tfjs';
 import { expect } from 'chai';
 import seedrandom from 'seedrandom';
 import { requestedWasmThreads, simdRequested } from '../src/backend';
-import { registerSimdKernels } from '../src/backend/simd';
+import { registerSimdKernels } from '../src/backend/wasm_simd';
 import { useThreadedWasm, wasmThreadsSupported } from '../src/backend/wasm_threads';
 
 tf.env().set('PROD', true);

@@ -13,7 +13,7 @@ import { WeightsError } from '../src/errors';
 import { ModelMeta } from '../src/io/model_dir';
 import { ConvNeXtConfig } from '../src/model/configs';
 import { ConvNeXt, parameterSpecs } from '../src/model/convnext';
-import { fitReport, weightsFit } from '../src/model/params';
+import { fitReport, weightsFit } from '../src/layers/params';
 import { CheckpointError } from './errors';
 import { ConvertedTensor, Layout, LAYOUTS, checkArch, inferConfig, remapStateDict } from './layouts';
 import { readCheckpoint } from './read';

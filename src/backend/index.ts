@@ -15,8 +15,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs';
 import * as os from 'os';
 import { BackendError } from '../errors';
-import { registerSimdKernels, unregisterSimdKernels } from './simd';
-import { registerWasmTrainingKernels } from './wasm_kernels';
+import { registerSimdKernels, unregisterSimdKernels } from './wasm_simd';
+import { registerWasmTrainingKernels } from './wasm_gradients';
 import { MAX_WASM_THREADS, useThreadedWasm, wasmThreads, wasmThreadsSupported } from './wasm_threads';
 
 export type BackendRequest = 'auto' | 'node-gpu' | 'node' | 'tensorflow' | 'wasm' | 'cpu';
@@ -30,7 +30,7 @@ export interface BackendInfo {
   skipped: { package: string; reason: string }[];
   /** wasm only: threads of its XNNPACK pool (1 = the package's single-threaded build). */
   threads?: number;
-  /** wasm only: whether our SIMD kernels (src/backend/simd) serve first. */
+  /** wasm only: whether our SIMD kernels (src/backend/wasm_simd) serve first. */
   simd?: boolean;
 }
 
@@ -67,7 +67,7 @@ export interface InitBackendOptions {
    */
   threads?: number | 'auto';
   /**
-   * wasm only: put our SIMD kernels (src/backend/simd: depthwise, GEMM, GELU, LayerNorm) in front of
+   * wasm only: put our SIMD kernels (src/backend/wasm_simd: depthwise, GEMM, GELU, LayerNorm) in front of
    * the package's. Default true; $CONVNEXT_SIMD=0 turns them off (for A/B comparisons).
    */
   simd?: boolean;

@@ -10,7 +10,7 @@
  *   - pthread workers from a real file, wasm_pthread_worker.js;
  *   - the core count it reads answered with 2 x the requested threads, so the pool gets exactly them;
  * and the package's own BackendWasm class wraps the module, so every wasm kernel it registers (and
- * ours, src/backend/wasm_kernels) runs unchanged. The backend keeps the name 'wasm'.
+ * ours, src/backend/wasm_gradients) runs unchanged. The backend keeps the name 'wasm'.
  */
 import * as fs from 'fs';
 import * as path from 'path';

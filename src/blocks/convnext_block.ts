@@ -15,7 +15,7 @@ import { grn } from '../layers/grn';
 import { layerNorm } from '../layers/layer_norm';
 import { layerScale } from '../layers/layer_scale';
 import { linear } from '../layers/linear';
-import { ParamSpec, ParamStore, ones, spec, truncNormal002, zeros } from '../model/params';
+import { ParamSpec, ParamStore, ones, spec, truncNormal002, zeros } from '../layers/params';
 
 export interface BlockOptions {
   /** Channels C. */

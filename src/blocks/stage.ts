@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { downsample } from '../layers/downsample';
-import { ParamSpec, ParamStore, ones, spec, truncNormal002, zeros } from '../model/params';
+import { ParamSpec, ParamStore, ones, spec, truncNormal002, zeros } from '../layers/params';
 import { BlockOptions, ConvNeXtBlock, ForwardContext } from './convnext_block';
 
 export interface StageOptions {

@@ -4,7 +4,7 @@
  * BenchResult) on the last line of stdout; bench/run.sh collects those.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { BenchResult, runBenchmark } from '../bench/bench';
+import { BenchResult, runBenchmark } from '../perf/benchmark';
 import { countOrAuto, positiveInt } from './predict';
 
 function nonNegativeInt(v: string): number {

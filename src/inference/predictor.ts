@@ -15,7 +15,7 @@ import { ConvNeXtError } from '../errors';
 import { decodeImage } from '../data/decode';
 import { RgbImage } from '../data/image';
 import { evalTransform } from '../data/transforms';
-import { loadModel, LoadModelOptions } from '../io/load';
+import { loadModel, LoadModelOptions } from '../factory/load';
 import { ModelMeta, PreprocessingInfo } from '../io/model_dir';
 import { ConvNeXt } from '../model/convnext';
 import { RunKind } from '../parallel/protocol';

@@ -4,7 +4,7 @@
  *   gelu(x) = 0.5 * x * (1 + erf(x / sqrt(2)))
  *
  * Not the tanh approximation (tfjs-layers 'gelu_new'). A kernel of its own (GELU_KERNEL): backends
- * that register one (wasm: src/backend/simd, one SIMD pass) run it; the others run the composite
+ * that register one (wasm: src/backend/wasm_simd, one SIMD pass) run it; the others run the composite
  * of tfjs-core ops. The gradient is registered for the kernel, so both train the same way.
  */
 import * as tf from '@tensorflow/tfjs-core';

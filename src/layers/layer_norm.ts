@@ -6,7 +6,7 @@
  *
  * NOTE: tf.layers.layerNormalization defaults to eps 1e-3; ConvNeXt needs 1e-6 (HF's final LN 1e-12),
  * so the op is written from tfjs-core ops with the eps passed explicitly. It is also a kernel of its
- * own (LAYER_NORM_KERNEL): backends that register one (wasm: src/backend/simd, one pass per row)
+ * own (LAYER_NORM_KERNEL): backends that register one (wasm: src/backend/wasm_simd, one pass per row)
  * run it, the others the composite; the gradient is registered for the kernel.
  */
 import * as tf from '@tensorflow/tfjs-core';

@@ -25,7 +25,7 @@ import {
   featureInfo,
   resolveConfig,
 } from './configs';
-import { ParamInfo, ParamSpec, ParamStore, checkWeightsFit, ones, spec, truncNormal002, zeros } from './params';
+import { ParamInfo, ParamSpec, ParamStore, checkWeightsFit, ones, spec, truncNormal002, zeros } from '../layers/params';
 
 /**
  * NOTE: the wasm backend is a 32-bit address space (4 GiB) and XNNPACK keeps packed copies of the

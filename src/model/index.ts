@@ -1,3 +1,3 @@
 export * from './configs';
 export { ConvNeXt, CreateModelOptions, ForwardOptions, createModel, parameterSpecs } from './convnext';
-export { Init, ParamInfo, ParamSpec, ParamStore } from './params';
+export { Init, ParamInfo, ParamSpec, ParamStore } from '../layers/params';

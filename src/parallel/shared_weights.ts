@@ -5,7 +5,7 @@
  */
 import { ConvNeXtConfig } from '../model/configs';
 import { ConvNeXt, parameterSpecs } from '../model/convnext';
-import { checkWeightsFit } from '../model/params';
+import { checkWeightsFit } from '../layers/params';
 
 /** One parameter: a float32 view [byteOffset, byteOffset + 4 * length) on shared memory. */
 export interface SharedParam {

@@ -19,7 +19,7 @@ import { ConvNeXtError } from '../errors';
 import { RgbImage } from '../data/image';
 import { evalTransform, normalizeImage } from '../data/transforms';
 import { ModelMeta, PreprocessingInfo } from '../io/model_dir';
-import { loadModel } from '../io/load';
+import { loadModel } from '../factory/load';
 import { ConvNeXtConfig, resolveConfig } from '../model/configs';
 import { ConvNeXt } from '../model/convnext';
 import { createRunner, pipeline, resolveWorkers } from '../inference/runner';

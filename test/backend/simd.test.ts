@@ -1,14 +1,14 @@
 /**
- * Our SIMD depthwise kernel (src/backend/simd) against the package's own wasm kernel (XNNPACK) and
+ * Our SIMD depthwise kernel (src/backend/wasm_simd) against the package's own wasm kernel (XNNPACK) and
  * the cpu backend: the calls it takes, the calls it must pass on, and what it leaves behind.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { expect } from 'chai';
-import { registerSimdKernels, simdKernelsFor, unregisterSimdKernels } from '../../src/backend/simd';
-import { simdDepthwise } from '../../src/backend/simd/depthwise';
-import { simdMatMul } from '../../src/backend/simd/matmul';
-import { registerWasmTrainingKernels } from '../../src/backend/wasm_kernels';
+import { registerSimdKernels, simdKernelsFor, unregisterSimdKernels } from '../../src/backend/wasm_simd';
+import { simdDepthwise } from '../../src/backend/wasm_simd/depthwise';
+import { simdMatMul } from '../../src/backend/wasm_simd/matmul';
+import { registerWasmTrainingKernels } from '../../src/backend/wasm_gradients';
 import { expectClose, maxAbs, onBackend, randn, useBackend } from '../helpers';
 
 type Pad = 'same' | 'valid' | number;

@@ -1,11 +1,11 @@
 /**
- * GELU and LayerNorm as kernels of their own: on wasm the SIMD kernels (src/backend/simd) run them,
+ * GELU and LayerNorm as kernels of their own: on wasm the SIMD kernels (src/backend/wasm_simd) run them,
  * elsewhere the composites of tfjs-core ops do. Same values, same gradients (registered for the
  * kernel names), and each call goes where it should.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
-import { registerSimdKernels } from '../../src/backend/simd';
+import { registerSimdKernels } from '../../src/backend/wasm_simd';
 import { GELU_KERNEL, gelu, geluComposite } from '../../src/layers/gelu';
 import { LAYER_NORM_KERNEL, layerNorm, layerNormComposite } from '../../src/layers/layer_norm';
 import { expectClose, maxAbs, onBackend, randn, useBackend } from '../helpers';

@@ -8,7 +8,7 @@ import seedrandom from 'seedrandom';
 import { ConvNeXtError } from '../../src/errors';
 import { createModel } from '../../src/model';
 import { loadConvertedModel } from '../../src/io/model_dir';
-import { registerWasmTrainingKernels } from '../../src/backend/wasm_kernels';
+import { registerWasmTrainingKernels } from '../../src/backend/wasm_gradients';
 import { AdamW } from '../../src/train/adamw';
 import { flipHorizontal, mixBatch, randomResizedCropParams, trainTransform, trivialAugment, TRIVIAL_AUGMENT_OPS } from '../../src/train/augment';
 import { batches, scanImageFolder, splitTrainVal } from '../../src/train/dataset';

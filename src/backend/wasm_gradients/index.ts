@@ -23,13 +23,13 @@
  * is ~10x slower than an explicit tf.transpose followed by a plain matMul.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { conv2dBackpropFilterConfig } from './wasm_kernels/conv2d_backprop_filter';
-import { depthwiseBackpropFilterConfig } from './wasm_kernels/depthwise_backprop_filter';
-import { depthwiseBackpropInputConfig } from './wasm_kernels/depthwise_backprop_input';
+import { conv2dBackpropFilterConfig } from './conv2d_backprop_filter';
+import { depthwiseBackpropFilterConfig } from './depthwise_backprop_filter';
+import { depthwiseBackpropInputConfig } from './depthwise_backprop_input';
 
-export { conv2dBackpropFilterNHWC } from './wasm_kernels/conv2d_backprop_filter';
-export { depthwiseBackpropFilterNHWC } from './wasm_kernels/depthwise_backprop_filter';
-export { depthwiseBackpropInputNHWC } from './wasm_kernels/depthwise_backprop_input';
+export { conv2dBackpropFilterNHWC } from './conv2d_backprop_filter';
+export { depthwiseBackpropFilterNHWC } from './depthwise_backprop_filter';
+export { depthwiseBackpropInputNHWC } from './depthwise_backprop_input';
 
 /** The kernels this module can supply, in registration order. */
 export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [

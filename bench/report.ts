@@ -9,8 +9,8 @@
  * A ratio is ours ms/img / theirs ms/img: below 1 we are faster. Every figure is the best of its
  * passes, per image.
  */
-import { MODEL_CONFIGS, countMacs } from '../model/configs';
-import { BenchResult, MachineInfo, resolveArch } from './bench';
+import { MODEL_CONFIGS, countMacs } from '../src/model/configs';
+import { BenchResult, MachineInfo, resolveArch } from '../src/perf/benchmark';
 
 export interface PlannedRun {
   arch: string;

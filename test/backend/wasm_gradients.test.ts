@@ -1,12 +1,12 @@
 /**
- * The TypeScript training kernels for the wasm backend (src/backend/wasm_kernels.ts): gradients of
+ * The TypeScript training kernels for the wasm backend (src/backend/wasm_gradients): gradients of
  * conv2d / depthwiseConv2d / fused ops computed on 'wasm' must equal the cpu backend's, and a tiny
  * ConvNeXt's cross-entropy gradients must match parameter by parameter, without leaking tensors.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
 import { expectClose, maxAbs, onBackend, randn, useBackend } from '../helpers';
-import { WASM_TRAINING_KERNELS, registerWasmTrainingKernels } from '../../src/backend/wasm_kernels';
+import { WASM_TRAINING_KERNELS, registerWasmTrainingKernels } from '../../src/backend/wasm_gradients';
 import { createModel } from '../../src/model';
 import { ConvNeXtConfig } from '../../src/model/configs';
 import { assignWeights, randomWeights } from '../random_weights';

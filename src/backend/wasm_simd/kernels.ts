@@ -1,5 +1,5 @@
 /**
- * Our WebAssembly SIMD kernels (src/backend/simd/*.wat, assembled by scripts/build-wasm.js), run
+ * Our WebAssembly SIMD kernels (src/backend/wasm_simd/*.wat, assembled by scripts/build-wasm.js), run
  * directly on the TF.js wasm backend's heap: each kernel module imports the backend's own memory,
  * so inputs and outputs are read and written in place, with no copies.
  */
@@ -27,7 +27,7 @@ export interface SimdExports {
   gemm_f32(a: number, b: number, bias: number, c: number, m: number, k: number, n: number, scratch: number, kc: number): void;
 }
 
-/** The assembled modules (dist/src/backend/simd/<name>[.shared].wasm). */
+/** The assembled modules (dist/src/backend/wasm_simd/<name>[.shared].wasm). */
 const MODULES = ['depthwise_nhwc', 'gelu', 'gemm', 'layer_norm'];
 
 const instances = new WeakMap<object, SimdExports | null>();

@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import { ConvNeXtError } from '../errors';
 import { convertCheckpoint, ConvertOptions, modelFromConverted } from '../../weights-converter/convert';
 import { ResolveOptions, isZooName, resolvePretrained } from '../zoo';
-import { LoadedModel, isConvertedModel, loadConvertedModel } from './model_dir';
+import { LoadedModel, isConvertedModel, loadConvertedModel } from '../io/model_dir';
 
 export type LoadModelOptions = ConvertOptions & ResolveOptions;
 
