@@ -21,7 +21,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend';
 import { loadModel } from '../src/factory/load';
 import { createModel } from '../src/model';
-import { modelWeights, writeModelDir } from '../weights-converter/writer';
+import { modelWeights, writeModelDir } from '../src/io/model_dir';
 
 const MB = 2 ** 20;
 const peakMb = (): number => +(process.resourceUsage().maxRSS / 1024).toFixed(1); // maxRSS is in KiB

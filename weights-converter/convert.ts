@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { WeightsError } from '../src/errors';
-import { ModelMeta } from '../src/io/model_dir';
+import { ModelMeta } from '../src/model/meta';
 import { ConvNeXtConfig } from '../src/model/configs';
 import { ConvNeXt, parameterSpecs } from '../src/model/convnext';
 import { fitReport, weightsFit } from '../src/layers/params';

@@ -2,7 +2,8 @@
  * weights-converter: PyTorch checkpoints (official FB/FB2, timm, torchvision, Hugging Face; .pth/.pt/
  * .bin zip or legacy, .safetensors) -> convnext-tfjs model directories. Pure TypeScript.
  *
- *   import { convertCheckpoint, writeModelDir } from 'convnext-tfjs/weights-converter';
+ *   import { convertCheckpoint } from 'convnext-tfjs/weights-converter';
+ *   import { writeModelDir } from 'convnext-tfjs';              // the model directory (src/io/model_dir)
  *   const c = await convertCheckpoint('convnext_tiny_1k_224_ema.pth', { arch: 'convnext_tiny' });
  *   writeModelDir('models/convnext_tiny', c.weights, c.meta, { fp16: false });
  */
@@ -11,4 +12,3 @@ export { CheckpointError, UnsafePickleError } from './errors';
 export { ConvertedTensor, LAYOUTS, Layout, RULES, checkArch, detectLayout, inferConfig, remapStateDict, toTfjsLayout } from './layouts';
 export { Checkpoint, CheckpointFormat, RawTensor, ReadCheckpointOptions, SourceDType, detectFormat, readCheckpoint, readCheckpointSync } from './read';
 export { readSafetensors, writeSafetensors } from './safetensors';
-export { SHARD_BYTES, WeightsToWrite, WriteOptions, modelWeights, writeModelDir } from './writer';

@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { convertCheckpoint } from '../../weights-converter/convert';
 import { LAYOUTS, Layout } from '../../weights-converter/layouts';
-import { writeModelDir } from '../../weights-converter/writer';
+import { writeModelDir } from '../io/model_dir';
 import { countParams } from '../model/configs';
 
 export function registerConvert(program: Command): void {

@@ -28,6 +28,9 @@ import { PNG_SIGNATURE, PngInfo, parsePng, pngToRgb } from './png';
 /** Formats decodeImage reads. */
 export type ImageFormat = 'jpeg' | 'png' | 'gif' | 'bmp' | 'tiff';
 
+/** File extensions taken as images when a directory is listed (the formats decodeImage reads). */
+export const IMAGE_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff'];
+
 /** Options of decodeImage. */
 export interface DecodeOptions {
   /**

@@ -13,8 +13,6 @@ export {
   CLIP_STD,
   EvalTransformOptions,
   Float32Array4D,
-  IMAGENET_MEAN,
-  IMAGENET_STD,
   centerCrop,
   evalResizeCrop,
   evalResizeSize,

@@ -19,10 +19,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ImageError, RgbImage, checkRgbImage } from './image';
 import { DecodeOptions, decodeImage } from './decode';
 import { Interpolation, resize } from './resize';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../model/preprocessing';
 
-/** timm IMAGENET_DEFAULT_MEAN / STD (RGB), used by every ImageNet ConvNeXt checkpoint. */
-export const IMAGENET_MEAN: readonly [number, number, number] = [0.485, 0.456, 0.406];
-export const IMAGENET_STD: readonly [number, number, number] = [0.229, 0.224, 0.225];
 /** timm OPENAI_CLIP_MEAN / STD, for ConvNeXt CLIP towers and their fine-tunes. */
 export const CLIP_MEAN: readonly [number, number, number] = [0.48145466, 0.4578275, 0.40821073];
 export const CLIP_STD: readonly [number, number, number] = [0.26862954, 0.26130258, 0.27577711];

@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ConvNeXtError } from '../errors';
-import { ModelMeta } from '../io/model_dir';
+import { ModelMeta } from '../model/meta';
 
 let imagenet1k: string[] | null = null;
 

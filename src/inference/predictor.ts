@@ -16,7 +16,8 @@ import { decodeImage } from '../data/decode';
 import { RgbImage } from '../data/image';
 import { evalTransform } from '../data/transforms';
 import { loadModel, LoadModelOptions } from '../factory/load';
-import { ModelMeta, PreprocessingInfo } from '../io/model_dir';
+import { ModelMeta } from '../model/meta';
+import { PreprocessingInfo, evalPreprocessing } from '../model/preprocessing';
 import { ConvNeXt } from '../model/convnext';
 import { RunKind } from '../parallel/protocol';
 import { resolveLabels } from './labels';
@@ -32,14 +33,7 @@ export interface Prediction {
 }
 
 /** timm's default eval preprocessing for ConvNeXt at 224 (resize 256 bicubic, centre crop 224). */
-export const DEFAULT_PREPROCESSING: PreprocessingInfo = {
-  inputSize: 224,
-  cropPct: 0.875,
-  cropMode: 'center',
-  interpolation: 'bicubic',
-  mean: [0.485, 0.456, 0.406],
-  std: [0.229, 0.224, 0.225],
-};
+export const DEFAULT_PREPROCESSING: PreprocessingInfo = evalPreprocessing(224);
 
 export interface PredictorOptions {
   /** Class names (default: stored with the model, ImageNet-1k for 1000-class heads, else class_<i>). */

@@ -9,54 +9,24 @@
  *
  * Weight names are the model's (timm keys) and layouts TF.js's (NHWC convs, [in, out] Linears).
  * Loads from a local directory (or its model.json) and over http(s) via tf.io.http.
+ *
+ * Writing (writeModelDir) is atomic: shards get a content-derived name, model.json is written last
+ * (writeFileAtomic), so a failed write never leaves a model.json behind (nor replaces a good one);
+ * shards of a previous model in the directory are removed only afterwards.
  */
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConvNeXtError } from '../errors';
-import { ConvNeXtConfig, validateConfig } from '../model/configs';
+import { validateConfig } from '../model/configs';
+import { ModelMeta } from '../model/meta';
 import { ConvNeXt } from '../model/convnext';
-import { decodeFloat16 } from '../../weights-converter/dtype';
+import { decodeFloat16, encodeFloat16 } from '../../weights-converter/dtype';
+import { writeFileAtomic } from '../util/fs';
 
 export const MODEL_FORMAT = 'convnext-tfjs';
 export const MODEL_FORMAT_VERSION = 1;
-
-/** Where converted weights came from. */
-export interface SourceInfo {
-  /** Checkpoint file name (no directories). */
-  file?: string;
-  /** Container: torch-zip | torch-legacy | safetensors | trained. */
-  format?: string;
-  /** Key layout: official | timm | torchvision | hf. */
-  layout?: string;
-  /** Wrapper key unwrapped ('model', 'state_dict', ...), if any. */
-  wrapper?: string | null;
-  /** Zoo name (e.g. convnext_tiny.fb_in1k), if any. */
-  tag?: string;
-  [key: string]: unknown;
-}
-
-/** Eval preprocessing a model expects (timm pretrained_cfg). */
-export interface PreprocessingInfo {
-  inputSize: number;
-  cropPct: number;
-  cropMode?: 'center' | 'squash';
-  interpolation: 'bicubic' | 'bilinear';
-  mean: [number, number, number];
-  std: [number, number, number];
-}
-
-/** The ConvNeXt metadata stored in model.json's userDefinedMetadata.convnext. */
-export interface ModelMeta {
-  formatVersion: number;
-  config: ConvNeXtConfig;
-  source?: SourceInfo;
-  /** Class names, index-aligned with the logits. */
-  labels?: string[];
-  preprocessing?: PreprocessingInfo;
-  /** Storage dtype of the weights: float32, or float16 (--fp16). */
-  storage?: 'float32' | 'float16';
-}
 
 /** A converted model directory or URL could not be read. */
 export class ModelFormatError extends ConvNeXtError {}
@@ -265,4 +235,94 @@ export function isConvertedModel(source: string): boolean {
   if (isUrl(source)) return true;
   if (source.endsWith('.json')) return true;
   return fs.existsSync(path.join(source, 'model.json'));
+}
+
+export const SHARD_BYTES = 4 * 1024 * 1024;
+
+const VERSION: string = require('../../../package.json').version;
+
+export interface WriteOptions {
+  /** Store weights as float16 (half the size; loads back to float32, parity within ~2e-3 relative). */
+  fp16?: boolean;
+}
+
+/** Weights to write: name -> float32 values in TF.js layout. */
+export type WeightsToWrite = Map<string, { shape: number[]; data: Float32Array }>;
+
+/** Weights of a live model, as plain arrays (reads each variable once). */
+export function modelWeights(weights: Map<string, tf.Tensor>): WeightsToWrite {
+  const out: WeightsToWrite = new Map();
+  for (const [name, v] of weights) out.set(name, { shape: [...v.shape], data: v.dataSync() as Float32Array });
+  return out;
+}
+
+/**
+ * Writes `weights` and `meta` to `outDir` (created if needed).
+ * @returns the path of model.json
+ */
+export function writeModelDir(outDir: string, weights: WeightsToWrite, meta: Omit<ModelMeta, 'formatVersion' | 'storage'>, opts: WriteOptions = {}): string {
+  fs.mkdirSync(outDir, { recursive: true });
+  const storage = opts.fp16 ? 'float16' : 'float32';
+  const specs: tf.io.WeightsManifestEntry[] = [];
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (const [name, w] of weights) {
+    const bytes = opts.fp16
+      ? new Uint8Array(encodeFloat16(w.data).buffer)
+      : new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength);
+    specs.push(opts.fp16 ? { name, shape: w.shape, dtype: 'float32', quantization: { dtype: 'float16' } } : { name, shape: w.shape, dtype: 'float32' });
+    parts.push(bytes);
+    total += bytes.byteLength;
+  }
+  const hash = crypto.createHash('sha256');
+  for (const p of parts) hash.update(p);
+  const tag = hash.digest('hex').slice(0, 12);
+  const nShards = Math.max(1, Math.ceil(total / SHARD_BYTES));
+  const paths = Array.from({ length: nShards }, (_, i) => `weights-${tag}-shard${i + 1}of${nShards}.bin`);
+
+  const written: string[] = [];
+  try {
+    // Stream the concatenated weights into shards without building one big buffer.
+    let partIdx = 0;
+    let partOff = 0;
+    for (let s = 0; s < nShards; s++) {
+      const size = Math.min(SHARD_BYTES, total - s * SHARD_BYTES);
+      const final = path.join(outDir, paths[s]);
+      writeFileAtomic(final, (fd) => {
+        let left = size;
+        while (left > 0) {
+          const p = parts[partIdx];
+          const n = Math.min(left, p.byteLength - partOff);
+          fs.writeSync(fd, p, partOff, n);
+          left -= n;
+          partOff += n;
+          if (partOff === p.byteLength) {
+            partIdx++;
+            partOff = 0;
+          }
+        }
+      });
+      written.push(final);
+    }
+    const fullMeta: ModelMeta = { formatVersion: MODEL_FORMAT_VERSION, storage, ...meta };
+    const modelJson = {
+      format: MODEL_FORMAT,
+      generatedBy: `convnext-tfjs ${VERSION}`,
+      convertedBy: `convnext-tfjs weights-converter ${VERSION}`,
+      modelTopology: null,
+      weightsManifest: [{ paths, weights: specs }],
+      userDefinedMetadata: { convnext: fullMeta },
+    };
+    writeFileAtomic(path.join(outDir, 'model.json'), JSON.stringify(modelJson, null, 1));
+  } catch (e) {
+    for (const f of written) fs.rmSync(f, { force: true });
+    const err = e as NodeJS.ErrnoException;
+    throw new ConvNeXtError(`cannot write model to ${outDir}: ${err.code ?? ''} ${err.message}`.trim());
+  }
+  // The new model.json is in place: drop shards of an earlier model in this directory.
+  const keep = new Set(paths);
+  for (const f of fs.readdirSync(outDir)) {
+    if (/^(weights-[0-9a-f]{12}-shard\d+of\d+\.bin|group\d+-shard\d+of\d+\.bin)$/.test(f) && !keep.has(f)) fs.rmSync(path.join(outDir, f), { force: true });
+  }
+  return path.join(outDir, 'model.json');
 }

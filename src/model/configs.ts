@@ -4,7 +4,7 @@
  * same record with other numbers.
  */
 import { ConfigError } from '../errors';
-import { editDistance } from '../util/strings';
+import { editDistance, globToRegExp } from '../util/strings';
 
 export type ConvNeXtVersion = 1 | 2;
 
@@ -99,9 +99,9 @@ export const MODEL_CONFIGS: Readonly<Record<string, Readonly<ConvNeXtConfig>>> =
   ]),
 );
 
-/** Registered names matching a glob-like filter (`*` wildcard), e.g. listModels('convnextv2_*'). */
+/** Registered names matching a glob filter (`*`, `?`, `[...]`), e.g. listModels('convnextv2_*'). */
 export function listModels(filter = '*'): string[] {
-  const re = new RegExp(`^${filter.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  const re = globToRegExp(filter);
   return Object.keys(MODEL_CONFIGS).filter((n) => re.test(n));
 }
 

@@ -7,9 +7,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import seedrandom from 'seedrandom';
 import { ConvNeXtError } from '../errors';
-import { decodeImage } from '../data/decode';
+import { IMAGE_EXTENSIONS, decodeImage } from '../data/decode';
 import { RgbImage } from '../data/image';
-import { IMAGE_EXTENSIONS } from '../cli/inputs';
+import { listFiles } from '../util/fs';
 import { Rng } from './augment';
 
 export interface Sample {
@@ -23,14 +23,6 @@ export interface ImageFolder {
   root: string;
   classes: string[];
   samples: Sample[];
-}
-
-function listImages(dir: string, out: string[]): void {
-  for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) listImages(p, out);
-    else if (e.isFile() && IMAGE_EXTENSIONS.includes(path.extname(e.name).toLowerCase())) out.push(p);
-  }
 }
 
 /**
@@ -52,8 +44,7 @@ export function scanImageFolder(root: string, classes?: string[]): ImageFolder {
   if (cls.length < 2) throw new ConvNeXtError(`dataset ${root}: needs at least 2 class subfolders, found ${cls.length}`);
   const samples: Sample[] = [];
   cls.forEach((c, label) => {
-    const files: string[] = [];
-    if (fs.existsSync(path.join(root, c))) listImages(path.join(root, c), files);
+    const files = fs.existsSync(path.join(root, c)) ? listFiles(path.join(root, c), IMAGE_EXTENSIONS) : [];
     for (const file of files) samples.push({ file, label, key: path.relative(root, file) });
   });
   if (samples.length === 0) throw new ConvNeXtError(`dataset ${root}: no images found`);

@@ -18,13 +18,14 @@ import '../backend'; // op gradients and the wasm training kernels
 import { ConvNeXtError } from '../errors';
 import { RgbImage } from '../data/image';
 import { evalTransform, normalizeImage } from '../data/transforms';
-import { ModelMeta, PreprocessingInfo } from '../io/model_dir';
+import { ModelMeta } from '../model/meta';
+import { PreprocessingInfo, evalPreprocessing } from '../model/preprocessing';
 import { loadModel } from '../factory/load';
 import { ConvNeXtConfig, resolveConfig } from '../model/configs';
 import { ConvNeXt } from '../model/convnext';
 import { createRunner, pipeline, resolveWorkers } from '../inference/runner';
 import { readSafetensors, writeSafetensors } from '../../weights-converter/safetensors';
-import { modelWeights, writeModelDir } from '../../weights-converter/writer';
+import { modelWeights, writeModelDir } from '../io/model_dir';
 import { AdamW } from './adamw';
 import { Rng, mixBatch, trainTransform } from './augment';
 import { Sample, batchCount, batches, scanImageFolder, splitTrainVal } from './dataset';
@@ -110,10 +111,6 @@ export interface TrainReport {
 }
 
 const CHECKPOINT = 'checkpoint.safetensors';
-
-function evalPreprocessing(size: number): PreprocessingInfo {
-  return { inputSize: size, cropPct: size >= 384 ? 1 : 0.875, cropMode: size >= 384 ? 'squash' : 'center', interpolation: 'bicubic', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
-}
 
 /** Loads initial weights from any source, as a model of `config` (drop path etc. from config). */
 async function initialModel(config: ConvNeXtConfig, init: string | undefined, seed: number, numClasses: number): Promise<ConvNeXt> {

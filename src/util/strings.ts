@@ -8,3 +8,34 @@ export function editDistance(a: string, b: string): number {
   }
   return prev[b.length];
 }
+
+/**
+ * Glob pattern -> RegExp over '/'-separated paths: `*` (within a path segment), `**` (any depth),
+ * `?`, `[...]` / `[!...]`. Names without '/' (model and tag names) match as one segment.
+ */
+export function globToRegExp(pattern: string): RegExp {
+  let re = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    if (c === '*') {
+      if (pattern[i + 1] === '*') {
+        re += pattern[i + 2] === '/' ? '(?:.*/)?' : '.*';
+        i += pattern[i + 2] === '/' ? 2 : 1;
+      } else re += '[^/]*';
+    } else if (c === '?') re += '[^/]';
+    else if (c === '[') {
+      const end = pattern.indexOf(']', i + 1);
+      if (end < 0) re += '\\[';
+      else {
+        re += `[${pattern.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\')}]`;
+        i = end;
+      }
+    } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
+/** Whether a string has glob syntax (`*`, `?`, `[`). */
+export function hasGlob(s: string): boolean {
+  return /[*?[]/.test(s);
+}

@@ -26,7 +26,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { convertCheckpoint } from '../../weights-converter/convert';
-import { writeModelDir } from '../../weights-converter/writer';
+import { writeModelDir } from '../io/model_dir';
 import { DownloadProgress, download } from './download';
 import { LabelSet, OFFICIAL_BASE_URL, ZooEntry, ZooError, getPretrained, validateEntry } from './registry';
 

@@ -14,9 +14,9 @@
  *   getPretrained('convnextv2_tiny');    // the convnextv2_tiny.fcmae_ft_in22k_in1k entry
  */
 import { ConvNeXtError } from '../errors';
-import { PreprocessingInfo } from '../io/model_dir';
+import { PreprocessingInfo, evalPreprocessing } from '../model/preprocessing';
 import { MODEL_CONFIGS } from '../model/configs';
-import { editDistance } from '../util/strings';
+import { editDistance, globToRegExp } from '../util/strings';
 
 /** A zoo name is unknown, a custom entry is invalid, or a cached model is missing offline. */
 export class ZooError extends ConvNeXtError {}
@@ -53,16 +53,6 @@ const FB2 = `${FB}convnextv2/`;
 /** Base URL that CONVNEXT_MIRROR / the mirror option replaces. */
 export const OFFICIAL_BASE_URL = 'https://dl.fbaipublicfiles.com/';
 
-const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
-const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
-
-/** timm pretrained_cfg: 224 models resize to 224/0.875 and center-crop; larger ones warp (squash) to size. */
-function preprocessing(inputSize: number): PreprocessingInfo {
-  return inputSize <= 224
-    ? { inputSize, cropPct: 0.875, cropMode: 'center', interpolation: 'bicubic', mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD] }
-    : { inputSize, cropPct: 1.0, cropMode: 'squash', interpolation: 'bicubic', mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD] };
-}
-
 type Row = [name: string, url: string, inputSize: number, numClasses?: number];
 
 // V1 (FB ConvNeXt, MIT), in timm's order; fb_in1k_384 (FB README, not in timm) last.
@@ -95,7 +85,7 @@ function rowEntry([name, url, inputSize, numClasses = 1000]: Row, license: strin
     file: url.slice(url.lastIndexOf('/') + 1),
     numClasses,
     labels: numClasses === 21841 ? 'imagenet-22k' : 'imagenet-1k',
-    preprocessing: preprocessing(inputSize),
+    preprocessing: evalPreprocessing(inputSize),
     license,
     // sizeBytes / sha256: unknown offline; left undefined rather than guessed.
   };
@@ -169,9 +159,9 @@ export function unregisterPretrained(name: string): boolean {
   return REGISTRY.delete(name);
 }
 
-/** Zoo names matching a glob-like filter (`*` wildcard), e.g. listPretrained('convnextv2_*.fcmae_ft_in1k'). */
+/** Zoo names matching a glob filter (`*`, `?`, `[...]`), e.g. listPretrained('convnextv2_*.fcmae_ft_in1k'). */
 export function listPretrained(filter = '*'): string[] {
-  const re = new RegExp(`^${filter.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  const re = globToRegExp(filter);
   return [...REGISTRY.keys()].filter((n) => re.test(n));
 }
 

@@ -3,14 +3,13 @@
  * test/data/make_preprocess_fixtures.py with Pillow + torchvision). The project's requirement:
  * mean |difference| <= 0.02 and 99th percentile <= 0.15, in normalised units.
  */
+import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/model/preprocessing';
 import * as path from 'path';
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { readNpy, readNpyFloat32 } from '../../src/io/npy';
 import {
-  IMAGENET_MEAN,
-  IMAGENET_STD,
   ImageError,
   RgbImage,
   centerCrop,

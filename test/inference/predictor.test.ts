@@ -9,7 +9,7 @@ import { ConvNeXtError } from '../../src/errors';
 import { decodeImage } from '../../src/data/decode';
 import { imagenet1kLabels, Predictor, readLabelsFile, runTolerant } from '../../src/inference';
 import { createModel } from '../../src/model';
-import { modelWeights, writeModelDir } from '../../weights-converter/writer';
+import { modelWeights, writeModelDir } from '../../src/io/model_dir';
 import { expectClose, useBackend } from '../helpers';
 
 const ROOT = path.resolve(__dirname, '../../..');

@@ -16,7 +16,7 @@ import { readNpyFloat32 } from '../../src/io/npy';
 import { loadModel } from '../../src/factory/load';
 import { loadConvertedModel } from '../../src/io/model_dir';
 import { convertCheckpoint } from '../../weights-converter/convert';
-import { writeModelDir } from '../../weights-converter/writer';
+import { writeModelDir } from '../../src/io/model_dir';
 import { expectNoLeak, maxAbs, maxAbsDiff, useBackend } from '../helpers';
 
 const DIR = process.env.PARITY_DIR ?? path.join(__dirname, '../../../test/fixtures/parity');

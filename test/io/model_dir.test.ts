@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
 import { createModel } from '../../src/model';
 import { ModelFormatError, loadConvertedModel } from '../../src/io/model_dir';
-import { SHARD_BYTES, modelWeights, writeModelDir } from '../../weights-converter/writer';
+import { SHARD_BYTES, modelWeights, writeModelDir } from '../../src/io/model_dir';
 import { expectClose, useBackend } from '../helpers';
 
 describe('model directory writer and loader', function () {

@@ -1,0 +1,47 @@
+/**
+ * The eval preprocessing a ConvNeXt expects, as data (timm's pretrained_cfg: input_size, crop_pct,
+ * crop_mode, interpolation, mean, std) and the one rule that derives it from an input size.
+ *
+ * The rule is timm's convnext default_cfgs: 224 (and any smaller or intermediate size a model is
+ * trained at here, 256 and 288 included) resize the shorter side to size / 0.875 and center-crop;
+ * the 384 and 512 fine-tunes use crop_pct 1.0 with crop_mode 'squash' (a warp straight to the size).
+ * Every part of the library (zoo, trainer, predictor, CLI) asks this module; nothing restates it.
+ */
+
+/** ImageNet channel mean (RGB, 0-1 scale), as torchvision and timm normalise. */
+export const IMAGENET_MEAN: readonly [number, number, number] = [0.485, 0.456, 0.406];
+/** ImageNet channel standard deviation (RGB, 0-1 scale). */
+export const IMAGENET_STD: readonly [number, number, number] = [0.229, 0.224, 0.225];
+
+/** timm's DEFAULT_CROP_PCT. */
+export const DEFAULT_CROP_PCT = 0.875;
+/** From this input size on, the official fine-tunes are evaluated squashed (crop_pct 1). */
+export const SQUASH_FROM_SIZE = 384;
+
+/** Eval preprocessing a model expects (timm pretrained_cfg). */
+export interface PreprocessingInfo {
+  inputSize: number;
+  cropPct: number;
+  cropMode?: 'center' | 'squash';
+  interpolation: 'bicubic' | 'bilinear';
+  mean: [number, number, number];
+  std: [number, number, number];
+}
+
+/**
+ * The eval preprocessing for a model whose input side is `inputSize`.
+ *
+ *   evalPreprocessing(224)  // { inputSize: 224, cropPct: 0.875, cropMode: 'center', ... }
+ *   evalPreprocessing(384)  // { inputSize: 384, cropPct: 1, cropMode: 'squash', ... }
+ */
+export function evalPreprocessing(inputSize: number): PreprocessingInfo {
+  const squash = inputSize >= SQUASH_FROM_SIZE;
+  return {
+    inputSize,
+    cropPct: squash ? 1 : DEFAULT_CROP_PCT,
+    cropMode: squash ? 'squash' : 'center',
+    interpolation: 'bicubic',
+    mean: [...IMAGENET_MEAN],
+    std: [...IMAGENET_STD],
+  };
+}
