@@ -19,8 +19,8 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend';
-import { loadModel } from '../src/factory/load';
-import { createModel } from '../src/model';
+import { loadModel } from '../src/factory';
+import { createModel } from '../src/factory';
 import { modelWeights, writeModelDir } from '../src/io/model_dir';
 
 const MB = 2 ** 20;

@@ -32,3 +32,75 @@ export class WeightsError extends ConvNeXtError {
 
 /** A requested TF.js backend could not be loaded or initialised. */
 export class BackendError extends ConvNeXtError {}
+
+// Errors of the model directory, .npy files, images, checkpoints, the zoo and worker pools.
+
+/** An image file could not be read, is in a format we do not read, or could not be decoded. */
+export class ImageError extends ConvNeXtError {}
+
+/** A .npy file is malformed, truncated or uses an unsupported dtype. */
+export class NpyError extends ConvNeXtError {}
+
+/** A converted model directory or URL could not be read. */
+export class ModelFormatError extends ConvNeXtError {}
+
+/** A zoo name is unknown, a custom entry is invalid, or a cached model is missing offline. */
+export class ZooError extends ConvNeXtError {}
+
+/** A download failed: HTTP error, dropped connection, timeout, size or hash mismatch. */
+export class DownloadError extends ConvNeXtError {
+  constructor(
+    message: string,
+    /** The URL requested. */
+    readonly url: string,
+    /** HTTP status, when the server answered with an error. */
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** A job failed in a worker, a worker died, or the pool was disposed. */
+export class PoolError extends ConvNeXtError {
+  constructor(
+    message: string,
+    /** The worker it happened in, when one did. */
+    readonly workerIndex?: number,
+    /** The error class name inside the worker (e.g. 'ShapeError'), when it threw. */
+    readonly workerErrorName?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A checkpoint file could not be read: truncated, corrupt, unsupported or unsafe. */
+export class CheckpointError extends ConvNeXtError {
+  /** The file being read (or a label such as '<buffer>'). */
+  readonly file: string;
+  /** What is wrong, without the file name. */
+  readonly reason: string;
+
+  constructor(file: string, reason: string) {
+    super(`checkpoint ${file}: ${reason}`);
+    this.file = file;
+    this.reason = reason;
+  }
+}
+
+/**
+ * A pickle named a global outside the allowlist of tensor state-dict types. Nothing is ever called
+ * or imported: the name alone is refused, so the error is raised before any object is built.
+ */
+export class UnsafePickleError extends CheckpointError {
+  /** The refused global as "module.name", e.g. "posix.system". */
+  readonly globalName: string;
+
+  constructor(file: string, globalName: string, offset: number) {
+    super(
+      file,
+      `refusing to load global '${globalName}' (not in the allowlist of tensor state-dict types) ` +
+        `at pickle offset ${offset}`,
+    );
+    this.globalName = globalName;
+  }
+}

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Command } from 'commander';
 import { ShapeError } from '../errors';
 import { readNpyFloat32, writeNpy } from '../io/npy';
-import { loadModel } from '../factory/load';
+import { loadModel } from '../factory';
 import { withBackend } from './common';
 
 export function registerForward(program: Command): void {

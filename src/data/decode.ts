@@ -19,7 +19,8 @@
  */
 import { promises as fsp } from 'fs';
 import { defaultFormats } from 'jimp';
-import { ImageError, RgbImage } from './image';
+import { RgbImage } from './image';
+import { ImageError } from '../errors';
 import { gifUndrawnColour } from './gif';
 import { JpegInfo, jpegIsYCbCr, libjpegColour, parseJpeg } from './jpeg';
 import { applyOrientation, exifOrientation, tiffTag } from './orientation';

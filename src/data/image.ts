@@ -4,7 +4,7 @@
  * An RgbImage is what PIL's `Image.open(f).convert('RGB')` gives a timm/torchvision pipeline:
  * 8-bit RGB, height x width x 3, row-major, no alpha.
  */
-import { ConvNeXtError } from '../errors';
+import { ImageError } from '../errors';
 
 /** 8-bit RGB pixels, HWC, row-major: the value of channel c at (x, y) is `data[(y * width + x) * 3 + c]`. */
 export interface RgbImage {
@@ -13,8 +13,6 @@ export interface RgbImage {
   data: Uint8Array;
 }
 
-/** An image file could not be read, is in a format we do not read, or could not be decoded. */
-export class ImageError extends ConvNeXtError {}
 
 /** Throws ImageError unless `img` is a well-formed RgbImage; `what` names it in the message. */
 export function checkRgbImage(img: RgbImage, what = 'image'): void {

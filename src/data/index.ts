@@ -5,7 +5,8 @@
  *   import { preprocessFile, imageToTensor, decodeImage } from 'convnext-tfjs';
  *   const x = imageToTensor(await decodeImage('cat.jpg'));   // tf.Tensor4D [1, 224, 224, 3]
  */
-export { ImageError, RgbImage } from './image';
+export { RgbImage } from './image';
+export { ImageError } from '../errors';
 export { DecodeOptions, ImageFormat, decodeImage, sniffImageFormat } from './decode';
 export { Interpolation, ResizeOptions, resize } from './resize';
 export {

@@ -14,7 +14,8 @@
  *   const small = resize(img, 341, 256);                         // bicubic, antialiased
  *   const crop = resize(img, 224, 224, { box: [10, 10, 410, 410] });  // a region, like PIL's box
  */
-import { ImageError, RgbImage, checkRgbImage } from './image';
+import { RgbImage, checkRgbImage } from './image';
+import { ImageError } from '../errors';
 
 /** Interpolation filters (the ones timm's ConvNeXt configs and RandomResizedCrop use). */
 export type Interpolation = 'bicubic' | 'bilinear';

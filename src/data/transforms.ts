@@ -16,7 +16,8 @@
  *   const t = await preprocessFile('cat.jpg', { inputSize: 384, cropPct: 1, cropMode: 'squash' });
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ImageError, RgbImage, checkRgbImage } from './image';
+import { RgbImage, checkRgbImage } from './image';
+import { ImageError } from '../errors';
 import { DecodeOptions, decodeImage } from './decode';
 import { Interpolation, resize } from './resize';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../model/preprocessing';

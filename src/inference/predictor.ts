@@ -15,7 +15,7 @@ import { ConvNeXtError } from '../errors';
 import { decodeImage } from '../data/decode';
 import { RgbImage } from '../data/image';
 import { evalTransform } from '../data/transforms';
-import { loadModel, LoadModelOptions } from '../factory/load';
+import { loadModel, LoadModelOptions } from '../factory';
 import { ModelMeta } from '../model/meta';
 import { PreprocessingInfo, evalPreprocessing } from '../model/preprocessing';
 import { ConvNeXt } from '../model/convnext';

@@ -18,7 +18,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import { ConvNeXtError } from '../errors';
+import { ConvNeXtError, ModelFormatError } from '../errors';
 import { validateConfig } from '../model/configs';
 import { ModelMeta } from '../model/meta';
 import { ConvNeXt } from '../model/convnext';
@@ -28,8 +28,6 @@ import { writeFileAtomic } from '../util/fs';
 export const MODEL_FORMAT = 'convnext-tfjs';
 export const MODEL_FORMAT_VERSION = 1;
 
-/** A converted model directory or URL could not be read. */
-export class ModelFormatError extends ConvNeXtError {}
 
 export interface LoadedModel {
   model: ConvNeXt;

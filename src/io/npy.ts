@@ -8,11 +8,9 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { ConvNeXtError } from '../errors';
+import { NpyError } from '../errors';
 import { stridedGather } from '../util/ndarray';
 
-/** A .npy file is malformed, truncated or uses an unsupported dtype. */
-export class NpyError extends ConvNeXtError {}
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 const MAX_HEADER = 1 << 24;

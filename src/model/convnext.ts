@@ -18,12 +18,10 @@ import { layerNorm } from '../layers/layer_norm';
 import { linear } from '../layers/linear';
 import { stem } from '../layers/stem';
 import {
-  ConfigOverrides,
   ConvNeXtConfig,
   FeatureInfo,
   countParams,
   featureInfo,
-  resolveConfig,
 } from './configs';
 import { ParamInfo, ParamSpec, ParamStore, checkWeightsFit, ones, spec, truncNormal002, zeros } from '../layers/params';
 
@@ -85,13 +83,6 @@ export interface ForwardOptions {
   seed?: number;
   /** Fixed drop-path keep masks (0/1 per sample) by block index in model order, instead of random draws. */
   dropPathMasks?: number[][];
-}
-
-export interface CreateModelOptions extends ConfigOverrides {
-  /** Seed of the weight init (deterministic across runs and backends' RNG). Default 0. */
-  seed?: number;
-  /** 'random' (the official init, default) or 'zeros' (fast; for weights loaded right after). */
-  init?: 'random' | 'zeros';
 }
 
 export class ConvNeXt {
@@ -285,18 +276,3 @@ export class ConvNeXt {
     this.store.dispose();
   }
 }
-
-/**
- * Builds a model from a registry name or a custom config, timm style:
- *
- *   const m = createModel('convnext_tiny', { numClasses: 10, dropPathRate: 0.1 });
- *   const m2 = createModel({ version: 2, depths: [2, 2, 6, 2], dims: [40, 80, 160, 320] });
- */
-export function createModel(
-  nameOrConfig: Parameters<typeof resolveConfig>[0],
-  opts: CreateModelOptions = {},
-): ConvNeXt {
-  const { seed, init, ...overrides } = opts;
-  return new ConvNeXt(resolveConfig(nameOrConfig, overrides), seed ?? 0, init ?? 'random');
-}
-

@@ -1,3 +1,5 @@
 export * from './configs';
-export { ConvNeXt, CreateModelOptions, ForwardOptions, createModel, parameterSpecs } from './convnext';
+export { ConvNeXt, ForwardOptions, parameterSpecs } from './convnext';
 export { Init, ParamInfo, ParamSpec, ParamStore } from '../layers/params';
+export { ModelMeta, SourceInfo } from './meta';
+export * from './preprocessing';

@@ -19,25 +19,13 @@
 import * as os from 'os';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
-import { ConfigError, ConvNeXtError, ShapeError } from '../errors';
+import { ConfigError, PoolError, ShapeError } from '../errors';
 import { FromWorker, RUN_KINDS, RunKind, ToWorker, WorkerInit, WorkerMemory } from './protocol';
 import { SharedWeights, WeightsSource, shareWeights } from './shared_weights';
 
 /** The worker entry, compiled beside this file. */
 export const WORKER_SCRIPT = path.join(__dirname, 'worker.js');
 
-/** A job failed in a worker, a worker died, or the pool was disposed. */
-export class PoolError extends ConvNeXtError {
-  constructor(
-    message: string,
-    /** The worker it happened in, when one did. */
-    readonly workerIndex?: number,
-    /** The error class name inside the worker (e.g. 'ShapeError'), when it threw. */
-    readonly workerErrorName?: string,
-  ) {
-    super(message);
-  }
-}
 
 export interface PoolOptions {
   /** Worker threads (model replicas). Default os.availableParallelism(). */

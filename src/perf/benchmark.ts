@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../backend';
 import { ConfigError } from '../errors';
 import { MODEL_CONFIGS, countMacs } from '../model/configs';
-import { createModel } from '../model/convnext';
+import { createModel } from '../factory';
 import { InferencePool } from '../parallel/pool';
 
 export interface BenchOptions {

@@ -6,4 +6,5 @@ export { convnextLayerId, layerDecayScale, paramGroups } from './layer_decay';
 export { smoothOneHot, softCrossEntropy } from './loss';
 export { EvalMetrics, MetricsAccumulator } from './metrics';
 export { cosineLr } from './schedule';
-export { EpochRecord, TrainEvent, TrainOptions, TrainReport, evaluate, train } from './trainer';
+export { EvaluateOptions, evaluate } from './evaluate';
+export { EpochRecord, TrainEvent, TrainOptions, TrainReport, train } from './trainer';

@@ -28,7 +28,8 @@ import * as path from 'path';
 import { convertCheckpoint } from '../../weights-converter/convert';
 import { writeModelDir } from '../io/model_dir';
 import { DownloadProgress, download } from './download';
-import { LabelSet, OFFICIAL_BASE_URL, ZooEntry, ZooError, getPretrained, validateEntry } from './registry';
+import { LabelSet, OFFICIAL_BASE_URL, ZooEntry, getPretrained, validateEntry } from './registry';
+import { ZooError } from '../errors';
 
 /** Progress of resolvePretrained: download progress, then one event when conversion starts. */
 export type ZooProgress = DownloadProgress | { status: 'convert'; file: string; name: string };

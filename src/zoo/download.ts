@@ -10,20 +10,8 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { ConvNeXtError } from '../errors';
+import { DownloadError } from '../errors';
 
-/** A download failed: HTTP error, dropped connection, timeout, size or hash mismatch. */
-export class DownloadError extends ConvNeXtError {
-  constructor(
-    message: string,
-    /** The URL requested. */
-    readonly url: string,
-    /** HTTP status, when the server answered with an error. */
-    readonly status?: number,
-  ) {
-    super(message);
-  }
-}
 
 /** Progress of one download. `total` is the expected size (Content-Length or expectedSize), when known. */
 export interface DownloadProgress {

@@ -8,21 +8,10 @@ import { LoadedModel, loadConvertedModel } from '../io/model_dir';
 import { ResolveOptions, resolvePretrained } from './cache';
 import { ZooEntry } from './registry';
 
-export {
-  LabelSet,
-  OFFICIAL_BASE_URL,
-  ZooEntry,
-  ZooError,
-  defaultPretrained,
-  getPretrained,
-  isZooName,
-  listPretrained,
-  registerPretrained,
-  suggestPretrained,
-  unregisterPretrained,
-  validateEntry,
-} from './registry';
-export { DEFAULT_TIMEOUT_MS, DownloadError, DownloadOptions, DownloadProgress, DownloadResult, download } from './download';
+export { LabelSet, OFFICIAL_BASE_URL, ZooEntry, defaultPretrained, getPretrained, isZooName, listPretrained, registerPretrained, suggestPretrained, unregisterPretrained, validateEntry } from './registry';
+export { ZooError } from '../errors';
+export { DEFAULT_TIMEOUT_MS, DownloadOptions, DownloadProgress, DownloadResult, download } from './download';
+export { DownloadError } from '../errors';
 export { ResolveOptions, ResolvedPretrained, ZooProgress, cachePaths, cacheState, defaultCacheDir, downloadUrl, resolvePretrained } from './cache';
 
 /**

@@ -13,13 +13,11 @@
  *   listPretrained('convnext_tiny.*');   // ['convnext_tiny.fb_in22k_ft_in1k', 'convnext_tiny.fb_in1k', ...]
  *   getPretrained('convnextv2_tiny');    // the convnextv2_tiny.fcmae_ft_in22k_in1k entry
  */
-import { ConvNeXtError } from '../errors';
+import { ZooError } from '../errors';
 import { PreprocessingInfo, evalPreprocessing } from '../model/preprocessing';
 import { MODEL_CONFIGS } from '../model/configs';
 import { editDistance, globToRegExp } from '../util/strings';
 
-/** A zoo name is unknown, a custom entry is invalid, or a cached model is missing offline. */
-export class ZooError extends ConvNeXtError {}
 
 /** Class-name sets the inference layer bundles; a model's meta names the set instead of copying it. */
 export type LabelSet = 'imagenet-1k' | 'imagenet-22k';

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
 import { expectClose, maxAbs, onBackend, randn, useBackend } from '../helpers';
 import { WASM_TRAINING_KERNELS, registerWasmTrainingKernels } from '../../src/backend/wasm_gradients';
-import { createModel } from '../../src/model';
+import { createModel } from '../../src/factory';
 import { ConvNeXtConfig } from '../../src/model/configs';
 import { assignWeights, randomWeights } from '../random_weights';
 

@@ -7,7 +7,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { expect } from 'chai';
 import { ConvNeXtError } from '../../src/errors';
-import { ImageError, decodeImage, sniffImageFormat } from '../../src/data';
+import { decodeImage, sniffImageFormat } from '../../src/data';
+import { ImageError } from '../../src/errors';
 
 const IMAGES = path.resolve(__dirname, '../../../test/fixtures/images');
 const VARIANTS = path.join(IMAGES, 'variants');

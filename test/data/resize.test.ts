@@ -6,7 +6,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { expect } from 'chai';
 import seedrandom from 'seedrandom';
-import { ImageError, RgbImage, resize } from '../../src/data';
+import { RgbImage, resize } from '../../src/data';
+import { ImageError } from '../../src/errors';
 
 const IMAGES = path.resolve(__dirname, '../../../test/fixtures/images');
 

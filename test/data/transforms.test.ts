@@ -9,21 +9,8 @@ import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { readNpy, readNpyFloat32 } from '../../src/io/npy';
-import {
-  ImageError,
-  RgbImage,
-  centerCrop,
-  decodeImage,
-  evalResizeCrop,
-  evalResizeSize,
-  evalTransform,
-  imageToTensor,
-  normalizeImage,
-  preprocessFile,
-  resize,
-  resizeShorterSide,
-  toNchw,
-} from '../../src/data';
+import { RgbImage, centerCrop, decodeImage, evalResizeCrop, evalResizeSize, evalTransform, imageToTensor, normalizeImage, preprocessFile, resize, resizeShorterSide, toNchw } from '../../src/data';
+import { ImageError } from '../../src/errors';
 
 const IMAGES = path.resolve(__dirname, '../../../test/fixtures/images');
 const MEAN_BOUND = 0.02;

@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { ConvNeXtError } from '../../src/errors';
 import { decodeImage } from '../../src/data/decode';
 import { imagenet1kLabels, Predictor, readLabelsFile, runTolerant } from '../../src/inference';
-import { createModel } from '../../src/model';
+import { createModel } from '../../src/factory';
 import { modelWeights, writeModelDir } from '../../src/io/model_dir';
 import { expectClose, useBackend } from '../helpers';
 

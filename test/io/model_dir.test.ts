@@ -5,8 +5,9 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
-import { createModel } from '../../src/model';
-import { ModelFormatError, loadConvertedModel } from '../../src/io/model_dir';
+import { createModel } from '../../src/factory';
+import { loadConvertedModel } from '../../src/io/model_dir';
+import { ModelFormatError } from '../../src/errors';
 import { SHARD_BYTES, modelWeights, writeModelDir } from '../../src/io/model_dir';
 import { expectClose, useBackend } from '../helpers';
 

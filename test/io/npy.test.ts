@@ -2,7 +2,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { expect } from 'chai';
-import { NpyError, encodeNpy, readNpy, readNpyFloat32, writeNpy } from '../../src/io/npy';
+import { encodeNpy, readNpy, readNpyFloat32, writeNpy } from '../../src/io/npy';
+import { NpyError } from '../../src/errors';
 
 const NPY = path.resolve(__dirname, '../../../test/fixtures/checkpoints/npy');
 

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
 import { ConfigError, ShapeError, WeightsError } from '../../src/errors';
-import { ConvNeXt, MODEL_CONFIGS, countMacs, countParams, createModel, listModels, resolveConfig } from '../../src/model';
+import { ConvNeXt, MODEL_CONFIGS, countMacs, countParams, listModels, resolveConfig } from '../../src/model';
+import { createModel } from '../../src/factory';
 import { BACKENDS, expectClose, expectNoLeak, maxAbs, useBackend } from '../helpers';
 import { nd, refModel } from '../reference';
 import { assignWeights, randomWeights, toNd } from '../random_weights';

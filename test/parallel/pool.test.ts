@@ -7,8 +7,10 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
 import { ConfigError, ShapeError, WeightsError } from '../../src/errors';
-import { ConvNeXt, createModel } from '../../src/model';
-import { InferencePool, PoolError, RunKind, shareWeights } from '../../src/parallel';
+import { ConvNeXt } from '../../src/model';
+import { createModel } from '../../src/factory';
+import { InferencePool, RunKind, shareWeights } from '../../src/parallel';
+import { PoolError } from '../../src/errors';
 import { expectClose, randn, useBackend } from '../helpers';
 import { assignWeights, randomWeights } from '../random_weights';
 

@@ -13,7 +13,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
 import { readNpyFloat32 } from '../../src/io/npy';
-import { loadModel } from '../../src/factory/load';
+import { loadModel } from '../../src/factory';
 import { loadConvertedModel } from '../../src/io/model_dir';
 import { convertCheckpoint } from '../../weights-converter/convert';
 import { writeModelDir } from '../../src/io/model_dir';

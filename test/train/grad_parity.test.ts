@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
 import { registerWasmTrainingKernels } from '../../src/backend/wasm_gradients';
 import { readNpy, readNpyFloat32 } from '../../src/io/npy';
-import { loadModel } from '../../src/factory/load';
+import { loadModel } from '../../src/factory';
 import { ConvNeXt } from '../../src/model';
 import { AdamW } from '../../src/train/adamw';
 import { paramGroups } from '../../src/train/layer_decay';

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
 import seedrandom from 'seedrandom';
 import { ConvNeXtError } from '../../src/errors';
-import { createModel } from '../../src/model';
+import { createModel } from '../../src/factory';
 import { loadConvertedModel } from '../../src/io/model_dir';
 import { registerWasmTrainingKernels } from '../../src/backend/wasm_gradients';
 import { AdamW } from '../../src/train/adamw';
@@ -263,7 +263,7 @@ describe('training runs', function () {
   it('--resume without a checkpoint and a bad config are clear errors', async () => {
     let err: Error | undefined;
     await train({ ...base(), out: path.join(tmp, 'none'), resume: true }).catch((e) => (err = e));
-    expect(err!.message).to.match(/--resume: no checkpoint\.safetensors in/);
+    expect(err!.message).to.match(/resume: no checkpoint\.safetensors in/);
     err = undefined;
     await train({ ...base(), batchSize: 0, out: path.join(tmp, 'bad') }).catch((e) => (err = e));
     expect(err!.message).to.match(/batchSize must be a positive integer/);

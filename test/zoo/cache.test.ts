@@ -12,20 +12,9 @@ import { expect } from 'chai';
 import { useBackend } from '../helpers';
 import { loadConvertedModel } from '../../src/io/model_dir';
 import { CheckpointError } from '../../weights-converter/errors';
-import {
-  DownloadError,
-  DownloadProgress,
-  ZooEntry,
-  ZooError,
-  ZooProgress,
-  cacheState,
-  defaultCacheDir,
-  download,
-  loadPretrained,
-  registerPretrained,
-  resolvePretrained,
-  unregisterPretrained,
-} from '../../src/zoo';
+import { DownloadProgress, ZooEntry, ZooProgress, cacheState, defaultCacheDir, download, loadPretrained, registerPretrained, resolvePretrained, unregisterPretrained } from '../../src/zoo';
+import { DownloadError } from '../../src/errors';
+import { ZooError } from '../../src/errors';
 
 const FIXTURE = path.resolve(__dirname, '../../../test/fixtures/parity/v1_official/checkpoint.pth');
 const DATA = fs.readFileSync(FIXTURE);

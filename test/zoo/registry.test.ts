@@ -1,17 +1,8 @@
 /** The zoo registry: names, URLs, defaults, preprocessing, licences, custom entries. */
 import { expect } from 'chai';
 import { MODEL_CONFIGS } from '../../src/model/configs';
-import {
-  ZooEntry,
-  ZooError,
-  defaultPretrained,
-  downloadUrl,
-  getPretrained,
-  isZooName,
-  listPretrained,
-  registerPretrained,
-  unregisterPretrained,
-} from '../../src/zoo';
+import { ZooEntry, defaultPretrained, downloadUrl, getPretrained, isZooName, listPretrained, registerPretrained, unregisterPretrained } from '../../src/zoo';
+import { ZooError } from '../../src/errors';
 
 const PRE = { inputSize: 32, cropPct: 1, cropMode: 'squash' as const, interpolation: 'bicubic' as const, mean: [0.5, 0.5, 0.5] as [number, number, number], std: [0.5, 0.5, 0.5] as [number, number, number] };
 

@@ -1,0 +1,4 @@
+/** The one way in: the name rule, createModel (architectures, pretrained) and loadModel (any source). */
+export { CreateModelOptions, createModel } from './create';
+export { LoadModelOptions, LoadProgress, loadModel } from './load';
+export { ModelName, archOf, parseModelName } from './names';

@@ -1,0 +1,71 @@
+/**
+ * The training checkpoint: one safetensors file holding the model weights (`model.*`), the AdamW
+ * moments (`opt.m.*`, `opt.v.*`), the EMA shadow (`ema.*`) and, in the header's metadata under
+ * `convnext_train`, the epoch, step, optimizer step, classes, config and history. Written atomically,
+ * so a kill mid-write keeps the previous checkpoint; stale temp files of killed runs are removed.
+ */
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+import { ConvNeXtError } from '../errors';
+import { ConvNeXtConfig } from '../model/configs';
+import { ConvNeXt } from '../model/convnext';
+import { removeStaleTemps } from '../util/fs';
+import { readSafetensors, writeSafetensors } from '../../weights-converter/safetensors';
+import { AdamW } from './adamw';
+import { ModelEma } from './ema';
+
+export const CHECKPOINT_FILE = 'checkpoint.safetensors';
+
+/** What the checkpoint's metadata records besides tensors. */
+export interface CheckpointMeta<R = unknown> {
+  epoch: number;
+  step: number;
+  optStep: number;
+  classes: string[];
+  config: ConvNeXtConfig;
+  history: R[];
+}
+
+/** Writes `<out>/checkpoint.safetensors` atomically. */
+export function saveCheckpoint<R>(out: string, model: ConvNeXt, opt: AdamW, ema: ModelEma | null, meta: Omit<CheckpointMeta<R>, 'optStep'>): void {
+  const file = path.join(out, CHECKPOINT_FILE);
+  removeStaleTemps(file);
+  const t = new Map<string, { shape: number[]; data: Float32Array }>();
+  const put = (prefix: string, vars: Map<string, tf.Variable>) => {
+    for (const [k, v] of vars) t.set(`${prefix}${k}`, { shape: [...v.shape], data: v.dataSync() as Float32Array });
+  };
+  put('model.', model.getWeights());
+  const st = opt.state();
+  put('opt.m.', st.m);
+  put('opt.v.', st.v);
+  if (ema) put('ema.', ema.shadow);
+  writeSafetensors(file, t, { convnext_train: JSON.stringify({ ...meta, optStep: st.step }) });
+}
+
+/** Restores weights, optimizer state and EMA from `<out>/checkpoint.safetensors`; returns its metadata. */
+export function loadCheckpoint<R>(out: string, model: ConvNeXt, opt: AdamW, ema: ModelEma | null): CheckpointMeta<R> {
+  const file = path.join(out, CHECKPOINT_FILE);
+  const { tensors, metadata } = readSafetensors(file);
+  const meta = JSON.parse(metadata.convnext_train ?? 'null') as CheckpointMeta<R> | null;
+  if (!meta) throw new ConvNeXtError(`${file}: not a convnext-tfjs training checkpoint`);
+  const group = (prefix: string) => {
+    const m = new Map<string, tf.Tensor>();
+    for (const [k, v] of tensors) if (k.startsWith(prefix)) m.set(k.slice(prefix.length), tf.tensor(v.data as Float32Array, v.shape));
+    return m;
+  };
+  const w = group('model.');
+  const m = group('opt.m.');
+  const v = group('opt.v.');
+  const e = group('ema.');
+  try {
+    model.loadWeights(w);
+    opt.loadState(meta.optStep, m, v);
+    if (ema) {
+      if (e.size === 0) throw new ConvNeXtError(`${file}: has no EMA weights but EMA is on`);
+      for (const [k, t] of e) ema.shadow.get(k)?.assign(t);
+    }
+  } finally {
+    tf.dispose([...w.values(), ...m.values(), ...v.values(), ...e.values()]);
+  }
+  return meta;
+}
