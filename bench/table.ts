@@ -17,6 +17,7 @@ import { availableBackends, initBackend } from '../src/backend';
 import { machineInfo, runBenchmark } from '../src/perf/benchmark';
 import { Calibration, benchPlan, buildReport, estimateRunSeconds, estimateSeconds, reportMarkdown } from './report';
 import { MODEL_CONFIGS, countMacs } from '../src/model/configs';
+import { writeFileAtomic } from '../src/util/fs';
 
 const env = (k: string, d: string): string => process.env[k]?.trim() || d;
 const words = (s: string): string[] => s.split(/[\s,]+/).filter(Boolean);
@@ -81,15 +82,9 @@ function render(raw: string, prefix: string): void {
   const meta = (lines.find((l) => l.meta)?.meta ?? machineInfo()) as ReturnType<typeof machineInfo> & Record<string, unknown>;
   const report = buildReport(lines, { ...meta, load_avg_end: loadAvg(), finished: new Date().toISOString() });
   const md = reportMarkdown(report);
-  writeAtomic(`${prefix}.json`, JSON.stringify(report, null, 2) + '\n');
-  writeAtomic(`${prefix}.md`, md);
+  writeFileAtomic(`${prefix}.json`, JSON.stringify(report, null, 2) + '\n');
+  writeFileAtomic(`${prefix}.md`, md);
   process.stdout.write(md);
-}
-
-function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, file);
 }
 
 async function main(argv: string[]): Promise<void> {

@@ -6,11 +6,11 @@
  * sorted by offset, covering the data area exactly, without gaps or overlaps.
  */
 import * as fs from 'fs';
-import * as path from 'path';
 import { CheckpointError } from './errors';
 import { decodeElements, encodeBFloat16, encodeFloat16 } from './dtype';
 import { ITEM_SIZE, RawTensor, SourceDType } from './types';
 import { readExactly } from './zip';
+import { writeFileAtomic } from '../src/util/fs';
 
 /** Largest header accepted (the Rust reference uses the same 100 MB bound). */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -215,7 +215,7 @@ export function writeSafetensors(
   const lenBuf = Buffer.alloc(8);
   lenBuf.writeBigUInt64LE(BigInt(json.length));
 
-  atomicWrite(file, (fd) => {
+  writeFileAtomic(file, (fd) => {
     fs.writeSync(fd, lenBuf);
     fs.writeSync(fd, json);
     for (const t of tensors.values()) {
@@ -248,24 +248,3 @@ function toLittleEndian16(a: Uint16Array): Uint8Array {
   return out;
 }
 
-/** Write through `writer` into a temporary file next to `file`, fsync, then rename over `file`. */
-function atomicWrite(file: string, writer: (fd: number) => void): void {
-  const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
-  const fd = fs.openSync(tmp, 'wx');
-  let ok = false;
-  try {
-    writer(fd);
-    fs.fsyncSync(fd);
-    ok = true;
-  } finally {
-    fs.closeSync(fd);
-    if (!ok) fs.rmSync(tmp, { force: true });
-  }
-  try {
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-}

@@ -15,6 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs';
 import * as os from 'os';
 import { BackendError } from '../errors';
+import { settings } from '../env';
 import { registerSimdKernels, unregisterSimdKernels } from './wasm_simd';
 import { registerWasmTrainingKernels } from './wasm_gradients';
 import { MAX_WASM_THREADS, useThreadedWasm, wasmThreads, wasmThreadsSupported } from './wasm_threads';
@@ -77,8 +78,7 @@ export interface InitBackendOptions {
 
 /** The wasm thread count asked for: option, else $CONVNEXT_THREADS, else 1; 'auto' is every core (at most 8). */
 export function requestedWasmThreads(threads?: number | 'auto'): number {
-  const env = process.env.CONVNEXT_THREADS?.trim();
-  const asked: number | string = threads ?? (env || 1);
+  const asked: number | string = threads ?? settings.threads() ?? 1;
   const raw = asked === 'auto' ? Math.min(os.availableParallelism(), MAX_WASM_THREADS) : Number(asked);
   if (!Number.isInteger(raw) || raw < 1 || raw > MAX_WASM_THREADS) {
     const from = threads !== undefined ? 'threads' : '$CONVNEXT_THREADS';
@@ -89,7 +89,7 @@ export function requestedWasmThreads(threads?: number | 'auto'): number {
 
 /** Whether our SIMD kernels serve on wasm: option, else not $CONVNEXT_SIMD=0. */
 export function simdRequested(simd?: boolean): boolean {
-  return simd ?? process.env.CONVNEXT_SIMD?.trim() !== '0';
+  return simd ?? settings.simd();
 }
 
 const REQUESTS: readonly string[] = ['auto', 'node-gpu', 'node', 'tensorflow', 'wasm', 'cpu'];
@@ -145,7 +145,7 @@ async function tryCandidate(
  *   await initBackend({ backend: 'cpu' });               // forced
  */
 export async function initBackend(opts: InitBackendOptions = {}): Promise<BackendInfo> {
-  const request = (opts.backend ?? process.env.CONVNEXT_BACKEND ?? 'auto').trim().toLowerCase() || 'auto';
+  const request = (opts.backend ?? settings.backend() ?? 'auto').trim().toLowerCase() || 'auto';
   if (!REQUESTS.includes(request)) {
     throw new BackendError(`unknown backend '${request}': use one of ${REQUESTS.join(', ')}`);
   }

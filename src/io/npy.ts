@@ -7,9 +7,9 @@
  *   writeNpy('out.npy', { shape: [2, 3], data: new Float32Array(6) });
  */
 import * as fs from 'fs';
-import * as path from 'path';
 import { NpyError } from '../errors';
 import { stridedGather } from '../util/ndarray';
+import { writeFileAtomic } from '../util/fs';
 
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
@@ -299,16 +299,7 @@ export function encodeNpy(arr: { shape: number[]; data: NpyWritable }): Buffer {
   return Buffer.concat([head, body]);
 }
 
-/** Write a C-order array as .npy, atomically (temporary file in the same directory, then rename). */
+/** Write a C-order array as .npy, atomically (writeFileAtomic). */
 export function writeNpy(file: string, arr: { shape: number[]; data: NpyWritable }): void {
-  const bytes = encodeNpy(arr);
-  const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
-  try {
-    fs.writeFileSync(tmp, bytes, { flag: 'wx' });
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
+  writeFileAtomic(file, encodeNpy(arr));
 }

@@ -30,6 +30,7 @@ import { writeModelDir } from '../io/model_dir';
 import { DownloadProgress, download } from './download';
 import { LabelSet, OFFICIAL_BASE_URL, ZooEntry, getPretrained, validateEntry } from './registry';
 import { ZooError } from '../errors';
+import { Env, settings } from '../env';
 
 /** Progress of resolvePretrained: download progress, then one event when conversion starts. */
 export type ZooProgress = DownloadProgress | { status: 'convert'; file: string; name: string };
@@ -48,7 +49,7 @@ export interface ResolveOptions {
   timeoutMs?: number;
   fetchImpl?: typeof fetch;
   /** Environment to read CONVNEXT_* / XDG_CACHE_HOME from (default process.env). */
-  env?: NodeJS.ProcessEnv;
+  env?: Env;
 }
 
 export interface ResolvedPretrained {
@@ -62,18 +63,16 @@ export interface ResolvedPretrained {
 }
 
 /** The default cache root: $CONVNEXT_CACHE, $XDG_CACHE_HOME/convnext-tfjs or ~/.cache/convnext-tfjs. */
-export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.CONVNEXT_CACHE) return path.resolve(env.CONVNEXT_CACHE);
-  if (env.XDG_CACHE_HOME) return path.resolve(env.XDG_CACHE_HOME, 'convnext-tfjs');
+export function defaultCacheDir(env: Env = process.env): string {
+  const cache = settings.cacheDir(env);
+  if (cache) return path.resolve(cache);
+  const xdg = settings.xdgCacheHome(env);
+  if (xdg) return path.resolve(xdg, 'convnext-tfjs');
   return path.join(os.homedir(), '.cache', 'convnext-tfjs');
 }
 
-function envFlag(v: string | undefined): boolean {
-  return !!v && !/^(0|false|no|off)$/i.test(v.trim());
-}
-
 /** Where an entry's checkpoint and converted model live in a cache. */
-export function cachePaths(entry: ZooEntry, opts: { cacheDir?: string; fp16?: boolean; env?: NodeJS.ProcessEnv } = {}): { modelDir: string; checkpoint: string } {
+export function cachePaths(entry: ZooEntry, opts: { cacheDir?: string; fp16?: boolean; env?: Env } = {}): { modelDir: string; checkpoint: string } {
   const root = opts.cacheDir ? path.resolve(opts.cacheDir) : defaultCacheDir(opts.env);
   return {
     modelDir: path.join(root, opts.fp16 ? `${entry.name}-fp16` : entry.name),
@@ -96,7 +95,7 @@ export function downloadUrl(entry: ZooEntry, mirror?: string): string {
 }
 
 /** What the cache holds for an entry: a converted model, only its checkpoint, or nothing. */
-export function cacheState(nameOrEntry: string | ZooEntry, opts: { cacheDir?: string; fp16?: boolean; env?: NodeJS.ProcessEnv } = {}): 'converted' | 'checkpoint' | 'none' {
+export function cacheState(nameOrEntry: string | ZooEntry, opts: { cacheDir?: string; fp16?: boolean; env?: Env } = {}): 'converted' | 'checkpoint' | 'none' {
   const entry = typeof nameOrEntry === 'string' ? getPretrained(nameOrEntry) : nameOrEntry;
   const p = cachePaths(entry, opts);
   if (fs.existsSync(path.join(p.modelDir, 'model.json'))) return 'converted';
@@ -179,9 +178,9 @@ export async function resolvePretrained(nameOrEntry: string | ZooEntry, opts: Re
   if (fs.existsSync(checkpoint)) {
     await verifyCached(entry, checkpoint);
   } else {
-    const offline = opts.offline === true || envFlag(env.CONVNEXT_OFFLINE);
+    const offline = opts.offline === true || settings.offline(env);
     if (offline) throw new ZooError(offlineMissMessage(entry, checkpoint, entry.url.startsWith(OFFICIAL_BASE_URL) ? entry.url.slice(OFFICIAL_BASE_URL.length) : entry.url));
-    const url = downloadUrl(entry, opts.mirror ?? (env.CONVNEXT_MIRROR || undefined));
+    const url = downloadUrl(entry, opts.mirror ?? settings.mirror(env));
     await download(url, checkpoint, {
       expectedSize: entry.sizeBytes,
       sha256: entry.sha256,

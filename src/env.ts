@@ -1,0 +1,41 @@
+/**
+ * Every setting the package reads from the environment, in one place (transformers.js's `env`).
+ * Each reader takes the environment as an argument (default process.env) so tests and embedders can
+ * pass their own; options given in code always win over these.
+ *
+ *   CONVNEXT_BACKEND   auto | node-gpu | node | wasm | cpu        initBackend's default request
+ *   CONVNEXT_THREADS   1 (default) | auto | N                     wasm threads (the threaded build)
+ *   CONVNEXT_SIMD      0 turns our wasm SIMD kernels off          (for A/B comparisons)
+ *   CONVNEXT_CACHE     zoo cache root                             (else $XDG_CACHE_HOME/convnext-tfjs, ~/.cache/convnext-tfjs)
+ *   CONVNEXT_OFFLINE   1 = never touch the network
+ *   CONVNEXT_MIRROR    base URL replacing https://dl.fbaipublicfiles.com/
+ */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+function value(env: Env, name: string): string | undefined {
+  const v = env[name]?.trim();
+  return v ? v : undefined;
+}
+
+/** A boolean flag: set and not 0/false/no/off. */
+function flag(env: Env, name: string): boolean {
+  const v = value(env, name);
+  return v !== undefined && !/^(0|false|no|off)$/i.test(v);
+}
+
+export const settings = {
+  /** $CONVNEXT_BACKEND, lower-cased; undefined when unset. */
+  backend: (env: Env = process.env) => value(env, 'CONVNEXT_BACKEND')?.toLowerCase(),
+  /** $CONVNEXT_THREADS as given ('auto' or a count, validated by the backend); undefined when unset. */
+  threads: (env: Env = process.env) => value(env, 'CONVNEXT_THREADS'),
+  /** Whether our SIMD kernels may serve (not $CONVNEXT_SIMD=0). */
+  simd: (env: Env = process.env) => value(env, 'CONVNEXT_SIMD') !== '0',
+  /** $CONVNEXT_CACHE, or undefined. */
+  cacheDir: (env: Env = process.env) => value(env, 'CONVNEXT_CACHE'),
+  /** $XDG_CACHE_HOME, or undefined. */
+  xdgCacheHome: (env: Env = process.env) => value(env, 'XDG_CACHE_HOME'),
+  /** $CONVNEXT_OFFLINE as a flag. */
+  offline: (env: Env = process.env) => flag(env, 'CONVNEXT_OFFLINE'),
+  /** $CONVNEXT_MIRROR, or undefined. */
+  mirror: (env: Env = process.env) => value(env, 'CONVNEXT_MIRROR'),
+} as const;
