@@ -10,7 +10,14 @@
  * passes, per image.
  */
 import { MODEL_CONFIGS, countMacs } from '../src/model/configs';
-import { BenchResult, MachineInfo, resolveArch } from '../src/perf/benchmark';
+import { BenchResult, MachineInfo } from '../src/perf/benchmark';
+
+/** The bench scripts' short names: 'tiny' -> 'convnext_tiny' (registry names pass through). */
+export function resolveArch(arch: string): string {
+  if (MODEL_CONFIGS[arch]) return arch;
+  if (MODEL_CONFIGS[`convnext_${arch}`]) return `convnext_${arch}`;
+  return arch; // runBenchmark's name rule reports it
+}
 
 export interface PlannedRun {
   arch: string;

@@ -1,5 +1,6 @@
 /** Progress bars on stderr (only on a terminal, so logs and pipes stay clean). */
 import { SingleBar } from 'cli-progress';
+import { LoadProgress } from '../factory/load';
 
 export interface Bar {
   update(value: number, payload?: Record<string, unknown>): void;
@@ -25,11 +26,18 @@ export function progressBar(total: number, label: string, unit = 'img', extra = 
   };
 }
 
-/** A byte-download bar driven by {loaded, total} progress events. */
-export function downloadBar(): { onProgress: (p: { status: string; file?: string; loaded?: number; total?: number }) => void; stop(): void } {
+/**
+ * Reports model loading: which pretrained tag a bare architecture stands for (always, on stderr),
+ * and, on a terminal, a byte-download bar and the conversion step.
+ */
+export function downloadBar(): { onProgress: (p: LoadProgress) => void; stop(): void } {
   let bar: SingleBar | null = null;
   return {
     onProgress: (p) => {
+      if (p.status === 'default-tag') {
+        process.stderr.write(`${p.arch}: using its default pretrained weights ${p.tag} (name arch.tag to choose others; \`convnext models ${p.arch}\` lists them)\n`);
+        return;
+      }
       if (!process.stderr.isTTY) return;
       if (p.status === 'download' && typeof p.loaded === 'number') {
         if (!bar) {

@@ -6,7 +6,6 @@
  *   const x = imageToTensor(await decodeImage('cat.jpg'));   // tf.Tensor4D [1, 224, 224, 3]
  */
 export { RgbImage } from './image';
-export { ImageError } from '../errors';
 export { DecodeOptions, ImageFormat, decodeImage, sniffImageFormat } from './decode';
 export { Interpolation, ResizeOptions, resize } from './resize';
 export {

@@ -14,12 +14,13 @@ import * as os from 'os';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../backend';
 import { ConfigError } from '../errors';
-import { MODEL_CONFIGS, countMacs } from '../model/configs';
+import { countMacs } from '../model/configs';
 import { createModel } from '../factory';
 import { InferencePool } from '../parallel/pool';
+import { archOf } from '../factory/names';
 
 export interface BenchOptions {
-  /** Registry name ('convnext_tiny') or its short form ('tiny'). */
+  /** An architecture or pretrained tag (the name rule, src/factory/names.ts); the weights are random. */
   arch: string;
   /** Images per forward pass (per worker call with workers > 1). */
   batch: number;
@@ -83,13 +84,6 @@ export interface BenchResult {
   num_tensors: number;
 }
 
-/** Resolves 'tiny' to 'convnext_tiny' (registry names pass through). */
-export function resolveArch(arch: string): string {
-  if (MODEL_CONFIGS[arch]) return arch;
-  if (MODEL_CONFIGS[`convnext_${arch}`]) return `convnext_${arch}`;
-  // Let resolveConfig's "did you mean" speak.
-  return arch;
-}
 
 function checkPositiveInt(name: string, v: number): void {
   if (!(Number.isInteger(v) && v > 0)) throw new ConfigError(`${name} must be a positive integer, got ${v}`);
@@ -152,7 +146,8 @@ async function timePasses(
 
 /** Runs one benchmark configuration; see the file header for what is timed. */
 export async function runBenchmark(opts: BenchOptions): Promise<BenchResult> {
-  const arch = resolveArch(opts.arch);
+  const arch = archOf(opts.arch);
+  if (!arch) throw new ConfigError(`bench: '${opts.arch}' is a path or URL; give an architecture (e.g. convnext_tiny)`);
   const { batch } = opts;
   const workers = opts.workers ?? 1;
   const size = opts.imageSize ?? 224;

@@ -4,14 +4,14 @@
  * count differs; freezing by head or by stage count.
  */
 import { ConvNeXtError } from '../errors';
-import { loadModel } from '../factory/load';
+import { LoadProgress, loadModel } from '../factory/load';
 import { ConvNeXtConfig } from '../model/configs';
 import { ConvNeXt } from '../model/convnext';
 
 /** A model of `config` (drop path etc. from it), initialised from `init` when given. */
-export async function initialModel(config: ConvNeXtConfig, init: string | undefined, seed: number): Promise<ConvNeXt> {
+export async function initialModel(config: ConvNeXtConfig, init: string | undefined, seed: number, onProgress?: (p: LoadProgress) => void): Promise<ConvNeXt> {
   if (!init) return new ConvNeXt(config, seed);
-  const { model } = await loadModel(init, { numClasses: config.numClasses, dropPathRate: config.dropPathRate, seed });
+  const { model } = await loadModel(init, { numClasses: config.numClasses, dropPathRate: config.dropPathRate, seed, onProgress });
   const c = model.config;
   if (c.version !== config.version || c.depths.join() !== config.depths.join() || c.dims.join() !== config.dims.join()) {
     model.dispose();

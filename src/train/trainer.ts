@@ -19,6 +19,7 @@ import seedrandom from 'seedrandom';
 import '../backend'; // op gradients and the wasm training kernels
 import { ConvNeXtError } from '../errors';
 import { RgbImage } from '../data/image';
+import { LoadProgress } from '../factory/load';
 import { normalizeImage } from '../data/transforms';
 import { modelWeights, writeModelDir } from '../io/model_dir';
 import { resolveConfig } from '../model/configs';
@@ -85,6 +86,7 @@ export interface TrainOptions {
 export type TrainEvent =
   | { type: 'start'; epochs: number; stepsPerEpoch: number; trainImages: number; valImages: number; classes: string[]; resumedFromEpoch: number; params: number; trainable: number }
   | { type: 'step'; epoch: number; batch: number; batches: number; loss: number; acc: number; lr: number; imagesPerSec: number; etaSec: number }
+  | { type: 'load'; progress: LoadProgress }
   | { type: 'skip'; file: string; reason: string }
   | { type: 'epoch'; record: EpochRecord };
 
@@ -265,7 +267,7 @@ export async function train(o: TrainOptions): Promise<TrainReport> {
 
   // Model, optimizer, EMA
   const config = resolveConfig(o.arch, { numClasses: K, dropPathRate: o.dropPathRate ?? 0.1 });
-  const model = await initialModel(config, o.init, seed);
+  const model = await initialModel(config, o.init, seed, (progress) => emit({ type: 'load', progress }));
   const trainable = new Set(trainableNames(model, o.freeze));
   const all = model.getWeights();
   const params = new Map([...all].filter(([k]) => trainable.has(k)));

@@ -6,7 +6,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { expect } from 'chai';
 import { Command } from 'commander';
-import { runBenchmark, resolveArch } from '../../src/perf/benchmark';
+import { runBenchmark } from '../../src/perf/benchmark';
+import { resolveArch } from '../../bench/report';
 import { benchPlan, buildReport, reportMarkdown } from '../../bench/report';
 import { registerBench } from '../../src/cli/bench';
 import { ConfigError } from '../../src/errors';
@@ -19,7 +20,7 @@ describe('benchmark', function () {
   it('times one configuration in this thread and leaves no tensors', async () => {
     const before = tf.memory().numTensors;
     const phases: string[] = [];
-    const r = await runBenchmark({ arch: 'atto', batch: 2, backend: 'wasm', imageSize: 32, reps: 2, warmup: 1, onProgress: (e) => phases.push(e.phase) });
+    const r = await runBenchmark({ arch: 'convnext_atto', batch: 2, backend: 'wasm', imageSize: 32, reps: 2, warmup: 1, onProgress: (e) => phases.push(e.phase) });
     expect(r).to.include({ arch: 'convnext_atto', backend: 'wasm', batch: 2, workers: 1, threads: getThreadsCount(), image_size: 32, reps: 2, warmup: 1, params: 3_695_520, pool_ms: 0 });
     expect(r.pass_ms).to.have.length(2);
     expect(r.ms_per_img).to.be.closeTo(Math.min(...r.pass_ms) / 2, 0.06); // pass_ms are rounded to 0.1
@@ -45,7 +46,7 @@ describe('benchmark', function () {
     expect(resolveArch('tiny')).to.equal('convnext_tiny');
     expect(resolveArch('convnextv2_atto')).to.equal('convnextv2_atto');
     for (const bad of [{ batch: 0 }, { batch: 1, workers: 1.5 }, { batch: 1, reps: 0 }, { batch: 1, warmup: -1 }]) {
-      const e = await runBenchmark({ arch: 'atto', ...bad }).then(() => null, (x: unknown) => x);
+      const e = await runBenchmark({ arch: 'convnext_atto', ...bad }).then(() => null, (x: unknown) => x);
       expect(e, JSON.stringify(bad)).to.be.instanceOf(ConfigError);
     }
     const e = await runBenchmark({ arch: 'tinny', batch: 1, backend: 'wasm' }).then(() => null, (x: Error) => x);
@@ -108,8 +109,8 @@ describe('benchmark', function () {
     registerBench(program);
     process.stdout.write = ((s: string) => out.push(s) > 0) as typeof process.stdout.write;
     try {
-      await program.parseAsync(['--backend', 'wasm', 'bench', '--arch', 'atto', '--image-size', '32', '--reps', '1', '--warmup', '0', '--json'], { from: 'user' });
-      await program.parseAsync(['bench', '--arch', 'atto', '--batch', '2', '--image-size', '32', '--reps', '1', '--backend', 'wasm'], { from: 'user' });
+      await program.parseAsync(['--backend', 'wasm', 'bench', '--arch', 'convnext_atto', '--image-size', '32', '--reps', '1', '--warmup', '0', '--json'], { from: 'user' });
+      await program.parseAsync(['bench', '--arch', 'convnext_atto', '--batch', '2', '--image-size', '32', '--reps', '1', '--backend', 'wasm'], { from: 'user' });
     } finally {
       process.stdout.write = write;
     }

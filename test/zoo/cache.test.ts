@@ -11,8 +11,9 @@ import * as path from 'path';
 import { expect } from 'chai';
 import { useBackend } from '../helpers';
 import { loadConvertedModel } from '../../src/io/model_dir';
+import { loadModel } from '../../src/factory';
 import { CheckpointError } from '../../weights-converter/errors';
-import { DownloadProgress, ZooEntry, ZooProgress, cacheState, defaultCacheDir, download, loadPretrained, registerPretrained, resolvePretrained, unregisterPretrained } from '../../src/zoo';
+import { DownloadProgress, ZooEntry, ZooProgress, cacheState, defaultCacheDir, download, registerPretrained, resolvePretrained, unregisterPretrained } from '../../src/zoo';
 import { DownloadError } from '../../src/errors';
 import { ZooError } from '../../src/errors';
 
@@ -285,7 +286,7 @@ describe('zoo cache (resolvePretrained)', () => {
       // fp16 is a sibling directory, converted from the same checkpoint.
       const r5 = await resolvePretrained(NAME, { ...opts(srv), fp16: true });
       expect(r5).to.include({ dir: path.join(tmp, `${NAME}-fp16`), downloaded: false, converted: true });
-      const loaded = await loadPretrained(NAME, { ...opts(srv), fp16: true });
+      const loaded = await loadModel(NAME, { ...opts(srv), fp16: true });
       loaded.model.dispose();
       expect(loaded.meta.storage).to.equal('float16');
       expect(srv.requests, 'one request in all').to.have.length(1);
