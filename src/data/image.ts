@@ -13,6 +13,26 @@ export interface RgbImage {
   data: Uint8Array;
 }
 
+/**
+ * The one pixel-remap loop (orientation, flips, nearest-neighbour affine warps): an ow x oh image
+ * whose pixel (x, y) copies the source pixel `source(x, y)` returns as a flat pixel index
+ * (sy * width + sx), or black where it returns -1.
+ */
+export function remapPixels(img: RgbImage, ow: number, oh: number, source: (x: number, y: number) => number): RgbImage {
+  const { data } = img;
+  const out = new Uint8Array(ow * oh * 3);
+  for (let y = 0, o = 0; y < oh; y++) {
+    for (let x = 0; x < ow; x++, o += 3) {
+      const p = source(x, y);
+      if (p < 0) continue;
+      const s = p * 3;
+      out[o] = data[s];
+      out[o + 1] = data[s + 1];
+      out[o + 2] = data[s + 2];
+    }
+  }
+  return { width: ow, height: oh, data: out };
+}
 
 /** Throws ImageError unless `img` is a well-formed RgbImage; `what` names it in the message. */
 export function checkRgbImage(img: RgbImage, what = 'image'): void {

@@ -5,7 +5,7 @@
  * timm and torchvision open images with `Image.open(f).convert('RGB')`, which ignores the tag, so
  * decodeImage only applies it when asked.
  */
-import { RgbImage } from './image';
+import { RgbImage, remapPixels } from './image';
 
 /**
  * The value of a SHORT or LONG tag in the first IFD of a TIFF-structured block (a TIFF file, or an
@@ -45,30 +45,19 @@ export function exifOrientation(tiff: Uint8Array | null): number {
  */
 export function applyOrientation(img: RgbImage, orientation: number): RgbImage {
   if (orientation < 2 || orientation > 8) return img;
-  const { width: W, height: H, data } = img;
+  const { width: W, height: H } = img;
   const swap = orientation >= 5;
   const ow = swap ? H : W;
   const oh = swap ? W : H;
-  const out = new Uint8Array(data.length);
-  for (let y = 0; y < oh; y++) {
-    for (let x = 0; x < ow; x++) {
-      let sx: number;
-      let sy: number;
-      switch (orientation) {
-        case 2: sx = W - 1 - x; sy = y; break;
-        case 3: sx = W - 1 - x; sy = H - 1 - y; break;
-        case 4: sx = x; sy = H - 1 - y; break;
-        case 5: sx = y; sy = x; break;
-        case 6: sx = y; sy = H - 1 - x; break;
-        case 7: sx = W - 1 - y; sy = H - 1 - x; break;
-        default: sx = W - 1 - y; sy = x; break; // 8
-      }
-      const s = (sy * W + sx) * 3;
-      const o = (y * ow + x) * 3;
-      out[o] = data[s];
-      out[o + 1] = data[s + 1];
-      out[o + 2] = data[s + 2];
+  return remapPixels(img, ow, oh, (x, y) => {
+    switch (orientation) {
+      case 2: return y * W + (W - 1 - x);
+      case 3: return (H - 1 - y) * W + (W - 1 - x);
+      case 4: return (H - 1 - y) * W + x;
+      case 5: return x * W + y;
+      case 6: return (H - 1 - x) * W + y;
+      case 7: return (H - 1 - x) * W + (W - 1 - y);
+      default: return x * W + (W - 1 - y); // 8
     }
-  }
-  return { width: ow, height: oh, data: out };
+  });
 }

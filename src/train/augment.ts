@@ -5,7 +5,7 @@
  * and batch-level Mixup / CutMix on normalised tensors with soft targets (timm Mixup, 'batch' mode).
  * Randomness comes from a caller's seeded generator, so epochs are reproducible.
  */
-import { RgbImage } from '../data/image';
+import { RgbImage, remapPixels } from '../data/image';
 import { resize } from '../data/resize';
 
 /** A uniform [0, 1) generator (seedrandom's prng). */
@@ -45,17 +45,8 @@ export function randomResizedCrop(img: RgbImage, size: number, rng: Rng, scale?:
 }
 
 export function flipHorizontal(img: RgbImage): RgbImage {
-  const { width: w, height: h, data } = img;
-  const out = new Uint8Array(data.length);
-  for (let y = 0; y < h; y++)
-    for (let x = 0; x < w; x++) {
-      const s = (y * w + x) * 3;
-      const d = (y * w + (w - 1 - x)) * 3;
-      out[d] = data[s];
-      out[d + 1] = data[s + 1];
-      out[d + 2] = data[s + 2];
-    }
-  return { width: w, height: h, data: out };
+  const { width: w, height: h } = img;
+  return remapPixels(img, w, h, (x, y) => y * w + (w - 1 - x));
 }
 
 const clip = (v: number) => (v < 0 ? 0 : v > 255 ? 255 : v);
@@ -87,24 +78,16 @@ function grayscale(img: RgbImage): Uint8Array {
 
 /** Inverse-mapped affine warp, nearest neighbour, fill 0 (torchvision's defaults for TrivialAugment). */
 function affine(img: RgbImage, m: [number, number, number, number, number, number]): RgbImage {
-  const { width: w, height: h, data } = img;
-  const out = new Uint8Array(data.length);
+  const { width: w, height: h } = img;
   const cx = w * 0.5;
   const cy = h * 0.5;
-  for (let y = 0; y < h; y++)
-    for (let x = 0; x < w; x++) {
-      const xc = x + 0.5 - cx;
-      const yc = y + 0.5 - cy;
-      const sx = Math.floor(m[0] * xc + m[1] * yc + m[2] + cx);
-      const sy = Math.floor(m[3] * xc + m[4] * yc + m[5] + cy);
-      if (sx < 0 || sy < 0 || sx >= w || sy >= h) continue;
-      const s = (sy * w + sx) * 3;
-      const d = (y * w + x) * 3;
-      out[d] = data[s];
-      out[d + 1] = data[s + 1];
-      out[d + 2] = data[s + 2];
-    }
-  return { width: w, height: h, data: out };
+  return remapPixels(img, w, h, (x, y) => {
+    const xc = x + 0.5 - cx;
+    const yc = y + 0.5 - cy;
+    const sx = Math.floor(m[0] * xc + m[1] * yc + m[2] + cx);
+    const sy = Math.floor(m[3] * xc + m[4] * yc + m[5] + cy);
+    return sx < 0 || sy < 0 || sx >= w || sy >= h ? -1 : sy * w + sx;
+  });
 }
 
 function autocontrast(img: RgbImage): RgbImage {
