@@ -105,7 +105,7 @@ describe('weights-converter: hostile and malformed checkpoints', () => {
       expectCheckpointError(() => readCheckpointSync(path.join(tmp.dir, 'missing.pth')), /cannot open/);
     });
     it('a directory', () => {
-      expectCheckpointError(() => readCheckpointSync(tmp.dir), /checkpoint .*(EISDIR|illegal operation|cannot|unreadable)/);
+      expectCheckpointError(() => readCheckpointSync(tmp.dir), /: a checkpoint must be a regular file, but this is a directory$/);
     });
     it('a pickle without the torch magic number', () => {
       const p = new PickleBuilder().proto().int(5).stop().bytes();
