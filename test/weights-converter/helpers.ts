@@ -101,6 +101,38 @@ export function tempDir(): { dir: string; cleanup: () => void } {
   return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** A scratch directory for the enclosing describe(): made before its tests, removed after them. */
+export interface TempFiles {
+  /** The directory (valid inside tests and hooks). */
+  readonly dir: string;
+  /** Write `bytes` to `name` (default: a fresh `f<n>.pth`) in the directory; returns the path. */
+  put(bytes: Uint8Array, name?: string): string;
+}
+
+/** Registers before/after hooks around the enclosing describe() and returns its TempFiles. */
+export function useTempDir(): TempFiles {
+  let tmp: { dir: string; cleanup: () => void } | undefined;
+  let n = 0;
+  before(() => {
+    tmp = tempDir();
+  });
+  after(() => tmp?.cleanup());
+  const dir = (): string => {
+    if (tmp === undefined) throw new Error('useTempDir: the directory exists only inside tests and hooks');
+    return tmp.dir;
+  };
+  return {
+    get dir() {
+      return dir();
+    },
+    put(bytes, name = `f${n++}.pth`) {
+      const file = path.join(dir(), name);
+      fs.writeFileSync(file, bytes);
+      return file;
+    },
+  };
+}
+
 /** Deterministic PRNG (mulberry32). */
 export function rng(seed: number): () => number {
   let a = seed >>> 0;

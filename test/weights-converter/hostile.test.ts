@@ -4,27 +4,17 @@
  * absurd allocations. (Corruptions specific to one module are tested beside it: torch/*, zip, ...)
  */
 import * as fs from 'fs';
-import * as path from 'path';
 import { expect } from 'chai';
 import { CheckpointError, UnsafePickleError } from '../../weights-converter/errors';
 import { readCheckpointSync } from '../../weights-converter/read';
-import { PickleBuilder, buildZip, entriesOf, expectCheckpointError, fixture, rng, tempDir, torchZip } from './helpers';
+import { PickleBuilder, buildZip, entriesOf, expectCheckpointError, fixture, rng, torchZip, useTempDir } from './helpers';
 
 const MARKER = '/tmp/convnext_tfjs_PWNED';
 
 describe('weights-converter: hostile and malformed checkpoints', () => {
-  let tmp: { dir: string; cleanup: () => void };
-  let n = 0;
-  before(() => {
-    tmp = tempDir();
-    fs.rmSync(MARKER, { force: true });
-  });
-  after(() => tmp.cleanup());
-  const put = (bytes: Uint8Array, ext = '.pth'): string => {
-    const p = path.join(tmp.dir, `f${n++}${ext}`);
-    fs.writeFileSync(p, bytes);
-    return p;
-  };
+  const tmp = useTempDir();
+  const put = (bytes: Uint8Array) => tmp.put(bytes);
+  before(() => fs.rmSync(MARKER, { force: true }));
 
   describe('code execution attempts are refused by name and never run', () => {
     const cases: [string, string][] = [

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { expect } from 'chai';
 import { detectFormat, readCheckpoint, readCheckpointSync } from '../../weights-converter/read';
-import { expectCheckpointError, expectTensors, fixture, loadExpected, rng, tempDir } from './helpers';
+import { expectCheckpointError, expectTensors, fixture, loadExpected, rng, tempDir, useTempDir } from './helpers';
 
 describe('weights-converter/read', () => {
   const expected = loadExpected();
@@ -65,17 +65,8 @@ describe('weights-converter/read', () => {
   });
 
   describe('files that are not checkpoints', () => {
-    let tmp: { dir: string; cleanup: () => void };
-    let n = 0;
-    before(() => {
-      tmp = tempDir();
-    });
-    after(() => tmp.cleanup());
-    const put = (bytes: Uint8Array, ext = '.pth'): string => {
-      const p = path.join(tmp.dir, `f${n++}${ext}`);
-      fs.writeFileSync(p, bytes);
-      return p;
-    };
+    const tmp = useTempDir();
+    const put = (bytes: Uint8Array) => tmp.put(bytes);
 
     it('empty file', () => {
       expectCheckpointError(() => readCheckpointSync(put(Buffer.alloc(0))), /empty file \(0 bytes\)/);

@@ -5,7 +5,7 @@ import * as path from 'path';
 import { expect } from 'chai';
 import { CheckpointError } from '../../weights-converter/errors';
 import { openRegularFile, readExactly } from '../../weights-converter/source';
-import { expectCheckpointError, tempDir } from './helpers';
+import { expectCheckpointError, useTempDir } from './helpers';
 
 /** Every public reader, called on `file` in a child process: a reader that blocked would hang it, not the suite. */
 function readersOn(file: string): Record<string, string> {
@@ -42,16 +42,11 @@ const EXPECTED_WHAT: Record<string, string> = {
 };
 
 describe('weights-converter/source', () => {
-  let tmp: { dir: string; cleanup: () => void };
-  before(() => {
-    tmp = tempDir();
-  });
-  after(() => tmp.cleanup());
+  const tmp = useTempDir();
 
   describe('openRegularFile', () => {
     it('opens a regular file: descriptor, size, and a close that is safe twice', () => {
-      const file = path.join(tmp.dir, 'five.bin');
-      fs.writeFileSync(file, Buffer.from('hello'));
+      const file = tmp.put(Buffer.from('hello'), 'five.bin');
       const f = openRegularFile(file, 'a checkpoint');
       expect(f.size).to.equal(5);
       expect(readExactly(f.fd, 1, 3, file, 'test').toString()).to.equal('ell');
@@ -109,8 +104,7 @@ describe('weights-converter/source', () => {
 
   describe('readExactly', () => {
     it('reads exactly, or names what was truncated and where', () => {
-      const file = path.join(tmp.dir, 'ten.bin');
-      fs.writeFileSync(file, Buffer.from('0123456789'));
+      const file = tmp.put(Buffer.from('0123456789'), 'ten.bin');
       const f = openRegularFile(file, 'a checkpoint');
       try {
         expect(readExactly(f.fd, 7, 3, file, 'tail').toString()).to.equal('789');

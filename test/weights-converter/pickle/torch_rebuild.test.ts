@@ -1,6 +1,4 @@
 /** weights-converter/pickle/torch_rebuild.ts: torch's rebuild functions as lazy tensor references. */
-import * as fs from 'fs';
-import * as path from 'path';
 import { expect } from 'chai';
 import { readCheckpointSync } from '../../../weights-converter/read';
 import {
@@ -17,7 +15,7 @@ import {
   torchSize,
 } from '../../../weights-converter/pickle/torch_rebuild';
 import { PyGlobal, PyTuple, PyValue } from '../../../weights-converter/pickle/values';
-import { PickleBuilder, expectCheckpointError, f32Bytes, handlerContext, tempDir, torchZip } from '../helpers';
+import { PickleBuilder, expectCheckpointError, f32Bytes, handlerContext, torchZip, useTempDir } from '../helpers';
 
 const tuple = (...xs: number[]) => new PyTuple(xs);
 const inert = (name: string) => new PyGlobal(name, {});
@@ -87,16 +85,8 @@ describe('weights-converter/pickle/torch_rebuild', () => {
   });
 
   describe('hand-built archives in forms torch 1.13 does not write', () => {
-    let tmp: { dir: string; cleanup: () => void };
-    before(() => {
-      tmp = tempDir();
-    });
-    after(() => tmp.cleanup());
-    const read = (name: string, bytes: Buffer) => {
-      const file = path.join(tmp.dir, name);
-      fs.writeFileSync(file, bytes);
-      return readCheckpointSync(file);
-    };
+    const tmp = useTempDir();
+    const read = (name: string, bytes: Buffer) => readCheckpointSync(tmp.put(bytes, name));
     const tupleOf = (b: PickleBuilder, xs: number[]) => {
       b.mark();
       for (const x of xs) b.int(x);

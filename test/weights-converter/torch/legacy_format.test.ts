@@ -1,25 +1,15 @@
 /** weights-converter/torch/legacy_format.ts: pre-1.6 torch.save files (five pickles, then storages). */
 import * as fs from 'fs';
-import * as path from 'path';
 import { expect } from 'chai';
 import { TensorRef } from '../../../weights-converter/pickle/torch_rebuild';
 import { PyDict } from '../../../weights-converter/pickle/values';
 import { readCheckpointSync } from '../../../weights-converter/read';
 import { LEGACY_MAGIC, LEGACY_PROTOCOL, openTorchLegacy } from '../../../weights-converter/torch/legacy_format';
-import { PickleBuilder, expectCheckpointError, fixture, tempDir } from '../helpers';
+import { PickleBuilder, expectCheckpointError, fixture, useTempDir } from '../helpers';
 
 describe('weights-converter/torch/legacy_format', () => {
-  let tmp: { dir: string; cleanup: () => void };
-  let n = 0;
-  before(() => {
-    tmp = tempDir();
-  });
-  after(() => tmp.cleanup());
-  const put = (bytes: Uint8Array): string => {
-    const p = path.join(tmp.dir, `l${n++}.pth`);
-    fs.writeFileSync(p, bytes);
-    return p;
-  };
+  const tmp = useTempDir();
+  const put = (bytes: Uint8Array) => tmp.put(bytes);
 
   it("torch's magic number and protocol version", () => {
     expect(LEGACY_MAGIC).to.equal(119547037146038801333356n);

@@ -1,6 +1,4 @@
 /** weights-converter/torch/state_dict.ts: choosing the state dict and its wrapper, stripping 'module.'. */
-import * as fs from 'fs';
-import * as path from 'path';
 import { expect } from 'chai';
 import { StorageRef, TensorRef } from '../../../weights-converter/pickle/torch_rebuild';
 import { PyDict, PyValue } from '../../../weights-converter/pickle/values';
@@ -14,8 +12,8 @@ import {
   f32Bytes,
   fixture,
   loadExpected,
-  tempDir,
   torchZip,
+  useTempDir,
 } from '../helpers';
 
 const storage = new StorageRef('0', 'float32', 4, 'cpu');
@@ -110,16 +108,8 @@ describe('weights-converter/torch/state_dict', () => {
   });
 
   describe('hand-built archives', () => {
-    let tmp: { dir: string; cleanup: () => void };
-    before(() => {
-      tmp = tempDir();
-    });
-    after(() => tmp.cleanup());
-    const put = (name: string, bytes: Buffer): string => {
-      const file = path.join(tmp.dir, name);
-      fs.writeFileSync(file, bytes);
-      return file;
-    };
+    const tmp = useTempDir();
+    const put = (name: string, bytes: Buffer) => tmp.put(bytes, name);
 
     it('a plain dict mixing tensors and other values keeps the tensors and reports the rest', () => {
       const b = new PickleBuilder().proto().emptyDict();

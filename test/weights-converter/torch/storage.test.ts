@@ -1,11 +1,9 @@
 /** weights-converter/torch/storage.ts: the persistent id naming a storage. */
-import * as fs from 'fs';
-import * as path from 'path';
 import { expect } from 'chai';
 import { PyGlobal, PyTuple } from '../../../weights-converter/pickle/values';
 import { readCheckpointSync } from '../../../weights-converter/read';
 import { MAX_BLOCK_BYTES, storagePid } from '../../../weights-converter/torch/storage';
-import { PickleBuilder, expectCheckpointError, handlerContext, tempDir, torchZip } from '../helpers';
+import { PickleBuilder, expectCheckpointError, handlerContext, torchZip, useTempDir } from '../helpers';
 
 describe('weights-converter/torch/storage', () => {
   it("storagePid returns the fields of a ('storage', type, key, location, numel) id", () => {
@@ -22,22 +20,13 @@ describe('weights-converter/torch/storage', () => {
   });
 
   describe('in a checkpoint', () => {
-    let tmp: { dir: string; cleanup: () => void };
-    before(() => {
-      tmp = tempDir();
-    });
-    after(() => tmp.cleanup());
+    const tmp = useTempDir();
 
     it('a storage persistent id of the wrong shape', () => {
-      const put = (name: string, bytes: Buffer): string => {
-        const file = path.join(tmp.dir, name);
-        fs.writeFileSync(file, bytes);
-        return file;
-      };
       const pkl = new PickleBuilder().proto().mark().str('storage').global('torch', 'FloatStorage').str('0').tuple().binpersid().stop().bytes();
-      expectCheckpointError(() => readCheckpointSync(put('pid3.pth', torchZip(pkl))), /storage persistent id has 3 fields, expected 5/);
+      expectCheckpointError(() => readCheckpointSync(tmp.put(torchZip(pkl))), /storage persistent id has 3 fields, expected 5/);
       const mod = new PickleBuilder().proto().mark().str('module').none().none().none().tuple().binpersid().stop().bytes();
-      expectCheckpointError(() => readCheckpointSync(put('module.pth', torchZip(mod))), /pickles a whole nn\.Module/);
+      expectCheckpointError(() => readCheckpointSync(tmp.put(torchZip(mod))), /pickles a whole nn\.Module/);
     });
   });
 });

@@ -1,26 +1,16 @@
 /** weights-converter/torch/zip_format.ts: torch.save zip archives, their layout and their corruptions. */
 import * as fs from 'fs';
-import * as path from 'path';
 import { expect } from 'chai';
 import { TensorRef } from '../../../weights-converter/pickle/torch_rebuild';
 import { PyDict } from '../../../weights-converter/pickle/values';
 import { readCheckpointSync } from '../../../weights-converter/read';
 import { openTorchZip } from '../../../weights-converter/torch/zip_format';
 import { ZipReader } from '../../../weights-converter/zip';
-import { PickleBuilder, buildZip, entriesOf, expectCheckpointError, f32Bytes, fixture, tempDir, torchZip } from '../helpers';
+import { PickleBuilder, buildZip, entriesOf, expectCheckpointError, f32Bytes, fixture, torchZip, useTempDir } from '../helpers';
 
 describe('weights-converter/torch/zip_format', () => {
-  let tmp: { dir: string; cleanup: () => void };
-  let n = 0;
-  before(() => {
-    tmp = tempDir();
-  });
-  after(() => tmp.cleanup());
-  const put = (bytes: Uint8Array): string => {
-    const p = path.join(tmp.dir, `z${n++}.pth`);
-    fs.writeFileSync(p, bytes);
-    return p;
-  };
+  const tmp = useTempDir();
+  const put = (bytes: Uint8Array) => tmp.put(bytes);
 
   it('unpickles data.pkl lazily: tensors are references, storages are read on demand', () => {
     const c = openTorchZip(fixture('zip_proto4.pth'));
