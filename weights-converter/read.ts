@@ -5,12 +5,12 @@
  *   const ckpt = await readCheckpoint('convnext_tiny_1k_224_ema.pth');
  *   ckpt.tensors.get('stem.0.weight');   // { shape: [96, 3, 4, 4], dtype: 'float32', data }
  */
-import * as fs from 'fs';
 import { CheckpointError } from './errors';
 import { readSafetensors } from './safetensors';
+import { openRegularFile, readExactly } from './source';
 import { TorchContents, materializeTensors, openTorchLegacy, openTorchZip, selectStateDict } from './torch';
 import { Checkpoint, CheckpointFormat, ReadCheckpointOptions } from './types';
-import { isZip, readExactly } from './zip';
+import { isZip } from './zip';
 
 export type { Checkpoint, CheckpointFormat, RawTensor, ReadCheckpointOptions, SourceDType } from './types';
 export { CheckpointError, UnsafePickleError } from './errors';
@@ -57,21 +57,16 @@ export function readCheckpointSync(file: string, opts: ReadCheckpointOptions = {
 }
 
 function readUnguarded(file: string, opts: ReadCheckpointOptions): Checkpoint {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (e) {
-    throw new CheckpointError(file, `cannot open: ${(e as Error).message}`);
-  }
+  const opened = openRegularFile(file, 'a checkpoint');
   let format: CheckpointFormat | null;
   try {
-    const size = fs.fstatSync(fd).size;
+    const { fd, size } = opened;
     if (size === 0) throw new CheckpointError(file, 'empty file (0 bytes)');
     const head = readExactly(fd, 0, Math.min(size, 16), file, 'file header');
     format = detectFormat(head);
     if (format === null) throw new CheckpointError(file, unknownFormatReason(fd, size, head, file));
   } finally {
-    fs.closeSync(fd);
+    opened.close();
   }
 
   if (format === 'safetensors') {

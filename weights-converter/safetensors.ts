@@ -8,8 +8,8 @@
 import * as fs from 'fs';
 import { CheckpointError } from './errors';
 import { decodeElements, encodeBFloat16, encodeFloat16 } from './dtype';
+import { openRegularFile, readExactly } from './source';
 import { ITEM_SIZE, RawTensor, SourceDType } from './types';
-import { readExactly } from './zip';
 import { writeFileAtomic } from '../src/util/fs';
 
 /** Largest header accepted (the Rust reference uses the same 100 MB bound). */
@@ -129,29 +129,22 @@ export function parseSafetensorsHeader(fd: number, fileSize: number, file: strin
   return { entries, metadata, dataStart };
 }
 
-function openForRead(file: string): number {
-  try {
-    return fs.openSync(file, 'r');
-  } catch (e) {
-    throw new CheckpointError(file, `cannot open: ${(e as Error).message}`);
-  }
-}
-
 /** Read only the header of a safetensors file (names, dtypes, shapes, metadata). */
 export function readSafetensorsHeader(file: string): SafetensorsHeader {
-  const fd = openForRead(file);
+  const f = openRegularFile(file, 'a safetensors file');
   try {
-    return parseSafetensorsHeader(fd, fs.fstatSync(fd).size, file);
+    return parseSafetensorsHeader(f.fd, f.size, file);
   } finally {
-    fs.closeSync(fd);
+    f.close();
   }
 }
 
 /** Read every tensor of a safetensors file, in data order. */
 export function readSafetensors(file: string): { tensors: Map<string, RawTensor>; metadata: Record<string, string> } {
-  const fd = openForRead(file);
+  const f = openRegularFile(file, 'a safetensors file');
+  const fd = f.fd;
   try {
-    const header = parseSafetensorsHeader(fd, fs.fstatSync(fd).size, file);
+    const header = parseSafetensorsHeader(fd, f.size, file);
     const tensors = new Map<string, RawTensor>();
     for (const e of header.entries) {
       const bytes = new Uint8Array(readExactly(fd, e.begin, e.end - e.begin, file, `tensor '${e.name}'`));
@@ -166,7 +159,7 @@ export function readSafetensors(file: string): { tensors: Map<string, RawTensor>
     }
     return { tensors, metadata: header.metadata };
   } finally {
-    fs.closeSync(fd);
+    f.close();
   }
 }
 

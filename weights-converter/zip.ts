@@ -8,6 +8,7 @@
 import * as fs from 'fs';
 import * as zlib from 'zlib';
 import { CheckpointError } from './errors';
+import { openRegularFile, readExactly } from './source';
 
 const SIG_LOCAL = 0x04034b50;
 const SIG_CENTRAL = 0x02014b50;
@@ -63,23 +64,6 @@ export function isZip(head: Uint8Array): boolean {
   );
 }
 
-/** Read exactly `length` bytes at `position`, or throw a CheckpointError. */
-export function readExactly(fd: number, position: number, length: number, file: string, what: string): Buffer {
-  const buf = Buffer.alloc(length);
-  let done = 0;
-  while (done < length) {
-    let n: number;
-    try {
-      n = fs.readSync(fd, buf, done, Math.min(length - done, 0x40000000), position + done);
-    } catch (e) {
-      throw new CheckpointError(file, `read error in ${what}: ${(e as Error).message}`);
-    }
-    if (n <= 0) throw new CheckpointError(file, `truncated ${what}: file ends at byte ${position + done}`);
-    done += n;
-  }
-  return buf;
-}
-
 function readU64(buf: Buffer, off: number, file: string, what: string): number {
   const v = buf.readBigUInt64LE(off);
   if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new CheckpointError(file, `corrupt zip: ${what} ${v} is too large`);
@@ -105,16 +89,11 @@ export class ZipReader {
 
   /** Open `path` and read its central directory. */
   static open(path: string): ZipReader {
-    let fd: number;
+    const file = openRegularFile(path, 'a zip archive');
     try {
-      fd = fs.openSync(path, 'r');
+      return new ZipReader(path, file.fd, file.size);
     } catch (e) {
-      throw new CheckpointError(path, `cannot open: ${(e as Error).message}`);
-    }
-    try {
-      return new ZipReader(path, fd, fs.fstatSync(fd).size);
-    } catch (e) {
-      fs.closeSync(fd);
+      file.close();
       throw e;
     }
   }

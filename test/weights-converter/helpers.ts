@@ -1,7 +1,8 @@
 /**
  * Test helpers for the checkpoint readers: fixture paths and expected values (written by
  * test/fixtures/checkpoints/make_checkpoint_fixtures.py with PyTorch), a zip writer (stored or
- * deflated entries, optional ZIP64 records) to build hostile archives, and a tiny pickle assembler.
+ * deflated entries, optional ZIP64 records) to build hostile archives, a tiny pickle assembler, and
+ * a HandlerContext for calling allowlist handlers directly.
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -9,8 +10,9 @@ import * as path from 'path';
 import * as zlib from 'zlib';
 import { expect } from 'chai';
 import { CheckpointError } from '../../weights-converter/errors';
+import { HandlerContext } from '../../weights-converter/pickle/values';
 import { RawTensor } from '../../weights-converter/types';
-import { crc32 } from '../../weights-converter/zip';
+import { ZipReader, crc32 } from '../../weights-converter/zip';
 
 export const FIXTURES = path.resolve(__dirname, '../../../test/fixtures/checkpoints');
 
@@ -99,6 +101,38 @@ export function tempDir(): { dir: string; cleanup: () => void } {
   return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** A scratch directory for the enclosing describe(): made before its tests, removed after them. */
+export interface TempFiles {
+  /** The directory (valid inside tests and hooks). */
+  readonly dir: string;
+  /** Write `bytes` to `name` (default: a fresh `f<n>.pth`) in the directory; returns the path. */
+  put(bytes: Uint8Array, name?: string): string;
+}
+
+/** Registers before/after hooks around the enclosing describe() and returns its TempFiles. */
+export function useTempDir(): TempFiles {
+  let tmp: { dir: string; cleanup: () => void } | undefined;
+  let n = 0;
+  before(() => {
+    tmp = tempDir();
+  });
+  after(() => tmp?.cleanup());
+  const dir = (): string => {
+    if (tmp === undefined) throw new Error('useTempDir: the directory exists only inside tests and hooks');
+    return tmp.dir;
+  };
+  return {
+    get dir() {
+      return dir();
+    },
+    put(bytes, name = `f${n++}.pth`) {
+      const file = path.join(dir(), name);
+      fs.writeFileSync(file, bytes);
+      return file;
+    },
+  };
+}
+
 /** Deterministic PRNG (mulberry32). */
 export function rng(seed: number): () => number {
   let a = seed >>> 0;
@@ -119,6 +153,16 @@ export interface ZipInput {
   /** Override the CRC written (to fake a corrupt entry). */
   crc?: number;
   flags?: number;
+}
+
+/** The entries of an archive (e.g. a fixture), to rebuild it with changes through buildZip. */
+export function entriesOf(file: string): ZipInput[] {
+  const zip = ZipReader.open(file);
+  try {
+    return zip.names().map((name) => ({ name, data: zip.read(name) }));
+  } finally {
+    zip.close();
+  }
 }
 
 /** Build a zip archive in memory. `zip64` writes ZIP64 extra fields, EOCD record and locator. */
@@ -306,4 +350,20 @@ export function torchZip(pkl: Uint8Array, storages: Record<string, Uint8Array> =
     ...Object.entries(storages).map(([k, d]) => ({ name: `archive/data/${k}`, data: d })),
     { name: 'archive/version', data: Buffer.from('3\n') },
   ]);
+}
+
+/** A HandlerContext for calling allowlist handlers directly: fails as the VM does, counts the work charged. */
+export function handlerContext(file = 't.pkl'): HandlerContext & { charged: number } {
+  const ctx = {
+    file,
+    offset: 0,
+    charged: 0,
+    fail(reason: string): never {
+      throw new CheckpointError(file, `corrupt pickle: ${reason} at offset 0`);
+    },
+    charge(n: number): void {
+      ctx.charged += n;
+    },
+  };
+  return ctx;
 }

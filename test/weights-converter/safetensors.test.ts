@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { floatToBfloat16, bfloat16ToFloat, floatToHalf, halfToFloat } from '../../weights-converter/dtype';
 import { readCheckpointSync } from '../../weights-converter/read';
 import { readSafetensors, readSafetensorsHeader, writeSafetensors } from '../../weights-converter/safetensors';
-import { expectCheckpointError, expectTensors, fixture, loadExpected, tempDir } from './helpers';
+import { expectCheckpointError, expectTensors, fixture, loadExpected, useTempDir } from './helpers';
 
 /** A safetensors file by hand: header object, then raw data bytes. */
 function stFile(header: unknown, data: Uint8Array, lenOverride?: bigint): Buffer {
@@ -15,16 +15,8 @@ function stFile(header: unknown, data: Uint8Array, lenOverride?: bigint): Buffer
 }
 
 describe('weights-converter/safetensors', () => {
-  let tmp: { dir: string; cleanup: () => void };
-  before(() => {
-    tmp = tempDir();
-  });
-  after(() => tmp.cleanup());
-  const put = (name: string, bytes: Uint8Array): string => {
-    const p = path.join(tmp.dir, name);
-    fs.writeFileSync(p, bytes);
-    return p;
-  };
+  const tmp = useTempDir();
+  const put = (name: string, bytes: Uint8Array) => tmp.put(bytes, name);
 
   it('reads F32, F16, BF16, F64, I64 and BOOL tensors and the metadata', () => {
     const exp = loadExpected()['mixed.safetensors'];

@@ -3,20 +3,11 @@ import * as path from 'path';
 import { expect } from 'chai';
 import { CheckpointError } from '../../weights-converter/errors';
 import { ZipReader, crc32 } from '../../weights-converter/zip';
-import { buildZip, expectCheckpointError, fixture, tempDir } from './helpers';
+import { buildZip, expectCheckpointError, fixture, useTempDir } from './helpers';
 
 describe('weights-converter/zip', () => {
-  let tmp: { dir: string; cleanup: () => void };
-  before(() => {
-    tmp = tempDir();
-  });
-  after(() => tmp.cleanup());
-
-  function write(name: string, bytes: Uint8Array): string {
-    const p = path.join(tmp.dir, name);
-    fs.writeFileSync(p, bytes);
-    return p;
-  }
+  const tmp = useTempDir();
+  const write = (name: string, bytes: Uint8Array) => tmp.put(bytes, name);
 
   it('crc32 matches the standard check value', () => {
     expect(crc32(Buffer.from('123456789'))).to.equal(0xcbf43926);
