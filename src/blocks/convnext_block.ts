@@ -15,7 +15,7 @@ import { grn } from '../layers/grn';
 import { layerNorm } from '../layers/layer_norm';
 import { layerScale } from '../layers/layer_scale';
 import { linear } from '../layers/linear';
-import { ParamSpec, ParamStore, ones, spec, truncNormal002, zeros } from '../layers/params';
+import { BoundParams, ParamSpec, ParamStore, ParamTable, bindParams, ones, tableSpecs, truncNormal002, zeros } from '../layers/params';
 
 export interface BlockOptions {
   /** Channels C. */
@@ -48,35 +48,32 @@ export interface ForwardContext {
   blockIndex?: number;
 }
 
-export class ConvNeXtBlock {
-  readonly dwWeight: tf.Variable;
-  readonly dwBias: tf.Variable;
-  readonly normWeight: tf.Variable;
-  readonly normBias: tf.Variable;
-  readonly fc1Weight: tf.Variable;
-  readonly fc1Bias: tf.Variable;
-  readonly grnWeight: tf.Variable | null;
-  readonly grnBias: tf.Variable | null;
-  readonly fc2Weight: tf.Variable;
-  readonly fc2Bias: tf.Variable;
-  readonly gamma: tf.Variable | null;
+/** The block's parameters, declared once for both the spec and the binding (timm names, TF.js layouts). */
+function blockParams(o: BlockOptions) {
+  const { dim: c, kernelSize: k, mlpRatio } = o;
+  const hidden = mlpRatio * c;
+  return {
+    dwWeight: ['conv_dw.weight', [k, k, c, 1], truncNormal002],
+    dwBias: ['conv_dw.bias', [c], zeros],
+    normWeight: ['norm.weight', [c], ones],
+    normBias: ['norm.bias', [c], zeros],
+    fc1Weight: ['mlp.fc1.weight', [c, hidden], truncNormal002],
+    fc1Bias: ['mlp.fc1.bias', [hidden], zeros],
+    grnWeight: o.useGrn ? ['mlp.grn.weight', [hidden], zeros] : null,
+    grnBias: o.useGrn ? ['mlp.grn.bias', [hidden], zeros] : null,
+    fc2Weight: ['mlp.fc2.weight', [hidden, c], truncNormal002],
+    fc2Bias: ['mlp.fc2.bias', [c], zeros],
+    gamma: o.layerScaleInit ? ['gamma', [c], { kind: 'constant', value: o.layerScaleInit }] : null,
+  } satisfies ParamTable;
+}
 
-  /** The parameters a block with these options declares (timm names, TF.js layouts). */
+export class ConvNeXtBlock {
+  /** The block's variables, by field of blockParams. */
+  readonly w: BoundParams<ReturnType<typeof blockParams>>;
+
+  /** The parameters a block with these options declares. */
   static params(prefix: string, options: BlockOptions): ParamSpec[] {
-    const { dim: c, kernelSize: k, mlpRatio } = options;
-    const hidden = mlpRatio * c;
-    return [
-      spec(`${prefix}.conv_dw.weight`, [k, k, c, 1], truncNormal002),
-      spec(`${prefix}.conv_dw.bias`, [c], zeros),
-      spec(`${prefix}.norm.weight`, [c], ones),
-      spec(`${prefix}.norm.bias`, [c], zeros),
-      spec(`${prefix}.mlp.fc1.weight`, [c, hidden], truncNormal002),
-      spec(`${prefix}.mlp.fc1.bias`, [hidden], zeros),
-      ...(options.useGrn ? [spec(`${prefix}.mlp.grn.weight`, [hidden], zeros), spec(`${prefix}.mlp.grn.bias`, [hidden], zeros)] : []),
-      spec(`${prefix}.mlp.fc2.weight`, [hidden, c], truncNormal002),
-      spec(`${prefix}.mlp.fc2.bias`, [c], zeros),
-      ...(options.layerScaleInit ? [spec(`${prefix}.gamma`, [c], { kind: 'constant', value: options.layerScaleInit })] : []),
-    ];
+    return tableSpecs(prefix, blockParams(options));
   }
 
   /** Binds to the block's variables in `store` (created by the model from `params`). */
@@ -85,19 +82,7 @@ export class ConvNeXtBlock {
     readonly prefix: string,
     readonly options: BlockOptions,
   ) {
-    const get = (n: string) => store.get(`${prefix}.${n}`);
-    const maybe = (n: string) => (store.has(`${prefix}.${n}`) ? store.get(`${prefix}.${n}`) : null);
-    this.dwWeight = get('conv_dw.weight');
-    this.dwBias = get('conv_dw.bias');
-    this.normWeight = get('norm.weight');
-    this.normBias = get('norm.bias');
-    this.fc1Weight = get('mlp.fc1.weight');
-    this.fc1Bias = get('mlp.fc1.bias');
-    this.grnWeight = options.useGrn ? get('mlp.grn.weight') : null;
-    this.grnBias = options.useGrn ? get('mlp.grn.bias') : null;
-    this.fc2Weight = get('mlp.fc2.weight');
-    this.fc2Bias = get('mlp.fc2.bias');
-    this.gamma = options.layerScaleInit ? maybe('gamma') : null;
+    this.w = bindParams(store, prefix, blockParams(options));
   }
 
   /**
@@ -106,12 +91,13 @@ export class ConvNeXtBlock {
    */
   apply(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
     return tf.tidy(() => {
-      let y = depthwiseConv(x, this.dwWeight as tf.Tensor4D, this.dwBias as tf.Tensor1D);
-      y = layerNorm(y, this.normWeight as tf.Tensor1D, this.normBias as tf.Tensor1D, this.options.lnEps);
-      y = gelu(linear(y, this.fc1Weight as tf.Tensor2D, this.fc1Bias as tf.Tensor1D));
-      if (this.grnWeight && this.grnBias) y = grn(y, this.grnWeight as tf.Tensor1D, this.grnBias as tf.Tensor1D);
-      y = linear(y, this.fc2Weight as tf.Tensor2D, this.fc2Bias as tf.Tensor1D);
-      if (this.gamma) y = layerScale(y, this.gamma as tf.Tensor1D);
+      const w = this.w;
+      let y = depthwiseConv(x, w.dwWeight as tf.Tensor4D, w.dwBias as tf.Tensor1D);
+      y = layerNorm(y, w.normWeight as tf.Tensor1D, w.normBias as tf.Tensor1D, this.options.lnEps);
+      y = gelu(linear(y, w.fc1Weight as tf.Tensor2D, w.fc1Bias as tf.Tensor1D));
+      if (w.grnWeight && w.grnBias) y = grn(y, w.grnWeight as tf.Tensor1D, w.grnBias as tf.Tensor1D);
+      y = linear(y, w.fc2Weight as tf.Tensor2D, w.fc2Bias as tf.Tensor1D);
+      if (w.gamma) y = layerScale(y, w.gamma as tf.Tensor1D);
       const mask = ctx.dropPathMasks && ctx.blockIndex !== undefined ? ctx.dropPathMasks[ctx.blockIndex] : undefined;
       y = dropPath(y, this.options.dropPathRate, ctx.training, ctx.seed, mask);
       return tf.add(x, y);

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { downsample } from '../layers/downsample';
-import { ParamSpec, ParamStore, ones, spec, truncNormal002, zeros } from '../layers/params';
+import { BoundParams, ParamSpec, ParamStore, ParamTable, bindParams, ones, tableSpecs, truncNormal002, zeros } from '../layers/params';
 import { BlockOptions, ConvNeXtBlock, ForwardContext } from './convnext_block';
 
 export interface StageOptions {
@@ -20,14 +20,19 @@ export interface StageOptions {
   block: Omit<BlockOptions, 'dim' | 'dropPathRate'>;
 }
 
+/** A stage's downsampling layer (stages 1-3), declared once: LN over Cin, then conv 2x2/s2 Cin -> C. */
+function downsampleParams(o: StageOptions) {
+  return {
+    normWeight: ['norm.weight', [o.inDim], ones],
+    normBias: ['norm.bias', [o.inDim], zeros],
+    convWeight: ['conv.weight', [2, 2, o.inDim, o.dim], truncNormal002],
+    convBias: ['conv.bias', [o.dim], zeros],
+  } satisfies ParamTable;
+}
+
 export class ConvNeXtStage {
   readonly blocks: ConvNeXtBlock[];
-  readonly downsample: {
-    normWeight: tf.Variable;
-    normBias: tf.Variable;
-    convWeight: tf.Variable;
-    convBias: tf.Variable;
-  } | null;
+  readonly downsample: BoundParams<ReturnType<typeof downsampleParams>> | null;
 
   private static blockOptions(options: StageOptions, j: number): BlockOptions {
     return { ...options.block, dim: options.dim, dropPathRate: options.dropPathRates[j] };
@@ -36,16 +41,7 @@ export class ConvNeXtStage {
   /** The parameters of the stage: its downsample (stages 1-3) and its blocks. */
   static params(options: StageOptions): ParamSpec[] {
     const p = `stages.${options.index}`;
-    const { inDim, dim } = options;
-    const ds =
-      options.index > 0
-        ? [
-            spec(`${p}.downsample.norm.weight`, [inDim], ones),
-            spec(`${p}.downsample.norm.bias`, [inDim], zeros),
-            spec(`${p}.downsample.conv.weight`, [2, 2, inDim, dim], truncNormal002),
-            spec(`${p}.downsample.conv.bias`, [dim], zeros),
-          ]
-        : [];
+    const ds = options.index > 0 ? tableSpecs(`${p}.downsample`, downsampleParams(options)) : [];
     return [...ds, ...options.dropPathRates.flatMap((_, j) => ConvNeXtBlock.params(`${p}.blocks.${j}`, ConvNeXtStage.blockOptions(options, j)))];
   }
 
@@ -54,15 +50,7 @@ export class ConvNeXtStage {
     readonly options: StageOptions,
   ) {
     const p = `stages.${options.index}`;
-    this.downsample =
-      options.index > 0
-        ? {
-            normWeight: store.get(`${p}.downsample.norm.weight`),
-            normBias: store.get(`${p}.downsample.norm.bias`),
-            convWeight: store.get(`${p}.downsample.conv.weight`),
-            convBias: store.get(`${p}.downsample.conv.bias`),
-          }
-        : null;
+    this.downsample = options.index > 0 ? bindParams(store, `${p}.downsample`, downsampleParams(options)) : null;
     this.blocks = options.dropPathRates.map((_, j) => new ConvNeXtBlock(store, `${p}.blocks.${j}`, ConvNeXtStage.blockOptions(options, j)));
   }
 

@@ -33,6 +33,27 @@ export function spec(name: string, shape: number[], init: Init): ParamSpec {
   return { name, shape, init, weightDecay: shape.length > 1 };
 }
 
+/** One parameter of a module's table: name under the module's prefix, TF.js shape, init. */
+export type ParamEntry = readonly [suffix: string, shape: number[], init: Init];
+
+/** A module's parameters, declared once: field -> entry, or null where the options leave it out. */
+export type ParamTable = Readonly<Record<string, ParamEntry | null>>;
+
+/** The variables a table binds to: a field whose entry may be null may be null. */
+export type BoundParams<T extends ParamTable> = { readonly [K in keyof T]: null extends T[K] ? tf.Variable | null : tf.Variable };
+
+/** The specs of a table's present entries, in declaration order (names `${prefix}.${suffix}`). */
+export function tableSpecs(prefix: string, table: ParamTable): ParamSpec[] {
+  return Object.values(table).flatMap((e) => (e ? [spec(`${prefix}.${e[0]}`, e[1], e[2])] : []));
+}
+
+/** Binds each field of a table to its variable in `store` (null for absent entries). */
+export function bindParams<T extends ParamTable>(store: ParamStore, prefix: string, table: T): BoundParams<T> {
+  const out: Record<string, tf.Variable | null> = {};
+  for (const [field, e] of Object.entries(table)) out[field] = e ? store.get(`${prefix}.${e[0]}`) : null;
+  return out as BoundParams<T>;
+}
+
 /** 32-bit FNV-1a of the name mixed with the model seed: each parameter's init is independent of creation order. */
 function paramSeed(seed: number, name: string): number {
   let h = 0x811c9dc5 ^ (seed >>> 0);

@@ -23,7 +23,7 @@ import {
   countParams,
   featureInfo,
 } from './configs';
-import { ParamInfo, ParamSpec, ParamStore, checkWeightsFit, ones, spec, truncNormal002, zeros } from '../layers/params';
+import { BoundParams, ParamInfo, ParamSpec, ParamStore, ParamTable, bindParams, checkWeightsFit, ones, tableSpecs, truncNormal002, zeros } from '../layers/params';
 
 /**
  * NOTE: the wasm backend is a 32-bit address space (4 GiB) and XNNPACK keeps packed copies of the
@@ -54,8 +54,29 @@ function stageOptions(c: ConvNeXtConfig): StageOptions[] {
   }));
 }
 
+/** Stem (prefix 'stem'), declared once: conv p x p / s p (3 -> d0), then LN. */
+function stemParams(c: ConvNeXtConfig) {
+  const d0 = c.dims[0];
+  return {
+    convWeight: ['conv.weight', [c.patchSize, c.patchSize, c.inChannels, d0], truncNormal002],
+    convBias: ['conv.bias', [d0], zeros],
+    normWeight: ['norm.weight', [d0], ones],
+    normBias: ['norm.bias', [d0], zeros],
+  } satisfies ParamTable;
+}
+
+/** Head norm (prefix 'head'): LN over the pooled d3 features. */
+function headNormParams(c: ConvNeXtConfig) {
+  return { normWeight: ['norm.weight', [c.dims[3]], ones], normBias: ['norm.bias', [c.dims[3]], zeros] } satisfies ParamTable;
+}
+
+/** Classifier (prefix 'head'): Linear d3 -> numClasses, replaceable by resetClassifier. */
+function classifierParams(dim: number, numClasses: number) {
+  return { fcWeight: ['fc.weight', [dim, numClasses], truncNormal002], fcBias: ['fc.bias', [numClasses], zeros] } satisfies ParamTable;
+}
+
 function headSpecs(dim: number, numClasses: number): ParamSpec[] {
-  return numClasses > 0 ? [spec('head.fc.weight', [dim, numClasses], truncNormal002), spec('head.fc.bias', [numClasses], zeros)] : [];
+  return numClasses > 0 ? tableSpecs('head', classifierParams(dim, numClasses)) : [];
 }
 
 /**
@@ -63,15 +84,10 @@ function headSpecs(dim: number, numClasses: number): ParamSpec[] {
  * anything: names (timm keys), TF.js shapes, init, weight decay.
  */
 export function parameterSpecs(c: ConvNeXtConfig): ParamSpec[] {
-  const d0 = c.dims[0];
   return [
-    spec('stem.conv.weight', [c.patchSize, c.patchSize, c.inChannels, d0], truncNormal002),
-    spec('stem.conv.bias', [d0], zeros),
-    spec('stem.norm.weight', [d0], ones),
-    spec('stem.norm.bias', [d0], zeros),
+    ...tableSpecs('stem', stemParams(c)),
     ...stageOptions(c).flatMap((o) => ConvNeXtStage.params(o)),
-    spec('head.norm.weight', [c.dims[3]], ones),
-    spec('head.norm.bias', [c.dims[3]], zeros),
+    ...tableSpecs('head', headNormParams(c)),
     ...headSpecs(c.dims[3], c.numClasses),
   ];
 }
@@ -90,6 +106,9 @@ export class ConvNeXt {
   readonly featureInfo: readonly FeatureInfo[];
   private readonly store: ParamStore;
   private readonly stages: ConvNeXtStage[];
+  private readonly stem: BoundParams<ReturnType<typeof stemParams>>;
+  private readonly headNorm: BoundParams<ReturnType<typeof headNormParams>>;
+  private classifier: BoundParams<ReturnType<typeof classifierParams>> | null;
 
   /**
    * @param init 'random' (timm's init), 'zeros', or the weights to start from (names and shapes
@@ -104,10 +123,14 @@ export class ConvNeXt {
     this.store = new ParamStore(seed, init === 'zeros', init instanceof Map ? init : undefined);
     for (const p of parameterSpecs(config)) this.store.add(p);
     this.stages = stageOptions(config).map((o) => new ConvNeXtStage(this.store, o));
+    this.stem = bindParams(this.store, 'stem', stemParams(config));
+    this.headNorm = bindParams(this.store, 'head', headNormParams(config));
+    this.classifier = config.numClasses > 0 ? bindParams(this.store, 'head', classifierParams(config.dims[3], config.numClasses)) : null;
   }
 
   private addClassifier(numClasses: number): void {
     for (const p of headSpecs(this.config.dims[3], numClasses)) this.store.add(p, true);
+    this.classifier = numClasses > 0 ? bindParams(this.store, 'head', classifierParams(this.config.dims[3], numClasses)) : null;
   }
 
   /** Classifier outputs (0 when the head has been removed). */
@@ -145,11 +168,8 @@ export class ConvNeXt {
 
   /** Stem: [N, H, W, 3] -> [N, H/4, W/4, d0]. */
   private applyStem(x: tf.Tensor4D): tf.Tensor4D {
-    return stem(x, this.p('stem.conv.weight'), this.p('stem.conv.bias'), this.p('stem.norm.weight'), this.p('stem.norm.bias'), this.config.lnEps);
-  }
-
-  private p<T extends tf.Tensor>(name: string): T {
-    return this.store.get(name) as unknown as T;
+    const w = this.stem;
+    return stem(x, w.convWeight as tf.Tensor4D, w.convBias as tf.Tensor1D, w.normWeight as tf.Tensor1D, w.normBias as tf.Tensor1D, this.config.lnEps);
   }
 
   /**
@@ -206,9 +226,9 @@ export class ConvNeXt {
     }
     return tf.tidy(() => {
       const pooled = tf.mean(features, [1, 2]) as tf.Tensor2D;
-      const pre = layerNorm(pooled, this.p('head.norm.weight'), this.p('head.norm.bias'), this.config.headNormEps);
-      if (opts.preLogits || this.numClasses === 0) return pre;
-      return linear(pre, this.p('head.fc.weight'), this.p('head.fc.bias'));
+      const pre = layerNorm(pooled, this.headNorm.normWeight as tf.Tensor1D, this.headNorm.normBias as tf.Tensor1D, this.config.headNormEps);
+      if (opts.preLogits || !this.classifier) return pre;
+      return linear(pre, this.classifier.fcWeight as tf.Tensor2D, this.classifier.fcBias as tf.Tensor1D);
     });
   }
 
