@@ -39,7 +39,8 @@ export {
   resizeShorterSide,
   toNchw,
 } from '../data/transforms';
-export { DecodeOptions, decodeImage } from '../data/decode';
+// The browser variant itself (not '../data/decode'), so that the declared types are the browser's.
+export { DecodeOptions, decodeImage } from '../data/decode.browser';
 export { imagenet1kLabels, resolveLabels } from '../inference/labels';
 export { LoadedModel, ModelFormatError, ModelMeta, PreprocessingInfo, SourceInfo, parseMeta } from '../io/model_dir';
 export { registerSimdKernels, simdKernelsFor, unregisterSimdKernels } from '../backend/simd';

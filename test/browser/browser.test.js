@@ -310,6 +310,23 @@ describe('browser (headless chromium)', function () {
     await page.close();
   });
 
+  it('bundlers resolve convnext-tfjs to the browser build (exports "browser" condition); Node to dist/src', async () => {
+    const esbuild = require('esbuild');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convnext-bundler-'));
+    try {
+      fs.mkdirSync(path.join(dir, 'node_modules'));
+      fs.symlinkSync(ROOT, path.join(dir, 'node_modules', 'convnext-tfjs'), 'dir');
+      fs.writeFileSync(path.join(dir, 'entry.js'), "import { BrowserPredictor, initBackend } from 'convnext-tfjs';\nexport { BrowserPredictor, initBackend };\n");
+      const r = await esbuild.build({ entryPoints: [path.join(dir, 'entry.js')], absWorkingDir: dir, bundle: true, write: false, platform: 'browser', format: 'esm', metafile: true, logLevel: 'silent' });
+      const inputs = Object.keys(r.metafile.inputs);
+      expect(inputs.some((i) => i.endsWith('dist/browser/convnext-tfjs.js')), inputs.join(', ')).to.equal(true);
+      expect(inputs.some((i) => i.includes('dist/src/')), 'no Node build in a browser bundle').to.equal(false);
+      expect(require.resolve('convnext-tfjs', { paths: [dir] })).to.equal(path.join(ROOT, 'dist', 'src', 'index.js'));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a bad model URL ends in a clear error in #result, not an exception', async () => {
     const { page, errors } = await openPage(browser);
     const r = await demoResult(page, `${server.url}/index.html?backend=cpu&model=/fixtures/nope/&image=/images/chelsea.png`);
