@@ -79,12 +79,10 @@ function drawStages(stages: { height: number; width: number; data: Float32Array 
     canvas.height = s.height;
     const ctx = canvas.getContext('2d')!;
     const img = ctx.createImageData(s.width, s.height);
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (const v of s.data) {
-      lo = Math.min(lo, v);
-      hi = Math.max(hi, v);
-    }
+    // 1st-99th percentile: a few outlying positions would otherwise wash the map out.
+    const sorted = Float32Array.from(s.data).sort();
+    const lo = sorted[Math.floor(0.01 * (sorted.length - 1))];
+    const hi = sorted[Math.ceil(0.99 * (sorted.length - 1))];
     s.data.forEach((v, p) => {
       const [r, g, b] = colour(hi > lo ? (v - lo) / (hi - lo) : 0);
       img.data.set([r, g, b, 255], p * 4);

@@ -22,7 +22,7 @@ const os = require('os');
 const path = require('path');
 const { execFileSync } = require('child_process');
 const { expect } = require('chai');
-const { ROOT, demoResult, launchBrowser, openPage, startServer } = require('./harness');
+const { ROOT, demoReady, demoResult, launchBrowser, openPage, startServer } = require('./harness');
 
 const FIX = path.join(ROOT, 'test', 'fixtures');
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
@@ -159,7 +159,7 @@ describe('browser (headless chromium)', function () {
 
   it('preprocessing in the page (createImageBitmap + Pillow-exact resize) equals Node’s bit for bit', async () => {
     const { page, errors } = await openPage(browser);
-    await page.goto(`${server.url}/index.html?backend=cpu`);
+    await demoReady(page, `${server.url}/index.html?backend=cpu`);
     const x = await page.evaluate(async () => {
       const m = await import('./convnext-tfjs.js');
       const img = await m.decodeBrowserImage('/images/chelsea.png');
@@ -212,7 +212,7 @@ describe('browser (headless chromium)', function () {
   it('the converter in the page gives exactly Node’s weights (zip, deflated zip, legacy, V2, HF safetensors)', async () => {
     const { convertCheckpoint } = require(path.join(ROOT, 'dist', 'weights-converter', 'convert'));
     const { page, errors } = await openPage(browser);
-    await page.goto(`${server.url}/index.html?backend=cpu`);
+    await demoReady(page, `${server.url}/index.html?backend=cpu`);
     for (const [rel, what] of CHECKPOINTS) {
       if (rel === 'legacy.pth' && !fs.existsSync(path.join(tmp, rel))) continue;
       const url = fs.existsSync(path.join(tmp, rel)) ? `/fixtures/${rel}` : `/parity/${rel}`;
@@ -265,17 +265,21 @@ describe('browser (headless chromium)', function () {
     await page.close();
   });
 
-  it('model directories load over fetch with progress events; the fp16 model stays within 2e-3', async () => {
+  it('model directories load over fetch with progress events; the fp16 model stays within 2e-3; nothing leaks', async () => {
     const { page, errors } = await openPage(browser);
-    await page.goto(`${server.url}/index.html?backend=wasm`);
+    await demoReady(page, `${server.url}/index.html?backend=wasm`);
     const out = await page.evaluate(async () => {
       const m = await import('./convnext-tfjs.js');
       /** @type {{ status: string, loaded: number, total: number }[]} */
       const events = [];
+      const before = m.tf.memory().numTensors;
       const p = await m.BrowserPredictor.load('/fixtures/model_fp16/', { onProgress: (e) => events.push({ status: e.status, loaded: e.loaded, total: e.total }) });
       const top = await p.classify('/images/chelsea.png', { topk: 10 });
+      const loaded = m.tf.memory().numTensors;
+      await p.classifyWithStages('/images/chelsea.png');
+      const afterStages = m.tf.memory().numTensors;
       p.dispose();
-      return { events, top, tensors: m.tf.memory().numTensors };
+      return { events, top, before, loaded, afterStages, after: m.tf.memory().numTensors };
     });
     expect(out.events[0].status).to.equal('manifest');
     expect(out.events.at(-1)).to.deep.include({ status: 'done' });
@@ -284,6 +288,10 @@ describe('browser (headless chromium)', function () {
     expect(weights.at(-1).loaded).to.equal(weights.at(-1).total);
     expect(out.top[0].index).to.equal(nodeTop[0].index);
     expect(maxProbDiff(out.top, nodeTop)).to.be.at.most(2e-3);
+    // Nothing leaks: classify and classifyWithStages keep the tensor count; dispose frees the weights.
+    expect(out.loaded).to.be.above(out.before);
+    expect(out.afterStages).to.equal(out.loaded);
+    expect(out.after).to.equal(out.before);
     expectNoErrors(errors);
     await page.close();
   });

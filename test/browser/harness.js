@@ -75,6 +75,8 @@ async function launchBrowser() {
   return puppeteer.launch({
     executablePath: CHROMIUM,
     headless: true,
+    // Software WebGPU/WebGL forwards of a full-size model take minutes in one evaluate().
+    protocolTimeout: 30 * 60 * 1000,
     args: ['--no-sandbox', '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--enable-unsafe-webgpu'],
   });
 }
@@ -107,4 +109,16 @@ async function demoResult(page, url, timeout = 240000) {
   return JSON.parse((await page.$eval('#result', (e) => e.textContent)) || 'null');
 }
 
-module.exports = { DIST, ROOT, demoResult, launchBrowser, openPage, startServer };
+/**
+ * Opens the demo without a model and waits until its backend is up (window.convnextDemo is set).
+ * @param {import('puppeteer-core').Page} page
+ * @param {string} url
+ */
+async function demoReady(page, url) {
+  await page.goto(url);
+  await page.waitForFunction(() => /** @type {any} */ (window).convnextDemo !== undefined || (document.getElementById('result')?.textContent || '').length > 0, { timeout: 120000 });
+  const failed = await page.$eval('#result', (e) => e.textContent);
+  if (failed) throw new Error(`demo failed to start: ${failed}`);
+}
+
+module.exports = { DIST, ROOT, demoReady, demoResult, launchBrowser, openPage, startServer };
