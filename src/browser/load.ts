@@ -46,7 +46,7 @@ function bytesOf(spec: tf.io.WeightsManifestEntry): number {
 }
 
 /** The body of `res`, read chunk by chunk so that `onChunk` sees every byte arrive. */
-async function readBody(res: Response, onChunk: (n: number) => void): Promise<Uint8Array> {
+export async function readBody(res: Response, onChunk: (n: number) => void): Promise<Uint8Array> {
   if (!res.body) {
     const buf = new Uint8Array(await res.arrayBuffer());
     onChunk(buf.length);

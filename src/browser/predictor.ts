@@ -13,14 +13,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConvNeXtError } from '../errors';
 import { Float32Array4D, evalTransform } from '../data/transforms';
-import { LoadedModel, ModelMeta, PreprocessingInfo } from '../io/model_dir';
+import { LoadedModel, MODEL_FORMAT_VERSION, ModelMeta, PreprocessingInfo } from '../io/model_dir';
 import { ConvNeXt } from '../model/convnext';
 import { modelFromConverted } from '../../weights-converter/convert';
 import { resolveLabels } from '../inference/labels';
 import { BROWSER_DEFAULT_PREPROCESSING as DEFAULT_PREPROCESSING } from './defaults';
 import { BrowserConvertOptions, CheckpointInput, convertCheckpointBytes } from './convert';
 import { BrowserImageInput, decodeBrowserImage } from './image';
-import { UrlLoadOptions, loadModelFromUrl, modelJsonUrl } from './load';
+import { UrlLoadOptions, loadModelFromUrl, modelJsonUrl, readBody } from './load';
 
 /** One class of a top-k answer (as Node's Predictor). */
 export interface Prediction {
@@ -70,23 +70,13 @@ async function fetchCheckpoint(url: string, opts: BrowserPredictorOptions): Prom
     throw new ConvNeXtError(`${abs}: could not load (${(e as Error).message}; a checkpoint on another origin needs CORS headers)`);
   }
   if (!res.ok) throw new ConvNeXtError(`${abs}: HTTP ${res.status} ${res.statusText}`);
+  // Streamed so that a progress bar moves while a large checkpoint downloads (total: Content-Length, if sent).
   const total = Number(res.headers.get('content-length') ?? 0);
-  const name = abs.replace(/[?#].*$/, '').replace(/^.*\//, '');
-  const { readBlob } = await import('./convert');
-  if (!res.body || !total) return new Uint8Array(await res.arrayBuffer());
-  // Streamed so that a progress bar moves while a large checkpoint downloads.
-  const reader = res.body.getReader();
-  const out = new Uint8Array(total);
-  let n = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (n + value.length > total) return readBlob(new Blob([out.subarray(0, n), value, await res.blob()]), name);
-    out.set(value, n);
-    n += value.length;
-    opts.onProgress?.({ status: 'weights', file: abs, loaded: n, total });
-  }
-  return out.subarray(0, n);
+  let loaded = 0;
+  return readBody(res, (n) => {
+    loaded += n;
+    opts.onProgress?.({ status: 'weights', file: abs, loaded, total: Math.max(total, loaded) });
+  });
 }
 
 /** Loads any ModelSource into a live model plus its metadata. */
@@ -105,7 +95,7 @@ export async function loadBrowserModel(source: ModelSource, opts: BrowserPredict
   const c = await convertCheckpointBytes(bytes, { ...opts, name });
   const model = modelFromConverted(c);
   opts.onProgress?.({ status: 'done', file: name ?? 'checkpoint', loaded: 1, total: 1 });
-  return { model, meta: { formatVersion: 1, storage: 'float32', ...c.meta } };
+  return { model, meta: { formatVersion: MODEL_FORMAT_VERSION, storage: 'float32', ...c.meta } };
 }
 
 export class BrowserPredictor {

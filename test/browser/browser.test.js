@@ -265,6 +265,33 @@ describe('browser (headless chromium)', function () {
     await page.close();
   });
 
+  it('?model=<checkpoint URL>: the demo downloads it with progress, converts it in the page, Node’s answer', async () => {
+    const { page, errors } = await openPage(browser);
+    await page.evaluateOnNewDocument(() => {
+      // Records the progress bar's values as the demo sets them.
+      const seen = /** @type {number[]} */ ([]);
+      /** @type {any} */ (window).progressSeen = seen;
+      const desc = /** @type {PropertyDescriptor} */ (Object.getOwnPropertyDescriptor(HTMLProgressElement.prototype, 'value'));
+      Object.defineProperty(HTMLProgressElement.prototype, 'value', {
+        get() {
+          return desc.get?.call(this);
+        },
+        set(v) {
+          seen.push(v / (this.max || 1));
+          desc.set?.call(this, v);
+        },
+      });
+    });
+    const r = await demoResult(page, `${server.url}/index.html?backend=wasm&model=/parity/v1_official/checkpoint.pth&image=/images/chelsea.png&topk=${TOPK}`);
+    expect(r.error, r.error).to.equal(undefined);
+    expect(maxProbDiff(r.top, nodeTop)).to.be.at.most(WASM_TOL);
+    const seen = await page.evaluate(() => /** @type {any} */ (window).progressSeen);
+    expect(seen.some((v) => v > 0 && v <= 1), `progress values ${seen}`).to.equal(true);
+    expect(await page.$eval('#status', (e) => e.textContent)).to.equal('done');
+    expectNoErrors(errors);
+    await page.close();
+  });
+
   it('model directories load over fetch with progress events; the fp16 model stays within 2e-3; nothing leaks', async () => {
     const { page, errors } = await openPage(browser);
     await demoReady(page, `${server.url}/index.html?backend=wasm`);
