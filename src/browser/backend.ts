@@ -39,6 +39,8 @@ export interface BrowserBackendOptions {
   /**
    * wasm: threads for XNNPACK. Default 'auto': every core when the page is cross-origin isolated
    * (the threaded build needs SharedArrayBuffer), else 1 (the single-threaded SIMD build).
+   * NOTE: tfjs-backend-wasm then caps its pool at navigator.hardwareConcurrency / 2; BackendInfo's
+   * `threads` is the count it really runs.
    */
   threads?: number | 'auto';
   /** wasm: our SIMD kernels in front of the package's (default true). */
