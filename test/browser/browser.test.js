@@ -45,6 +45,8 @@ let isolatedServer;
 let browser;
 /** @type {{ label: string, index: number, prob: number }[]} */
 let nodeTop;
+/** @type {{ label: string, index: number, prob: number }[]} */
+let nodeTopV2;
 /** @type {Float32Array} */
 let nodeInput;
 /** @type {[number, number]} */
@@ -106,6 +108,8 @@ describe('browser (headless chromium)', function () {
     const c = await convertCheckpoint(path.join(FIX, 'parity', 'v1_official', 'checkpoint.pth'));
     writeModelDir(path.join(tmp, 'model'), c.weights, c.meta);
     writeModelDir(path.join(tmp, 'model_fp16'), c.weights, c.meta, { fp16: true });
+    const c2 = await convertCheckpoint(path.join(FIX, 'parity', 'v2_timm', 'convnextv2_test.pth'));
+    writeModelDir(path.join(tmp, 'model_v2'), c2.weights, c2.meta);
     deflatedCopy(path.join(FIX, 'parity', 'v1_official', 'checkpoint.pth'), path.join(tmp, 'deflated.pth'));
     if (!legacyCopy(path.join(FIX, 'parity', 'v1_official', 'checkpoint.pth'), path.join(tmp, 'legacy.pth'))) console.log('      (no /usr/bin/python3 torch: the legacy-format case is skipped)');
 
@@ -116,6 +120,9 @@ describe('browser (headless chromium)', function () {
     const img = await lib.decodeImage(path.join(FIX, 'images', 'chelsea.png'));
     nodeSize = [img.width, img.height];
     await p.dispose();
+    const p2 = await lib.Predictor.load(path.join(tmp, 'model_v2'));
+    [nodeTopV2] = await p2.classify(path.join(FIX, 'images', 'chelsea.png'), { topk: p2.model.numClasses });
+    await p2.dispose();
 
     const mounts = { '/fixtures/': tmp + path.sep, '/images/': path.join(FIX, 'images') + path.sep, '/parity/': path.join(FIX, 'parity') + path.sep };
     server = await startServer({ mounts });
@@ -187,6 +194,21 @@ describe('browser (headless chromium)', function () {
     expect(d).to.be.at.most(WEBGL_TOL);
     expectNoErrors(errors);
     await page.close();
+  });
+
+  it(`V2 (GRN, timm layout): wasm equals Node (1e-4), webgl within ${WEBGL_TOL}`, async () => {
+    for (const [backend, tol] of /** @type {[string, number][]} */ ([['wasm', WASM_TOL], ['webgl', WEBGL_TOL]])) {
+      const { page, errors } = await openPage(browser);
+      const r = await demoResult(page, `${server.url}/index.html?model=/fixtures/model_v2/&image=/images/chelsea.png&topk=${nodeTopV2.length}&backend=${backend}`);
+      expect(r.error, r.error).to.equal(undefined);
+      expect(r.backend).to.equal(backend);
+      const d = maxProbDiff(r.top, nodeTopV2);
+      console.log(`      V2 ${backend}: max |p - p_node| = ${d.toExponential(2)}`);
+      expect(r.top[0].index).to.equal(nodeTopV2[0].index);
+      expect(d).to.be.at.most(tol);
+      expectNoErrors(errors);
+      await page.close();
+    }
   });
 
   it(`auto picks webgpu where an adapter exists (within ${WEBGPU_TOL}), else names why it skipped it`, async () => {
