@@ -5,8 +5,8 @@
  * (the Node side gives the reference answers) and `npm run build:browser`; run by
  * `npm run test:browser`, outside the main suite.
  *
- * The model is a small converted fixture (test/fixtures/parity/v1_official: the official V1
- * layout, random non-trivial weights); the image is test/fixtures/images/chelsea.png.
+ * The models are small converted fixtures (test/fixtures/parity/v1_official and v2_timm: random
+ * non-trivial weights, V2 with GRN); the image is test/fixtures/images/chelsea.png.
  * - wasm in the page equals Node's Predictor on wasm (every probability within 1e-4, same top-1),
  *   with our SIMD kernels on; preprocessing in the page equals Node's bit for bit;
  * - WebGL (software, SwiftShader) and WebGPU (SwiftShader via Dawn, where the browser offers an
