@@ -8,18 +8,4 @@
 export { RgbImage } from './image';
 export { DecodeOptions, ImageFormat, decodeImage, sniffImageFormat } from './decode';
 export { Interpolation, ResizeOptions, resize } from './resize';
-export {
-  CLIP_MEAN,
-  CLIP_STD,
-  EvalTransformOptions,
-  Float32Array4D,
-  centerCrop,
-  evalResizeCrop,
-  evalResizeSize,
-  evalTransform,
-  imageToTensor,
-  normalizeImage,
-  preprocessFile,
-  resizeShorterSide,
-  toNchw,
-} from './transforms';
+export { CLIP_MEAN, CLIP_STD, EvalTransformOptions, Float32Array4D, centerCrop, evalResizeCrop, evalResizeSize, evalTransform, imageToTensor, normalizeImage, preprocessFile, resizeShorterSide, toNchw } from './transforms';

@@ -10,35 +10,16 @@
  * Names follow the one rule (names.ts). With `pretrained` the weights are fetched through loadModel,
  * so the call returns a Promise (downloads are asynchronous in JavaScript); without it, it is synchronous.
  */
-import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors';
-import { ConfigOverrides, ConvNeXtConfig, resolveConfig } from '../model/configs';
 import { ConvNeXt } from '../model/convnext';
-import { getPretrained } from '../zoo/registry';
+import { BuildModelOptions, NameOrConfig, buildModel } from './build';
 import { LoadModelOptions, loadModel } from './load';
-import { parseModelName } from './names';
 
-export interface CreateModelOptions extends ConfigOverrides {
-  /** Seed of the weight init (deterministic across runs and backends' RNG). Default 0. */
-  seed?: number;
-  /** 'random' (the official init, default) or 'zeros' (fast; for weights loaded right after). */
-  init?: 'random' | 'zeros';
-  /** Weights to start from (every parameter; names and shapes checked). The model takes over their data. */
-  weights?: Map<string, tf.Tensor>;
+export interface CreateModelOptions extends BuildModelOptions {
   /** Download (or take from the cache) the name's pretrained weights: the tag, or a bare architecture's default tag. */
   pretrained?: boolean;
   /** With pretrained: options of the download (cache, offline, mirror, progress). */
   load?: Omit<LoadModelOptions, 'numClasses' | 'dropPathRate' | 'seed'>;
-}
-
-type NameOrConfig = Parameters<typeof resolveConfig>[0];
-
-function configOf(nameOrConfig: NameOrConfig, overrides: ConfigOverrides): ConvNeXtConfig {
-  if (typeof nameOrConfig !== 'string') return resolveConfig(nameOrConfig, overrides);
-  const name = parseModelName(nameOrConfig, false);
-  if (name.kind === 'arch') return resolveConfig(name.arch, overrides);
-  if (name.kind === 'pretrained') return resolveConfig(name.arch, { numClasses: getPretrained(name.tag).numClasses, ...overrides });
-  throw new ConfigError(`createModel('${nameOrConfig}'): a path or URL holds weights; use loadModel('${nameOrConfig}')`);
 }
 
 async function createPretrained(nameOrConfig: NameOrConfig, opts: CreateModelOptions): Promise<ConvNeXt> {
@@ -52,7 +33,6 @@ export function createModel(nameOrConfig: NameOrConfig, opts: CreateModelOptions
 export function createModel(nameOrConfig: NameOrConfig, opts?: CreateModelOptions & { pretrained?: false }): ConvNeXt;
 export function createModel(nameOrConfig: NameOrConfig, opts: CreateModelOptions = {}): ConvNeXt | Promise<ConvNeXt> {
   if (opts.pretrained) return createPretrained(nameOrConfig, opts);
-  const { seed, init, weights, pretrained: _pretrained, load: _load, ...overrides } = opts;
-  if (weights && init) throw new ConfigError('createModel: init and weights exclude each other');
-  return new ConvNeXt(configOf(nameOrConfig, overrides), seed ?? 0, weights ?? init ?? 'random');
+  const { pretrained: _pretrained, load: _load, ...rest } = opts;
+  return buildModel(nameOrConfig, rest);
 }

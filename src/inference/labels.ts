@@ -3,18 +3,15 @@
  * bundled ImageNet-1k names (torchvision's list, index-aligned with every official 1000-class head).
  */
 import * as fs from 'fs';
-import * as path from 'path';
 import { ConvNeXtError } from '../errors';
 import { ModelMeta } from '../model/meta';
+import { readImagenet1kLabels } from './imagenet_labels';
 
 let imagenet1k: string[] | null = null;
 
 /** The 1000 ImageNet-1k class names, index-aligned with official heads ('tench', 'goldfish', ...). */
 export function imagenet1kLabels(): string[] {
-  if (!imagenet1k) {
-    const file = path.join(__dirname, '../../../assets/imagenet1k_labels.json');
-    imagenet1k = JSON.parse(fs.readFileSync(file, 'utf8')) as string[];
-  }
+  imagenet1k ??= readImagenet1kLabels();
   return imagenet1k;
 }
 

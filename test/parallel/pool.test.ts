@@ -274,7 +274,7 @@ describe('InferencePool', function () {
   describe('process lifetime (child node processes)', () => {
     const prelude = `
       const { initBackend } = require('./dist/src/backend');
-      const { createModel } = require('./dist/src/model');
+      const { createModel } = require('./dist/src/factory');
       const { InferencePool } = require('./dist/src/parallel');
       const TINY = ${JSON.stringify(TINY)};
       (async () => {
@@ -307,7 +307,7 @@ describe('InferencePool', function () {
     it('exits when create fails', () => {
       const r = runChild(`
         const { initBackend } = require('./dist/src/backend');
-        const { createModel } = require('./dist/src/model');
+        const { createModel } = require('./dist/src/factory');
         const { InferencePool } = require('./dist/src/parallel');
         initBackend({ backend: 'wasm' })
           .then(() => InferencePool.create(createModel(${JSON.stringify(TINY)}), { workers: 2, backend: 'quantum' }))

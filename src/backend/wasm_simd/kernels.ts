@@ -3,10 +3,9 @@
  * directly on the TF.js wasm backend's heap: each kernel module imports the backend's own memory,
  * so inputs and outputs are read and written in place, with no copies.
  */
-import * as fs from 'fs';
-import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { webAssembly } from '../webassembly';
+import { simdBinary } from './binaries';
 
 /** The part of tfjs-backend-wasm's BackendWasm the SIMD kernels use. */
 export interface HeapBackend {
@@ -55,10 +54,11 @@ export function simdKernelsFor(backend: unknown): SimdExports | null {
   const memory = backend.wasm.wasmMemory ?? backend.wasm.asm?.memory;
   let kernels: SimdExports | null = null;
   if (webAssembly && memory && typeof (memory as { buffer?: unknown }).buffer === 'object') {
-    const shared = (memory as { buffer: unknown }).buffer instanceof SharedArrayBuffer;
+    // A page that is not cross-origin isolated has no SharedArrayBuffer global at all.
+    const shared = typeof SharedArrayBuffer !== 'undefined' && (memory as { buffer: unknown }).buffer instanceof SharedArrayBuffer;
     const exports = {};
     for (const name of MODULES) {
-      const module = new webAssembly.Module(fs.readFileSync(path.join(__dirname, `${name}${shared ? '.shared' : ''}.wasm`)));
+      const module = new webAssembly.Module(simdBinary(name, shared));
       Object.assign(exports, new webAssembly.Instance(module, { env: { memory } }).exports);
     }
     kernels = exports as SimdExports;
