@@ -124,6 +124,8 @@ export function exportWeights(config: ConvNeXtConfig, weights: ReadonlyMap<strin
   const stateDict = new Map<string, ConvertedTensor>();
   for (const n of names) stateDict.set(keys.get(n)!, toTorchLayout(layout, n, weights.get(n)!, { convMlp }));
 
+  // HF's from_pretrained takes a directory: create it when one is named (its parent must exist).
+  if (layout === 'hf' && path.extname(file) === '' && !fs.existsSync(file) && fs.existsSync(path.dirname(path.resolve(file)))) fs.mkdirSync(file);
   const dir = path.dirname(path.resolve(layout === 'hf' ? hfPaths(file).weights : file));
   if (!fs.existsSync(dir)) throw new CheckpointError(file, `output directory ${dir} does not exist`);
   if (layout === 'timm' || layout === 'hf') {

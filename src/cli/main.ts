@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { ConvNeXtError } from '../errors';
 import { registerBench } from './bench';
 import { registerConvert } from './convert';
+import { registerExport } from './export';
 import { registerForward } from './forward';
 import { registerInfo } from './info';
 import { countOrAuto, registerPredict } from './predict';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerInfo(program);
   registerConvert(program);
+  registerExport(program);
   registerForward(program);
   registerPredict(program);
   registerPreprocess(program);
