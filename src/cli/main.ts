@@ -9,6 +9,7 @@ import { registerConvert } from './convert';
 import { registerExport } from './export';
 import { registerForward } from './forward';
 import { registerInfo } from './info';
+import { registerMerge } from './merge';
 import { countOrAuto, registerPredict } from './predict';
 import { registerPreprocess } from './preprocess';
 import { registerTrain } from './train';
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerExport(program);
   registerForward(program);
   registerPredict(program);
+  registerMerge(program);
   registerPreprocess(program);
   registerTrain(program);
   registerBench(program);
