@@ -14,6 +14,7 @@
  * (kFieldAlignment = 64) pads them, so readers may mmap the tensors. Classic zip only: files over
  * 4 GiB are refused rather than written as ZIP64.
  */
+import * as fs from 'fs';
 import { writeFileAtomic } from '../src/util/fs';
 import { CheckpointError } from './errors';
 import { PickleDict, PickleGlobal, PicklePersistentId, PickleReduce, PickleTuple, PickleValue, pickle } from './pickle_writer';
@@ -143,5 +144,8 @@ export function writeTorchCheckpoint(
     ...records,
     { name: 'archive/version', data: Buffer.from('3\n') },
   ];
-  writeFileAtomic(file, buildZip(entries, file));
+  const chunks = buildZip(entries, file);
+  writeFileAtomic(file, (fd) => {
+    for (const c of chunks) for (let p = 0; p < c.byteLength; ) p += fs.writeSync(fd, c, p, Math.min(c.byteLength - p, 1 << 30));
+  });
 }
