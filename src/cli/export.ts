@@ -9,7 +9,7 @@ import * as path from 'path';
 import { Command, Option } from 'commander';
 import { EXPORT_EXTENSIONS, exportModel } from '../../weights-converter/export';
 import { LAYOUTS, Layout } from '../../weights-converter/layouts';
-import { loadModel } from '../io/load';
+import { loadModel } from '../factory/load';
 import { withBackend } from './common';
 
 /** A training run directory (train --out) holds its final model in model/. */

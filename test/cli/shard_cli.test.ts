@@ -12,7 +12,7 @@ import * as path from 'path';
 import { expect } from 'chai';
 import { readNpyFloat32 } from '../../src/io/npy';
 import { convertCheckpoint } from '../../weights-converter/convert';
-import { writeModelDir } from '../../weights-converter/writer';
+import { writeModelDir } from '../../src/io/model_dir';
 import { encodePng } from '../train/png';
 
 const ROOT = path.join(__dirname, '..', '..', '..');

@@ -14,7 +14,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
-import { registerWasmTrainingKernels } from '../../src/backend/wasm_kernels';
+import { registerWasmTrainingKernels } from '../../src/backend/wasm_gradients';
 import { writeNpy } from '../../src/io/npy';
 import { loadConvertedModel } from '../../src/io/model_dir';
 import { createModel, ConvNeXt } from '../../src/model';
