@@ -3,7 +3,7 @@
  * so that `convert` of the export gives the same weights back, bit for bit.
  *
  *   timm         .safetensors, timm's ConvNeXt keys/shapes (conv_mlp models atto..nano: MLP weights
- *                as 1x1 convs [4C, C, 1, 1]; GRN [4C]), metadata {format: 'pt'}
+ *                as 1x1 convs [4C, C, 1, 1]; GRN [4C]), metadata {format: 'pt', 'convnext.labels': JSON}
  *   hf           .safetensors with transformers' ConvNext(V2)ForImageClassification keys, and
  *                config.json beside it (depths, hidden_sizes, layer_norm_eps, id2label/label2id)
  *   official     .pth, torch zip format, {'model': state_dict} (facebookresearch ConvNeXt / -V2 keys)
@@ -130,7 +130,9 @@ export function exportWeights(config: ConvNeXtConfig, weights: ReadonlyMap<strin
   if (!fs.existsSync(dir)) throw new CheckpointError(file, `output directory ${dir} does not exist`);
   if (layout === 'timm' || layout === 'hf') {
     const { weights: wfile, config: cfile } = layout === 'hf' ? hfPaths(file) : { weights: file, config: '' };
-    writeSafetensors(wfile, stateDict, { format: 'pt' }, { dtype: opts.fp16 ? 'F16' : 'F32' });
+    // timm has nowhere for class names; keep them in the metadata so `convert` brings them back (HF: config.json).
+    const metadata: Record<string, string> = { format: 'pt', ...(layout === 'timm' && opts.labels ? { 'convnext.labels': JSON.stringify(opts.labels) } : {}) };
+    writeSafetensors(wfile, stateDict, metadata, { dtype: opts.fp16 ? 'F16' : 'F32' });
     const files = [wfile];
     if (layout === 'hf') {
       const cfg = { ...hfConfigJson(config, opts.labels), torch_dtype: opts.fp16 ? 'float16' : 'float32' };

@@ -112,3 +112,24 @@ describe('export: round trips through every layout (committed fixtures)', functi
     });
   }
 });
+
+describe('export: labels travel with the file', function () {
+  this.timeout(60000);
+  it('timm (safetensors metadata) and hf (config.json id2label) give the labels back to convert; official/torchvision have no place for them', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convnext-export-labels-'));
+    try {
+      const c = await convertCheckpoint(path.join(FIXTURES, 'v1_official', 'checkpoint.pth'));
+      const labels = Array.from({ length: c.config.numClasses }, (_, i) => `kind ${i} "q"`);
+      for (const layout of LAYOUTS) {
+        const file = path.join(tmp, `m-${layout}${EXPORT_EXTENSIONS[layout]}`);
+        const target = layout === 'hf' ? path.join(tmp, 'hf') : file;
+        const r = exportWeights(c.config, c.weights, target, { layout, labels });
+        const back = await convertCheckpoint(r.files[0]);
+        expect(back.meta.labels, layout).to.deep.equal(layout === 'timm' || layout === 'hf' ? labels : undefined);
+      }
+      expect(() => exportWeights(c.config, c.weights, path.join(tmp, 'x.pth'), { layout: 'official', labels: ['a'] })).to.throw(/1 labels given for a 10-class head/);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
