@@ -64,9 +64,13 @@ function checkRepresentable(config: ConvNeXtConfig, layout: Layout, file: string
     throw new CheckpointError(file, `cannot export ${config.name} to the ${layout} layout: ${why}`);
   };
   const fixed = layout === 'official' || layout === 'torchvision' || layout === 'hf';
-  if (fixed && (config.kernelSize !== 7 || config.mlpRatio !== 4 || config.inChannels !== 3 || (layout === 'torchvision' && config.patchSize !== 4))) {
-    refuse(`its code fixes kernel 7, MLP ratio 4 and 3 input channels (model: kernel ${config.kernelSize}, ratio ${config.mlpRatio}, ${config.inChannels} channels)`);
+  if (fixed && (config.kernelSize !== 7 || config.mlpRatio !== 4 || config.inChannels !== 3 || (layout !== 'hf' && config.patchSize !== 4))) {
+    refuse(
+      `its code fixes kernel 7, MLP ratio 4, 3 input channels${layout !== 'hf' ? ' and a 4x4 stem' : ''} ` +
+        `(model: kernel ${config.kernelSize}, ratio ${config.mlpRatio}, ${config.inChannels} channels, stem ${config.patchSize})`,
+    );
   }
+  if (layout === 'official' && config.numClasses === 0) warnings.push('the official ConvNeXt always has a head: this headless export loads there only with strict=False');
   if (layout === 'torchvision' && config.version === 2) refuse("torchvision's ConvNeXt is V1 only (no GRN)");
   if (layout === 'torchvision' && config.layerScaleInit === null) refuse("torchvision's CNBlock always has layer_scale; this model has none");
   if (layout === 'torchvision' && config.numClasses === 0) refuse("torchvision's ConvNeXt always has a classifier; this model has none");
