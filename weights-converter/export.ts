@@ -70,7 +70,8 @@ function checkRepresentable(config: ConvNeXtConfig, layout: Layout, file: string
         `(model: kernel ${config.kernelSize}, ratio ${config.mlpRatio}, ${config.inChannels} channels, stem ${config.patchSize})`,
     );
   }
-  if (layout === 'official' && config.numClasses === 0) warnings.push('the official ConvNeXt always has a head: this headless export loads there only with strict=False');
+  if (layout === 'official' && config.numClasses === 0)
+    warnings.push('the official ConvNeXt always has a head: this headless export loads there only with strict=False');
   if (layout === 'torchvision' && config.version === 2) refuse("torchvision's ConvNeXt is V1 only (no GRN)");
   if (layout === 'torchvision' && config.layerScaleInit === null) refuse("torchvision's CNBlock always has layer_scale; this model has none");
   if (layout === 'torchvision' && config.numClasses === 0) refuse("torchvision's ConvNeXt always has a classifier; this model has none");

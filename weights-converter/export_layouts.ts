@@ -170,7 +170,10 @@ export function exportKeyMap(layout: Layout, names: readonly string[], version: 
   }
   if (missing.length) {
     const why = layout === 'torchvision' && missing.some((m) => m.includes('.grn.')) ? " (torchvision's ConvNeXt is V1 only: it has no GRN)" : '';
-    throw new CheckpointError(file, `the ${layout} layout has no key for ${missing.length} weight(s)${why}: ${missing.slice(0, 6).join(', ')}${missing.length > 6 ? ', ...' : ''}`);
+    throw new CheckpointError(
+      file,
+      `the ${layout} layout has no key for ${missing.length} weight(s)${why}: ${missing.slice(0, 6).join(', ')}${missing.length > 6 ? ', ...' : ''}`,
+    );
   }
   return out;
 }

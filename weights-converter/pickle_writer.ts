@@ -43,7 +43,8 @@ export class PickleDict {
   ) {}
 }
 
-export type PickleValue = null | boolean | number | bigint | string | PickleGlobal | PickleReduce | PickleTuple | PicklePersistentId | PickleDict | readonly PickleValue[];
+export type PickleValue =
+  null | boolean | number | bigint | string | PickleGlobal | PickleReduce | PickleTuple | PicklePersistentId | PickleDict | readonly PickleValue[];
 
 const OP = {
   PROTO: 0x80,

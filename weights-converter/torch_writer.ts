@@ -114,11 +114,7 @@ function buildZip(entries: { name: string; data: Uint8Array }[], file: string): 
  * Writes `{ [wrapper]: OrderedDict(state dict) }` (or the bare OrderedDict when `wrapper` is null)
  * to `file` atomically, in the torch zip format.
  */
-export function writeTorchCheckpoint(
-  file: string,
-  stateDict: Map<string, TorchTensor>,
-  opts: { wrapper?: string | null; dtype?: TorchWriteDType } = {},
-): void {
+export function writeTorchCheckpoint(file: string, stateDict: Map<string, TorchTensor>, opts: { wrapper?: string | null; dtype?: TorchWriteDType } = {}): void {
   if (!HOST_LE) throw new CheckpointError(file, 'writing torch checkpoints needs a little-endian host');
   const dtype = opts.dtype ?? 'float32';
   const storageClass = new PickleGlobal('torch', dtype === 'float16' ? 'HalfStorage' : 'FloatStorage');
@@ -146,6 +142,6 @@ export function writeTorchCheckpoint(
   ];
   const chunks = buildZip(entries, file);
   writeFileAtomic(file, (fd) => {
-    for (const c of chunks) for (let p = 0; p < c.byteLength; ) p += fs.writeSync(fd, c, p, Math.min(c.byteLength - p, 1 << 30));
+    for (const c of chunks) for (let p = 0; p < c.byteLength;) p += fs.writeSync(fd, c, p, Math.min(c.byteLength - p, 1 << 30));
   });
 }

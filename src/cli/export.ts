@@ -4,20 +4,11 @@
  * checkpoint in that layout (weights-converter/export.ts). Thin: resolves the model, calls
  * exportModel, prints what it wrote.
  */
-import * as fs from 'fs';
-import * as path from 'path';
 import { Command, Option } from 'commander';
 import { EXPORT_EXTENSIONS, exportModel } from '../../weights-converter/export';
 import { LAYOUTS, Layout } from '../../weights-converter/layouts';
 import { loadModel } from '../factory/load';
 import { withBackend } from './common';
-
-/** A training run directory (train --out) holds its final model in model/. */
-export function resolveModelArg(source: string): string {
-  const inner = path.join(source, 'model');
-  if (fs.existsSync(source) && fs.statSync(source).isDirectory() && !fs.existsSync(path.join(source, 'model.json')) && fs.existsSync(path.join(inner, 'model.json'))) return inner;
-  return source;
-}
 
 export function registerExport(program: Command): void {
   program
@@ -32,13 +23,16 @@ export function registerExport(program: Command): void {
     .option('--json', 'print a JSON summary')
     .action(async (source: string, outFile: string, o: { layout: Layout; fp16?: boolean; cacheDir?: string; offline?: boolean; json?: boolean }) => {
       await withBackend(program);
-      const { model, meta } = await loadModel(resolveModelArg(source), { cacheDir: o.cacheDir, offline: o.offline });
+      const { model, meta } = await loadModel(source, { cacheDir: o.cacheDir, offline: o.offline });
       try {
         const r = exportModel(model, outFile, { layout: o.layout, fp16: o.fp16, labels: meta.labels });
         r.warnings.forEach((w) => process.stderr.write(`warning: ${w}\n`));
         const summary = { ...r, name: model.config.name, num_classes: model.config.numClasses, storage: o.fp16 ? 'float16' : 'float32' };
         if (o.json) process.stdout.write(JSON.stringify(summary) + '\n');
-        else process.stdout.write(`exported ${summary.name} (${summary.num_classes} classes, ${r.keys} tensors, ${summary.storage}) in the ${r.layout} layout -> ${r.files.join(', ')}\n`);
+        else
+          process.stdout.write(
+            `exported ${summary.name} (${summary.num_classes} classes, ${r.keys} tensors, ${summary.storage}) in the ${r.layout} layout -> ${r.files.join(', ')}\n`,
+          );
       } finally {
         model.dispose();
       }

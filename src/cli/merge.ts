@@ -17,7 +17,10 @@ function filesTxt(npy: string): string {
 
 function readList(file: string): string[] {
   if (!fs.existsSync(file)) throw new ShardError(`${file}: missing (each shard's .npy needs the .files.txt written beside it)`);
-  return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '');
 }
 
 /** Merges the shards into `output`; returns rows and columns written. */
@@ -26,7 +29,12 @@ export function mergeShards(output: string, shardFiles?: string[]): { rows: numb
   if (!candidates || candidates.length === 0) {
     const dir = path.dirname(path.resolve(output));
     const stem = path.basename(output).replace(/\.npy$/i, '');
-    candidates = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.startsWith(`${stem}.shard-`) && /\.npy$/i.test(f)).map((f) => path.join(path.dirname(output), f)) : [];
+    candidates = fs.existsSync(dir)
+      ? fs
+          .readdirSync(dir)
+          .filter((f) => f.startsWith(`${stem}.shard-`) && /\.npy$/i.test(f))
+          .map((f) => path.join(path.dirname(output), f))
+      : [];
     if (candidates.length === 0) throw new ShardError(`no shard files ${stem}.shard-*-of-*.npy beside ${output}`);
   }
   const parsed = candidates.map((f) => {
@@ -35,7 +43,8 @@ export function mergeShards(output: string, shardFiles?: string[]): { rows: numb
     return { file: f, ...p.spec };
   });
   const count = parsed[0].count;
-  if (parsed.some((p) => p.count !== count)) throw new ShardError(`shard files disagree on the number of shards: ${[...new Set(parsed.map((p) => p.count))].join(', ')}`);
+  if (parsed.some((p) => p.count !== count))
+    throw new ShardError(`shard files disagree on the number of shards: ${[...new Set(parsed.map((p) => p.count))].join(', ')}`);
   parsed.sort((a, b) => a.index - b.index);
   const dup = parsed.find((p, i) => i > 0 && parsed[i - 1].index === p.index);
   if (dup) throw new ShardError(`shard ${dup.index} of ${count} given twice`);

@@ -55,7 +55,12 @@ export class ResultsLog {
         // A line without its newline is torn even if it parses: the input is redone, not duplicated.
         if (nl < 0 || parsed === null) {
           // Only the last line can be torn: a crash interrupts the last write, never an earlier one.
-          const isLast = nl < 0 || buf.subarray(nl + 1).toString('utf8').trim() === '';
+          const isLast =
+            nl < 0 ||
+            buf
+              .subarray(nl + 1)
+              .toString('utf8')
+              .trim() === '';
           if (!isLast) throw new ConvNeXtError(`results file ${file}: line ${lineNo} is not a JSON object with a "file" field; not resuming into it`);
           repaired = buf.length - pos;
           fs.truncateSync(file, pos);
@@ -74,7 +79,7 @@ export class ResultsLog {
     if (this.fd === null) throw new Error('results log is closed');
     if (this.done.has(line.file)) return false;
     const bytes = Buffer.from(JSON.stringify(line) + '\n', 'utf8');
-    for (let p = 0; p < bytes.length; ) p += fs.writeSync(this.fd, bytes, p);
+    for (let p = 0; p < bytes.length;) p += fs.writeSync(this.fd, bytes, p);
     this.done.set(line.file, line);
     // The kernel keeps written data across a process kill; fsync now and then bounds what a machine crash loses.
     if (++this.sinceSync >= 64) {

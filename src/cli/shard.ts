@@ -69,7 +69,10 @@ export function resolveShard(opts: { shard?: string; shardCount?: number | strin
   }
   if (count === null) return null;
   const fromEnv = indexFromEnv(env);
-  if (!fromEnv) throw new ShardError(`--shard-count ${count} needs the shard index: give --shard I/${count}, or run under a Kubernetes Indexed Job (JOB_COMPLETION_INDEX) or a Slurm array (SLURM_ARRAY_TASK_ID)`);
+  if (!fromEnv)
+    throw new ShardError(
+      `--shard-count ${count} needs the shard index: give --shard I/${count}, or run under a Kubernetes Indexed Job (JOB_COMPLETION_INDEX) or a Slurm array (SLURM_ARRAY_TASK_ID)`,
+    );
   return checked({ index: fromEnv.index, count }, `${fromEnv.from} = ${fromEnv.index} with --shard-count ${count}`);
 }
 

@@ -24,7 +24,10 @@ describe('shards: which inputs a machine runs', () => {
     expect(resolveShard({ shardCount: '4' }, { SLURM_ARRAY_TASK_ID: '0' })).to.deep.equal({ index: 0, count: 4 });
     expect(resolveShard({ shardCount: '4' }, { SLURM_ARRAY_TASK_ID: '4', SLURM_ARRAY_TASK_MIN: '1' })).to.deep.equal({ index: 3, count: 4 });
     expect(resolveShard({ shardCount: '4' }, { JOB_COMPLETION_INDEX: '1', SLURM_ARRAY_TASK_ID: '3' })).to.deep.equal({ index: 1, count: 4 });
-    expect(() => resolveShard({ shardCount: '4' }, { JOB_COMPLETION_INDEX: '4' })).to.throw(ShardError, /JOB_COMPLETION_INDEX = 4 with --shard-count 4: the shard index must be in 0..3/);
+    expect(() => resolveShard({ shardCount: '4' }, { JOB_COMPLETION_INDEX: '4' })).to.throw(
+      ShardError,
+      /JOB_COMPLETION_INDEX = 4 with --shard-count 4: the shard index must be in 0..3/,
+    );
     expect(() => resolveShard({ shardCount: '4' }, { JOB_COMPLETION_INDEX: 'x' })).to.throw(ShardError, /not a non-negative integer/);
     expect(() => resolveShard({ shardCount: '4' }, {})).to.throw(ShardError, /needs the shard index/);
   });

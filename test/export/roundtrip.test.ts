@@ -33,19 +33,37 @@ function bytesOf(a: Float32Array): Buffer {
 describe('export: rename rules run backwards', () => {
   it('expands a rule pattern into exactly the keys it matches', () => {
     const keys = expandPattern(/^features\.([246])\.0\.(weight|bias)$/, 3);
-    expect(keys).to.deep.equal(['features.2.0.weight', 'features.2.0.bias', 'features.4.0.weight', 'features.4.0.bias', 'features.6.0.weight', 'features.6.0.bias']);
+    expect(keys).to.deep.equal([
+      'features.2.0.weight',
+      'features.2.0.bias',
+      'features.4.0.weight',
+      'features.4.0.bias',
+      'features.6.0.weight',
+      'features.6.0.bias',
+    ]);
     expect(expandPattern(/^stages\.(\d)\.(\d+)\.gamma$/, 2)).to.have.length(30);
     expect(expandPattern(/^(?:convnext(?:v2)?\.)?layernorm\.(weight|bias)$/, 0)).to.have.members([
-      'layernorm.weight', 'layernorm.bias', 'convnext.layernorm.weight', 'convnext.layernorm.bias', 'convnextv2.layernorm.weight', 'convnextv2.layernorm.bias',
+      'layernorm.weight',
+      'layernorm.bias',
+      'convnext.layernorm.weight',
+      'convnext.layernorm.bias',
+      'convnextv2.layernorm.weight',
+      'convnextv2.layernorm.bias',
     ]);
   });
 
   it('picks the HF prefix of the version and names what a layout lacks', () => {
     const m1 = exportKeyMap('hf', ['stem.conv.weight', 'head.fc.bias', 'stages.2.blocks.11.gamma'], 1);
-    expect([...m1.values()]).to.deep.equal(['convnext.embeddings.patch_embeddings.weight', 'classifier.bias', 'convnext.encoder.stages.2.layers.11.layer_scale_parameter']);
+    expect([...m1.values()]).to.deep.equal([
+      'convnext.embeddings.patch_embeddings.weight',
+      'classifier.bias',
+      'convnext.encoder.stages.2.layers.11.layer_scale_parameter',
+    ]);
     const m2 = exportKeyMap('hf', ['stages.0.blocks.0.mlp.grn.weight'], 2);
     expect([...m2.values()]).to.deep.equal(['convnextv2.encoder.stages.0.layers.0.grn.weight']);
-    expect(exportKeyMap('torchvision', ['stages.3.blocks.26.mlp.fc2.weight'], 1).get('stages.3.blocks.26.mlp.fc2.weight')).to.equal('features.7.26.block.5.weight');
+    expect(exportKeyMap('torchvision', ['stages.3.blocks.26.mlp.fc2.weight'], 1).get('stages.3.blocks.26.mlp.fc2.weight')).to.equal(
+      'features.7.26.block.5.weight',
+    );
     expect(() => exportKeyMap('torchvision', ['stages.0.blocks.0.mlp.grn.weight'], 2)).to.throw(/no key for 1 weight.*V1 only.*grn/);
   });
 });
@@ -127,7 +145,9 @@ describe('export: labels travel with the file', function () {
         const back = await convertCheckpoint(r.files[0]);
         expect(back.meta.labels, layout).to.deep.equal(layout === 'timm' || layout === 'hf' ? labels : undefined);
       }
-      expect(() => exportWeights(c.config, c.weights, path.join(tmp, 'x.pth'), { layout: 'official', labels: ['a'] })).to.throw(/1 labels given for a 10-class head/);
+      expect(() => exportWeights(c.config, c.weights, path.join(tmp, 'x.pth'), { layout: 'official', labels: ['a'] })).to.throw(
+        /1 labels given for a 10-class head/,
+      );
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
