@@ -59,6 +59,18 @@ function labelsFromId2Label(id2label: Record<string, string> | undefined, numCla
   return labels.every((l) => typeof l === 'string') ? labels : undefined;
 }
 
+/** Class names our timm export keeps in the safetensors metadata (`convnext.labels`, a JSON array). */
+function labelsFromMetadata(metadata: Record<string, string>, numClasses: number): string[] | undefined {
+  const raw = metadata['convnext.labels'];
+  if (raw === undefined) return undefined;
+  try {
+    const v = JSON.parse(raw) as unknown;
+    return Array.isArray(v) && v.length === numClasses && v.every((l) => typeof l === 'string') ? (v as string[]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Checks converted weights against the model's parameter list (names and shapes); returns them in model order. */
 function validateAgainstModel(config: ConvNeXtConfig, weights: Map<string, ConvertedTensor>, file: string, layout: Layout, sourceKeys: Map<string, string>): Map<string, ConvertedTensor> {
   const want = parameterSpecs(config);
@@ -87,7 +99,7 @@ export async function convertCheckpoint(file: string, opts: ConvertOptions = {})
     config.name = opts.arch;
   }
   const weights = validateAgainstModel(config, remapped.weights, file, remapped.layout, remapped.sourceKeys);
-  const labels = opts.labels ?? labelsFromId2Label(hf?.id2label, config.numClasses);
+  const labels = opts.labels ?? labelsFromId2Label(hf?.id2label, config.numClasses) ?? labelsFromMetadata(ckpt.metadata, config.numClasses);
   if (labels && labels.length !== config.numClasses) {
     throw new CheckpointError(file, `${labels.length} labels given for a ${config.numClasses}-class head`);
   }

@@ -12,3 +12,5 @@ export { CheckpointError, UnsafePickleError } from './errors';
 export { ConvertedTensor, LAYOUTS, Layout, RULES, checkArch, detectLayout, inferConfig, remapStateDict, toTfjsLayout } from './layouts';
 export { Checkpoint, CheckpointFormat, RawTensor, ReadCheckpointOptions, SourceDType, detectFormat, readCheckpoint, readCheckpointSync } from './read';
 export { readSafetensors, writeSafetensors } from './safetensors';
+export { EXPORT_EXTENSIONS, ExportOptions, ExportResult, exportModel, exportWeights, hfConfigJson, timmUsesConvMlp } from './export';
+export { writeTorchCheckpoint } from './torch_writer';

@@ -11,6 +11,8 @@ import { writeNpy } from '../io/npy';
 import { withBackend } from './common';
 import { expandImageArgs } from './inputs';
 import { downloadBar, progressBar } from './progress';
+import { ResultsLog } from './results_log';
+import { ShardSpec, resolveShard, selectShard, shardOutputPath } from './shard';
 
 export function positiveInt(v: string): number {
   const n = Number(v);
@@ -75,23 +77,57 @@ function imageFiles(inputs: string[]): { files: string[]; unmatched: string[] } 
   return r;
 }
 
+interface ShardFlags {
+  shard?: string;
+  shardCount?: string;
+}
+
+/** --shard I/N, or --shard-count N with the index from the job runner (src/cli/shard.ts). */
+function addShardFlags(cmd: Command): Command {
+  return cmd
+    .option('--shard <I/N>', 'run shard I (0-based) of N: a deterministic, even share of the sorted input list')
+    .option('--shard-count <n>', 'number of shards; the index comes from $JOB_COMPLETION_INDEX (Kubernetes) or $SLURM_ARRAY_TASK_ID (Slurm)');
+}
+
+/** This run's inputs: the whole list as given, or the shard's share of it sorted. */
+function shardFiles(files: string[], shard: ShardSpec | null): string[] {
+  return shard ? selectShard(files, shard) : files;
+}
+
 function reportFailure(file: string, e: Error): void {
   process.stderr.write(`skipped ${file}: ${e.message}\n`);
 }
 
 export function registerPredict(program: Command): void {
-  addModelFlags(
+  addShardFlags(addModelFlags(
     program
       .command('predict')
       .description('classify images (files, directories, globs): top-k labels with probabilities')
       .argument('<inputs...>', 'image files, directories (recursive) or glob patterns'),
-  )
+  ))
     .option('--top <k>', 'classes to show per image', positiveInt, 5)
     .option('--json', 'one JSON line per image: {"file", "top": [{"label", "index", "prob"}]}')
-    .action(async (inputs: string[], o: ModelFlags & { top: number; json?: boolean }) => {
-      const { files, unmatched } = imageFiles(inputs);
-      const predictor = await loadPredictor(program, o);
+    .option('--output <results.jsonl>', 'append the --json lines (and {"file", "error"} for failed inputs) to this file as they finish; a re-run skips inputs already there')
+    .action(async (inputs: string[], o: ModelFlags & ShardFlags & { top: number; json?: boolean; output?: string }) => {
+      const shard = resolveShard(o);
+      const expanded = imageFiles(inputs);
+      const unmatched = expanded.unmatched;
+      let files = shardFiles(expanded.files, shard);
+      const log = o.output ? ResultsLog.open(o.output) : null;
       let failures = unmatched.length;
+      if (log) {
+        if (log.repairedBytes) process.stderr.write(`${o.output}: cut off a torn last line (${log.repairedBytes} bytes)\n`);
+        const before = files.length;
+        failures += files.filter((f) => log.done.get(f)?.error !== undefined).length;
+        files = files.filter((f) => !log.done.has(f));
+        if (before > files.length) process.stderr.write(`${o.output}: ${before - files.length} of ${before} input(s) already done, skipped\n`);
+      }
+      if (files.length === 0) {
+        log?.close();
+        if (failures) process.exitCode = 1;
+        return;
+      }
+      const predictor = await loadPredictor(program, o);
       const bar = progressBar(files.length, 'predict');
       try {
         await runTolerant(predictor, files, predictor.classifyJob({ topk: o.top }), (r) => {
@@ -100,6 +136,9 @@ export function registerPredict(program: Command): void {
           if ('error' in r) {
             failures++;
             reportFailure(file, r.error);
+            log?.append({ file, error: r.error.message });
+          } else if (log) {
+            log.append({ file, top: r.value.map((p) => ({ label: p.label, index: p.index, prob: +p.prob.toFixed(6) })) });
           } else if (o.json) {
             process.stdout.write(JSON.stringify({ file, top: r.value.map((p) => ({ label: p.label, index: p.index, prob: +p.prob.toFixed(6) })) }) + '\n');
           } else {
@@ -108,6 +147,7 @@ export function registerPredict(program: Command): void {
         });
       } finally {
         bar.stop();
+        log?.close();
         await predictor.dispose();
       }
       if (failures) {
@@ -116,15 +156,19 @@ export function registerPredict(program: Command): void {
       }
     });
 
-  addModelFlags(
+  addShardFlags(addModelFlags(
     program
       .command('embed')
       .description('pooled pre-logits embeddings of images -> float32 .npy [N, C] (+ <output>.files.txt listing the images in row order)')
       .argument('<inputs...>', 'image files, directories or glob patterns'),
-  )
-    .requiredOption('--output <emb.npy>', 'where to write the embeddings')
-    .action(async (inputs: string[], o: ModelFlags & { output: string }) => {
-      const { files, unmatched } = imageFiles(inputs);
+  ))
+    .requiredOption('--output <emb.npy>', 'where to write the embeddings (with --shard: <emb>.shard-IIII-of-NNNN.npy, combined by `convnext merge`)')
+    .action(async (inputs: string[], o: ModelFlags & ShardFlags & { output: string }) => {
+      const shard = resolveShard(o);
+      const expanded = imageFiles(inputs);
+      const unmatched = expanded.unmatched;
+      const files = shardFiles(expanded.files, shard);
+      const output = shard ? shardOutputPath(o.output, shard) : o.output;
       const predictor = await loadPredictor(program, o);
       const rows: Float32Array[] = [];
       const names: string[] = [];
@@ -153,12 +197,12 @@ export function registerPredict(program: Command): void {
       }
       const data = new Float32Array(rows.length * c);
       rows.forEach((row, i) => data.set(row, i * c));
-      writeNpy(o.output, { shape: [rows.length, c], data });
-      const list = `${o.output.replace(/\.npy$/, '')}.files.txt`;
+      writeNpy(output, { shape: [rows.length, c], data });
+      const list = `${output.replace(/\.npy$/, '')}.files.txt`;
       const tmp = `${list}.${process.pid}.tmp`;
       fs.writeFileSync(tmp, names.join('\n') + '\n');
       fs.renameSync(tmp, list);
-      process.stderr.write(`wrote ${rows.length} x ${c} embeddings to ${o.output} (rows listed in ${list})\n`);
+      process.stderr.write(`wrote ${rows.length} x ${c} embeddings to ${output} (rows listed in ${list})\n`);
       if (failures) {
         process.stderr.write(`${failures} input(s) failed\n`);
         process.exitCode = 1;
