@@ -13,8 +13,19 @@ export interface RgbImage {
   data: Uint8Array;
 }
 
-/** An image file could not be read, is in a format we do not read, or could not be decoded. */
-export class ImageError extends ConvNeXtError {}
+/**
+ * An image file could not be read, is in a format we do not read, or could not be decoded. The
+ * message is plain ("truncated PNG", "not a regular file"); `detail` keeps what the decoder itself
+ * said, when a decoder failed, for bug reports.
+ */
+export class ImageError extends ConvNeXtError {
+  constructor(
+    message: string,
+    readonly detail?: string,
+  ) {
+    super(message);
+  }
+}
 
 /** Throws ImageError unless `img` is a well-formed RgbImage; `what` names it in the message. */
 export function checkRgbImage(img: RgbImage, what = 'image'): void {

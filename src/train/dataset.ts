@@ -8,7 +8,7 @@ import * as path from 'path';
 import seedrandom from 'seedrandom';
 import { ConvNeXtError } from '../errors';
 import { IMAGE_EXTENSIONS, decodeImage } from '../data/decode';
-import { RgbImage } from '../data/image';
+import { ImageError, RgbImage } from '../data/image';
 import { listFiles } from '../util/fs';
 import { Rng } from './augment';
 
@@ -121,8 +121,9 @@ export async function* batches(samples: Sample[], o: LoaderOptions): AsyncGenera
       try {
         parts.push({ data: o.transform(await decodeImage(s.file), rng), label: s.label, file: s.file });
       } catch (e) {
-        if (!(e instanceof ConvNeXtError)) throw e;
-        o.onSkip?.(s.file, e);
+        // Whatever one image throws is about that image: the epoch goes on without it.
+        const text = e instanceof Error ? e.message : String(e);
+        o.onSkip?.(s.file, e instanceof ConvNeXtError ? e : new ImageError(`image ${s.file}: cannot preprocess (${text})`, text));
       }
     }
     const x = new Float32Array(parts.length * per);
