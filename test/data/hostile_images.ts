@@ -147,7 +147,7 @@ export function makeHostileFolder(dir: string, special = true): HostileFolder {
   crc[chelsea.indexOf('IDAT', 0, 'latin1') + 100] ^= 0xff; // inside the first IDAT: its CRC no longer matches
   put('bad_crc.png', crc, /corrupt PNG: chunk IDAT is damaged \(its CRC does not match\)/);
   put('bad_zlib.png', withIdat(small, (z) => z.subarray(0, z.length >> 1)), /corrupt PNG: the image data is damaged/);
-  put('bad_zlib_header.png', withIdat(small, (z) => Buffer.concat([Buffer.from([0x78, 0x00]), z.subarray(2)])), /corrupt PNG: the compressed image data is damaged/);
+  put('bad_zlib_header.png', withIdat(small, (z) => Buffer.concat([Buffer.from([0x78, 0x00]), z.subarray(2)])), /corrupt PNG: the image data is damaged/);
 
   // Not images.
   put('empty.png', Buffer.alloc(0), /empty file/);
