@@ -7,3 +7,4 @@ export { smoothOneHot, softCrossEntropy } from './loss';
 export { EvalMetrics, MetricsAccumulator } from './metrics';
 export { cosineLr } from './schedule';
 export { EpochRecord, TrainEvent, TrainOptions, TrainReport, evaluate, train } from './trainer';
+export { DEFAULT_TRAIN_BATCH_SIZE, DEFAULT_TRAIN_IMAGE_SIZE, REQUIRED_TRAIN_OPTIONS, TrainOptionError, defaultRunDir, recipeLr, validateTrainOptions, withTrainDefaults } from './options';
