@@ -5,7 +5,14 @@
  *   await initBackend();                                   // tfjs-node(-gpu) > wasm > cpu
  *   const model = createModel('convnext_tiny');
  *   const logits = model.forward(x);                       // x: NHWC [N, 224, 224, 3], normalised
+ *
+ *   import { tf } from 'convnext-tfjs';                   // tfjs-core, re-exported: no extra dependency
  */
+/**
+ * TensorFlow.js core, the one engine this package runs on (tensors, ops, memory): use it instead
+ * of installing @tensorflow/tfjs-core yourself, e.g. `tf.randomNormal([1, 224, 224, 3])`.
+ */
+export * as tf from '@tensorflow/tfjs-core';
 export * from './errors';
 export * from './model';
 export * from './blocks';
