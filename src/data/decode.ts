@@ -23,7 +23,7 @@ import { ImageError, RgbImage } from './image';
 import { gifUndrawnColour } from './gif';
 import { JpegInfo, jpegIsYCbCr, jpegMinScanBytes, libjpegColour, parseJpeg } from './jpeg';
 import { applyOrientation, exifOrientation, tiffTag } from './orientation';
-import { PNG_SIGNATURE, PngInfo, parsePng, pngDataFits, pngToRgb } from './png';
+import { PNG_SIGNATURE, PngInfo, parsePng, pngDataFits, pngDataProblem, pngToRgb } from './png';
 
 /** Formats decodeImage reads. */
 export type ImageFormat = 'jpeg' | 'png' | 'gif' | 'bmp' | 'tiff';
@@ -243,6 +243,8 @@ async function decodePng(bytes: Buffer, info: PngInfo, fail: Fail): Promise<RgbI
   if (info.badCrc !== null) fail(`corrupt PNG: chunk ${info.badCrc} is damaged (its CRC does not match)`);
   const { needed, fits } = pngDataFits(info);
   if (!fits) fail(`corrupt PNG: ${info.idatBytes} bytes of compressed data cannot hold ${info.width} x ${info.height} pixels (${needed} bytes inflated)`);
+  const problem = pngDataProblem(bytes, info);
+  if (problem !== null) fail(problem.reason, problem.detail);
   let raw: Bitmap;
   try {
     ({ raw } = await quietly(codec('image/png'), bytes, { skipRescale: info.bitDepth === 16 }));

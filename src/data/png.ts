@@ -11,6 +11,7 @@
  *
  * Internal to src/data: decode.ts is the public entry point.
  */
+import * as zlib from 'zlib';
 
 /** What the chunk walk learned about a PNG file. */
 export interface PngInfo {
@@ -29,6 +30,8 @@ export interface PngInfo {
   interlaced: boolean;
   /** Total length of the IDAT chunks: the compressed image data. */
   idatBytes: number;
+  /** Byte ranges [start, end) of the IDAT payloads, in order. */
+  idat: [number, number][];
   /** The first chunk whose CRC does not match its contents (PIL refuses such files), or null. */
   badCrc: string | null;
 }
@@ -51,7 +54,7 @@ function crc32(buf: Uint8Array, start: number, end: number): number {
 
 /** Walk the chunks of a PNG file (signature already checked). Never throws. */
 export function parsePng(buf: Uint8Array): PngInfo {
-  const info: PngInfo = { width: 0, height: 0, bitDepth: 0, colorType: 0, transColor: null, exif: null, truncated: true, interlaced: false, idatBytes: 0, badCrc: null };
+  const info: PngInfo = { width: 0, height: 0, bitDepth: 0, colorType: 0, transColor: null, exif: null, truncated: true, interlaced: false, idatBytes: 0, idat: [], badCrc: null };
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let pos = 8;
   while (pos + 8 <= buf.length) {
@@ -68,6 +71,7 @@ export function parsePng(buf: Uint8Array): PngInfo {
       info.interlaced = buf[data + 12] === 1;
     } else if (type === 'IDAT') {
       info.idatBytes += len;
+      info.idat.push([data, data + len]);
     } else if (type === 'tRNS') {
       if (info.colorType === 0 && len >= 2) info.transColor = [dv.getUint16(data)];
       else if (info.colorType === 2 && len >= 6) info.transColor = [dv.getUint16(data), dv.getUint16(data + 2), dv.getUint16(data + 4)];
@@ -106,6 +110,28 @@ export function pngDataFits(info: PngInfo): { needed: number; fits: boolean } {
     }
   }
   return { needed, fits: needed <= DEFLATE_MAX_RATIO * info.idatBytes + 64 };
+}
+
+/**
+ * Inflates the image data (zlib, with output capped at what the header needs) and says, in plain
+ * words, what is wrong with it, or null when it is whole. pngjs does not notice a cut or damaged
+ * stream and then reads uninitialised memory as pixels (different garbage on every run), so the
+ * stream is checked here before pngjs sees it.
+ */
+export function pngDataProblem(buf: Uint8Array, info: PngInfo): { reason: string; detail?: string } | null {
+  const { needed } = pngDataFits(info);
+  const z = Buffer.concat(info.idat.map(([a, b]) => buf.subarray(a, b)));
+  let out: Buffer;
+  try {
+    // SYNC_FLUSH: a stream cut short gives what it has instead of throwing, to tell truncated from corrupt.
+    out = zlib.inflateSync(z, { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength: Math.max(needed, 1) });
+  } catch (e) {
+    const msg = (e as Error).message;
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return null; // more data than needed: pngjs ignores the rest, as PIL does
+    return { reason: 'corrupt PNG: the compressed image data is damaged', detail: `zlib: ${msg}` };
+  }
+  if (out.length < needed) return { reason: `truncated PNG: the image data ends early (${out.length} of ${needed} bytes)` };
+  return null;
 }
 
 /**
