@@ -75,8 +75,8 @@ export function describeModel(source: string): Record<string, unknown> {
     if (!(e instanceof ConfigError)) throw e;
     const near = nearNames(source);
     throw new ConfigError(
-      `unknown model '${source}': not an architecture, a pretrained tag or a model directory` +
-        (near.length ? ` (did you mean ${near.join(', ')}?)` : '') + '; `convnext models` lists them',
+      `unknown model '${source}'` + (near.length ? ` (did you mean ${near.join(', ')}?)` : '') +
+        ': not an architecture, a pretrained tag or a model directory; `convnext models` lists them',
     );
   }
 }

@@ -10,7 +10,8 @@ import { scanImageFolder } from '../train/dataset';
 import { DEFAULT_TRAIN_BATCH_SIZE, DEFAULT_TRAIN_IMAGE_SIZE, TrainOptionError, defaultRunDir, validateTrainOptions, withTrainDefaults } from '../train/options';
 import { TrainOptions, evaluate, train } from '../train/trainer';
 import { withBackend } from './common';
-import { WORKERS_HELP, countOrAuto, imageSizeArg, positiveInt } from './predict';
+import { SkippedEntry } from '../util/fs';
+import { WORKERS_HELP, countOrAuto, imageSizeArg, positiveInt, reportSkipped } from './predict';
 import { progressBar } from './progress';
 
 function positiveFloat(v: string): number {
@@ -162,7 +163,9 @@ export function registerTrain(program: Command): void {
       await withBackend(program);
       const p = await Predictor.load(o.model, { preprocessing: o.imageSize ? { inputSize: o.imageSize } : undefined });
       try {
-        const folders = scanImageFolder(o.data);
+        const skipped: SkippedEntry[] = [];
+        const folders = scanImageFolder(o.data, undefined, (e) => skipped.push(e));
+        reportSkipped(skipped);
         // Map folder names to the model's label indices when they match; else folder order.
         const byName = folders.classes.every((c) => p.labels.includes(c));
         const classes = byName ? p.labels : folders.classes;

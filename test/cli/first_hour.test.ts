@@ -75,7 +75,7 @@ describe('convnext CLI: the first hour', function () {
     const bad = run(['info', 'convnext_tinny.fb_in1k']);
     expect(bad.code).to.equal(1);
     noStack(bad);
-    expect(bad.stderr).to.match(/unknown model 'convnext_tinny\.fb_in1k': .*did you mean convnext_tiny\.fb_in1k.*`convnext models` lists them/);
+    expect(bad.stderr).to.match(/^error: unknown model 'convnext_tinny\.fb_in1k' \(did you mean convnext_tiny\.fb_in1k.*\): not an architecture, a pretrained tag or a model directory; `convnext models` lists them\n$/);
     expect(bad.stderr).to.not.include('listModels()');
   });
 
