@@ -28,5 +28,6 @@ export { LoadedModel, ModelFormatError, loadConvertedModel } from './io/model_di
 export { ModelMeta, SourceInfo } from './model/meta';
 export { PreprocessingInfo } from './model/preprocessing';
 export { NpyError, readNpy, readNpyFloat32, writeNpy } from './io/npy';
+export { checkOutputFile } from './io/output';
 export * from './parallel';
 export { BenchOptions, BenchResult, machineInfo, runBenchmark } from './perf/benchmark';

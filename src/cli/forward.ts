@@ -8,7 +8,7 @@ import { Command } from 'commander';
 import { ShapeError } from '../errors';
 import { readNpyFloat32, writeNpy } from '../io/npy';
 import { loadModel } from '../factory/load';
-import { checkOutputFile } from '../util/fs';
+import { checkOutputFile } from '../io/output';
 import { withBackend } from './common';
 
 export function registerForward(program: Command): void {

@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { decodeImage } from '../data/decode';
 import { evalTransform, toNchw } from '../data/transforms';
 import { writeNpy } from '../io/npy';
-import { checkOutputFile } from '../util/fs';
+import { checkOutputFile } from '../io/output';
 import { MAX_PIXELS_HELP, maxPixelsArg, positiveInt } from './predict';
 import { MAX_IMAGE_PIXELS } from '../data/decode';
 

@@ -12,7 +12,6 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { ConvNeXtError } from '../errors';
 
 /** A temp-file name beside `file`: `.<base>.<pid>.<rand>.tmp` (same directory, so rename is atomic). */
 export function tempPathFor(file: string): string {
@@ -164,14 +163,19 @@ function safeReadlink(p: string): string {
   }
 }
 
-/** A file that could not be read as a regular file; `reason` is plain ("is a FIFO (named pipe), not a regular file"). */
-export class FileReadError extends ConvNeXtError {
+/**
+ * A file that could not be read as a regular file; `reason` is plain ("is a FIFO (named pipe), not
+ * a regular file"). A plain Error (src/util sits below src/errors): callers turn it into their own
+ * typed error (decodeImage: ImageError).
+ */
+export class FileReadError extends Error {
   constructor(
     readonly file: string,
     readonly reason: string,
     readonly code?: string,
   ) {
     super(`${file}: ${reason}`);
+    this.name = 'FileReadError';
   }
 }
 
@@ -221,33 +225,3 @@ function errnoReason(e: unknown): string {
   return `cannot read (${(e as Error).message})`;
 }
 
-/**
- * Checks, before any work, that `file` can be written as an output: a non-empty path that is not a
- * directory, in an existing, writable directory. Throws ConvNeXtError naming `option` (e.g.
- * '--output') and the problem; a long computation never ends at a rename that was bound to fail.
- */
-export function checkOutputFile(file: unknown, option = 'output'): string {
-  if (typeof file !== 'string' || file.trim() === '') throw new ConvNeXtError(`${option} must be a file path, got ${JSON.stringify(file)}`);
-  const abs = path.resolve(file);
-  const dir = path.dirname(abs);
-  let st: fs.Stats | null = null;
-  try {
-    st = fs.statSync(abs);
-  } catch {
-    // does not exist yet: fine
-  }
-  if (st?.isDirectory() || /[\\/]$/.test(file)) throw new ConvNeXtError(`${option} ${file}: is a directory, not a file path`);
-  let dst: fs.Stats;
-  try {
-    dst = fs.statSync(dir);
-  } catch {
-    throw new ConvNeXtError(`${option} ${file}: its directory ${dir} does not exist`);
-  }
-  if (!dst.isDirectory()) throw new ConvNeXtError(`${option} ${file}: ${dir} is not a directory`);
-  try {
-    fs.accessSync(dir, fs.constants.W_OK);
-  } catch {
-    throw new ConvNeXtError(`${option} ${file}: its directory ${dir} is not writable`);
-  }
-  return file;
-}
