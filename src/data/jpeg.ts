@@ -100,10 +100,11 @@ export function parseJpeg(buf: Uint8Array): JpegInfo {
 }
 
 /**
- * The least entropy-coded data a JPEG of this size can have: every 8x8 block of every component
- * costs at least one bit in the scan that codes its DC coefficient (Huffman codes are at least one
- * bit long, T.81 C), baseline or progressive. A header claiming more blocks than the data can
- * hold is a corrupt file, refused before the decoder allocates for it.
+ * The least entropy-coded data a JPEG of this size can have. Huffman codes are at least one bit
+ * long (T.81 C): in a sequential (baseline) scan every 8x8 block of every component costs at least
+ * two, its DC difference and its end-of-block; in a progressive file at least one, in the scan that
+ * codes its DC coefficient (AC scans can skip runs of blocks with one EOBRUN). A header claiming more
+ * blocks than the data can hold is a corrupt file, refused before the decoder allocates for it.
  */
 export function jpegMinScanBytes(info: JpegInfo): number {
   if (info.components.length === 0) return 0;
@@ -115,7 +116,8 @@ export function jpegMinScanBytes(info: JpegInfo): number {
     const h = Math.ceil((info.height * (c.v || 1)) / maxV);
     blocks += Math.ceil(w / 8) * Math.ceil(h / 8);
   }
-  return Math.floor(blocks / 8);
+  const bitsPerBlock = info.sof === 0xc2 || info.sof === 0xc6 || info.sof === 0xca || info.sof === 0xce ? 1 : 2;
+  return Math.floor((blocks * bitsPerBlock) / 8);
 }
 
 /**

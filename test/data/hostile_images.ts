@@ -134,6 +134,9 @@ export function makeHostileFolder(dir: string, special = true): HostileFolder {
   // Headers that lie about the size.
   put('claims_13000x13000.jpg', jpegWithSize(rocket, 13000, 13000), /too large: 13000 x 13000 pixels is over the limit of 89478485/);
   put('claims_9000x9000.jpg', jpegWithSize(rocket, 9000, 9000), /corrupt JPEG: \d+ bytes of image data cannot hold 9000 x 9000 pixels/);
+  put('claims_4300x4300.jpg', jpegWithSize(rocket, 4300, 4300), /corrupt JPEG: 111482 bytes of image data cannot hold 4300 x 4300 pixels \(at least 217083 needed\)/);
+  // Plausible for its data size: decoded (jpeg-js, about 350 MB at most here) and found corrupt.
+  put('claims_3000x3000.jpg', jpegWithSize(rocket, 3000, 3000), /corrupt JPEG: the compressed image data is damaged/);
   put('claims_30000x30000.png', pngWithSize(small, 30000, 30000), /too large: 30000 x 30000 pixels/);
   put('claims_9000x9000.png', pngWithSize(small, 9000, 9000), /corrupt PNG: \d+ bytes of compressed data cannot hold 9000 x 9000 pixels/);
   put('claims_60000x60000.gif', gif(60000, 60000), /too large: 60000 x 60000 pixels/);
