@@ -35,8 +35,19 @@ export class BackendError extends ConvNeXtError {}
 
 // Errors of the model directory, .npy files, images, checkpoints, the zoo and worker pools.
 
-/** An image file could not be read, is in a format we do not read, or could not be decoded. */
-export class ImageError extends ConvNeXtError {}
+/**
+ * An image file could not be read, is in a format we do not read, or could not be decoded. The
+ * message is plain ("truncated PNG", "not a regular file"); `detail` keeps what the decoder itself
+ * said, when a decoder failed, for bug reports.
+ */
+export class ImageError extends ConvNeXtError {
+  constructor(
+    message: string,
+    readonly detail?: string,
+  ) {
+    super(message);
+  }
+}
 
 /** A .npy file is malformed, truncated or uses an unsupported dtype. */
 export class NpyError extends ConvNeXtError {}
@@ -102,5 +113,15 @@ export class UnsafePickleError extends CheckpointError {
         `at pickle offset ${offset}`,
     );
     this.globalName = globalName;
+  }
+}
+
+/** A training option is missing or out of range; `option` is its name in TrainOptions. */
+export class TrainOptionError extends ConfigError {
+  constructor(
+    readonly option: string,
+    message: string,
+  ) {
+    super(message);
   }
 }

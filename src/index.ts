@@ -12,7 +12,14 @@
  * (one op a file), `blocks`, `training` (optimizer, schedule, augmentation, datasets), `zoo`
  * (registry, cache, downloads), `data` (decoding, resize, transforms). The converter is
  * `convnext-tfjs/weights-converter`.
+ *
+ *   import { tf } from 'convnext-tfjs';                   // tfjs-core, re-exported: no extra dependency
  */
+/**
+ * TensorFlow.js core, the one engine this package runs on (tensors, ops, memory): use it instead
+ * of installing @tensorflow/tfjs-core yourself, e.g. `tf.randomNormal([1, 224, 224, 3])`.
+ */
+export * as tf from '@tensorflow/tfjs-core';
 // Backends
 export { BackendInfo, InitBackendOptions, availableBackends, initBackend } from './backend';
 // Models: the one way in, and what a model is

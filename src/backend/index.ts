@@ -11,8 +11,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 // The umbrella package registers every op's gradient (tfjs-core's CommonJS build alone has none)
-// and the cpu backend, on the one tfjs-core engine the wasm backend shares.
-import '@tensorflow/tfjs';
+// and the cpu backend, on the one tfjs-core engine the wasm backend shares. A require, not an
+// import: an `import '@tensorflow/tfjs'` stays in our .d.ts and makes every TypeScript consumer
+// type-check tfjs-layers, which fails under --strict without skipLibCheck (issue 14).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+require('@tensorflow/tfjs');
 import * as os from 'os';
 import { BackendError } from '../errors';
 import { settings } from '../env';

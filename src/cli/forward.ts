@@ -8,6 +8,7 @@ import { Command } from 'commander';
 import { ShapeError } from '../errors';
 import { readNpyFloat32, writeNpy } from '../io/npy';
 import { loadModel } from '../factory';
+import { checkOutputFile } from '../io/output';
 import { withBackend } from './common';
 
 export function registerForward(program: Command): void {
@@ -19,6 +20,7 @@ export function registerForward(program: Command): void {
     .requiredOption('--output <out.npy>', 'where to write float32 [N, classes] (or [N, C] with --features)')
     .option('--features', 'write the pooled pre-logits embedding instead of logits')
     .action(async (opts: { model: string; input: string; output: string; features?: boolean }) => {
+      checkOutputFile(opts.output, '--output');
       await withBackend(program);
       const input = readNpyFloat32(opts.input);
       if (input.shape.length !== 4 || input.shape[1] !== 3) {
@@ -33,6 +35,7 @@ export function registerForward(program: Command): void {
         });
         const data = (await out.data()) as Float32Array;
         writeNpy(opts.output, { shape: out.shape, data });
+        process.stderr.write(`wrote float32 ${opts.features ? 'pre-logits' : 'logits'} [${out.shape.join(', ')}] to ${opts.output}\n`);
         out.dispose();
       } finally {
         model.dispose();

@@ -10,6 +10,7 @@ import { registerExport } from './export';
 import { registerForward } from './forward';
 import { registerInfo } from './info';
 import { registerMerge } from './merge';
+import { registerModels } from './models';
 import { countOrAuto, registerPredict } from './predict';
 import { registerPreprocess } from './preprocess';
 import { registerTrain } from './train';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
     .option('--backend <name>', 'TF.js backend: auto | node-gpu | node | wasm | cpu (default: $CONVNEXT_BACKEND or auto)')
     .option('--threads <n>', "wasm threads for one model: 'auto' (every core: lowest latency, more memory) or a count (default: $CONVNEXT_THREADS or 1)", countOrAuto)
     .exitOverride();
+  registerModels(program);
   registerInfo(program);
   registerConvert(program);
   registerExport(program);

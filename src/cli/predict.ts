@@ -6,8 +6,13 @@
 import * as fs from 'fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConvNeXtError } from '../errors';
+import { ImageError } from '../errors';
+import { MAX_IMAGE_PIXELS } from '../data/decode';
 import { Predictor, readLabelsFile, runTolerant } from '../inference';
 import { writeNpy } from '../io/npy';
+import { checkInputSize } from '../model/preprocessing';
+import { checkOutputFile } from '../io/output';
+import { SkippedEntry } from '../util/fs';
 import { withBackend } from './common';
 import { expandImageArgs } from './inputs';
 import { downloadBar, progressBar } from './progress';
@@ -28,6 +33,25 @@ export function countOrAuto(v: string): number | 'auto' {
   return n;
 }
 
+/** --image-size: the library's bound (32 to 2048), named after the flag. */
+export function imageSizeArg(v: string): number {
+  try {
+    return checkInputSize(Number(v), '--image-size');
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message.replace(/^--image-size must be /, 'must be '));
+  }
+}
+
+/** --max-image-pixels: a positive integer, or 'none' for no limit. */
+export function maxPixelsArg(v: string): number {
+  if (v === 'none') return Infinity;
+  const n = Number(v.replace(/_/g, ''));
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("must be a positive integer (pixels) or 'none'");
+  return n;
+}
+
+export const MAX_PIXELS_HELP = `largest image decoded, width x height in pixels, checked from its header before decoding ('none': no limit)`;
+
 export const WORKERS_HELP = "worker threads with model replicas, or 'auto': every core when there is more than one batch";
 
 interface ModelFlags {
@@ -38,6 +62,7 @@ interface ModelFlags {
   offline?: boolean;
   imageSize?: number;
   workers: number | 'auto';
+  maxImagePixels: number;
 }
 
 function addModelFlags(cmd: Command): Command {
@@ -46,7 +71,8 @@ function addModelFlags(cmd: Command): Command {
     .option('--batch <n>', 'images per forward pass', positiveInt, 8)
     .option('--workers <n>', WORKERS_HELP, countOrAuto, 'auto' as const)
     .option('--labels <file>', 'class names: JSON array or one per line')
-    .option('--image-size <n>', 'input size (default: the model\'s)', positiveInt)
+    .option('--image-size <n>', 'input size, 32-2048 (default: the model\'s)', imageSizeArg)
+    .option('--max-image-pixels <n>', MAX_PIXELS_HELP, maxPixelsArg, MAX_IMAGE_PIXELS)
     .option('--cache-dir <dir>', 'zoo cache (default $CONVNEXT_CACHE or ~/.cache/convnext-tfjs)')
     .option('--offline', 'never touch the network (zoo models must be cached)');
 }
@@ -58,6 +84,7 @@ async function loadPredictor(program: Command, o: ModelFlags): Promise<Predictor
     return await Predictor.load(o.model, {
       batchSize: o.batch,
       workers: o.workers,
+      maxImagePixels: o.maxImagePixels,
       labels: o.labels ? readLabelsFile(o.labels) : undefined,
       preprocessing: o.imageSize ? { inputSize: o.imageSize } : undefined,
       cacheDir: o.cacheDir,
@@ -69,12 +96,18 @@ async function loadPredictor(program: Command, o: ModelFlags): Promise<Predictor
   }
 }
 
-/** Files for the image arguments; patterns matching nothing are reported (and count as failures). */
-function imageFiles(inputs: string[]): { files: string[]; unmatched: string[] } {
+/**
+ * Files for the image arguments. Patterns matching nothing and entries a directory walk left out
+ * (FIFOs, devices, broken links, loops) are named with the reason and count as failures; files
+ * without an image extension are summarised in one line.
+ */
+export function imageFiles(inputs: string[]): { files: string[]; unmatched: string[] } {
   const r = expandImageArgs(inputs);
   r.unmatched.forEach((u) => process.stderr.write(`no images match ${u}\n`));
-  if (r.files.length === 0) throw new ConvNeXtError('no input images');
-  return r;
+  reportSkipped(r.skipped);
+  const failed = r.skipped.filter((s) => s.kind !== 'extension').map((s) => s.path);
+  if (r.files.length === 0) throw new ConvNeXtError(failed.length ? `no readable input images (${failed.length} skipped)` : 'no input images');
+  return { files: r.files, unmatched: [...r.unmatched, ...failed] };
 }
 
 interface ShardFlags {
@@ -94,8 +127,22 @@ function shardFiles(files: string[], shard: ShardSpec | null): string[] {
   return shard ? selectShard(files, shard) : files;
 }
 
-function reportFailure(file: string, e: Error): void {
-  process.stderr.write(`skipped ${file}: ${e.message}\n`);
+/** Names what a directory walk left out: one line each, other extensions summarised. */
+export function reportSkipped(skipped: SkippedEntry[]): void {
+  const ext = skipped.filter((s) => s.kind === 'extension');
+  for (const s of skipped) if (s.kind !== 'extension') process.stderr.write(`skipped ${s.path}: ${s.reason}\n`);
+  if (ext.length) {
+    const shown = ext.slice(0, 3).map((s) => s.path).join(', ');
+    process.stderr.write(`ignored ${ext.length} file(s) without an image extension: ${shown}${ext.length > 3 ? `, ... and ${ext.length - 3} more` : ''}\n`);
+  }
+}
+
+/** `skipped <file>: <reason>` (the reason without the file's name repeated), and the decoder's own words when there are any. */
+export function reportFailure(file: string, e: Error): void {
+  const prefix = `image ${file}: `;
+  const reason = e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
+  const detail = e instanceof ImageError && e.detail && !reason.includes(e.detail) ? ` [decoder: ${e.detail}]` : '';
+  process.stderr.write(`skipped ${file}: ${reason}${detail}\n`);
 }
 
 export function registerPredict(program: Command): void {
@@ -164,6 +211,7 @@ export function registerPredict(program: Command): void {
   ))
     .requiredOption('--output <emb.npy>', 'where to write the embeddings (with --shard: <emb>.shard-IIII-of-NNNN.npy, combined by `convnext merge`)')
     .action(async (inputs: string[], o: ModelFlags & ShardFlags & { output: string }) => {
+      checkOutputFile(o.output, '--output');
       const shard = resolveShard(o);
       const expanded = imageFiles(inputs);
       const unmatched = expanded.unmatched;

@@ -3,7 +3,9 @@ import { Command, InvalidArgumentError } from 'commander';
 import { decodeImage } from '../data/decode';
 import { evalTransform, toNchw } from '../data/transforms';
 import { writeNpy } from '../io/npy';
-import { positiveInt } from './predict';
+import { checkOutputFile } from '../io/output';
+import { MAX_PIXELS_HELP, maxPixelsArg, positiveInt } from './predict';
+import { MAX_IMAGE_PIXELS } from '../data/decode';
 
 function cropPct(v: string): number {
   const n = Number(v);
@@ -21,10 +23,15 @@ export function registerPreprocess(program: Command): void {
     .option('--crop-pct <f>', 'crop fraction: the shorter side is resized to floor(size / crop_pct); 1.0 with --squash warps', cropPct, 0.875)
     .option('--squash', 'warp the whole image to size x size (timm crop_mode squash, 384+ models)')
     .option('--interpolation <mode>', 'bicubic | bilinear', 'bicubic')
-    .action(async (image: string, o: { output: string; size: number; cropPct: number; squash?: boolean; interpolation: string }) => {
+    .option('--max-image-pixels <n>', MAX_PIXELS_HELP, maxPixelsArg, MAX_IMAGE_PIXELS)
+    .action(async (image: string, o: { output: string; size: number; cropPct: number; squash?: boolean; interpolation: string; maxImagePixels: number }) => {
       if (o.interpolation !== 'bicubic' && o.interpolation !== 'bilinear') throw new InvalidArgumentError(`--interpolation must be bicubic or bilinear, got ${o.interpolation}`);
-      const img = await decodeImage(image);
+      checkOutputFile(o.output, '--output');
+      const img = await decodeImage(image, { maxImagePixels: o.maxImagePixels });
       const nhwc = evalTransform(img, { inputSize: o.size, cropPct: o.cropPct, cropMode: o.squash ? 'squash' : 'center', interpolation: o.interpolation });
-      writeNpy(o.output, toNchw(nhwc));
+      const x = toNchw(nhwc);
+      writeNpy(o.output, x);
+      const how = o.squash ? `squash to ${Math.floor(o.size / o.cropPct)}` : `resize ${Math.floor(o.size / o.cropPct)} ${o.interpolation}, centre crop ${o.size}`;
+      process.stderr.write(`wrote float32 NCHW [${x.shape.join(', ')}] to ${o.output} (${image} ${img.width}x${img.height}: ${how}, normalised)\n`);
     });
 }

@@ -3,14 +3,16 @@
  *  --image-size S --batch-size B --lr LR --out <dir> [--resume]` and
  * `convnext eval --model M --data <dir> [--image-size S] [--json]`.
  */
-import { Command, InvalidArgumentError } from 'commander';
-import { ConvNeXtError } from '../errors';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { ConvNeXtError, TrainOptionError } from '../errors';
 import { Predictor } from '../inference';
 import { scanImageFolder } from '../train/dataset';
-import { train } from '../train/trainer';
+import { DEFAULT_TRAIN_BATCH_SIZE, DEFAULT_TRAIN_IMAGE_SIZE, defaultRunDir, validateTrainOptions, withTrainDefaults } from '../train/options';
+import { TrainOptions, train } from '../train/trainer';
 import { evaluate } from '../train/evaluate';
 import { withBackend } from './common';
-import { WORKERS_HELP, countOrAuto, positiveInt } from './predict';
+import { SkippedEntry } from '../util/fs';
+import { WORKERS_HELP, countOrAuto, imageSizeArg, positiveInt, reportSkipped } from './predict';
 import { progressBar } from './progress';
 
 function positiveFloat(v: string): number {
@@ -25,6 +27,25 @@ function fraction(v: string): number {
   return n;
 }
 
+/** TrainOptions names -> this command's flags, for the library's validation messages. */
+const TRAIN_FLAGS: Record<string, string> = {
+  data: '--data <dir>', arch: '--arch <name>', epochs: '--epochs <n>', imageSize: '--image-size', batchSize: '--batch-size', lr: '--lr', out: '--out',
+  minLr: '--min-lr', warmupEpochs: '--warmup-epochs', weightDecay: '--weight-decay', layerDecay: '--layer-decay', labelSmoothing: '--smoothing',
+  dropPathRate: '--drop-path', emaDecay: '--ema', accumSteps: '--accum', mixup: '--mixup', cutmix: '--cutmix', valSplit: '--val-split', seed: '--seed', freeze: '--freeze',
+};
+
+/** The library's TrainOptionError in the CLI's words: the option name becomes its flag. */
+function asFlagError(e: unknown): unknown {
+  if (!(e instanceof TrainOptionError)) return e;
+  const flag = TRAIN_FLAGS[e.option]?.split(' ')[0];
+  return flag && e.message.startsWith(e.option) ? new ConvNeXtError(flag + e.message.slice(e.option.length)) : e;
+}
+
+/** "67.50%"; 'n/a' for NaN (nothing measured). */
+function pct(v: number): string {
+  return Number.isFinite(v) ? `${(100 * v).toFixed(2)}%` : 'n/a';
+}
+
 function freezeArg(v: string): 'head' | number {
   if (v === 'head') return 'head';
   const n = Number(v);
@@ -36,16 +57,16 @@ export function registerTrain(program: Command): void {
   program
     .command('train')
     .description('train or fine-tune on an image folder (one subfolder per class)')
-    .requiredOption('--data <dir>', 'training images: <dir>/<class>/*.jpg')
+    .option('--data <dir>', 'training images: <dir>/<class>/*.jpg (required)')
     .option('--val <dir>', 'validation images with the same class folders')
     .option('--val-split <f>', 'hold out this fraction of --data for validation (seeded)', fraction)
-    .requiredOption('--arch <name>', 'architecture, e.g. convnext_atto, convnextv2_nano')
+    .option('--arch <name>', 'architecture, e.g. convnext_atto, convnextv2_nano (required; `convnext models` lists them)')
     .option('--init <model>', 'initial weights: zoo name, converted dir, or PyTorch checkpoint (default: seeded random init)')
-    .requiredOption('--epochs <n>', 'epochs', positiveInt)
-    .requiredOption('--image-size <n>', 'training resolution', positiveInt)
-    .requiredOption('--batch-size <n>', 'images per step', positiveInt)
-    .requiredOption('--lr <lr>', 'peak learning rate', positiveFloat)
-    .requiredOption('--out <dir>', 'output: checkpoint.safetensors, log.jsonl, report.json, model/')
+    .option('--epochs <n>', 'epochs (required)', positiveInt)
+    .option('--image-size <n>', 'training resolution, 32-2048', imageSizeArg, DEFAULT_TRAIN_IMAGE_SIZE)
+    .option('--batch-size <n>', 'images per step', positiveInt, DEFAULT_TRAIN_BATCH_SIZE)
+    .addOption(new Option('--lr <lr>', 'peak learning rate').argParser(positiveFloat).default('recipe', 'the ConvNeXt recipe scaled to the batch: 4e-3 x batch/4096, with --init 5e-5 x batch/512'))
+    .addOption(new Option('--out <dir>', 'output: checkpoint.safetensors, log.jsonl, report.json, model/').default(defaultRunDir(), 'runs/<UTC timestamp>'))
     .option('--resume', 'continue from <out>/checkpoint.safetensors')
     .option('--min-lr <lr>', 'final learning rate of the cosine schedule', positiveFloat, 1e-6)
     .option('--warmup-epochs <n>', 'linear warmup epochs', Number, 0)
@@ -62,9 +83,9 @@ export function registerTrain(program: Command): void {
     .option('--seed <n>', 'seed', Number, 0)
     .option('--json', 'print the final report as one JSON object')
     .action(async (o) => {
-      const info = await withBackend(program);
-      let bar: ReturnType<typeof progressBar> | null = null;
-      const report = await train({
+      const missing = (['data', 'arch', 'epochs'] as const).filter((k) => o[k] === undefined);
+      if (missing.length) throw new ConvNeXtError(`missing required option${missing.length > 1 ? 's' : ''}: ${missing.map((k) => TRAIN_FLAGS[k]).join(', ')} (convnext train --help shows every option with its default)`);
+      const opts: TrainOptions = withTrainDefaults({
         data: o.data,
         val: o.val,
         valSplit: o.valSplit,
@@ -73,7 +94,7 @@ export function registerTrain(program: Command): void {
         epochs: o.epochs,
         imageSize: o.imageSize,
         batchSize: o.batchSize,
-        lr: o.lr,
+        lr: o.lr === 'recipe' ? undefined : o.lr,
         out: o.out,
         resume: o.resume,
         minLr: o.minLr,
@@ -89,10 +110,21 @@ export function registerTrain(program: Command): void {
         cutmix: o.cutmix,
         trivialAugment: o.trivialAugment,
         seed: o.seed,
+      });
+      try {
+        validateTrainOptions(opts);
+      } catch (e) {
+        throw asFlagError(e);
+      }
+      const info = await withBackend(program);
+      let bar: ReturnType<typeof progressBar> | null = null;
+      const report = await train({
+        ...opts,
         onEvent: (e) => {
           if (e.type === 'start') {
             process.stderr.write(
-              `training ${o.arch} on ${info.backend}: ${e.trainImages} train / ${e.valImages} val images, ${e.classes.length} classes, ` +
+              `training ${o.arch} on ${info.backend} into ${opts.out} (batch ${opts.batchSize}, lr ${opts.lr.toExponential(3)}, size ${opts.imageSize}): ` +
+                `${e.trainImages} train / ${e.valImages ? `${e.valImages} val images` : 'no validation set'}, ${e.classes.length} classes, ` +
                 `${e.trainable.toLocaleString('en-US')} of ${e.params.toLocaleString('en-US')} params trainable` +
                 (e.resumedFromEpoch ? `, resuming after epoch ${e.resumedFromEpoch}` : '') + '\n',
             );
@@ -106,15 +138,17 @@ export function registerTrain(program: Command): void {
             bar = null;
             const r = e.record;
             process.stderr.write(
-              `epoch ${r.epoch}: loss ${r.train_loss.toFixed(4)} acc ${(100 * r.train_acc).toFixed(1)}% | val top1 ${(100 * r.val_top1).toFixed(2)}% top5 ${(100 * r.val_top5).toFixed(2)}%` +
-                (r.ema_val_top1 !== undefined ? ` (EMA ${(100 * r.ema_val_top1).toFixed(2)}%)` : '') +
+              `epoch ${r.epoch}: loss ${r.train_loss.toFixed(4)} acc ${(100 * r.train_acc).toFixed(1)}% | ` +
+                (Number.isFinite(r.val_top1) ? `val top1 ${pct(r.val_top1)} top5 ${pct(r.val_top5)}` : 'no validation set') +
+                (r.ema_val_top1 !== undefined && Number.isFinite(r.ema_val_top1) ? ` (EMA ${pct(r.ema_val_top1)})` : '') +
                 ` | ${r.images_per_s.toFixed(1)} img/s, ${r.seconds.toFixed(1)} s\n`,
             );
           }
         },
       });
       if (o.json) process.stdout.write(JSON.stringify({ top1: report.final.top1, top5: report.final.top5, n: report.final.n, model: report.modelDir, seconds: report.seconds, ema_top1: report.ema?.top1 }) + '\n');
-      else process.stdout.write(`final val top-1 ${(100 * report.final.top1).toFixed(2)}% top-5 ${(100 * report.final.top5).toFixed(2)}% on ${report.final.n} images; model in ${report.modelDir}\n`);
+      else if (report.final.n === 0) process.stdout.write(`no validation set (use --val or --val-split to measure accuracy); model in ${report.modelDir}\n`);
+      else process.stdout.write(`final val top-1 ${pct(report.final.top1)} top-5 ${pct(report.final.top5)} on ${report.final.n} images; model in ${report.modelDir}\n`);
     });
 
   program
@@ -122,7 +156,7 @@ export function registerTrain(program: Command): void {
     .description('top-1/top-5 accuracy of a model on an image folder (class folders named as the model labels, or in label order)')
     .requiredOption('--model <model>', 'converted dir, zoo name or checkpoint')
     .requiredOption('--data <dir>', 'images: <dir>/<class>/*.jpg')
-    .option('--image-size <n>', 'eval resolution (default: the model\'s)', positiveInt)
+    .option('--image-size <n>', 'eval resolution, 32-2048 (default: the model\'s)', imageSizeArg)
     .option('--batch <n>', 'images per forward pass', positiveInt, 16)
     .option('--workers <n>', WORKERS_HELP, countOrAuto, 'auto' as const)
     .option('--json', 'one JSON object: top1, top5, n, loss, classes, confusion')
@@ -130,7 +164,9 @@ export function registerTrain(program: Command): void {
       await withBackend(program);
       const p = await Predictor.load(o.model, { preprocessing: o.imageSize ? { inputSize: o.imageSize } : undefined });
       try {
-        const folders = scanImageFolder(o.data);
+        const skipped: SkippedEntry[] = [];
+        const folders = scanImageFolder(o.data, undefined, (e) => skipped.push(e));
+        reportSkipped(skipped);
         // Map folder names to the model's label indices when they match; else folder order.
         const byName = folders.classes.every((c) => p.labels.includes(c));
         const classes = byName ? p.labels : folders.classes;

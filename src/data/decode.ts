@@ -17,14 +17,14 @@
  * conversion), where PIL (modes I, I;16) clips the 16-bit values to 255 on convert('RGB'), which
  * turns most such images white.
  */
-import { promises as fsp } from 'fs';
 import { defaultFormats } from 'jimp';
+import { FileReadError, readRegularFile } from '../util/fs';
 import { RgbImage } from './image';
 import { ImageError } from '../errors';
 import { gifUndrawnColour } from './gif';
-import { JpegInfo, jpegIsYCbCr, libjpegColour, parseJpeg } from './jpeg';
+import { JpegInfo, jpegIsYCbCr, jpegMinScanBytes, libjpegColour, parseJpeg } from './jpeg';
 import { applyOrientation, exifOrientation, tiffTag } from './orientation';
-import { PNG_SIGNATURE, PngInfo, parsePng, pngToRgb } from './png';
+import { PNG_SIGNATURE, PngInfo, parsePng, pngDataFits, pngDataProblem, pngToRgb } from './png';
 
 /** Formats decodeImage reads. */
 export type ImageFormat = 'jpeg' | 'png' | 'gif' | 'bmp' | 'tiff';
@@ -42,13 +42,51 @@ export interface DecodeOptions {
   /** Name of the image in error messages when `input` is bytes (default '<buffer>'). */
   name?: string;
   /**
-   * Largest image decoded, in megapixels (default 178.9, where PIL raises DecompressionBombError:
-   * twice Image.MAX_IMAGE_PIXELS).
+   * Largest image decoded, in pixels (width x height), checked from the file's header before any
+   * decoding. Default MAX_IMAGE_PIXELS (89,478,485: Pillow's Image.MAX_IMAGE_PIXELS, about
+   * 9459 x 9459); Infinity turns the check off.
    */
+  maxImagePixels?: number;
+  /** @deprecated The same limit in megapixels; `maxImagePixels` wins when both are given. */
   maxMegapixels?: number;
 }
 
-const DEFAULT_MAX_MEGAPIXELS = (2 * 89478485) / 1e6;
+/** Pillow's Image.MAX_IMAGE_PIXELS: the default limit of decodeImage's `maxImagePixels`. */
+export const MAX_IMAGE_PIXELS = 89_478_485;
+
+/** The pixel limit `options` ask for, validated (an error names the option). */
+export function resolveMaxImagePixels(options: Pick<DecodeOptions, 'maxImagePixels' | 'maxMegapixels'> = {}): number {
+  const v = options.maxImagePixels ?? (options.maxMegapixels !== undefined ? options.maxMegapixels * 1e6 : MAX_IMAGE_PIXELS);
+  if (!(v >= 1)) {
+    const name = options.maxImagePixels !== undefined ? 'maxImagePixels' : 'maxMegapixels';
+    throw new ImageError(`${name} must be a positive number of pixels (or Infinity), got ${options.maxImagePixels ?? options.maxMegapixels}`);
+  }
+  return v;
+}
+
+/**
+ * A decoder's own error text in plain words: truncated, corrupt (which part), unsupported variant.
+ * The decoder's text is kept as the ImageError's `detail`.
+ */
+export function plainDecodeReason(format: ImageFormat, message: string): string {
+  const f = format.toUpperCase();
+  const m = message.toLowerCase();
+  if (/crc/.test(m)) return `corrupt ${f}: a chunk is damaged (its checksum does not match)`;
+  if (/filter type|not in palette|palette not found|extra data|content at end/.test(m)) return `corrupt ${f}: the image data is damaged`;
+  if (/unsupported|not supported|not implemented|unrecogni[sz]ed (depth|colou?r)|unknown (compression|format|type|colou?r)|invalid (bit depth|colou?r type)/.test(m)) {
+    return `unsupported ${f} variant (${message})`;
+  }
+  if (/ran out of data|should not go down|unexpected end|end of (file|data|stream|buffer)|out of range|outside|offset|typed array length|too short|shorter than|eof|beyond|exceeds the (buffer|length)/.test(m)) {
+    return `truncated or corrupt ${f}: the image data ends early`;
+  }
+  if (/inflate|zlib|incorrect header check|invalid (distance|block|code|stored|literal)|huffman|marker|lzw/.test(m)) return `corrupt ${f}: the compressed image data is damaged`;
+  return `corrupt ${f}: the decoder could not read it`;
+}
+
+/** The text of anything a decoder threw (some throw strings). */
+function thrownText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
 
 /** The format of encoded image bytes from their signature, or a description of what they are instead. */
 export function sniffImageFormat(bytes: Uint8Array): { format: ImageFormat } | { unsupported: string } {
@@ -150,7 +188,10 @@ const JPEG_UNSUPPORTED: Record<number, string> = {
   0xcd: 'hierarchical arithmetic-coded', 0xce: 'hierarchical arithmetic-coded', 0xcf: 'hierarchical arithmetic-coded lossless',
 };
 
-async function decodeJpeg(bytes: Buffer, info: JpegInfo, fail: (reason: string) => never, maxMp: number): Promise<RgbImage> {
+/** Refuses a failed decode with a plain reason, keeping the decoder's text as detail. */
+type Fail = (reason: string, detail?: string) => never;
+
+async function decodeJpeg(bytes: Buffer, info: JpegInfo, fail: Fail, maxPixels: number): Promise<RgbImage> {
   if (info.truncated) {
     // PIL (LOAD_TRUNCATED_IMAGES = False) raises "image file is truncated" for these too.
     fail(info.sof === 0 ? 'truncated JPEG (the file ends inside its headers)' : 'truncated JPEG (the file ends before its end-of-image marker)');
@@ -160,8 +201,16 @@ async function decodeJpeg(bytes: Buffer, info: JpegInfo, fail: (reason: string) 
   if (info.precision !== 8) fail(`unsupported JPEG variant: ${info.precision}-bit samples`);
   const nc = info.components.length;
   if (nc !== 1 && nc !== 3 && nc !== 4) fail(`unsupported JPEG variant: ${nc} components`);
+  const pixels = info.width * info.height;
+  const minScan = jpegMinScanBytes(info);
+  if (info.scanBytes < minScan) {
+    fail(`corrupt JPEG: ${info.scanBytes} bytes of image data cannot hold ${info.width} x ${info.height} pixels (at least ${minScan} needed)`);
+  }
   const decode = codec('image/jpeg');
-  const opts = { formatAsRGBA: false, tolerantDecoding: true, maxResolutionInMP: maxMp, maxMemoryUsageInMB: 4096 };
+  // jpeg-js's own accounting, bounded by the image size: coefficients (256 bytes a block per
+  // component), component planes and the output, with room for its tables.
+  const memoryMb = Math.ceil((24 * pixels * Math.max(1, nc)) / 3 / 2 ** 20) + 64;
+  const opts = { formatAsRGBA: false, tolerantDecoding: true, maxResolutionInMP: Math.max(1, maxPixels / 1e6), maxMemoryUsageInMB: memoryMb };
   let input = bytes;
   let raw: Bitmap;
   try {
@@ -177,7 +226,7 @@ async function decodeJpeg(bytes: Buffer, info: JpegInfo, fail: (reason: string) 
       ({ raw } = await quietly(decode, input, opts));
     }
   } catch (e) {
-    return fail(`invalid JPEG (${(e as Error).message})`);
+    return fail(plainDecodeReason('jpeg', thrownText(e)), thrownText(e));
   }
   const { width, height } = raw;
   const n = width * height;
@@ -190,29 +239,55 @@ async function decodeJpeg(bytes: Buffer, info: JpegInfo, fail: (reason: string) 
   return { width, height, data };
 }
 
-async function decodePng(bytes: Buffer, info: PngInfo, fail: (reason: string) => never): Promise<RgbImage> {
+async function decodePng(bytes: Buffer, info: PngInfo, fail: Fail): Promise<RgbImage> {
   if (info.truncated) fail('truncated PNG (the file ends before its IEND chunk)');
+  if (info.badCrc !== null) fail(`corrupt PNG: chunk ${info.badCrc} is damaged (its CRC does not match)`);
+  const { needed, fits } = pngDataFits(info);
+  if (!fits) fail(`corrupt PNG: ${info.idatBytes} bytes of compressed data cannot hold ${info.width} x ${info.height} pixels (${needed} bytes inflated)`);
+  const problem = pngDataProblem(bytes, info);
+  if (problem !== null) fail(problem.reason, problem.detail);
   let raw: Bitmap;
   try {
     ({ raw } = await quietly(codec('image/png'), bytes, { skipRescale: info.bitDepth === 16 }));
   } catch (e) {
-    return fail(`invalid PNG (${(e as Error).message})`);
+    return fail(plainDecodeReason('png', thrownText(e)), thrownText(e));
   }
   return { width: raw.width, height: raw.height, data: pngToRgb(raw.data, raw.width, raw.height, info) };
 }
 
-async function decodeOther(format: 'gif' | 'bmp' | 'tiff', bytes: Buffer, fail: (reason: string) => never): Promise<RgbImage> {
+/**
+ * An uncompressed BMP (BI_RGB / BI_BITFIELDS) must hold rows x row size bytes after its pixel-data
+ * offset; fewer is a truncated file (the decoder would read past the end).
+ */
+function bmpTruncated(b: Uint8Array): string | null {
+  if (b.length < 34) return 'truncated BMP (the file ends inside its headers)';
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const offset = dv.getUint32(10, true);
+  const width = Math.abs(dv.getInt32(18, true));
+  const height = Math.abs(dv.getInt32(22, true));
+  const bpp = dv.getUint16(28, true);
+  const compression = dv.getUint32(30, true);
+  if (compression !== 0 && compression !== 3) return null;
+  const need = offset + Math.ceil((width * bpp) / 32) * 4 * height;
+  return need > b.length ? `truncated BMP: ${width} x ${height} at ${bpp} bits needs ${need} bytes, the file has ${b.length}` : null;
+}
+
+async function decodeOther(format: 'gif' | 'bmp' | 'tiff', bytes: Buffer, fail: Fail): Promise<RgbImage> {
+  if (format === 'bmp') {
+    const t = bmpTruncated(bytes);
+    if (t !== null) fail(t);
+  }
   let raw: Bitmap;
   let warnings: string[];
   try {
     ({ raw, warnings } = await quietly(codec(`image/${format}`), bytes));
   } catch (e) {
-    return fail(`invalid ${format.toUpperCase()} (${(e as Error).message})`);
+    return fail(plainDecodeReason(format, thrownText(e)), thrownText(e));
   }
   // omggif's only sign of a cut or corrupt LZW stream; PIL raises "image file is truncated" there.
   if (format === 'gif' && warnings.some((w) => w.includes('shorter than expected'))) fail('truncated GIF (the image data ends early)');
   const n = raw.width * raw.height;
-  if (!(n > 0) || raw.data.length < 4 * n) fail(`invalid ${format.toUpperCase()} (no pixel data)`);
+  if (!(n > 0) || raw.data.length < 4 * n) fail(`corrupt ${format.toUpperCase()}: no pixel data`);
   const data = dropAlpha(raw.data, n);
   if (format === 'gif') {
     const fill = gifUndrawnColour(bytes);
@@ -233,26 +308,27 @@ async function decodeOther(format: 'gif' | 'bmp' | 'tiff', bytes: Buffer, fail: 
  * Decode an image file (a path, or its bytes) to 8-bit RGB, HWC: what PIL's
  * `Image.open(f).convert('RGB')` gives timm and torchvision. Reads JPEG, PNG, BMP, GIF (first
  * frame) and TIFF; alpha is dropped (not composited), grayscale is replicated to three channels.
- * Throws ImageError naming the file and the reason: no such file, unsupported format, truncated or
- * invalid data, or an image larger than `maxMegapixels`.
+ * Throws ImageError naming the file and a plain reason: no such file, not a regular file (FIFOs and
+ * devices are refused before anything is read), unsupported format or variant, truncated or corrupt
+ * data (the decoder's own text in `detail`), or more pixels than `maxImagePixels` (checked from the
+ * header, before decoding). Memory is bounded by the image size the header states: a header
+ * claiming more pixels than the compressed data can hold is refused as corrupt.
  *
  *   const img = await decodeImage('photos/cat.jpg');      // { width, height, data: Uint8Array }
  */
 export async function decodeImage(input: string | Buffer | Uint8Array, options: DecodeOptions = {}): Promise<RgbImage> {
   const where = typeof input === 'string' ? input : options.name ?? '<buffer>';
-  const fail = (reason: string): never => {
-    throw new ImageError(`image ${where}: ${reason}`);
+  const fail = (reason: string, detail?: string): never => {
+    throw new ImageError(`image ${where}: ${reason}`, detail);
   };
+  const maxPixels = resolveMaxImagePixels(options);
   let bytes: Buffer;
   if (typeof input === 'string') {
     try {
-      bytes = await fsp.readFile(input);
+      bytes = await readRegularFile(input);
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return fail('no such file');
-      if (code === 'EISDIR') return fail('is a directory, not an image file');
-      if (code === 'EACCES' || code === 'EPERM') return fail('permission denied');
-      return fail(`cannot read (${(e as Error).message})`);
+      if (e instanceof FileReadError) return fail(e.reason);
+      throw e;
     }
   } else if (input instanceof Uint8Array) {
     bytes = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
@@ -263,28 +339,37 @@ export async function decodeImage(input: string | Buffer | Uint8Array, options: 
   const sniffed = sniffImageFormat(bytes);
   if ('unsupported' in sniffed) return fail(`unsupported format ${sniffed.unsupported} (JPEG, PNG, BMP, GIF and TIFF are read)`);
   const format = sniffed.format;
-  const maxMp = options.maxMegapixels ?? DEFAULT_MAX_MEGAPIXELS;
-  const jpegInfo = format === 'jpeg' ? parseJpeg(bytes) : null;
-  const pngInfo = format === 'png' ? parsePng(bytes) : null;
-  const size = headerSize(format, bytes, jpegInfo);
-  if (size !== null && size[0] * size[1] > maxMp * 1e6) {
-    fail(`too large: ${size[0]} x ${size[1]} pixels is over the limit of ${maxMp} megapixels (maxMegapixels)`);
-  }
+  const tooLarge = (w: number, h: number): never =>
+    fail(`too large: ${w} x ${h} pixels is over the limit of ${maxPixels} pixels (maxImagePixels, default Pillow's MAX_IMAGE_PIXELS ${MAX_IMAGE_PIXELS})`);
+  const failDecode = (reason: string, detail?: string): never => fail(`cannot decode: ${reason}`, detail);
+  try {
+    const jpegInfo = format === 'jpeg' ? parseJpeg(bytes) : null;
+    const pngInfo = format === 'png' ? parsePng(bytes) : null;
+    const size = headerSize(format, bytes, jpegInfo);
+    if (size !== null && size[0] * size[1] > maxPixels) tooLarge(size[0], size[1]);
 
-  const failDecode = (reason: string): never => fail(`cannot decode: ${reason}`);
-  let img: RgbImage;
-  let exif: Uint8Array | null = null;
-  if (jpegInfo !== null) {
-    img = await decodeJpeg(bytes, jpegInfo, failDecode, maxMp);
-    exif = jpegInfo.exif;
-  } else if (pngInfo !== null) {
-    img = await decodePng(bytes, pngInfo, failDecode);
-    exif = pngInfo.exif;
-  } else {
-    img = await decodeOther(format as 'gif' | 'bmp' | 'tiff', bytes, failDecode);
-    if (format === 'tiff') exif = bytes;
+    let img: RgbImage;
+    let exif: Uint8Array | null = null;
+    if (jpegInfo !== null) {
+      img = await decodeJpeg(bytes, jpegInfo, failDecode, maxPixels);
+      exif = jpegInfo.exif;
+    } else if (pngInfo !== null) {
+      img = await decodePng(bytes, pngInfo, failDecode);
+      exif = pngInfo.exif;
+    } else {
+      img = await decodeOther(format as 'gif' | 'bmp' | 'tiff', bytes, failDecode);
+      if (format === 'tiff') exif = bytes;
+    }
+    if (!(img.width > 0 && img.height > 0)) failDecode(`corrupt ${format.toUpperCase()}: zero size`);
+    if (img.width * img.height > maxPixels) tooLarge(img.width, img.height); // formats whose header we do not read (some TIFFs)
+    if (options.exifOrientation) img = applyOrientation(img, exifOrientation(exif));
+    return img;
+  } catch (e) {
+    if (e instanceof ImageError) throw e;
+    // Whatever else a codec or a conversion throws (RangeError, TypeError on a malformed file) is
+    // about this file; it must not end a run over many.
+    const text = thrownText(e);
+    if (/allocation failed|out of memory|invalid array length/i.test(text)) return fail(`too large to decode in memory (${text})`, text);
+    return failDecode(plainDecodeReason(format, text), text);
   }
-  if (!(img.width > 0 && img.height > 0)) failDecode(`invalid ${format.toUpperCase()} (zero size)`);
-  if (options.exifOrientation) img = applyOrientation(img, exifOrientation(exif));
-  return img;
 }

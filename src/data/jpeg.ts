@@ -37,6 +37,8 @@ export interface JpegInfo {
   exif: Uint8Array | null;
   /** Whether the file ends before its end-of-image marker (or inside a header segment). */
   truncated: boolean;
+  /** Bytes of entropy-coded data after the start-of-scan headers, all scans together. */
+  scanBytes: number;
 }
 
 const SOF_MARKERS = new Set([0xc0, 0xc1, 0xc2, 0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xca, 0xcb, 0xcd, 0xce, 0xcf]);
@@ -44,7 +46,7 @@ const SOF_MARKERS = new Set([0xc0, 0xc1, 0xc2, 0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xc
 /** Walk the markers of a JPEG file (SOI already checked by the caller). Never throws. */
 export function parseJpeg(buf: Uint8Array): JpegInfo {
   const info: JpegInfo = {
-    width: 0, height: 0, precision: 8, components: [], sof: 0, jfif: false, adobeTransform: -1, adobeSegment: null, exif: null, truncated: true,
+    width: 0, height: 0, precision: 8, components: [], sof: 0, jfif: false, adobeTransform: -1, adobeSegment: null, exif: null, truncated: true, scanBytes: 0,
   };
   const n = buf.length;
   let pos = 2;
@@ -88,11 +90,34 @@ export function parseJpeg(buf: Uint8Array): JpegInfo {
     pos = end;
     if (marker === 0xda) {
       // Entropy-coded data: runs to the next marker that is not a stuffed 0xff00 or a restart marker.
+      const scanStart = pos;
       while (pos + 1 < n && !(buf[pos] === 0xff && buf[pos + 1] !== 0x00 && !(buf[pos + 1] >= 0xd0 && buf[pos + 1] <= 0xd7))) pos++;
+      info.scanBytes += pos - scanStart;
       if (pos + 1 >= n) break;
     }
   }
   return info;
+}
+
+/**
+ * The least entropy-coded data a JPEG of this size can have. Huffman codes are at least one bit
+ * long (T.81 C): in a sequential (baseline) scan every 8x8 block of every component costs at least
+ * two, its DC difference and its end-of-block; in a progressive file at least one, in the scan that
+ * codes its DC coefficient (AC scans can skip runs of blocks with one EOBRUN). A header claiming more
+ * blocks than the data can hold is a corrupt file, refused before the decoder allocates for it.
+ */
+export function jpegMinScanBytes(info: JpegInfo): number {
+  if (info.components.length === 0) return 0;
+  const maxH = Math.max(...info.components.map((c) => c.h || 1));
+  const maxV = Math.max(...info.components.map((c) => c.v || 1));
+  let blocks = 0;
+  for (const c of info.components) {
+    const w = Math.ceil((info.width * (c.h || 1)) / maxH);
+    const h = Math.ceil((info.height * (c.v || 1)) / maxV);
+    blocks += Math.ceil(w / 8) * Math.ceil(h / 8);
+  }
+  const bitsPerBlock = info.sof === 0xc2 || info.sof === 0xc6 || info.sof === 0xca || info.sof === 0xce ? 1 : 2;
+  return Math.floor((blocks * bitsPerBlock) / 8);
 }
 
 /**

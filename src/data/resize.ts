@@ -13,6 +13,7 @@
  *
  *   const small = resize(img, 341, 256);                         // bicubic, antialiased
  *   const crop = resize(img, 224, 224, { box: [10, 10, 410, 410] });  // a region, like PIL's box
+ *   const win = resizeWindow(img, 25600000, 256, { left: 12799888, top: 16, width: 224, height: 224 });
  */
 import { RgbImage, checkRgbImage } from './image';
 import { ImageError } from '../errors';
@@ -73,18 +74,22 @@ interface Coeffs {
   kk: Int32Array;
 }
 
-/** Pillow's precompute_coeffs + normalize_coeffs_8bpc for one axis. */
-function precomputeCoeffs(inSize: number, in0: number, in1: number, outSize: number, filter: Filter, antialias: boolean): Coeffs {
+/**
+ * Pillow's precompute_coeffs + normalize_coeffs_8bpc for one axis, for the output pixels
+ * [first, first + count) of `outSize` (all by default): each pixel's coefficients depend on its
+ * index only, so a window of the output costs what the window costs.
+ */
+function precomputeCoeffs(inSize: number, in0: number, in1: number, outSize: number, filter: Filter, antialias: boolean, first = 0, count = outSize): Coeffs {
   const scale = Math.fround(in1 - in0) / outSize;
   const filterscale = antialias && scale > 1 ? scale : 1;
   const support = filter.support * filterscale;
   const ksize = Math.ceil(support) * 2 + 1;
-  const bounds = new Int32Array(outSize * 2);
-  const kk = new Int32Array(outSize * ksize);
+  const bounds = new Int32Array(count * 2);
+  const kk = new Int32Array(count * ksize);
   const k = new Float64Array(ksize);
   const ss = 1.0 / filterscale;
-  for (let xx = 0; xx < outSize; xx++) {
-    const center = in0 + (xx + 0.5) * scale;
+  for (let xx = 0; xx < count; xx++) {
+    const center = in0 + (xx + first + 0.5) * scale;
     let xmin = Math.trunc(center - support + 0.5);
     if (xmin < 0) xmin = 0;
     let xmax = Math.trunc(center + support + 0.5);
@@ -164,13 +169,11 @@ function resampleVertical(src: Uint8Array, width: number, outH: number, c: Coeff
   return dst;
 }
 
-/**
- * Resize an RGB image to `width` x `height` like Pillow's `Image.resize((width, height), filter, box)`:
- * bicubic (default) or bilinear, antialiased when shrinking, identical 8-bit output.
- *
- *   const out = resize(img, 256, 256, { interpolation: 'bilinear' });
- */
-export function resize(img: RgbImage, width: number, height: number, options: ResizeOptions = {}): RgbImage {
+/** Largest image resize() builds: 2^30 bytes of RGB (a 18918 x 18918 image); past it, take a window. */
+const MAX_OUTPUT_BYTES = 2 ** 30;
+
+/** Sizes and filter of a resize, validated. */
+function resizeSetup(img: RgbImage, width: number, height: number, options: ResizeOptions) {
   checkRgbImage(img);
   if (!Number.isSafeInteger(width) || width < 1 || !Number.isSafeInteger(height) || height < 1) {
     throw new ImageError(`resize: width and height must be positive integers, got ${width} x ${height}`);
@@ -187,6 +190,76 @@ export function resize(img: RgbImage, width: number, height: number, options: Re
   }
   const needH = width !== img.width || x0 !== 0 || x1 !== width;
   const needV = height !== img.height || y0 !== 0 || y1 !== height;
+  return { filter, antialias, box, needH, needV };
+}
+
+/** A pixel window of an image: columns [left, left + width), rows [top, top + height); may reach outside it. */
+export interface PixelWindow {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+/**
+ * The `window` of `resize(img, width, height, options)`, bit for bit, without building the rest:
+ * only the window's output columns and rows are resampled (and only the source rows they read),
+ * so memory and time follow the window, not the resized size. Pixels of the window outside the
+ * resized image are black (torchvision pads a CenterCrop larger than the image that way). This is
+ * how an extreme aspect ratio (a 100000 x 1 strip, shorter side to 256: 25.6M x 256) is resized
+ * and centre-cropped in a few kilobytes.
+ *
+ *   const crop = resizeWindow(img, 341, 256, { left: 58, top: 16, width: 224, height: 224 });
+ */
+export function resizeWindow(img: RgbImage, width: number, height: number, window: PixelWindow, options: ResizeOptions = {}): RgbImage {
+  const { filter, antialias, box, needH, needV } = resizeSetup(img, width, height, options);
+  const { left, top, width: ww, height: wh } = window;
+  if (![left, top].every(Number.isSafeInteger) || !Number.isSafeInteger(ww) || ww < 1 || !Number.isSafeInteger(wh) || wh < 1) {
+    throw new ImageError(`resizeWindow: window must be integers with positive size, got ${JSON.stringify(window)}`);
+  }
+  const out = new Uint8Array(ww * wh * 3);
+  // The part of the window inside the resized image.
+  const cx0 = Math.max(0, left);
+  const cx1 = Math.min(width, left + ww);
+  const ry0 = Math.max(0, top);
+  const ry1 = Math.min(height, top + wh);
+  if (cx1 <= cx0 || ry1 <= ry0) return { width: ww, height: wh, data: out };
+  const nc = cx1 - cx0;
+  const nr = ry1 - ry0;
+  const [x0, y0, x1, y1] = box;
+  let srcFirst = ry0;
+  let srcRows = nr;
+  let vert: Coeffs | null = null;
+  if (needV) {
+    vert = precomputeCoeffs(img.height, y0, y1, height, filter, antialias, ry0, nr);
+    srcFirst = vert.bounds[0];
+    srcRows = vert.bounds[2 * nr - 2] + vert.bounds[2 * nr - 1] - srcFirst;
+    for (let i = 0; i < nr; i++) vert.bounds[2 * i] -= srcFirst;
+  }
+  let data: Uint8Array;
+  if (needH) {
+    data = resampleHorizontal(img.data, img.width, srcFirst, srcRows, nc, precomputeCoeffs(img.width, x0, x1, width, filter, antialias, cx0, nc));
+  } else {
+    data = new Uint8Array(nc * srcRows * 3);
+    for (let y = 0; y < srcRows; y++) data.set(img.data.subarray(((srcFirst + y) * img.width + cx0) * 3, ((srcFirst + y) * img.width + cx1) * 3), y * nc * 3);
+  }
+  if (vert !== null) data = resampleVertical(data, nc, nr, vert);
+  for (let y = 0; y < nr; y++) out.set(data.subarray(y * nc * 3, (y + 1) * nc * 3), ((ry0 - top + y) * ww + (cx0 - left)) * 3);
+  return { width: ww, height: wh, data: out };
+}
+
+/**
+ * Resize an RGB image to `width` x `height` like Pillow's `Image.resize((width, height), filter, box)`:
+ * bicubic (default) or bilinear, antialiased when shrinking, identical 8-bit output.
+ *
+ *   const out = resize(img, 256, 256, { interpolation: 'bilinear' });
+ */
+export function resize(img: RgbImage, width: number, height: number, options: ResizeOptions = {}): RgbImage {
+  const { filter, antialias, box, needH, needV } = resizeSetup(img, width, height, options);
+  const [x0, y0, x1, y1] = box;
+  if (width * height * 3 > MAX_OUTPUT_BYTES || width * img.height * 3 > 2 * MAX_OUTPUT_BYTES) {
+    throw new ImageError(`resize: ${img.width} x ${img.height} to ${width} x ${height} is too large to build (over ${MAX_OUTPUT_BYTES} bytes); take a window of it with resizeWindow`);
+  }
   if (!needH && !needV) return { width, height, data: new Uint8Array(img.data) };
 
   const vert = precomputeCoeffs(img.height, y0, y1, height, filter, antialias);

@@ -19,7 +19,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { RgbImage, checkRgbImage } from './image';
 import { ImageError } from '../errors';
 import { DecodeOptions, decodeImage } from './decode';
-import { Interpolation, resize } from './resize';
+import { Interpolation, resize, resizeWindow } from './resize';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../model/preprocessing';
 
 /** timm OPENAI_CLIP_MEAN / STD, for ConvNeXt CLIP towers and their fine-tunes. */
@@ -67,18 +67,29 @@ export function evalResizeSize(inputSize: number, cropPct = 0.875): number {
   return Math.floor(inputSize / cropPct);
 }
 
+/** torchvision `Resize(size)`'s output size for an int size: shorter side `size`, longer int(size * long / short). */
+function shorterSideSize(w: number, h: number, size: number): [number, number] {
+  if (!Number.isSafeInteger(size) || size < 1) throw new ImageError(`resize size must be a positive integer, got ${size}`);
+  const [short, long] = w <= h ? [w, h] : [h, w];
+  const newLong = Math.trunc((size * long) / short);
+  return w <= h ? [size, newLong] : [newLong, size];
+}
+
 /**
  * torchvision `Resize(size)` with an int: the shorter side becomes `size`, the longer
  * int(size * long / short); an image already that size is returned as is (a copy).
  */
 export function resizeShorterSide(img: RgbImage, size: number, interpolation: Interpolation = 'bicubic'): RgbImage {
   checkRgbImage(img);
-  if (!Number.isSafeInteger(size) || size < 1) throw new ImageError(`resize size must be a positive integer, got ${size}`);
-  const { width: w, height: h } = img;
-  const [short, long] = w <= h ? [w, h] : [h, w];
-  const newLong = Math.trunc((size * long) / short);
-  const [nw, nh] = w <= h ? [size, newLong] : [newLong, size];
+  const [nw, nh] = shorterSideSize(img.width, img.height, size);
   return resize(img, nw, nh, { interpolation });
+}
+
+/** Where torchvision's CenterCrop((height, width)) takes its window in an image w x h (negative: padding). */
+function centerCropWindow(w: number, h: number, height: number, width: number): { left: number; top: number } {
+  const padLeft = width > w ? Math.floor((width - w) / 2) : 0;
+  const padTop = height > h ? Math.floor((height - h) / 2) : 0;
+  return { left: roundHalfEven((Math.max(w, width) - width) / 2) - padLeft, top: roundHalfEven((Math.max(h, height) - height) / 2) - padTop };
 }
 
 /**
@@ -168,7 +179,11 @@ export function evalResizeCrop(img: RgbImage, options: EvalTransformOptions = {}
       // timm uses ResizeKeepRatio for non-square sizes; only the square case is torchvision's Resize.
       throw new ImageError(`cropMode 'center' needs a square inputSize, got [${th}, ${tw}] (use cropMode 'squash')`);
     }
-    resized = resizeShorterSide(img, Math.floor(th / cropPct), interpolation);
+    // Resize + CenterCrop as one windowed resample: the same pixels, but only the crop is built,
+    // so a 100000 x 1 strip (resized to 25.6M x 256) costs what a photo costs.
+    checkRgbImage(img);
+    const [nw, nh] = shorterSideSize(img.width, img.height, Math.floor(th / cropPct));
+    return resizeWindow(img, nw, nh, { ...centerCropWindow(nw, nh, th, tw), width: tw, height: th }, { interpolation });
   } else {
     throw new ImageError(`unknown cropMode '${String(mode)}' (use 'center' or 'squash')`);
   }

@@ -12,12 +12,13 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ConvNeXtError } from '../errors';
-import { decodeImage } from '../data/decode';
+import { decodeImage, resolveMaxImagePixels } from '../data/decode';
 import { RgbImage } from '../data/image';
+import { ImageError } from '../errors';
 import { evalTransform } from '../data/transforms';
 import { loadModel, LoadModelOptions } from '../factory';
 import { ModelMeta } from '../model/meta';
-import { PreprocessingInfo, evalPreprocessing } from '../model/preprocessing';
+import { PreprocessingInfo, checkInputSize, evalPreprocessing } from '../model/preprocessing';
 import { ConvNeXt } from '../model/convnext';
 import { RunKind } from '../parallel/protocol';
 import { resolveLabels } from './labels';
@@ -47,6 +48,11 @@ export interface PredictorOptions {
    * 1 (default): this thread. 'auto': every core when there is more than one batch.
    */
   workers?: number | 'auto';
+  /**
+   * Largest image decoded, in pixels, checked from each file's header before decoding (default
+   * Pillow's MAX_IMAGE_PIXELS, 89,478,485); a larger image is refused with ImageError.
+   */
+  maxImagePixels?: number;
 }
 
 /** What to compute for each image of a batch, and how to cut the batch output into per-image values. */
@@ -79,6 +85,7 @@ export class Predictor {
   readonly preprocessing: PreprocessingInfo;
   readonly batchSize: number;
   readonly workers: number | 'auto';
+  readonly maxImagePixels: number;
   private pool: Promise<BatchRunner> | null = null;
 
   constructor(
@@ -88,6 +95,8 @@ export class Predictor {
   ) {
     this.labels = model.numClasses > 0 ? resolveLabels(model.numClasses, meta, opts.labels) : [];
     this.preprocessing = { ...DEFAULT_PREPROCESSING, ...(meta.preprocessing ?? {}), ...(opts.preprocessing ?? {}) };
+    checkInputSize(this.preprocessing.inputSize, 'preprocessing.inputSize');
+    this.maxImagePixels = resolveMaxImagePixels(opts);
     this.batchSize = opts.batchSize ?? 8;
     if (!(Number.isInteger(this.batchSize) && this.batchSize > 0)) throw new ConvNeXtError(`batchSize must be a positive integer, got ${opts.batchSize}`);
     this.workers = opts.workers ?? 1;
@@ -136,7 +145,7 @@ export class Predictor {
 
   /** Decodes (if needed) and applies the eval transform: NHWC [1, S, S, 3] values. */
   async preprocess(input: ImageInput): Promise<Float32Array> {
-    const img = isRgbImage(input) ? input : await decodeImage(input);
+    const img = isRgbImage(input) ? input : await decodeImage(input, { maxImagePixels: this.maxImagePixels });
     return evalTransform(img, this.preprocessing).data;
   }
 
@@ -198,6 +207,13 @@ export class Predictor {
   }
 }
 
+/** An unexpected error while preprocessing one input, as an ImageError naming it (the original text as detail). */
+function asImageError(input: ImageInput, e: unknown): ImageError {
+  const text = e instanceof Error ? e.message : String(e);
+  const name = typeof input === 'string' ? input : isRgbImage(input) ? '<RgbImage>' : '<buffer>';
+  return new ImageError(`image ${name}: cannot preprocess (${text})`, text);
+}
+
 /** Outcome for one input of a tolerant batch run. */
 export type ItemResult<T> = { input: ImageInput; index: number; value: T } | { input: ImageInput; index: number; error: Error };
 
@@ -229,8 +245,8 @@ export async function runTolerant<T>(
       try {
         b.ok.push(await predictor.preprocess(b.chunk[j]));
       } catch (e) {
-        if (!(e instanceof ConvNeXtError)) throw e;
-        b.failed.set(j, e);
+        // Whatever one image throws is about that image: the others still run.
+        b.failed.set(j, e instanceof ConvNeXtError ? e : asImageError(b.chunk[j], e));
       }
     }
     return b;

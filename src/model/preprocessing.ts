@@ -8,6 +8,8 @@
  * Every part of the library (zoo, trainer, predictor, CLI) asks this module; nothing restates it.
  */
 
+import { ConfigError } from '../errors';
+
 /** ImageNet channel mean (RGB, 0-1 scale), as torchvision and timm normalise. */
 export const IMAGENET_MEAN: readonly [number, number, number] = [0.485, 0.456, 0.406];
 /** ImageNet channel standard deviation (RGB, 0-1 scale). */
@@ -44,4 +46,21 @@ export function evalPreprocessing(inputSize: number): PreprocessingInfo {
     mean: [...IMAGENET_MEAN],
     std: [...IMAGENET_STD],
   };
+}
+
+/** Smallest model input side: the stem (stride 4) and three downsamplings (stride 2) need 32 pixels. */
+export const MIN_INPUT_SIZE = 32;
+/**
+ * Largest model input side accepted: 2048, four times the largest official resolution (512). A
+ * ConvNeXt-T activation map at 2048 is already 1.6 GB for one image; sizes past it only exhaust
+ * memory, so they are refused up front with a message instead.
+ */
+export const MAX_INPUT_SIZE = 2048;
+
+/** Throws unless `v` is an integer input side from MIN_INPUT_SIZE to MAX_INPUT_SIZE; `name` is the option's name. */
+export function checkInputSize(v: unknown, name = 'imageSize'): number {
+  if (!(typeof v === 'number' && Number.isInteger(v) && v >= MIN_INPUT_SIZE && v <= MAX_INPUT_SIZE)) {
+    throw new ConfigError(`${name} must be an integer from ${MIN_INPUT_SIZE} to ${MAX_INPUT_SIZE} (pixels of the square model input), got ${JSON.stringify(v)}`);
+  }
+  return v;
 }

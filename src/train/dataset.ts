@@ -9,7 +9,8 @@ import seedrandom from 'seedrandom';
 import { ConvNeXtError } from '../errors';
 import { IMAGE_EXTENSIONS, decodeImage } from '../data/decode';
 import { RgbImage } from '../data/image';
-import { listFiles } from '../util/fs';
+import { ImageError } from '../errors';
+import { SkippedEntry, listFiles } from '../util/fs';
 import { Rng } from './augment';
 
 export interface Sample {
@@ -28,8 +29,10 @@ export interface ImageFolder {
 /**
  * Scans `root`/<class>/**.{jpg,png,...}. With `classes`, the class order is imposed (a val folder
  * must use the train folder's classes); a class folder missing there is allowed to be empty.
+ * Links are followed (loops detected); what the walk leaves out (FIFOs, broken links, loops, other
+ * extensions) goes to `onSkip` with the reason.
  */
-export function scanImageFolder(root: string, classes?: string[]): ImageFolder {
+export function scanImageFolder(root: string, classes?: string[], onSkip?: (s: SkippedEntry) => void): ImageFolder {
   if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw new ConvNeXtError(`dataset ${root}: not a directory`);
   const dirs = fs
     .readdirSync(root, { withFileTypes: true })
@@ -44,7 +47,7 @@ export function scanImageFolder(root: string, classes?: string[]): ImageFolder {
   if (cls.length < 2) throw new ConvNeXtError(`dataset ${root}: needs at least 2 class subfolders, found ${cls.length}`);
   const samples: Sample[] = [];
   cls.forEach((c, label) => {
-    const files = fs.existsSync(path.join(root, c)) ? listFiles(path.join(root, c), IMAGE_EXTENSIONS) : [];
+    const files = fs.existsSync(path.join(root, c)) ? listFiles(path.join(root, c), IMAGE_EXTENSIONS, onSkip) : [];
     for (const file of files) samples.push({ file, label, key: path.relative(root, file) });
   });
   if (samples.length === 0) throw new ConvNeXtError(`dataset ${root}: no images found`);
@@ -121,8 +124,9 @@ export async function* batches(samples: Sample[], o: LoaderOptions): AsyncGenera
       try {
         parts.push({ data: o.transform(await decodeImage(s.file), rng), label: s.label, file: s.file });
       } catch (e) {
-        if (!(e instanceof ConvNeXtError)) throw e;
-        o.onSkip?.(s.file, e);
+        // Whatever one image throws is about that image: the epoch goes on without it.
+        const text = e instanceof Error ? e.message : String(e);
+        o.onSkip?.(s.file, e instanceof ConvNeXtError ? e : new ImageError(`image ${s.file}: cannot preprocess (${text})`, text));
       }
     }
     const x = new Float32Array(parts.length * per);

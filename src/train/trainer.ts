@@ -26,7 +26,7 @@ import { resolveConfig } from '../model/configs';
 import { ConvNeXt } from '../model/convnext';
 import { ModelMeta } from '../model/meta';
 import { PreprocessingInfo, evalPreprocessing } from '../model/preprocessing';
-import { writeFileAtomic } from '../util/fs';
+import { SkippedEntry, writeFileAtomic } from '../util/fs';
 import { AdamW } from './adamw';
 import { Rng, mixBatch, trainTransform } from './augment';
 import { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint } from './checkpoint';
@@ -37,6 +37,7 @@ import { Freeze, initialModel, trainableNames } from './init';
 import { paramGroups } from './layer_decay';
 import { smoothOneHot, softCrossEntropy } from './loss';
 import { EvalMetrics } from './metrics';
+import { validateTrainOptions } from './options';
 import { cosineLr } from './schedule';
 
 export interface TrainOptions {
@@ -116,9 +117,9 @@ export interface TrainReport {
 }
 
 /** The run's data: training samples, validation samples (folder or seeded split) and classes. */
-function loadData(o: TrainOptions, seed: number): { train: Sample[]; val: Sample[]; classes: string[] } {
-  const set = scanImageFolder(o.data);
-  if (o.val) return { train: set.samples, val: scanImageFolder(o.val, set.classes).samples, classes: set.classes };
+function loadData(o: TrainOptions, seed: number, onSkip: (s: SkippedEntry) => void): { train: Sample[]; val: Sample[]; classes: string[] } {
+  const set = scanImageFolder(o.data, undefined, onSkip);
+  if (o.val) return { train: set.samples, val: scanImageFolder(o.val, set.classes, onSkip).samples, classes: set.classes };
   if (o.valSplit) {
     const s = splitTrainVal(set, o.valSplit, seed);
     return { train: s.train.samples, val: s.val.samples, classes: set.classes };
@@ -245,23 +246,16 @@ async function trainEpoch(o: TrainOptions, r: RunState, samples: Sample[], K: nu
   return { seen, lossSum, correct, trainSecs: (Date.now() - te) / 1000 };
 }
 
-/** Checks the options a run cannot start without; errors name the option. */
-function checkOptions(o: TrainOptions): void {
-  for (const [k, v] of [['epochs', o.epochs], ['imageSize', o.imageSize], ['batchSize', o.batchSize]] as const) {
-    if (!(Number.isInteger(v) && v > 0)) throw new ConvNeXtError(`${k} must be a positive integer, got ${v}`);
-  }
-  if (!(o.lr > 0)) throw new ConvNeXtError(`lr must be > 0, got ${o.lr}`);
-  if (o.imageSize < 32) throw new ConvNeXtError(`imageSize must be at least 32, got ${o.imageSize}`);
-  if (o.val && o.valSplit) throw new ConvNeXtError('use either a val folder or valSplit, not both');
-}
-
 /** Trains; returns the final report. */
 export async function train(o: TrainOptions): Promise<TrainReport> {
   const t0 = Date.now();
   const seed = o.seed ?? 0;
   const emit = o.onEvent ?? (() => undefined);
-  checkOptions(o);
-  const data = loadData(o, seed);
+  validateTrainOptions(o);
+  // Links, FIFOs and loops the walk left out are named; files with other extensions are not images.
+  const data = loadData(o, seed, (s) => {
+    if (s.kind !== 'extension') emit({ type: 'skip', file: s.path, reason: s.reason });
+  });
   const { classes } = data;
   const K = classes.length;
 

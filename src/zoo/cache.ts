@@ -29,7 +29,7 @@ import { convertCheckpoint } from '../../weights-converter/convert';
 import { writeModelDir } from '../io/model_dir';
 import { DownloadProgress, download } from './download';
 import { LabelSet, OFFICIAL_BASE_URL, ZooEntry, getPretrained, validateEntry } from './registry';
-import { ZooError } from '../errors';
+import { DownloadError, ZooError } from '../errors';
 import { Env, settings } from '../env';
 
 /** Progress of resolvePretrained: download progress, then one event when conversion starts. */
@@ -151,11 +151,22 @@ async function convertInto(entry: ZooEntry, checkpoint: string, modelDir: string
   }
 }
 
+/** What to do when a zoo checkpoint cannot be downloaded. */
+export function downloadRemedy(entry: ZooEntry, checkpoint: string): string {
+  const rel = entry.url.startsWith(OFFICIAL_BASE_URL) ? entry.url.slice(OFFICIAL_BASE_URL.length) : entry.url;
+  return (
+    `Without access to it: download ${entry.url} elsewhere and place it at ${checkpoint} (the cache; CONVNEXT_CACHE or --cache-dir moves it), ` +
+    `or set CONVNEXT_MIRROR=http://host/ to a server holding ${rel}, ` +
+    `or convert a checkpoint you have: convnext convert <checkpoint.pth> <dir>, then --model <dir>`
+  );
+}
+
 function offlineMissMessage(entry: ZooEntry, checkpoint: string, mirrorHint: string): string {
   return (
     `${entry.name} is not in the cache and offline mode is on (CONVNEXT_OFFLINE or { offline: true }). ` +
     `Run once with network access, or place the checkpoint (${entry.url}) at ${checkpoint}, ` +
-    `or turn offline mode off and set CONVNEXT_MIRROR to a server holding ${mirrorHint}`
+    `or turn offline mode off and set CONVNEXT_MIRROR to a server holding ${mirrorHint}, ` +
+    `or convert a checkpoint you have: convnext convert <checkpoint.pth> <dir>, then --model <dir>`
   );
 }
 
@@ -181,13 +192,19 @@ export async function resolvePretrained(nameOrEntry: string | ZooEntry, opts: Re
     const offline = opts.offline === true || settings.offline(env);
     if (offline) throw new ZooError(offlineMissMessage(entry, checkpoint, entry.url.startsWith(OFFICIAL_BASE_URL) ? entry.url.slice(OFFICIAL_BASE_URL.length) : entry.url));
     const url = downloadUrl(entry, opts.mirror ?? settings.mirror(env));
-    await download(url, checkpoint, {
-      expectedSize: entry.sizeBytes,
-      sha256: entry.sha256,
-      onProgress: opts.onProgress,
-      timeoutMs: opts.timeoutMs,
-      fetchImpl: opts.fetchImpl,
-    });
+    try {
+      await download(url, checkpoint, {
+        expectedSize: entry.sizeBytes,
+        sha256: entry.sha256,
+        onProgress: opts.onProgress,
+        timeoutMs: opts.timeoutMs,
+        fetchImpl: opts.fetchImpl,
+      });
+    } catch (e) {
+      // Unreachable host, DNS failure, HTTP error: say what to do instead (the first hour offline).
+      if (e instanceof DownloadError) throw new DownloadError(`${e.message}. ${downloadRemedy(entry, checkpoint)}`, e.url, e.status);
+      throw e;
+    }
     downloaded = true;
   }
 

@@ -141,20 +141,8 @@ class TimmConvNeXt(nn.Module):
         return self.head(self.stages(self.stem(x)))
 
 
-class HFLayerNormCF(nn.Module):
-    """transformers ConvNextLayerNorm(data_format='channels_first')."""
-
-    def __init__(self, dim, eps=1e-6):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(dim))
-        self.bias = nn.Parameter(torch.zeros(dim))
-        self.eps = eps
-
-    def forward(self, x):
-        u = x.mean(1, keepdim=True)
-        s = (x - u).pow(2).mean(1, keepdim=True)
-        x = (x - u) / torch.sqrt(s + self.eps)
-        return self.weight[:, None, None] * x + self.bias[:, None, None]
+# transformers ConvNextLayerNorm(data_format="channels_first") has FB's parameter names and arithmetic.
+HFLayerNormCF = mf.LayerNormCF
 
 
 class HFGRN(nn.Module):

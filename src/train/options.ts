@@ -1,0 +1,106 @@
+/**
+ * Training options: their defaults (the ConvNeXt recipe, Liu et al. 2022, appendix A.1, scaled
+ * to the batch size) and one validation pass that runs before any work, so that a bad value is a
+ * one-line error naming the option instead of a crash (or a silently odd run) later on.
+ *
+ *   const o = withTrainDefaults({ data: 'photos/train', arch: 'convnext_atto', epochs: 10 });
+ *   validateTrainOptions(o);          // throws TrainOptionError: "labelSmoothing must be in [0, 1), got -1"
+ *
+ * The trainer calls validateTrainOptions at its start; the CLI calls it before loading anything and
+ * maps the option names to its flags (labelSmoothing -> --smoothing).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { TrainOptionError } from '../errors';
+import { MAX_INPUT_SIZE, MIN_INPUT_SIZE } from '../model/preprocessing';
+import type { TrainOptions } from './trainer';
+
+/** Default training resolution (the recipe's, and the zoo's 1k models'). */
+export const DEFAULT_TRAIN_IMAGE_SIZE = 224;
+/** Default images per optimizer step (per micro-batch: accumSteps multiplies it). */
+export const DEFAULT_TRAIN_BATCH_SIZE = 32;
+
+/**
+ * The recipe's peak learning rate at a given batch size, by the linear scaling rule: ImageNet-1K
+ * training from scratch uses AdamW lr 4e-3 at batch 4096; fine-tuning pretrained weights (ImageNet-22K
+ * to 1K) lr 5e-5 at batch 512. Batch 32: 3.125e-5 from scratch, 3.125e-6 fine-tuning.
+ */
+export function recipeLr(batchSize: number, fineTune: boolean): number {
+  return fineTune ? (5e-5 * batchSize) / 512 : (4e-3 * batchSize) / 4096;
+}
+
+/** The default output folder: runs/<UTC timestamp>, e.g. runs/2026-12-01T21-30-05. */
+export function defaultRunDir(now = new Date()): string {
+  return path.join('runs', now.toISOString().slice(0, 19).replace(/:/g, '-'));
+}
+
+/** Options a caller must give (no default makes sense): the data, the architecture and the epoch count. */
+export const REQUIRED_TRAIN_OPTIONS = ['data', 'arch', 'epochs'] as const;
+
+/** `o` with the defaults filled in for imageSize, batchSize, lr (recipe, scaled) and out (runs/<timestamp>). */
+export function withTrainDefaults(o: Partial<TrainOptions> & Pick<TrainOptions, 'data' | 'arch' | 'epochs'>): TrainOptions {
+  const batchSize = o.batchSize ?? DEFAULT_TRAIN_BATCH_SIZE;
+  return {
+    ...o,
+    imageSize: o.imageSize ?? DEFAULT_TRAIN_IMAGE_SIZE,
+    batchSize,
+    lr: o.lr ?? recipeLr(batchSize * (o.accumSteps ?? 1), !!o.init),
+    out: o.out ?? defaultRunDir(),
+  };
+}
+
+type Check = (v: number) => boolean;
+const isInt: Check = (v) => Number.isInteger(v);
+
+/**
+ * Throws TrainOptionError for the first option that is missing or out of range, every missing
+ * required option listed at once. Checks values only, and the file system where a path must exist
+ * (data, val, init files are checked by their loaders): `out` must not be an existing file.
+ */
+export function validateTrainOptions(o: Partial<TrainOptions>): void {
+  const missing: string[] = [...REQUIRED_TRAIN_OPTIONS, 'imageSize', 'batchSize', 'lr', 'out'].filter((k) => {
+    const v = o[k as keyof TrainOptions];
+    return v === undefined || v === '';
+  });
+  if (missing.length) throw new TrainOptionError(missing[0], `missing training option${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`);
+
+  const bad = (option: string, rule: string, v: unknown): never => {
+    throw new TrainOptionError(option, `${option} must be ${rule}, got ${JSON.stringify(v)}`);
+  };
+  const num = (option: keyof TrainOptions, rule: string, ok: Check, optional = true): void => {
+    const v = o[option];
+    if (v === undefined && optional) return;
+    if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) bad(option, rule, v);
+  };
+  for (const k of ['data', 'arch', 'out'] as const) {
+    const v = o[k];
+    if (typeof v !== 'string' || v.trim() === '') bad(k, 'a non-empty string', v);
+  }
+  num('epochs', 'a positive integer', (v) => isInt(v) && v >= 1, false);
+  num('imageSize', `an integer from ${MIN_INPUT_SIZE} to ${MAX_INPUT_SIZE}`, (v) => isInt(v) && v >= MIN_INPUT_SIZE && v <= MAX_INPUT_SIZE, false);
+  num('batchSize', 'an integer from 1 to 4096', (v) => isInt(v) && v >= 1 && v <= 4096, false);
+  num('lr', 'a positive number', (v) => v > 0, false);
+  num('minLr', 'a number >= 0', (v) => v >= 0);
+  if (o.minLr !== undefined && o.lr !== undefined && o.minLr > o.lr) bad('minLr', `at most lr (${o.lr})`, o.minLr);
+  num('warmupEpochs', 'a number >= 0, below epochs', (v) => v >= 0 && (o.epochs === undefined || v < o.epochs || v === 0));
+  num('weightDecay', 'a number >= 0', (v) => v >= 0);
+  num('layerDecay', 'in (0, 1] (1 = off)', (v) => v > 0 && v <= 1);
+  num('labelSmoothing', 'in [0, 1)', (v) => v >= 0 && v < 1);
+  num('dropPathRate', 'in [0, 1)', (v) => v >= 0 && v < 1);
+  num('emaDecay', 'in (0, 1)', (v) => v > 0 && v < 1);
+  num('accumSteps', 'a positive integer', (v) => isInt(v) && v >= 1);
+  num('mixup', 'a number >= 0 (0 = off)', (v) => v >= 0);
+  num('cutmix', 'a number >= 0 (0 = off)', (v) => v >= 0);
+  num('valSplit', 'in (0, 1)', (v) => v > 0 && v < 1);
+  num('seed', 'an integer', isInt);
+  num('prefetch', 'a positive integer', (v) => isInt(v) && v >= 1);
+  if (o.freeze !== undefined && o.freeze !== 'head' && !(isInt(o.freeze) && o.freeze >= 0 && o.freeze <= 4)) bad('freeze', "'head' or a number of stages 0-4", o.freeze);
+  if (o.val && o.valSplit) throw new TrainOptionError('valSplit', 'use either a val folder or valSplit, not both');
+  let st: fs.Stats | null = null;
+  try {
+    st = fs.statSync(o.out as string);
+  } catch {
+    // created by the trainer
+  }
+  if (st !== null && !st.isDirectory()) bad('out', 'a directory (it is created if missing), not an existing file', o.out);
+}

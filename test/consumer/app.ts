@@ -1,0 +1,28 @@
+/**
+ * A tiny app using convnext-tfjs from outside, as published (scripts/check-consumer.js packs the
+ * package, installs the tarball beside this file, compiles it with tsc --strict and no
+ * skipLibCheck, and runs it). Uses the root API, the re-exported `tf` and the converter entry.
+ */
+import { ConvNeXtError, ImageError, Predictor, createModel, initBackend, listModels, tf } from 'convnext-tfjs';
+import type { DecodeOptions, Prediction, TrainOptions } from 'convnext-tfjs';
+import { convertCheckpoint } from 'convnext-tfjs/weights-converter';
+
+async function main(): Promise<void> {
+  await initBackend({ backend: 'cpu' });
+  const model = createModel({ version: 2, depths: [1, 1, 1, 1], dims: [8, 16, 32, 64], numClasses: 3 });
+  const x = tf.randomNormal([1, 32, 32, 3]) as tf.Tensor4D;
+  const logits = model.forward(x);
+  const p = new Predictor(model, {}, { labels: ['a', 'b', 'c'], preprocessing: { inputSize: 32 } });
+  const top: Prediction[][] = p.classifyTensor(x, { topk: 2 });
+  const opts: DecodeOptions = { maxImagePixels: 1_000_000 };
+  const partial: Partial<TrainOptions> = { epochs: 1 };
+  const ok = logits.shape.join(',') === '1,3' && top[0].length === 2 && listModels('convnext_*').length > 0;
+  process.stdout.write(JSON.stringify({ ok, shape: logits.shape, top: top[0].map((t) => t.label), opts, partial, errors: [ConvNeXtError.name, ImageError.name], convert: typeof convertCheckpoint }) + '\n');
+  tf.dispose([x, logits]);
+  await p.dispose();
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${(e as Error).stack}\n`);
+  process.exit(1);
+});
