@@ -7,7 +7,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConvNeXtError, TrainOptionError } from '../errors';
 import { Predictor } from '../inference';
 import { scanImageFolder } from '../train/dataset';
-import { DEFAULT_TRAIN_BATCH_SIZE, DEFAULT_TRAIN_IMAGE_SIZE, defaultRunDir, validateTrainOptions, withTrainDefaults } from '../train/options';
+import { TRAIN_DEFAULTS as D, defaultRunDir, validateTrainOptions, withTrainDefaults } from '../train/options';
 import { TrainOptions, train } from '../train/trainer';
 import { evaluate } from '../train/evaluate';
 import { withBackend } from './common';
@@ -63,24 +63,24 @@ export function registerTrain(program: Command): void {
     .option('--arch <name>', 'architecture, e.g. convnext_atto, convnextv2_nano (required; `convnext models` lists them)')
     .option('--init <model>', 'initial weights: zoo name, converted dir, or PyTorch checkpoint (default: seeded random init)')
     .option('--epochs <n>', 'epochs (required)', positiveInt)
-    .option('--image-size <n>', 'training resolution, 32-2048', imageSizeArg, DEFAULT_TRAIN_IMAGE_SIZE)
-    .option('--batch-size <n>', 'images per step', positiveInt, DEFAULT_TRAIN_BATCH_SIZE)
+    .option('--image-size <n>', 'training resolution, 32-2048', imageSizeArg, D.imageSize)
+    .option('--batch-size <n>', 'images per step', positiveInt, D.batchSize)
     .addOption(new Option('--lr <lr>', 'peak learning rate').argParser(positiveFloat).default('recipe', 'the ConvNeXt recipe scaled to the batch: 4e-3 x batch/4096, with --init 5e-5 x batch/512'))
     .addOption(new Option('--out <dir>', 'output: checkpoint.safetensors, log.jsonl, report.json, model/').default(defaultRunDir(), 'runs/<UTC timestamp>'))
     .option('--resume', 'continue from <out>/checkpoint.safetensors')
-    .option('--min-lr <lr>', 'final learning rate of the cosine schedule', positiveFloat, 1e-6)
-    .option('--warmup-epochs <n>', 'linear warmup epochs', Number, 0)
-    .option('--weight-decay <wd>', 'AdamW decoupled weight decay (not on norms, biases, layer scale, GRN)', Number, 0.05)
-    .option('--layer-decay <f>', 'layer-wise lr decay (e.g. 0.8 for fine-tuning; 1 = off)', Number, 1)
-    .option('--smoothing <f>', 'label smoothing', Number, 0.1)
-    .option('--drop-path <f>', 'stochastic depth rate of the last block', Number, 0.1)
+    .option('--min-lr <lr>', 'final learning rate of the cosine schedule', positiveFloat, D.minLr)
+    .option('--warmup-epochs <n>', 'linear warmup epochs', Number, D.warmupEpochs)
+    .option('--weight-decay <wd>', 'AdamW decoupled weight decay (not on norms, biases, layer scale, GRN)', Number, D.weightDecay)
+    .option('--layer-decay <f>', 'layer-wise lr decay (e.g. 0.8 for fine-tuning; 1 = off)', Number, D.layerDecay)
+    .option('--smoothing <f>', 'label smoothing', Number, D.labelSmoothing)
+    .option('--drop-path <f>', 'stochastic depth rate of the last block', Number, D.dropPathRate)
     .option('--ema <decay>', 'keep an EMA of the weights with this decay (e.g. 0.999)', Number)
-    .option('--accum <n>', 'gradient accumulation steps', positiveInt, 1)
+    .option('--accum <n>', 'gradient accumulation steps', positiveInt, D.accumSteps)
     .option('--freeze <what>', "'head' (train the head only) or N (freeze the stem and the first N stages)", freezeArg)
-    .option('--mixup <alpha>', 'mixup alpha (0 = off)', Number, 0)
-    .option('--cutmix <alpha>', 'cutmix alpha (0 = off)', Number, 0)
+    .option('--mixup <alpha>', 'mixup alpha (0 = off)', Number, D.mixup)
+    .option('--cutmix <alpha>', 'cutmix alpha (0 = off)', Number, D.cutmix)
     .option('--no-trivial-augment', 'disable TrivialAugmentWide')
-    .option('--seed <n>', 'seed', Number, 0)
+    .option('--seed <n>', 'seed', Number, D.seed)
     .option('--json', 'print the final report as one JSON object')
     .action(async (o) => {
       const missing = (['data', 'arch', 'epochs'] as const).filter((k) => o[k] === undefined);

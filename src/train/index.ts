@@ -8,4 +8,4 @@ export { EvalMetrics, MetricsAccumulator } from './metrics';
 export { cosineLr } from './schedule';
 export { EvaluateOptions, evaluate } from './evaluate';
 export { EpochRecord, TrainEvent, TrainOptions, TrainReport, train } from './trainer';
-export { DEFAULT_TRAIN_BATCH_SIZE, DEFAULT_TRAIN_IMAGE_SIZE, REQUIRED_TRAIN_OPTIONS, defaultRunDir, recipeLr, validateTrainOptions, withTrainDefaults } from './options';
+export { REQUIRED_TRAIN_OPTIONS, ResolvedTrainOptions, TRAIN_DEFAULTS, defaultRunDir, recipeLr, validateTrainOptions, withTrainDefaults } from './options';

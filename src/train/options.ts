@@ -15,10 +15,31 @@ import { TrainOptionError } from '../errors';
 import { MAX_INPUT_SIZE, MIN_INPUT_SIZE } from '../model/preprocessing';
 import type { TrainOptions } from './trainer';
 
-/** Default training resolution (the recipe's, and the zoo's 1k models'). */
-export const DEFAULT_TRAIN_IMAGE_SIZE = 224;
-/** Default images per optimizer step (per micro-batch: accumSteps multiplies it). */
-export const DEFAULT_TRAIN_BATCH_SIZE = 32;
+/**
+ * Every training default, in one place: the trainer applies them (withTrainDefaults) and the CLI
+ * shows them in --help. lr and out have computed defaults (recipeLr, defaultRunDir).
+ */
+export const TRAIN_DEFAULTS = Object.freeze({
+  /** Training resolution (the recipe's, and the zoo's 1k models'). */
+  imageSize: 224,
+  /** Images per micro-batch (accumSteps multiplies it per optimizer step). */
+  batchSize: 32,
+  minLr: 1e-6,
+  warmupEpochs: 0,
+  weightDecay: 0.05,
+  layerDecay: 1,
+  labelSmoothing: 0.1,
+  dropPathRate: 0.1,
+  accumSteps: 1,
+  mixup: 0,
+  cutmix: 0,
+  trivialAugment: true,
+  seed: 0,
+  prefetch: 2,
+});
+
+/** TrainOptions with every default filled in. */
+export type ResolvedTrainOptions = TrainOptions & { -readonly [K in keyof typeof TRAIN_DEFAULTS]: (typeof TRAIN_DEFAULTS)[K] extends boolean ? boolean : number };
 
 /**
  * The recipe's peak learning rate at a given batch size, by the linear scaling rule: ImageNet-1K
@@ -38,15 +59,10 @@ export function defaultRunDir(now = new Date()): string {
 export const REQUIRED_TRAIN_OPTIONS = ['data', 'arch', 'epochs'] as const;
 
 /** `o` with the defaults filled in for imageSize, batchSize, lr (recipe, scaled) and out (runs/<timestamp>). */
-export function withTrainDefaults(o: Partial<TrainOptions> & Pick<TrainOptions, 'data' | 'arch' | 'epochs'>): TrainOptions {
-  const batchSize = o.batchSize ?? DEFAULT_TRAIN_BATCH_SIZE;
-  return {
-    ...o,
-    imageSize: o.imageSize ?? DEFAULT_TRAIN_IMAGE_SIZE,
-    batchSize,
-    lr: o.lr ?? recipeLr(batchSize * (o.accumSteps ?? 1), !!o.init),
-    out: o.out ?? defaultRunDir(),
-  };
+export function withTrainDefaults(o: Partial<TrainOptions> & Pick<TrainOptions, 'data' | 'arch' | 'epochs'>): ResolvedTrainOptions {
+  const given = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as typeof o;
+  const d = { ...TRAIN_DEFAULTS, ...given };
+  return { ...d, lr: o.lr ?? recipeLr(d.batchSize * d.accumSteps, !!o.init), out: o.out ?? defaultRunDir() };
 }
 
 type Check = (v: number) => boolean;

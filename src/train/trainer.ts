@@ -37,7 +37,7 @@ import { Freeze, initialModel, trainableNames } from './init';
 import { paramGroups } from './layer_decay';
 import { smoothOneHot, softCrossEntropy } from './loss';
 import { EvalMetrics } from './metrics';
-import { validateTrainOptions } from './options';
+import { ResolvedTrainOptions, validateTrainOptions, withTrainDefaults } from './options';
 import { cosineLr } from './schedule';
 
 export interface TrainOptions {
@@ -117,7 +117,7 @@ export interface TrainReport {
 }
 
 /** The run's data: training samples, validation samples (folder or seeded split) and classes. */
-function loadData(o: TrainOptions, seed: number, onSkip: (s: SkippedEntry) => void): { train: Sample[]; val: Sample[]; classes: string[] } {
+function loadData(o: ResolvedTrainOptions, seed: number, onSkip: (s: SkippedEntry) => void): { train: Sample[]; val: Sample[]; classes: string[] } {
   const set = scanImageFolder(o.data, undefined, onSkip);
   if (o.val) return { train: set.samples, val: scanImageFolder(o.val, set.classes, onSkip).samples, classes: set.classes };
   if (o.valSplit) {
@@ -162,9 +162,9 @@ interface EpochTotals {
 }
 
 /** One epoch of training steps (gradient accumulation over micro-batches, one AdamW step each). */
-async function trainEpoch(o: TrainOptions, r: RunState, samples: Sample[], K: number, epoch: number, ctx: { seed: number; stepsPerEpoch: number; endEpoch: number; pre: PreprocessingInfo; emit: (e: TrainEvent) => void; onSkip: (file: string, e: Error) => void }): Promise<EpochTotals> {
+async function trainEpoch(o: ResolvedTrainOptions, r: RunState, samples: Sample[], K: number, epoch: number, ctx: { seed: number; stepsPerEpoch: number; endEpoch: number; pre: PreprocessingInfo; emit: (e: TrainEvent) => void; onSkip: (file: string, e: Error) => void }): Promise<EpochTotals> {
   const te = Date.now();
-  const accum = o.accumSteps ?? 1;
+  const accum = o.accumSteps;
   const byTfName = new Map([...r.params].map(([k, v]) => [v.name, k]));
   let seen = 0;
   let lossSum = 0;
@@ -188,8 +188,8 @@ async function trainEpoch(o: TrainOptions, r: RunState, samples: Sample[], K: nu
       if (bi >= nb) break;
       bi++;
       const n = b.labels.length;
-      let targets = smoothOneHot(b.labels, K, o.labelSmoothing ?? 0.1);
-      if ((o.mixup ?? 0) > 0 || (o.cutmix ?? 0) > 0) {
+      let targets = smoothOneHot(b.labels, K, o.labelSmoothing);
+      if (o.mixup > 0 || o.cutmix > 0) {
         const mixed = mixBatch(b.x, b.shape, targets.dataSync() as Float32Array, K, mixRng, { mixupAlpha: o.mixup, cutmixAlpha: o.cutmix });
         targets.dispose();
         targets = tf.tensor2d(mixed, [n, K]);
@@ -247,11 +247,12 @@ async function trainEpoch(o: TrainOptions, r: RunState, samples: Sample[], K: nu
 }
 
 /** Trains; returns the final report. */
-export async function train(o: TrainOptions): Promise<TrainReport> {
+export async function train(opts: TrainOptions): Promise<TrainReport> {
   const t0 = Date.now();
-  const seed = o.seed ?? 0;
+  validateTrainOptions(opts);
+  const o = withTrainDefaults(opts);
+  const seed = o.seed;
   const emit = o.onEvent ?? (() => undefined);
-  validateTrainOptions(o);
   // Links, FIFOs and loops the walk left out are named; files with other extensions are not images.
   const data = loadData(o, seed, (s) => {
     if (s.kind !== 'extension') emit({ type: 'skip', file: s.path, reason: s.reason });
@@ -260,19 +261,19 @@ export async function train(o: TrainOptions): Promise<TrainReport> {
   const K = classes.length;
 
   // Model, optimizer, EMA
-  const config = resolveConfig(o.arch, { numClasses: K, dropPathRate: o.dropPathRate ?? 0.1 });
+  const config = resolveConfig(o.arch, { numClasses: K, dropPathRate: o.dropPathRate });
   const model = await initialModel(config, o.init, seed, (progress) => emit({ type: 'load', progress }));
   const trainable = new Set(trainableNames(model, o.freeze));
   const all = model.getWeights();
   const params = new Map([...all].filter(([k]) => trainable.has(k)));
-  const opt = new AdamW(params, paramGroups(model.parameterInfo(), o.layerDecay ?? 1), { weightDecay: o.weightDecay ?? 0.05 });
+  const opt = new AdamW(params, paramGroups(model.parameterInfo(), o.layerDecay), { weightDecay: o.weightDecay });
   const ema = o.emaDecay ? new ModelEma(all, o.emaDecay) : null;
 
-  const accum = o.accumSteps ?? 1;
+  const accum = o.accumSteps;
   const stepsPerEpoch = Math.ceil(batchCount(data.train.length, o.batchSize, true) / accum);
   const totalSteps = stepsPerEpoch * o.epochs;
-  const warmupSteps = Math.round((o.warmupEpochs ?? 0) * stepsPerEpoch);
-  const run: RunState = { model, params, all, opt, ema, step: 0, lrAt: (s) => cosineLr(s, { base: o.lr, min: o.minLr ?? 1e-6, totalSteps, warmupSteps }) };
+  const warmupSteps = Math.round(o.warmupEpochs * stepsPerEpoch);
+  const run: RunState = { model, params, all, opt, ema, step: 0, lrAt: (s) => cosineLr(s, { base: o.lr, min: o.minLr, totalSteps, warmupSteps }) };
   try {
     if (stepsPerEpoch === 0) throw new ConvNeXtError(`batchSize ${o.batchSize} x accumSteps ${accum} exceeds the ${data.train.length} training images`);
     fs.mkdirSync(o.out, { recursive: true });
