@@ -24,7 +24,8 @@ import { ConvNeXtConfig, resolveConfig } from '../model/configs';
 import { ConvNeXt } from '../model/convnext';
 import { createRunner, pipeline, resolveWorkers } from '../inference/runner';
 import { readSafetensors, writeSafetensors } from '../../weights-converter/safetensors';
-import { modelWeights, writeModelDir } from '../../weights-converter/writer';
+import { writeModelDir } from '../../weights-converter/writer';
+import { readTensors } from '../util/tensors';
 import { AdamW } from './adamw';
 import { Rng, mixBatch, trainTransform } from './augment';
 import { Sample, batchCount, batches, scanImageFolder, splitTrainVal } from './dataset';
@@ -166,9 +167,9 @@ export async function evaluate(model: ConvNeXt, samples: Sample[], numClasses: n
         return r.done ? undefined : r.value;
       },
       (b) => runner.run('logits', b.x, b.shape),
-      (b, logits) => {
+      async (b, logits) => {
         const l = tf.tidy(() => softCrossEntropy(tf.tensor2d(logits, [b.labels.length, numClasses]), smoothOneHot(b.labels, numClasses, 0)));
-        const loss = l.dataSync()[0];
+        const loss = (await l.data())[0];
         l.dispose();
         acc.add(logits, b.labels, loss);
       },
@@ -179,16 +180,16 @@ export async function evaluate(model: ConvNeXt, samples: Sample[], numClasses: n
   return acc.result();
 }
 
-function saveCheckpoint(out: string, model: ConvNeXt, opt: AdamW, ema: ModelEma | null, meta: Record<string, unknown>): void {
+async function saveCheckpoint(out: string, model: ConvNeXt, opt: AdamW, ema: ModelEma | null, meta: Record<string, unknown>): Promise<void> {
   const t = new Map<string, { shape: number[]; data: Float32Array }>();
-  const put = (prefix: string, vars: Map<string, tf.Variable>) => {
-    for (const [k, v] of vars) t.set(`${prefix}${k}`, { shape: [...v.shape], data: v.dataSync() as Float32Array });
+  const put = async (prefix: string, vars: Map<string, tf.Variable>) => {
+    for (const [k, v] of await readTensors(vars)) t.set(`${prefix}${k}`, v);
   };
-  put('model.', model.getWeights());
+  await put('model.', model.getWeights());
   const st = opt.state();
-  put('opt.m.', st.m);
-  put('opt.v.', st.v);
-  if (ema) put('ema.', ema.shadow);
+  await put('opt.m.', st.m);
+  await put('opt.v.', st.v);
+  if (ema) await put('ema.', ema.shadow);
   writeSafetensors(path.join(out, CHECKPOINT), t, { convnext_train: JSON.stringify({ ...meta, optStep: st.step }) });
 }
 
@@ -320,21 +321,23 @@ export async function train(o: TrainOptions): Promise<TrainReport> {
         const n = b.labels.length;
         let targets = smoothOneHot(b.labels, K, o.labelSmoothing ?? 0.1);
         if ((o.mixup ?? 0) > 0 || (o.cutmix ?? 0) > 0) {
-          const mixed = mixBatch(b.x, b.shape, targets.dataSync() as Float32Array, K, mixRng, { mixupAlpha: o.mixup, cutmixAlpha: o.cutmix });
+          const mixed = mixBatch(b.x, b.shape, (await targets.data()) as Float32Array, K, mixRng, { mixupAlpha: o.mixup, cutmixAlpha: o.cutmix });
           targets.dispose();
           targets = tf.tensor2d(mixed, [n, K]);
         }
         const x = tf.tensor4d(b.x, b.shape);
         const dropSeed = seed * 100003 + step * 31 + micro;
+        const kept: tf.Tensor[] = [];
         const { value, grads } = tf.variableGrads(() => {
           const logits = model.forward(x, { training: true, seed: dropSeed });
-          tf.tidy(() => {
-            const pred = tf.argMax(logits, -1).dataSync();
-            for (let i = 0; i < n; i++) if (pred[i] === b.labels[i]) correct++;
-          });
+          // Kept and read after the step: no synchronous read inside (webgpu has none).
+          kept.push(tf.keep(tf.argMax(logits, -1)));
           return softCrossEntropy(logits, targets);
         }, [...params.values()]);
-        const lossVal = value.dataSync()[0];
+        const pred = await kept[0].data();
+        tf.dispose(kept);
+        for (let i = 0; i < n; i++) if (pred[i] === b.labels[i]) correct++;
+        const lossVal = (await value.data())[0];
         if (!Number.isFinite(lossVal)) throw new ConvNeXtError(`loss became ${lossVal} at epoch ${epoch + 1}, step ${step + 1}: lower --lr`);
         lossSum += lossVal * n;
         seen += n;
@@ -387,15 +390,15 @@ export async function train(o: TrainOptions): Promise<TrainReport> {
       };
       history.push(rec);
       appendJsonl(logFile, rec);
-      saveCheckpoint(o.out, model, opt, ema, { epoch: epoch + 1, step, classes, config: model.config, history } as Record<string, unknown>);
+      await saveCheckpoint(o.out, model, opt, ema, { epoch: epoch + 1, step, classes, config: model.config, history } as Record<string, unknown>);
       emit({ type: 'epoch', record: rec });
     }
 
     // Final model(s) in the converter's format, and the report.
     const meta: Omit<ModelMeta, 'formatVersion' | 'storage'> = { config: { ...model.config, dropPathRate: 0 }, labels: classes, preprocessing: pre, source: { format: 'trained', arch: o.arch, init: o.init ?? null } };
     const modelDir = path.join(o.out, 'model');
-    writeModelDir(modelDir, modelWeights(model.getWeights()), meta);
-    if (ema) writeModelDir(path.join(o.out, 'model-ema'), modelWeights(ema.shadow), meta);
+    writeModelDir(modelDir, await readTensors(model.getWeights()), meta);
+    if (ema) writeModelDir(path.join(o.out, 'model-ema'), await readTensors(ema.shadow), meta);
     const final = valSamples.length ? await evaluate(model, valSamples, K, { imageSize: o.imageSize, batchSize: o.batchSize, preprocessing: pre }) : { n: 0, top1: NaN, top5: NaN, loss: NaN, confusion: [] };
     const emaFinal = ema && valSamples.length ? await withWeights(model, ema.shadow, () => evaluate(model, valSamples, K, { imageSize: o.imageSize, batchSize: o.batchSize, preprocessing: pre })) : undefined;
     const report: TrainReport = { classes, epochs: o.epochs, final, ...(emaFinal ? { ema: emaFinal } : {}), history, modelDir, seconds: (Date.now() - t0) / 1000 };
