@@ -18,7 +18,7 @@ import * as os from 'os';
 import { BackendError } from '../errors';
 import { registerSimdKernels, unregisterSimdKernels } from './simd';
 import { registerWasmTrainingKernels } from './wasm_kernels';
-import { AdapterReport, DAWN_PACKAGE, dawnOptions, importEsm, installWebGpu, webGpuAdapter } from './webgpu';
+import { AdapterReport, DAWN_PACKAGE, dawnOptions, gpuDeviceNodes, importEsm, installWebGpu, webGpuAdapter } from './webgpu';
 import { MAX_WASM_THREADS, useThreadedWasm, wasmThreads, wasmThreadsSupported } from './wasm_threads';
 
 export type BackendRequest = 'auto' | 'node-gpu' | 'webgpu' | 'node' | 'tensorflow' | 'wasm' | 'cpu';
@@ -128,7 +128,8 @@ async function tryCandidate(
   webgpu: { options: string[]; allowSoftware: boolean } = { options: dawnOptions(), allowSoftware: false },
 ): Promise<void> {
   // navigator.gpu must exist before tfjs-backend-webgpu is loaded: it registers only if it does.
-  if (c.backend === 'webgpu') await installWebGpu(loader, webgpu.options, webgpu.allowSoftware);
+  // The device-node look-up is part of the real environment; an injected loader simulates it.
+  if (c.backend === 'webgpu') await installWebGpu(loader, webgpu.options, webgpu.allowSoftware, loader === defaultLoader ? gpuDeviceNodes : undefined);
   await loader(c.package);
   if (!tf.findBackendFactory(c.backend)) throw new Error(`${c.package} loaded but registered no '${c.backend}' backend`);
   // The library is silent: PROD mutes tfjs-core's console advice (e.g. "install tfjs-node").

@@ -21,6 +21,7 @@
  * offers passes through Dawn's options (`adapter=<name>`, `backend=vulkan|metal|d3d12|...`), the
  * `CONVNEXT_WEBGPU_ADAPTER` variable (becomes `adapter=<name>`) and, for Vulkan, `VK_ICD_FILENAMES`.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import { pathToFileURL } from 'url';
 import * as tf from '@tensorflow/tfjs-core';
@@ -108,6 +109,24 @@ function describe(a: AdapterReport): string {
   return words.length ? [...new Set(words)].join(' / ') : 'unnamed adapter';
 }
 
+/**
+ * Linux GPU device nodes a hardware adapter would come through: DRM render nodes (AMD, Intel,
+ * Mesa), NVIDIA's, WSL2's /dev/dxg. Auto mode looks here before waking Dawn: with none there is no
+ * hardware adapter to find, and Dawn's driver probing (which writes warnings to stderr natively)
+ * is skipped. Other platforms: not checked (null).
+ */
+export function gpuDeviceNodes(): string[] | null {
+  if (process.platform !== 'linux') return null;
+  const list = (dir: string, re: RegExp) => {
+    try {
+      return fs.readdirSync(dir).filter((f) => re.test(f)).map((f) => path.join(dir, f));
+    } catch {
+      return [];
+    }
+  };
+  return [...list('/dev/dri', /^renderD\d+$/), ...list('/dev', /^(nvidia\d+|dxg)$/)];
+}
+
 /** The webgpu request's state in this process: Dawn's instance while installed. */
 let installed: { gpu: GpuLike; key: string; adapter: AdapterReport } | null = null;
 
@@ -133,6 +152,8 @@ function setNavigatorGpu(gpu: GpuLike | undefined): void {
  * @param load     imports a package (`webgpu` needs an ESM import; injectable for tests)
  * @param options  Dawn's create() options (already merged with CONVNEXT_WEBGPU_ADAPTER)
  * @param allowSoftware  false in auto mode: a software adapter is refused with the reason
+ * @param deviceNodes    auto mode on Linux: GPU device nodes present (gpuDeviceNodes; none: refused
+ *                       without loading Dawn); tests with an injected Dawn leave it out
  * @returns the adapter report
  * @throws Error naming what is missing (no adapter, software adapter in auto mode)
  */
@@ -140,23 +161,23 @@ export async function installWebGpu(
   load: (pkg: string) => unknown,
   options: string[],
   allowSoftware: boolean,
+  deviceNodes: () => string[] | null = () => null,
 ): Promise<AdapterReport> {
   const key = options.join('\n');
+  if (!allowSoftware && !(installed && installed.key === key) && deviceNodes()?.length === 0) {
+    throw new Error('no GPU device node (/dev/dri/renderD*, /dev/nvidia*, /dev/dxg): no hardware adapter to find');
+  }
   if (installed && installed.key === key) {
     if (installed.adapter.software && !allowSoftware) throw new Error(softwareReason(installed.adapter));
     return installed.adapter;
   }
-  // Auto mode asks on every initBackend(): a refusal is remembered instead of re-creating Dawn.
-  if (!allowSoftware && refused?.key === key) throw new Error(refused.reason);
-  try {
-    return await install(load, options, allowSoftware, key);
-  } catch (e) {
-    if (!allowSoftware) refused = { key, reason: e instanceof Error ? e.message : String(e) };
-    throw e;
-  }
+  // Auto mode asks on every initBackend(): the adapter it refused is remembered instead of
+  // re-creating Dawn (per loader, so an injected one in tests never answers for the real one).
+  if (!allowSoftware && refused?.key === key && refused.load === load) throw new Error(refused.reason);
+  return install(load, options, allowSoftware, key);
 }
 
-let refused: { key: string; reason: string } | null = null;
+let refused: { key: string; load: (pkg: string) => unknown; reason: string } | null = null;
 
 async function install(load: (pkg: string) => unknown, options: string[], allowSoftware: boolean, key: string): Promise<AdapterReport> {
   const dawn = (await load(DAWN_PACKAGE)) as Partial<DawnModule>;
@@ -170,9 +191,10 @@ async function install(load: (pkg: string) => unknown, options: string[], allowS
     throw new Error(`Dawn could not list adapters (options [${options.join(', ')}]): ${(e instanceof Error ? e.message : String(e)).replace(/\s*\n\s*/g, ' ')}`);
   }
   if (!adapter) {
-    throw new Error(
-      'Dawn found no WebGPU adapter (Linux: a Vulkan driver and libvulkan1; software Vulkan: VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json)',
-    );
+    const reason =
+      'Dawn found no WebGPU adapter (Linux: a Vulkan driver and libvulkan1; software Vulkan: VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json)';
+    if (!allowSoftware) refused = { key, load, reason };
+    throw new Error(reason);
   }
   const info = adapter.info ?? {};
   const report: AdapterReport = {
@@ -183,7 +205,10 @@ async function install(load: (pkg: string) => unknown, options: string[], allowS
     software: isSoftwareAdapter(adapter),
     dawnOptions: [...options],
   };
-  if (report.software && !allowSoftware) throw new Error(softwareReason(report));
+  if (report.software && !allowSoftware) {
+    refused = { key, load, reason: softwareReason(report) };
+    throw new Error(refused.reason);
+  }
   for (const [k, v] of Object.entries(dawn.globals ?? {})) {
     if (!(k in globalThis)) Object.defineProperty(globalThis, k, { value: v, configurable: true, writable: true });
   }
