@@ -75,9 +75,8 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,m
 
 mkdir -p "$OUT_DIR"
 out=$OUT_DIR/webgpu-gpu-$(date +%Y-%m-%d-%H%M%S).json
-export OMP_NUM_THREADS=1
 node dist/bench/gpu/gpu_bench.js --arch "${ARCH:-convnext_tiny}" --batches "${BATCHES:-1,8,32}" \
   --parity-batches "${PARITY_BATCHES:-1,8}" --reps "${REPS:-3}" --image-size "${IMAGE_SIZE:-224}" --out "$out"
 say "wrote $out"
 say "CLI: convnext --backend webgpu bench --arch tiny --batch 8"
-node bin/convnext.js --backend webgpu bench --arch "${ARCH:-convnext_tiny}" --batch 8 --reps 2 --json | tee "${out%.json}-cli.json"
+node bin/convnext.js --backend webgpu bench --arch "${ARCH:-convnext_tiny}" --image-size "${IMAGE_SIZE:-224}" --batch 8 --reps 2 --json | tee "${out%.json}-cli.json"
