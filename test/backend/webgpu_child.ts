@@ -188,17 +188,19 @@ function argmax(data: Float32Array, cols: number): number[] {
 }
 
 async function main(): Promise<void> {
-  await initBackend({ backend: 'wasm' });
-  const t0 = performance.now();
-  const wasm = await compute();
-  const wasmMs = performance.now() - t0;
-  let info;
+  // Probe first, so a machine without an adapter skips in a second, before the wasm half.
   try {
-    info = await initBackend({ backend: 'webgpu' });
+    await initBackend({ backend: 'webgpu' });
+    releaseWebGpu();
   } catch (e) {
     process.stdout.write(JSON.stringify({ skip: (e as Error).message }) + '\n');
     return;
   }
+  await initBackend({ backend: 'wasm' });
+  const t0 = performance.now();
+  const wasm = await compute();
+  const wasmMs = performance.now() - t0;
+  const info = await initBackend({ backend: 'webgpu' });
   const t1 = performance.now();
   const gpu = await compute();
   const gpuMs = performance.now() - t1;
