@@ -78,5 +78,5 @@ out=$OUT_DIR/webgpu-gpu-$(date +%Y-%m-%d-%H%M%S).json
 node dist/bench/gpu/gpu_bench.js --arch "${ARCH:-convnext_tiny}" --batches "${BATCHES:-1,8,32}" \
   --parity-batches "${PARITY_BATCHES:-1,8}" --reps "${REPS:-3}" --image-size "${IMAGE_SIZE:-224}" --out "$out"
 say "wrote $out"
-say "CLI: convnext --backend webgpu bench --arch tiny --batch 8"
+say "CLI: convnext --backend webgpu bench --arch ${ARCH:-convnext_tiny} --batch 8"
 node bin/convnext.js --backend webgpu bench --arch "${ARCH:-convnext_tiny}" --image-size "${IMAGE_SIZE:-224}" --batch 8 --reps 2 --json | tee "${out%.json}-cli.json"
