@@ -21,7 +21,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend';
 import { loadModel } from '../src/factory';
 import { createModel } from '../src/factory';
-import { modelWeights, writeModelDir } from '../src/io/model_dir';
+import { writeModelDir } from '../src/io/model_dir';
+import { readTensors } from '../src/util/tensors';
 
 const MB = 2 ** 20;
 const peakMb = (): number => +(process.resourceUsage().maxRSS / 1024).toFixed(1); // maxRSS is in KiB
@@ -118,7 +119,7 @@ async function main(argv: string[]): Promise<void> {
   try {
     await initBackend({ backend: 'cpu' });
     const m = createModel(arch);
-    writeModelDir(dir, modelWeights(m.getWeights()), { config: m.config });
+    writeModelDir(dir, await readTensors(m.getWeights()), { config: m.config });
     m.dispose();
     const rows = [
       child(['--load-child', dir], { CONVNEXT_THREADS: '1' }),

@@ -1,12 +1,13 @@
 /**
  * Backend selection. Order of preference at start-up:
  *
- *   @tensorflow/tfjs-node-gpu ('tensorflow', CUDA) -> @tensorflow/tfjs-node ('tensorflow', native CPU)
+ *   @tensorflow/tfjs-node-gpu ('tensorflow', CUDA) -> @tensorflow/tfjs-backend-webgpu ('webgpu', Dawn;
+ *   hardware adapters only, see ./webgpu) -> @tensorflow/tfjs-node ('tensorflow', native CPU)
  *   -> WebAssembly ('wasm', embedded default: its .wasm ships inside the npm package) -> 'cpu' (pure JS)
  *
  * tfjs-node(-gpu) are optional peers: their install downloads libtensorflow, so they are probed with
  * require() and skipped when absent or broken. `CONVNEXT_BACKEND` (or the `backend` option) forces
- * one: auto | node-gpu | node | tensorflow | wasm | cpu. A forced backend that cannot load is an
+ * one: auto | node-gpu | webgpu | node | tensorflow | wasm | cpu. A forced backend that cannot load is an
  * error, never a silent fallback.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -21,12 +22,13 @@ import { BackendError } from '../errors';
 import { settings } from '../env';
 import { registerSimdKernels, unregisterSimdKernels } from './wasm_simd';
 import { registerWasmTrainingKernels } from './wasm_gradients';
+import { AdapterReport, DAWN_PACKAGE, dawnOptions, gpuDeviceNodes, importEsm, installWebGpu, webGpuAdapter } from './webgpu';
 import { MAX_WASM_THREADS, useThreadedWasm, wasmThreads, wasmThreadsSupported } from './wasm_threads';
 
-export type BackendRequest = 'auto' | 'node-gpu' | 'node' | 'tensorflow' | 'wasm' | 'cpu';
+export type BackendRequest = 'auto' | 'node-gpu' | 'webgpu' | 'node' | 'tensorflow' | 'wasm' | 'cpu';
 
 export interface BackendInfo {
-  /** tf.getBackend() after initialisation: 'tensorflow' | 'wasm' | 'cpu'. */
+  /** tf.getBackend() after initialisation: 'tensorflow' | 'webgpu' | 'wasm' | 'cpu'. */
   backend: string;
   /** The npm package that provides it. */
   package: string;
@@ -36,6 +38,8 @@ export interface BackendInfo {
   threads?: number;
   /** wasm only: whether our SIMD kernels (src/backend/wasm_simd) serve first. */
   simd?: boolean;
+  /** webgpu only: the adapter Dawn gave (software ones only when 'webgpu' was asked for by name). */
+  adapter?: AdapterReport;
 }
 
 interface Candidate {
@@ -46,15 +50,20 @@ interface Candidate {
 
 const CANDIDATES: Candidate[] = [
   { request: 'node-gpu', backend: 'tensorflow', package: '@tensorflow/tfjs-node-gpu' },
+  { request: 'webgpu', backend: 'webgpu', package: '@tensorflow/tfjs-backend-webgpu' },
   { request: 'node', backend: 'tensorflow', package: '@tensorflow/tfjs-node' },
   { request: 'wasm', backend: 'wasm', package: '@tensorflow/tfjs-backend-wasm' },
   { request: 'cpu', backend: 'cpu', package: '@tensorflow/tfjs-backend-cpu' },
 ];
 
-/** Loads a package for its side effect (registering a backend). Injectable for tests. */
+/**
+ * Loads a package for its side effect (registering a backend) or its exports (Dawn's `webgpu`);
+ * may return a promise. Injectable for tests.
+ */
 export type ModuleLoader = (pkg: string) => unknown;
 
-const defaultLoader: ModuleLoader = (pkg) => require(pkg);
+// `webgpu` is ESM only; the rest are CommonJS.
+const defaultLoader: ModuleLoader = (pkg) => (pkg === DAWN_PACKAGE ? importEsm(pkg) : require(pkg));
 
 export interface InitBackendOptions {
   /** Which backend; default: $CONVNEXT_BACKEND, else 'auto'. */
@@ -75,6 +84,11 @@ export interface InitBackendOptions {
    * the package's. Default true; $CONVNEXT_SIMD=0 turns them off (for A/B comparisons).
    */
   simd?: boolean;
+  /**
+   * webgpu only: options for Dawn's create(), e.g. ['adapter=NVIDIA GeForce RTX 4090'],
+   * ['backend=vulkan']; $CONVNEXT_WEBGPU_ADAPTER adds `adapter=<it>` when none is given.
+   */
+  dawnOptions?: string[];
   /** For tests: replaces require(). */
   loader?: ModuleLoader;
 }
@@ -95,7 +109,7 @@ export function simdRequested(simd?: boolean): boolean {
   return simd ?? settings.simd();
 }
 
-const REQUESTS: readonly string[] = ['auto', 'node-gpu', 'node', 'tensorflow', 'wasm', 'cpu'];
+const REQUESTS: readonly string[] = ['auto', 'node-gpu', 'webgpu', 'node', 'tensorflow', 'wasm', 'cpu'];
 
 function reasonOf(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
@@ -114,8 +128,12 @@ async function tryCandidate(
   threads: number,
   simd: boolean,
   skipped: BackendInfo['skipped'],
+  webgpu: { options: string[]; allowSoftware: boolean } = { options: dawnOptions(), allowSoftware: false },
 ): Promise<void> {
-  loader(c.package);
+  // navigator.gpu must exist before tfjs-backend-webgpu is loaded: it registers only if it does.
+  // The device-node look-up is part of the real environment; an injected loader simulates it.
+  if (c.backend === 'webgpu') await installWebGpu(loader, webgpu.options, webgpu.allowSoftware, loader === defaultLoader ? gpuDeviceNodes : undefined);
+  await loader(c.package);
   if (!tf.findBackendFactory(c.backend)) throw new Error(`${c.package} loaded but registered no '${c.backend}' backend`);
   // The library is silent: PROD mutes tfjs-core's console advice (e.g. "install tfjs-node").
   tf.env().set('PROD', true);
@@ -162,10 +180,13 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
       : request === 'tensorflow'
         ? CANDIDATES.filter((c) => c.backend === 'tensorflow')
         : CANDIDATES.filter((c) => c.request === request);
+  // A software adapter (SwiftShader, llvmpipe) only when webgpu is asked for by name.
+  const webgpu = { options: dawnOptions(opts.dawnOptions), allowSoftware: request === 'webgpu' };
   for (const c of wanted) {
     try {
-      await tryCandidate(c, loader, threads, simd, skipped);
+      await tryCandidate(c, loader, threads, simd, skipped, webgpu);
       const backend = tf.getBackend();
+      if (backend === 'webgpu') return { backend, package: c.package, skipped, adapter: webGpuAdapter()! };
       return backend === 'wasm'
         ? { backend, package: c.package, skipped, threads: wasmThreads(), simd }
         : { backend, package: c.package, skipped };
@@ -177,11 +198,16 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
   const hint =
     request === 'node' || request === 'node-gpu' || request === 'tensorflow'
       ? ' (install it with `npm install @tensorflow/tfjs-node` or `@tensorflow/tfjs-node-gpu`; its install step downloads libtensorflow)'
-      : '';
+      : request === 'webgpu'
+        ? ' (install it with `npm install webgpu @tensorflow/tfjs-backend-webgpu@4.22.0`; it needs a Vulkan, Metal or D3D12 driver)'
+        : '';
   throw new BackendError(`could not initialise backend '${request}': ${detail}${hint}`);
 }
 
-/** Names of backends currently usable without installing anything (probes each; restores the current one). */
+/**
+ * Names of backends currently usable without installing anything (probes each; restores the
+ * current one). webgpu counts with a hardware adapter only, as in auto-selection.
+ */
 export async function availableBackends(loader: ModuleLoader = defaultLoader): Promise<string[]> {
   const current = tf.getBackend();
   const found: string[] = [];

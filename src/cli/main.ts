@@ -3,6 +3,7 @@
  * (ConvNeXtError and its kin) print `error: <message>` and exit 1, without a stack trace.
  */
 import { Command, CommanderError } from 'commander';
+import { releaseWebGpu } from '../backend/webgpu';
 import { ConvNeXtError } from '../errors';
 import { registerBench } from './bench';
 import { registerConvert } from './convert';
@@ -22,7 +23,7 @@ export function buildProgram(): Command {
     .description('ConvNeXt V1/V2 on TensorFlow.js: model info, conversion, inference')
     .version(require('../../../package.json').version as string)
     .showHelpAfterError('(run with --help for usage)')
-    .option('--backend <name>', 'TF.js backend: auto | node-gpu | node | wasm | cpu (default: $CONVNEXT_BACKEND or auto)')
+    .option('--backend <name>', 'TF.js backend: auto | node-gpu | webgpu | node | wasm | cpu (default: $CONVNEXT_BACKEND or auto)')
     .option('--threads <n>', "wasm threads for one model: 'auto' (every core: lowest latency, more memory) or a count (default: $CONVNEXT_THREADS or 1)", countOrAuto)
     .exitOverride();
   registerModels(program);
@@ -63,5 +64,8 @@ export async function main(argv: string[]): Promise<number> {
       return 1;
     }
     throw e;
+  } finally {
+    // Dawn's instance must not outlive the command (a held GPU handle can keep Node running).
+    releaseWebGpu();
   }
 }

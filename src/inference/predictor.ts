@@ -67,11 +67,16 @@ function isRgbImage(x: ImageInput): x is RgbImage {
   return typeof x === 'object' && x !== null && !(x instanceof Uint8Array) && 'width' in x && 'data' in x;
 }
 
-/** Reads a tensor's values and frees it. (Reading outside tf.tidy: tidy would walk a returned typed array element by element.) */
-function readAndDispose(t: tf.Tensor): Float32Array {
-  const data = t.dataSync() as Float32Array;
-  t.dispose();
-  return data;
+/**
+ * Reads a tensor's values and frees it. (Reading outside tf.tidy: tidy would walk a returned typed
+ * array element by element.) Asynchronous: webgpu has no synchronous read in Node.
+ */
+async function readAndDispose(t: tf.Tensor): Promise<Float32Array> {
+  try {
+    return (await t.data()) as Float32Array;
+  } finally {
+    t.dispose();
+  }
 }
 
 function topk(probs: Float32Array, offset: number, n: number, k: number, labels: string[]): Prediction[] {
@@ -168,9 +173,9 @@ export class Predictor {
   }
 
   /** Top-k classes of a normalised NHWC batch. */
-  classifyTensor(x: tf.Tensor4D, opts: { topk?: number } = {}): Prediction[][] {
+  async classifyTensor(x: tf.Tensor4D, opts: { topk?: number } = {}): Promise<Prediction[][]> {
     const job = this.classifyJob(opts);
-    return job.rows(readAndDispose(tf.tidy(() => tf.softmax(this.model.forward(x)))), x.shape[0]);
+    return job.rows(await readAndDispose(tf.tidy(() => tf.softmax(this.model.forward(x)))), x.shape[0]);
   }
 
   /** Top-k classes with probabilities, one list per image. */
@@ -179,8 +184,8 @@ export class Predictor {
   }
 
   /** Pooled pre-logits embeddings of a normalised NHWC batch, one Float32Array [C] per row. */
-  embedTensor(x: tf.Tensor4D): Float32Array[] {
-    return this.embedJob().rows(readAndDispose(this.model.embed(x)), x.shape[0]);
+  async embedTensor(x: tf.Tensor4D): Promise<Float32Array[]> {
+    return this.embedJob().rows(await readAndDispose(this.model.embed(x)), x.shape[0]);
   }
 
   /** Pooled pre-logits embeddings (pool -> final LayerNorm), one Float32Array [C] per image. */

@@ -29,10 +29,12 @@ export function localRunner(model: ConvNeXt): BatchRunner {
         const logits = model.forward(x);
         return kind === 'probs' ? tf.softmax(logits) : logits;
       });
-      // Read outside tidy (tidy would walk a returned typed array element by element).
-      const out = y.dataSync() as Float32Array;
-      y.dispose();
-      return out;
+      // Read outside tidy (tidy would walk a returned typed array element by element); async for webgpu.
+      try {
+        return (await y.data()) as Float32Array;
+      } finally {
+        y.dispose();
+      }
     },
     async dispose() {},
   };
@@ -50,10 +52,13 @@ export async function poolRunner(model: ConvNeXt, workers: number, backend?: str
 
 /**
  * Workers for a job of `images` images in batches of `batchSize`: 'auto' takes every core when there
- * is more than one batch (a pool's start-up, ~1 s, is not worth it for one), else this thread.
+ * is more than one batch (a pool's start-up, ~1 s, is not worth it for one), else this thread;
+ * on webgpu always this thread.
  */
 export function resolveWorkers(workers: number | 'auto' | undefined, images: number, batchSize: number): number {
   if (workers === undefined || workers === 'auto') {
+    // One GPU serves every batch: replicas in worker threads would each open a device of their own.
+    if (tf.getBackend() === 'webgpu') return 1;
     return images > batchSize ? Math.min(os.availableParallelism(), Math.ceil(images / batchSize)) : 1;
   }
   if (!(Number.isInteger(workers) && workers > 0)) throw new ConfigError(`workers must be a positive integer or 'auto', got ${workers}`);

@@ -247,13 +247,6 @@ export interface WriteOptions {
 /** Weights to write: name -> float32 values in TF.js layout. */
 export type WeightsToWrite = Map<string, { shape: number[]; data: Float32Array }>;
 
-/** Weights of a live model, as plain arrays (reads each variable once). */
-export function modelWeights(weights: Map<string, tf.Tensor>): WeightsToWrite {
-  const out: WeightsToWrite = new Map();
-  for (const [name, v] of weights) out.set(name, { shape: [...v.shape], data: v.dataSync() as Float32Array });
-  return out;
-}
-
 /**
  * Writes `weights` and `meta` to `outDir` (created if needed).
  * @returns the path of model.json

@@ -21,7 +21,7 @@ import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { ConfigError, PoolError, ShapeError } from '../errors';
 import { FromWorker, RUN_KINDS, RunKind, ToWorker, WorkerInit, WorkerMemory } from './protocol';
-import { SharedWeights, WeightsSource, shareWeights } from './shared_weights';
+import { SharedWeights, WeightsSource, shareWeightsAsync } from './shared_weights';
 
 /** The worker entry, compiled beside this file. */
 export const WORKER_SCRIPT = path.join(__dirname, 'worker.js');
@@ -91,7 +91,7 @@ export class InferencePool {
     if (!(Number.isInteger(threads) && threads > 0)) {
       throw new ConfigError(`threadsPerWorker must be a positive integer, got ${opts.threadsPerWorker}`);
     }
-    const pool = new InferencePool(shareWeights(source), opts.backend ?? 'wasm', threads);
+    const pool = new InferencePool(await shareWeightsAsync(source), opts.backend ?? 'wasm', threads);
     try {
       await Promise.all(Array.from({ length: n }, (_, i) => pool.spawn(i)));
     } catch (e) {

@@ -3,6 +3,7 @@
  * JS copy), every worker reads Float32Array views on the same memory. Names and layouts are the
  * model's own (timm keys, TF.js layouts; see model/params.ts).
  */
+import * as tf from '@tensorflow/tfjs-core';
 import { ConvNeXtConfig } from '../model/configs';
 import { ConvNeXt, parameterSpecs } from '../model/convnext';
 import { checkWeightsFit } from '../layers/params';
@@ -50,6 +51,34 @@ function checkWeights(config: ConvNeXtConfig, weights: WeightsData['weights']): 
   checkWeightsFit(want, weights, true, short);
 }
 
+/** One SharedArrayBuffer laid out for a live model's variables (filled by the caller). */
+function layoutModel(source: ConvNeXt): { shared: SharedWeights; vars: tf.Variable[] } {
+  const weights = source.getWeights();
+  const vars = [...weights.values()];
+  const names = [...weights.keys()];
+  const total = vars.reduce((n, v) => n + v.size, 0);
+  const buffer = new SharedArrayBuffer(total * 4);
+  const params: SharedParam[] = [];
+  let offset = 0;
+  vars.forEach((v, i) => {
+    params.push({ name: names[i], shape: [...v.shape], buffer, byteOffset: offset * 4, length: v.size });
+    offset += v.size;
+  });
+  const config = { ...source.config, depths: [...source.config.depths], dims: [...source.config.dims] } as ConvNeXtConfig;
+  return { shared: { config, params, bytes: total * 4 }, vars };
+}
+
+/**
+ * shareWeights reading a live model with `await data()`: works on every backend (webgpu has no
+ * synchronous read in Node). Plain weights go to shareWeights as they are.
+ */
+export async function shareWeightsAsync(source: WeightsSource): Promise<SharedWeights> {
+  if (!(source instanceof ConvNeXt)) return shareWeights(source);
+  const { shared, vars } = layoutModel(source);
+  for (let i = 0; i < vars.length; i++) viewOf(shared.params[i]).set((await vars[i].data()) as Float32Array);
+  return shared;
+}
+
 /**
  * Packs a model's weights into shared memory. A live ConvNeXt is read (dataSync) into one
  * SharedArrayBuffer; plain arrays already on a SharedArrayBuffer are used in place, the others are
@@ -59,18 +88,9 @@ function checkWeights(config: ConvNeXtConfig, weights: WeightsData['weights']): 
  */
 export function shareWeights(source: WeightsSource): SharedWeights {
   if (source instanceof ConvNeXt) {
-    const vars = source.getWeights();
-    const total = [...vars.values()].reduce((n, v) => n + v.size, 0);
-    const buffer = new SharedArrayBuffer(total * 4);
-    const params: SharedParam[] = [];
-    let offset = 0;
-    for (const [name, v] of vars) {
-      const p: SharedParam = { name, shape: [...v.shape], buffer, byteOffset: offset * 4, length: v.size };
-      viewOf(p).set(v.dataSync() as Float32Array);
-      params.push(p);
-      offset += v.size;
-    }
-    return { config: { ...source.config, depths: [...source.config.depths], dims: [...source.config.dims] } as ConvNeXtConfig, params, bytes: total * 4 };
+    const { shared, vars } = layoutModel(source);
+    shared.params.forEach((p, i) => viewOf(p).set(vars[i].dataSync() as Float32Array));
+    return shared;
   }
   const { config, weights } = source;
   checkWeights(config, weights);

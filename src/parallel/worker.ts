@@ -62,17 +62,17 @@ async function main(): Promise<void> {
     post({ type: 'init-error', ...errorFields(e) });
     return;
   }
-  parentPort!.on('message', (msg: ToWorker) => {
+  parentPort!.on('message', async (msg: ToWorker) => {
     if (msg.type === 'memory') {
       const { numTensors, numBytes } = tf.memory();
       post({ type: 'memory', id: msg.id, memory: { numTensors, numBytes } });
       return;
     }
-    // The pool sends one run at a time per worker; reading the result synchronously keeps it so.
+    // The pool sends one run at a time per worker. The read is async (webgpu has no sync read).
     try {
       const y = compute(model, msg);
       try {
-        const data = ownBuffer(y.dataSync() as Float32Array);
+        const data = ownBuffer((await y.data()) as Float32Array);
         post({ type: 'result', id: msg.id, data, shape: y.shape }, [data.buffer as ArrayBuffer]);
       } finally {
         y.dispose();

@@ -52,6 +52,8 @@ export interface BenchProgress {
 export interface BenchResult {
   arch: string;
   backend: string;
+  /** webgpu only: the adapter's description (e.g. 'NVIDIA H200'; SwiftShader when software). */
+  adapter?: string;
   batch: number;
   workers: number;
   /** wasm threads per model (in this thread, or per worker); null on other backends. */
@@ -224,6 +226,7 @@ export async function runBenchmark(opts: BenchOptions): Promise<BenchResult> {
   return {
     arch,
     backend,
+    ...(info.adapter ? { adapter: info.adapter.description || info.adapter.device } : {}),
     batch,
     workers,
     threads: backend === 'wasm' ? (workers === 1 ? (info.threads ?? 1) : 1) : null,

@@ -10,6 +10,7 @@ import { ConvNeXtError } from '../errors';
 import { ConvNeXtConfig } from '../model/configs';
 import { ConvNeXt } from '../model/convnext';
 import { removeStaleTemps } from '../util/fs';
+import { TensorArrays, readTensors } from '../util/tensors';
 import { readSafetensors, writeSafetensors } from '../../weights-converter/safetensors';
 import { AdamW } from './adamw';
 import { ModelEma } from './ema';
@@ -27,18 +28,18 @@ export interface CheckpointMeta<R = unknown> {
 }
 
 /** Writes `<out>/checkpoint.safetensors` atomically. */
-export function saveCheckpoint<R>(out: string, model: ConvNeXt, opt: AdamW, ema: ModelEma | null, meta: Omit<CheckpointMeta<R>, 'optStep'>): void {
+export async function saveCheckpoint<R>(out: string, model: ConvNeXt, opt: AdamW, ema: ModelEma | null, meta: Omit<CheckpointMeta<R>, 'optStep'>): Promise<void> {
   const file = path.join(out, CHECKPOINT_FILE);
   removeStaleTemps(file);
-  const t = new Map<string, { shape: number[]; data: Float32Array }>();
-  const put = (prefix: string, vars: Map<string, tf.Variable>) => {
-    for (const [k, v] of vars) t.set(`${prefix}${k}`, { shape: [...v.shape], data: v.dataSync() as Float32Array });
+  const t: TensorArrays = new Map();
+  const put = async (prefix: string, vars: Map<string, tf.Variable>) => {
+    for (const [k, v] of await readTensors(vars)) t.set(`${prefix}${k}`, v);
   };
-  put('model.', model.getWeights());
+  await put('model.', model.getWeights());
   const st = opt.state();
-  put('opt.m.', st.m);
-  put('opt.v.', st.v);
-  if (ema) put('ema.', ema.shadow);
+  await put('opt.m.', st.m);
+  await put('opt.v.', st.v);
+  if (ema) await put('ema.', ema.shadow);
   writeSafetensors(file, t, { convnext_train: JSON.stringify({ ...meta, optStep: st.step }) });
 }
 

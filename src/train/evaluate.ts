@@ -36,9 +36,9 @@ export async function evaluate(model: ConvNeXt, samples: Sample[], numClasses: n
         return r.done ? undefined : r.value;
       },
       (b) => runner.run('logits', b.x, b.shape),
-      (b, logits) => {
+      async (b, logits) => {
         const l = tf.tidy(() => softCrossEntropy(tf.tensor2d(logits, [b.labels.length, numClasses]), smoothOneHot(b.labels, numClasses, 0)));
-        const loss = l.dataSync()[0];
+        const loss = (await l.data())[0]; // async: webgpu has no synchronous read in Node
         l.dispose();
         acc.add(logits, b.labels, loss);
       },

@@ -21,7 +21,8 @@ import { ConvNeXtError } from '../errors';
 import { RgbImage } from '../data/image';
 import { LoadProgress } from '../factory/load';
 import { normalizeImage } from '../data/transforms';
-import { modelWeights, writeModelDir } from '../io/model_dir';
+import { writeModelDir } from '../io/model_dir';
+import { readTensors } from '../util/tensors';
 import { resolveConfig } from '../model/configs';
 import { ConvNeXt } from '../model/convnext';
 import { ModelMeta } from '../model/meta';
@@ -190,22 +191,23 @@ async function trainEpoch(o: ResolvedTrainOptions, r: RunState, samples: Sample[
       const n = b.labels.length;
       let targets = smoothOneHot(b.labels, K, o.labelSmoothing);
       if (o.mixup > 0 || o.cutmix > 0) {
-        const mixed = mixBatch(b.x, b.shape, targets.dataSync() as Float32Array, K, mixRng, { mixupAlpha: o.mixup, cutmixAlpha: o.cutmix });
+        const mixed = mixBatch(b.x, b.shape, (await targets.data()) as Float32Array, K, mixRng, { mixupAlpha: o.mixup, cutmixAlpha: o.cutmix });
         targets.dispose();
         targets = tf.tensor2d(mixed, [n, K]);
       }
       const x = tf.tensor4d(b.x, b.shape);
       const dropSeed = ctx.seed * 100003 + r.step * 31 + micro;
+      let argmax: tf.Tensor | null = null;
       const { value, grads } = tf.variableGrads(() => {
         const logits = r.model.forward(x, { training: true, seed: dropSeed });
-        tf.tidy(() => {
-          const pred = tf.argMax(logits, -1).dataSync();
-          for (let i = 0; i < n; i++) if (pred[i] === b.labels[i]) correct++;
-        });
+        // Kept and read after the step: no synchronous read inside (webgpu has none in Node).
+        argmax = tf.keep(tf.argMax(logits, -1));
         return softCrossEntropy(logits, targets);
       }, [...r.params.values()]);
-      const lossVal = value.dataSync()[0];
-      tf.dispose([x, targets, value]);
+      const pred = await argmax!.data();
+      for (let i = 0; i < n; i++) if (pred[i] === b.labels[i]) correct++;
+      const lossVal = (await value.data())[0];
+      tf.dispose([x, targets, value, argmax!]);
       if (!Number.isFinite(lossVal)) {
         tf.dispose(Object.values(grads));
         throw new ConvNeXtError(`loss became ${lossVal} at epoch ${epoch + 1}, step ${r.step + 1}: lower the learning rate (lr)`);
@@ -322,7 +324,7 @@ export async function train(opts: TrainOptions): Promise<TrainReport> {
       };
       history.push(rec);
       // Checkpoint first, log line after: the log never runs ahead of what --resume can restore.
-      saveCheckpoint<EpochRecord>(o.out, model, opt, ema, { epoch: epoch + 1, step: run.step, classes, config: model.config, history });
+      await saveCheckpoint<EpochRecord>(o.out, model, opt, ema, { epoch: epoch + 1, step: run.step, classes, config: model.config, history });
       fs.appendFileSync(logFile, JSON.stringify(rec) + '\n');
       emit({ type: 'epoch', record: rec });
     }
@@ -330,8 +332,8 @@ export async function train(opts: TrainOptions): Promise<TrainReport> {
     // Final model(s) as model directories, and the report.
     const meta: Omit<ModelMeta, 'formatVersion' | 'storage'> = { config: { ...model.config, dropPathRate: 0 }, labels: classes, preprocessing: pre, source: { format: 'trained', arch: o.arch, init: o.init ?? null } };
     const modelDir = path.join(o.out, 'model');
-    writeModelDir(modelDir, modelWeights(model.getWeights()), meta);
-    if (ema) writeModelDir(path.join(o.out, 'model-ema'), modelWeights(ema.shadow), meta);
+    writeModelDir(modelDir, await readTensors(model.getWeights()), meta);
+    if (ema) writeModelDir(path.join(o.out, 'model-ema'), await readTensors(ema.shadow), meta);
     const final = (await validate(false)) ?? { n: 0, top1: NaN, top5: NaN, loss: NaN, confusion: [] };
     const emaFinal = await validate(true);
     const report: TrainReport = { classes, epochs: o.epochs, final, ...(emaFinal ? { ema: emaFinal } : {}), history, modelDir, seconds: (Date.now() - t0) / 1000 };

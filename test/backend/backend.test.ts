@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { BackendError } from '../../src/errors';
 import { availableBackends, initBackend, ModuleLoader } from '../../src/backend';
 
-/** A loader where tfjs-node(-gpu) are absent (as on this machine) or broken, the rest real. */
+/** A loader where tfjs-node(-gpu) (and Dawn, in NODE_MISSING) are absent or broken, the rest real. */
 function loaderWith(failures: Record<string, string>): { loader: ModuleLoader; calls: string[] } {
   const calls: string[] = [];
   return {
@@ -19,6 +19,7 @@ function loaderWith(failures: Record<string, string>): { loader: ModuleLoader; c
 
 const NODE_MISSING = {
   '@tensorflow/tfjs-node-gpu': "Cannot find module '@tensorflow/tfjs-node-gpu'",
+  webgpu: "Cannot find module 'webgpu'",
   '@tensorflow/tfjs-node': "Cannot find module '@tensorflow/tfjs-node'",
 };
 
@@ -29,25 +30,25 @@ describe('initBackend', () => {
     else process.env.CONVNEXT_BACKEND = saved;
   });
 
-  it('auto: tries node-gpu, then node, and settles on wasm when they are absent', async () => {
+  it('auto: tries node-gpu, then webgpu (Dawn first), then node, and settles on wasm when they are absent', async () => {
     delete process.env.CONVNEXT_BACKEND;
     const { loader, calls } = loaderWith(NODE_MISSING);
     const info = await initBackend({ loader });
-    expect(calls.slice(0, 3)).to.deep.equal(['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node', '@tensorflow/tfjs-backend-wasm']);
+    expect(calls.slice(0, 4)).to.deep.equal(['@tensorflow/tfjs-node-gpu', 'webgpu', '@tensorflow/tfjs-node', '@tensorflow/tfjs-backend-wasm']);
     expect(info.backend).to.equal('wasm');
     expect(tf.getBackend()).to.equal('wasm');
-    expect(info.skipped.map((s) => s.package)).to.deep.equal(['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']);
+    expect(info.skipped.map((s) => s.package)).to.deep.equal(['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-backend-webgpu', '@tensorflow/tfjs-node']);
     expect(info.skipped[0].reason).to.match(/Cannot find module/);
   });
 
   it('auto: a tfjs-node that throws while loading (e.g. libtensorflow missing) is skipped, not fatal', async () => {
     const { loader } = loaderWith({
-      '@tensorflow/tfjs-node-gpu': "Cannot find module '@tensorflow/tfjs-node-gpu'",
+      ...NODE_MISSING,
       '@tensorflow/tfjs-node': 'libtensorflow.so.2: cannot open shared object file: No such file or directory',
     });
     const info = await initBackend({ backend: 'auto', loader });
     expect(info.backend).to.equal('wasm');
-    expect(info.skipped[1].reason).to.match(/libtensorflow/);
+    expect(info.skipped[2].reason).to.match(/libtensorflow/);
   });
 
   it('auto: falls back to cpu when wasm cannot load either', async () => {
@@ -70,8 +71,8 @@ describe('initBackend', () => {
     expect(err).to.be.instanceOf(BackendError);
     expect(err!.message).to.match(/could not initialise backend 'node': @tensorflow\/tfjs-node: Cannot find module.*npm install @tensorflow\/tfjs-node/);
     err = undefined;
-    await initBackend({ backend: 'webgpu' }).catch((e) => (err = e));
-    expect(err!.message).to.match(/unknown backend 'webgpu': use one of auto, node-gpu, node, tensorflow, wasm, cpu/);
+    await initBackend({ backend: 'webgl' }).catch((e) => (err = e));
+    expect(err!.message).to.match(/unknown backend 'webgl': use one of auto, node-gpu, webgpu, node, tensorflow, wasm, cpu/);
   });
 
   it('really has no tfjs-node here unless installed, and lists what is usable', async () => {

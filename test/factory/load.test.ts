@@ -6,7 +6,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
 import { ConvNeXtError, ZooError } from '../../src/errors';
 import { LoadProgress, createModel, loadModel } from '../../src/factory';
-import { modelWeights, writeModelDir } from '../../src/io/model_dir';
+import { writeModelDir } from '../../src/io/model_dir';
+import { readTensors } from '../../src/util/tensors';
 import { onBackend } from '../helpers';
 
 const CHECKPOINT = path.resolve(__dirname, '../../../test/fixtures/parity/v1_official/checkpoint.pth');
@@ -14,11 +15,11 @@ const CHECKPOINT = path.resolve(__dirname, '../../../test/fixtures/parity/v1_off
 describe('loadModel', () => {
   onBackend('cpu');
   let tmp: string;
-  before(() => {
+  before(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'load-'));
     const m = createModel('convnext_atto', { numClasses: 4, seed: 1 });
-    writeModelDir(path.join(tmp, 'dir'), modelWeights(m.getWeights()), { config: m.config, labels: ['a', 'b', 'c', 'd'] });
-    writeModelDir(path.join(tmp, 'run', 'model'), modelWeights(m.getWeights()), { config: m.config });
+    writeModelDir(path.join(tmp, 'dir'), await readTensors(m.getWeights()), { config: m.config, labels: ['a', 'b', 'c', 'd'] });
+    writeModelDir(path.join(tmp, 'run', 'model'), await readTensors(m.getWeights()), { config: m.config });
     m.dispose();
   });
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));

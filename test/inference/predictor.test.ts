@@ -9,7 +9,8 @@ import { ConvNeXtError } from '../../src/errors';
 import { decodeImage } from '../../src/data/decode';
 import { imagenet1kLabels, Predictor, readLabelsFile, runTolerant } from '../../src/inference';
 import { createModel } from '../../src/factory';
-import { modelWeights, writeModelDir } from '../../src/io/model_dir';
+import { writeModelDir } from '../../src/io/model_dir';
+import { readTensors } from '../../src/util/tensors';
 import { expectClose, useBackend } from '../helpers';
 
 const ROOT = path.resolve(__dirname, '../../..');
@@ -83,7 +84,7 @@ describe('Predictor', function () {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convnext-labels-'));
     try {
       const m = createModel({ version: 2, depths: [1, 1, 1, 1], dims: [8, 8, 8, 8], numClasses: 3 });
-      writeModelDir(path.join(tmp, 'm'), modelWeights(m.getWeights()), { config: m.config, labels: ['cat', 'dog', 'fish'] });
+      writeModelDir(path.join(tmp, 'm'), await readTensors(m.getWeights()), { config: m.config, labels: ['cat', 'dog', 'fish'] });
       const loaded = await Predictor.load(path.join(tmp, 'm'));
       expect(loaded.labels).to.deep.equal(['cat', 'dog', 'fish']);
       loaded.dispose();
@@ -99,10 +100,10 @@ describe('Predictor', function () {
     }
   });
 
-  it('CLI predict --json: one line per image, broken files named on stderr, exit 1 at the end', () => {
+  it('CLI predict --json: one line per image, broken files named on stderr, exit 1 at the end', async () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convnext-predict-'));
     try {
-      writeModelDir(path.join(tmp, 'atto'), modelWeights(p.model.getWeights()), { config: p.model.config });
+      writeModelDir(path.join(tmp, 'atto'), await readTensors(p.model.getWeights()), { config: p.model.config });
       const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/convnext.js'), 'predict', CAT, TRUNCATED, ROCKET, '--model', path.join(tmp, 'atto'), '--top', '3', '--json'], { encoding: 'utf8' });
       expect(r.status).to.equal(1);
       const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));

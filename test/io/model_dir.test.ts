@@ -8,7 +8,8 @@ import { expect } from 'chai';
 import { createModel } from '../../src/factory';
 import { loadConvertedModel } from '../../src/io/model_dir';
 import { ModelFormatError } from '../../src/errors';
-import { SHARD_BYTES, modelWeights, writeModelDir } from '../../src/io/model_dir';
+import { SHARD_BYTES, writeModelDir } from '../../src/io/model_dir';
+import { readTensors } from '../../src/util/tensors';
 import { expectClose, useBackend } from '../helpers';
 
 describe('model directory writer and loader', function () {
@@ -23,7 +24,7 @@ describe('model directory writer and loader', function () {
   it('writes 4 MiB shards that reload to the same weights and logits (convnext_atto, 14.8 MB)', async () => {
     const m = createModel('convnext_atto', { seed: 1 });
     const out = path.join(tmp, 'atto');
-    writeModelDir(out, modelWeights(m.getWeights()), { config: m.config, labels: undefined });
+    writeModelDir(out, await readTensors(m.getWeights()), { config: m.config, labels: undefined });
     const shards = fs.readdirSync(out).filter((f) => f.endsWith('.bin'));
     const bytes = m.numParams() * 4;
     expect(shards).to.have.length(Math.ceil(bytes / SHARD_BYTES));
@@ -42,16 +43,17 @@ describe('model directory writer and loader', function () {
   it('a failed write leaves no model.json and keeps the previous model intact', async () => {
     const m = createModel({ version: 1, depths: [1, 1, 1, 1], dims: [8, 8, 8, 8], numClasses: 3 });
     const out = path.join(tmp, 'atomic');
-    writeModelDir(out, modelWeights(m.getWeights()), { config: m.config });
+    writeModelDir(out, await readTensors(m.getWeights()), { config: m.config });
     const before = fs.readFileSync(path.join(out, 'model.json'), 'utf8');
     // Make the final rename impossible: model.json.tmp can't replace a directory named model.json.
     const blocked = path.join(tmp, 'blocked');
     fs.mkdirSync(path.join(blocked, 'model.json'), { recursive: true });
-    expect(() => writeModelDir(blocked, modelWeights(m.getWeights()), { config: m.config })).to.throw(/cannot write model to/);
+    const weights = await readTensors(m.getWeights());
+    expect(() => writeModelDir(blocked, weights, { config: m.config })).to.throw(/cannot write model to/);
     expect(fs.readdirSync(blocked)).to.deep.equal(['model.json']); // only the directory we made; no shards or temp files
     // A new model replaces the old one in place; the old shards are removed after the switch.
     m.resetClassifier(5);
-    writeModelDir(out, modelWeights(m.getWeights()), { config: m.config });
+    writeModelDir(out, await readTensors(m.getWeights()), { config: m.config });
     expect(fs.readFileSync(path.join(out, 'model.json'), 'utf8')).to.not.equal(before);
     expect(fs.readdirSync(out).filter((f) => f.endsWith('.bin'))).to.have.length(1);
     const { model } = await loadConvertedModel(out);
@@ -73,7 +75,7 @@ describe('model directory writer and loader', function () {
     expect(err!.message).to.match(/not a convnext-tfjs model\.json/);
     const m = createModel({ version: 2, depths: [1, 1, 1, 1], dims: [8, 8, 8, 8], numClasses: 3 });
     const cut = path.join(tmp, 'cut');
-    writeModelDir(cut, modelWeights(m.getWeights()), { config: m.config });
+    writeModelDir(cut, await readTensors(m.getWeights()), { config: m.config });
     m.dispose();
     const shard = fs.readdirSync(cut).find((f) => f.endsWith('.bin'))!;
     fs.truncateSync(path.join(cut, shard), 100);
@@ -86,7 +88,7 @@ describe('model directory writer and loader', function () {
   it('loads over http from a local server (tf.io.http conventions)', async () => {
     const m = createModel({ version: 2, depths: [1, 1, 2, 1], dims: [8, 16, 16, 24], numClasses: 4 }, { seed: 9 });
     const out = path.join(tmp, 'served');
-    writeModelDir(out, modelWeights(m.getWeights()), { config: m.config, labels: ['a', 'b', 'c', 'd'] });
+    writeModelDir(out, await readTensors(m.getWeights()), { config: m.config, labels: ['a', 'b', 'c', 'd'] });
     const server = http.createServer((req, res) => {
       const file = path.join(out, req.url ?? '');
       if (!fs.existsSync(file)) {

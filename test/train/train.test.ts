@@ -246,8 +246,9 @@ describe('training runs', function () {
 
   it('freezing the backbone trains only the head; a head of another class count is re-initialised', async () => {
     const init = createModel('convnext_atto', { numClasses: 5, seed: 3 });
-    const { writeModelDir, modelWeights } = await import('../../src/io/model_dir');
-    writeModelDir(path.join(tmp, 'init'), modelWeights(init.getWeights()), { config: init.config });
+    const { writeModelDir } = await import('../../src/io/model_dir');
+    const { readTensors } = await import('../../src/util/tensors');
+    writeModelDir(path.join(tmp, 'init'), await readTensors(init.getWeights()), { config: init.config });
     await train({ ...base(), epochs: 1, init: path.join(tmp, 'init'), freeze: 'head', out: path.join(tmp, 'frozen') });
     const { model } = await loadConvertedModel(path.join(tmp, 'frozen', 'model'));
     const w0 = init.getWeights();

@@ -1,0 +1,179 @@
+/**
+ * The real WebGPU backend (Dawn) on whatever adapter the machine has; in CI that is software
+ * Vulkan: SwiftShader from Debian's chromium package. VK_ICD_FILENAMES is set to its ICD for the
+ * child processes when unset and the file exists. Without any adapter the suite is skipped and
+ * says why. Everything runs in child processes (webgpu tensors cannot move between backends, and
+ * Dawn stays out of the mocha process):
+ *   - webgpu_child.js: PyTorch parity fixtures, random-weight forward vs wasm, training gradients
+ *     vs wasm and torch, tensor leaks, fused kernel names running their composites
+ *   - the CLI: `--backend webgpu forward / train / predict / embed`, compared with wasm
+ */
+import { spawnSync, SpawnSyncReturns } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { expect } from 'chai';
+import { readNpyFloat32 } from '../../src/io/npy';
+import { maxAbs, maxAbsDiff } from '../helpers';
+
+const ROOT = path.resolve(__dirname, '../../..');
+const BIN = path.join(ROOT, 'bin/convnext.js');
+const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+const IMAGES = path.join(ROOT, 'test/fixtures/images');
+
+function childEnv(backend?: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.CONVNEXT_BACKEND;
+  if (backend) env.CONVNEXT_BACKEND = backend;
+  if (!env.VK_ICD_FILENAMES && fs.existsSync(SWIFTSHADER_ICD)) env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+  return env;
+}
+
+function node(args: string[], backend?: string): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, args, { encoding: 'utf8', env: childEnv(backend), timeout: 540_000, maxBuffer: 64 << 20 });
+}
+
+/** The parity standard's relative error: max |a - b| / max(1, max |b|). */
+function rel(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).to.equal(b.length);
+  return maxAbsDiff(a, b) / Math.max(1, maxAbs(b));
+}
+
+interface GradReport {
+  worstRel: number;
+  worstName: string;
+  within: boolean;
+}
+
+interface ChildReport {
+  skip?: string;
+  error?: string;
+  adapter: { description: string; software: boolean };
+  fixtures: { case: string; logitsRel: number; prelogitsRel: number; argmaxEqual: boolean; logitsRelVsWasm: number }[];
+  random: ({ model: string; argmaxEqual: boolean } & Record<string, number | string | boolean>)[];
+  grads: { case: string; loss: number; lossWasm: number; lossTorch: number; params: number; vsWasm: GradReport; vsTorch: GradReport }[];
+  leaks: { forward: number; grads: number };
+  fused: Record<string, boolean>;
+  wasmMs: number;
+  gpuMs: number;
+}
+
+let report: ChildReport | undefined;
+
+/** Runs webgpu_child.js once per mocha process. */
+function childReport(): ChildReport {
+  if (!report) {
+    const r = node([path.join(__dirname, 'webgpu_child.js')]);
+    const line = r.stdout.trim().split('\n').pop() ?? '';
+    if (!line.startsWith('{')) throw new Error(`webgpu_child.js printed no report (exit ${r.status}, signal ${r.signal}): ${r.stderr.slice(-2000)}`);
+    report = JSON.parse(line) as ChildReport;
+  }
+  return report;
+}
+
+describe('webgpu backend (Dawn; software Vulkan in CI)', function () {
+  this.timeout(600_000);
+  let r: ChildReport;
+  before(function () {
+    r = childReport();
+    if (r.skip) {
+      console.log(`      skipped: no usable WebGPU adapter: ${r.skip}`);
+      this.skip();
+    }
+    expect(r.error, r.error).to.equal(undefined);
+    if (process.env.WEBGPU_VERBOSE) console.log(JSON.stringify(r, null, 1));
+  });
+
+  it('runs on the adapter it reports', () => {
+    expect(r.adapter.description.length).to.be.greaterThan(0);
+  });
+
+  it('matches the committed PyTorch parity fixtures (<= 1e-4 relative, identical argmax) and wasm', () => {
+    expect(r.fixtures.length).to.be.at.least(10);
+    for (const f of r.fixtures) {
+      expect(f.logitsRel, `${f.case} logits`).to.be.at.most(1e-4);
+      expect(f.prelogitsRel, `${f.case} pre-logits`).to.be.at.most(1e-4);
+      expect(f.argmaxEqual, `${f.case} argmax`).to.equal(true);
+      expect(f.logitsRelVsWasm, `${f.case} vs wasm`).to.be.at.most(1e-4);
+    }
+  });
+
+  it('random non-trivial V1/V2 weights: logits, embedding and every stage map equal wasm (<= 1e-4 relative)', () => {
+    expect(r.random.map((x) => x.model)).to.deep.equal(['v1', 'v2']);
+    for (const m of r.random) {
+      expect(m.argmaxEqual, `${m.model} argmax`).to.equal(true);
+      for (const k of ['logitsRel', 'embedRel', 'stage0Rel', 'stage1Rel', 'stage2Rel', 'stage3Rel']) {
+        expect(m[k], `${m.model} ${k}`).to.be.a('number').and.at.most(1e-4);
+      }
+    }
+  });
+
+  it("a training step's loss and every gradient equal wasm and torch (1e-4 x max|g| + 1e-7 per tensor)", () => {
+    expect(r.grads.map((g) => g.case)).to.deep.equal(['v1', 'v2']);
+    for (const g of r.grads) {
+      expect(g.params).to.be.greaterThan(60);
+      expect(Math.abs(g.loss - g.lossWasm) / g.lossWasm, `${g.case} loss vs wasm`).to.be.below(1e-5);
+      expect(Math.abs(g.loss - g.lossTorch) / g.lossTorch, `${g.case} loss vs torch`).to.be.below(1e-5);
+      expect(g.vsWasm.within, `${g.case} grads vs wasm: worst ${g.vsWasm.worstName} ${g.vsWasm.worstRel}`).to.equal(true);
+      expect(g.vsTorch.within, `${g.case} grads vs torch: worst ${g.vsTorch.worstName} ${g.vsTorch.worstRel}`).to.equal(true);
+    }
+  });
+
+  it('leaks no tensors; our fused kernel names run their composites there (no webgpu kernel registered)', () => {
+    expect(r.leaks).to.deep.equal({ forward: 0, grads: 0 });
+    expect(r.fused).to.deep.equal({ ConvNeXtGelu: false, ConvNeXtLayerNorm: false });
+  });
+});
+
+describe('convnext --backend webgpu (CLI)', function () {
+  this.timeout(900_000);
+  let tmp: string;
+  before(function () {
+    if (childReport().skip) this.skip();
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convnext-webgpu-'));
+  });
+  after(() => tmp && fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('forward: logits match the PyTorch fixture; the process ends by itself', () => {
+    const dir = path.join(ROOT, 'test/fixtures/parity/v2_official');
+    const out = path.join(tmp, 'logits.npy');
+    const r = node([BIN, '--backend', 'webgpu', 'forward', '--model', path.join(dir, 'convnextv2_test_1k_224_ema.pt'), '--input', path.join(dir, 'input.npy'), '--output', out]);
+    expect(r.status, r.stderr).to.equal(0);
+    expect(rel(readNpyFloat32(out).data, readNpyFloat32(path.join(dir, 'logits.npy')).data)).to.be.at.most(1e-4);
+  });
+
+  it('train (with validation), then predict and embed on its model agree with wasm', () => {
+    const data = path.join(tmp, 'data');
+    for (const [cls, file] of [['cat', 'chelsea.png'], ['rocket', 'rocket.jpg']]) {
+      fs.mkdirSync(path.join(data, cls), { recursive: true });
+      fs.copyFileSync(path.join(IMAGES, file), path.join(data, cls, file));
+    }
+    const run = path.join(tmp, 'run');
+    const t = node([BIN, '--backend', 'webgpu', 'train', '--data', data, '--val', data, '--arch', 'convnext_atto', '--epochs', '1', '--image-size', '32', '--batch-size', '2', '--lr', '1e-3', '--out', run, '--json']);
+    expect(t.status, t.stderr).to.equal(0);
+    expect(t.stderr).to.match(/training convnext_atto on webgpu/);
+    const rec = JSON.parse(fs.readFileSync(path.join(run, 'log.jsonl'), 'utf8').trim().split('\n')[0]);
+    expect(rec.train_loss).to.be.a('number').and.greaterThan(0).and.lessThan(5);
+    expect(rec.val_top1).to.be.within(0, 1);
+    for (const f of ['checkpoint.safetensors', 'report.json', 'model/model.json']) expect(fs.existsSync(path.join(run, f)), f).to.equal(true);
+
+    const images = [path.join(IMAGES, 'chelsea.png'), path.join(IMAGES, 'rocket.jpg')];
+    const predict = (backend: string) => {
+      const p = node([BIN, '--backend', backend, 'predict', ...images, '--model', path.join(run, 'model'), '--top', '2', '--json']);
+      expect(p.status, p.stderr).to.equal(0);
+      return p.stdout.trim().split('\n').map((l) => JSON.parse(l) as { top: { index: number; prob: number }[] });
+    };
+    const gpu = predict('webgpu');
+    const wasm = predict('wasm');
+    expect(gpu.map((l) => l.top[0].index)).to.deep.equal(wasm.map((l) => l.top[0].index));
+    for (let i = 0; i < gpu.length; i++) expect(gpu[i].top[0].prob).to.be.closeTo(wasm[i].top[0].prob, 1e-4);
+
+    const embed = (backend: string) => {
+      const out = path.join(tmp, `emb-${backend}.npy`);
+      const e = node([BIN, '--backend', backend, 'embed', ...images, '--model', path.join(run, 'model'), '--output', out]);
+      expect(e.status, e.stderr).to.equal(0);
+      return readNpyFloat32(out).data;
+    };
+    expect(rel(embed('webgpu'), embed('wasm'))).to.be.at.most(1e-4);
+  });
+});
