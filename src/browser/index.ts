@@ -40,7 +40,6 @@ export { Converted, ConvertOptions, modelFromConverted } from '../../weights-con
 export { CheckpointError, UnsafePickleError } from '../../weights-converter/errors';
 export { BROWSER_BACKENDS, BackendInfo, BrowserBackend, BrowserBackendOptions, BrowserBackendRequest, browserWasmThreads, initBackend } from './backend';
 export { BrowserConvertOptions, CheckpointInput, convertCheckpointBytes, inflateRaw } from './convert';
-export { BROWSER_DEFAULT_PREPROCESSING } from './defaults';
 export { BrowserImageInput, bitmapToRgb, decodeBrowserImage, rgbaToRgb } from '../data/image.browser';
 export { LoadProgress, ProgressCallback, UrlLoadOptions, loadModelFromUrl, modelJsonUrl } from './load';
 export { BrowserPredictor, BrowserPredictorOptions, ModelSource, Prediction, isCheckpointUrl, loadBrowserModel, topk } from './predictor';

@@ -15,11 +15,10 @@ import { ConvNeXtError } from '../errors';
 import { Float32Array4D, evalTransform } from '../data/transforms';
 import { LoadedModel, MODEL_FORMAT_VERSION } from '../io/model_dir';
 import { ModelMeta } from '../model/meta';
-import { PreprocessingInfo } from '../model/preprocessing';
+import { PreprocessingInfo, evalPreprocessing } from '../model/preprocessing';
 import { ConvNeXt } from '../model/convnext';
 import { modelFromConverted } from '../../weights-converter/convert';
 import { resolveLabels } from '../inference/labels';
-import { BROWSER_DEFAULT_PREPROCESSING as DEFAULT_PREPROCESSING } from './defaults';
 import { BrowserConvertOptions, CheckpointInput, convertCheckpointBytes } from './convert';
 import { BrowserImageInput, decodeBrowserImage } from '../data/image.browser';
 import { UrlLoadOptions, loadModelFromUrl, modelJsonUrl, readBody } from './load';
@@ -110,7 +109,7 @@ export class BrowserPredictor {
     opts: Pick<BrowserPredictorOptions, 'labels' | 'preprocessing'> = {},
   ) {
     this.labels = model.numClasses > 0 ? resolveLabels(model.numClasses, meta, opts.labels) : [];
-    this.preprocessing = { ...DEFAULT_PREPROCESSING, ...(meta.preprocessing ?? {}), ...(opts.preprocessing ?? {}) };
+    this.preprocessing = { ...evalPreprocessing(224), ...(meta.preprocessing ?? {}), ...(opts.preprocessing ?? {}) };
   }
 
   static async load(source: ModelSource, opts: BrowserPredictorOptions = {}): Promise<BrowserPredictor> {

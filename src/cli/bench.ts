@@ -5,7 +5,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { BenchResult, runBenchmark } from '../perf/benchmark';
-import { countOrAuto, positiveInt } from './predict';
+import { countOrAuto, positiveInt } from './options';
 
 function nonNegativeInt(v: string): number {
   const n = Number(v);

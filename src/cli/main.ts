@@ -12,7 +12,8 @@ import { registerForward } from './forward';
 import { registerInfo } from './info';
 import { registerMerge } from './merge';
 import { registerModels } from './models';
-import { countOrAuto, registerPredict } from './predict';
+import { registerPredict } from './predict';
+import { countOrAuto } from './options';
 import { registerPreprocess } from './preprocess';
 import { registerTrain } from './train';
 

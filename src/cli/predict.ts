@@ -4,59 +4,23 @@
  * named on stderr and skipped; the exit code is 1 at the end if any failed.
  */
 import * as fs from 'fs';
-import { Command, InvalidArgumentError } from 'commander';
-import { ConvNeXtError } from '../errors';
-import { ImageError } from '../errors';
+import { Command } from 'commander';
+import { ConvNeXtError, ImageError } from '../errors';
 import { MAX_IMAGE_PIXELS } from '../data/decode';
-import { Predictor, readLabelsFile, runTolerant } from '../inference';
+import { DEFAULT_BATCH_SIZE, DEFAULT_TOPK, Predictor, readLabelsFile, runTolerant } from '../inference';
 import { writeNpy } from '../io/npy';
-import { checkInputSize } from '../model/preprocessing';
 import { checkOutputFile } from '../io/output';
 import { SkippedEntry } from '../util/fs';
 import { withBackend } from './common';
+import { MAX_PIXELS_HELP, WORKERS_HELP, addAlias, countOrAuto, imageSizeArg, maxPixelsArg, positiveInt } from './options';
 import { expandImageArgs } from './inputs';
 import { downloadBar, progressBar } from './progress';
 import { ResultsLog } from './results_log';
 import { ShardSpec, resolveShard, selectShard, shardOutputPath } from './shard';
 
-export function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
-  return n;
-}
-
-/** --workers, --threads: a positive integer or 'auto'. */
-export function countOrAuto(v: string): number | 'auto' {
-  if (v === 'auto') return 'auto';
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("must be 'auto' or a positive integer");
-  return n;
-}
-
-/** --image-size: the library's bound (32 to 2048), named after the flag. */
-export function imageSizeArg(v: string): number {
-  try {
-    return checkInputSize(Number(v), '--image-size');
-  } catch (e) {
-    throw new InvalidArgumentError((e as Error).message.replace(/^--image-size must be /, 'must be '));
-  }
-}
-
-/** --max-image-pixels: a positive integer, or 'none' for no limit. */
-export function maxPixelsArg(v: string): number {
-  if (v === 'none') return Infinity;
-  const n = Number(v.replace(/_/g, ''));
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("must be a positive integer (pixels) or 'none'");
-  return n;
-}
-
-export const MAX_PIXELS_HELP = `largest image decoded, width x height in pixels, checked from its header before decoding ('none': no limit)`;
-
-export const WORKERS_HELP = "worker threads with model replicas, or 'auto': every core when there is more than one batch";
-
 interface ModelFlags {
   model: string;
-  batch: number;
+  batchSize: number;
   labels?: string;
   cacheDir?: string;
   offline?: boolean;
@@ -66,9 +30,10 @@ interface ModelFlags {
 }
 
 function addModelFlags(cmd: Command): Command {
+  addAlias(cmd, '--batch <n>', 'batchSize', positiveInt);
   return cmd
-    .requiredOption('--model <model>', 'zoo name (e.g. convnext_tiny.fb_in1k), converted model dir / URL, or a PyTorch checkpoint')
-    .option('--batch <n>', 'images per forward pass', positiveInt, 8)
+    .requiredOption('--model <model>', 'architecture (its default pretrained tag), pretrained tag (convnext_tiny.fb_in1k), model dir / run dir / URL, or a PyTorch checkpoint')
+    .option('--batch-size <n>', 'images per forward pass', positiveInt, DEFAULT_BATCH_SIZE)
     .option('--workers <n>', WORKERS_HELP, countOrAuto, 'auto' as const)
     .option('--labels <file>', 'class names: JSON array or one per line')
     .option('--image-size <n>', 'input size, 32-2048 (default: the model\'s)', imageSizeArg)
@@ -82,7 +47,7 @@ async function loadPredictor(program: Command, o: ModelFlags): Promise<Predictor
   const bar = downloadBar();
   try {
     return await Predictor.load(o.model, {
-      batchSize: o.batch,
+      batchSize: o.batchSize,
       workers: o.workers,
       maxImagePixels: o.maxImagePixels,
       labels: o.labels ? readLabelsFile(o.labels) : undefined,
@@ -146,16 +111,16 @@ export function reportFailure(file: string, e: Error): void {
 }
 
 export function registerPredict(program: Command): void {
-  addShardFlags(addModelFlags(
+  addAlias(addShardFlags(addModelFlags(
     program
       .command('predict')
       .description('classify images (files, directories, globs): top-k labels with probabilities')
       .argument('<inputs...>', 'image files, directories (recursive) or glob patterns'),
-  ))
-    .option('--top <k>', 'classes to show per image', positiveInt, 5)
+  )), '--top <k>', 'topk', positiveInt)
+    .option('--topk <k>', 'classes to show per image', positiveInt, DEFAULT_TOPK)
     .option('--json', 'one JSON line per image: {"file", "top": [{"label", "index", "prob"}]}')
     .option('--output <results.jsonl>', 'append the --json lines (and {"file", "error"} for failed inputs) to this file as they finish; a re-run skips inputs already there')
-    .action(async (inputs: string[], o: ModelFlags & ShardFlags & { top: number; json?: boolean; output?: string }) => {
+    .action(async (inputs: string[], o: ModelFlags & ShardFlags & { topk: number; json?: boolean; output?: string }) => {
       const shard = resolveShard(o);
       const expanded = imageFiles(inputs);
       const unmatched = expanded.unmatched;
@@ -177,7 +142,7 @@ export function registerPredict(program: Command): void {
       const predictor = await loadPredictor(program, o);
       const bar = progressBar(files.length, 'predict');
       try {
-        await runTolerant(predictor, files, predictor.classifyJob({ topk: o.top }), (r) => {
+        await runTolerant(predictor, files, predictor.classifyJob({ topk: o.topk }), (r) => {
           const file = r.input as string;
           bar.update(r.index + 1);
           if ('error' in r) {

@@ -4,7 +4,7 @@ import { decodeImage } from '../data/decode';
 import { evalTransform, toNchw } from '../data/transforms';
 import { writeNpy } from '../io/npy';
 import { checkOutputFile } from '../io/output';
-import { MAX_PIXELS_HELP, maxPixelsArg, positiveInt } from './predict';
+import { MAX_PIXELS_HELP, maxPixelsArg, positiveInt } from './options';
 import { MAX_IMAGE_PIXELS } from '../data/decode';
 
 function cropPct(v: string): number {

@@ -5,27 +5,16 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConvNeXtError, TrainOptionError } from '../errors';
-import { Predictor } from '../inference';
+import { DEFAULT_BATCH_SIZE, Predictor } from '../inference';
 import { scanImageFolder } from '../train/dataset';
 import { TRAIN_DEFAULTS as D, defaultRunDir, validateTrainOptions, withTrainDefaults } from '../train/options';
 import { TrainOptions, train } from '../train/trainer';
 import { evaluate } from '../train/evaluate';
 import { withBackend } from './common';
 import { SkippedEntry } from '../util/fs';
-import { WORKERS_HELP, countOrAuto, imageSizeArg, positiveInt, reportSkipped } from './predict';
+import { reportSkipped } from './predict';
+import { WORKERS_HELP, countOrAuto, fraction, imageSizeArg, positiveFloat, positiveInt } from './options';
 import { progressBar } from './progress';
-
-function positiveFloat(v: string): number {
-  const n = Number(v);
-  if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError('must be a positive number');
-  return n;
-}
-
-function fraction(v: string): number {
-  const n = Number(v);
-  if (!(n >= 0 && n < 1)) throw new InvalidArgumentError('must be in [0, 1)');
-  return n;
-}
 
 /** TrainOptions names -> this command's flags, for the library's validation messages. */
 const TRAIN_FLAGS: Record<string, string> = {
@@ -157,10 +146,11 @@ export function registerTrain(program: Command): void {
     .requiredOption('--model <model>', 'converted dir, zoo name or checkpoint')
     .requiredOption('--data <dir>', 'images: <dir>/<class>/*.jpg')
     .option('--image-size <n>', 'eval resolution, 32-2048 (default: the model\'s)', imageSizeArg)
-    .option('--batch <n>', 'images per forward pass', positiveInt, 16)
+    .option('--batch-size <n>', 'images per forward pass', positiveInt, DEFAULT_BATCH_SIZE)
+    .addOption(new Option('--batch <n>').hideHelp().argParser(positiveInt)) // the old spelling of --batch-size
     .option('--workers <n>', WORKERS_HELP, countOrAuto, 'auto' as const)
     .option('--json', 'one JSON object: top1, top5, n, loss, classes, confusion')
-    .action(async (o: { model: string; data: string; imageSize?: number; batch: number; workers: number | 'auto'; json?: boolean }) => {
+    .action(async (o: { model: string; data: string; imageSize?: number; batchSize: number; batch?: number; workers: number | 'auto'; json?: boolean }) => {
       await withBackend(program);
       const p = await Predictor.load(o.model, { preprocessing: o.imageSize ? { inputSize: o.imageSize } : undefined });
       try {
@@ -174,7 +164,7 @@ export function registerTrain(program: Command): void {
           throw new ConvNeXtError(`eval: ${folders.classes.length} class folders in ${o.data} but the model has ${p.model.numClasses} classes, and the folder names are not its labels`);
         }
         const samples = folders.samples.map((s) => ({ file: s.file, label: byName ? p.labels.indexOf(folders.classes[s.label]) : s.label }));
-        const m = await evaluate(p.model, samples, p.model.numClasses, { imageSize: p.preprocessing.inputSize, batchSize: o.batch, workers: o.workers, preprocessing: p.preprocessing, onSkip: (f, e) => process.stderr.write(`skipped ${f}: ${e.message}\n`) });
+        const m = await evaluate(p.model, samples, p.model.numClasses, { imageSize: p.preprocessing.inputSize, batchSize: o.batch ?? o.batchSize, workers: o.workers, preprocessing: p.preprocessing, onSkip: (f, e) => process.stderr.write(`skipped ${f}: ${e.message}\n`) });
         // The matrix is indexed like the model's labels (by name) or the folders (by order): `classes` says which.
         if (o.json) process.stdout.write(JSON.stringify({ top1: m.top1, top5: m.top5, n: m.n, loss: m.loss, classes, confusion: m.confusion }) + '\n');
         else process.stdout.write(`top-1 ${(100 * m.top1).toFixed(2)}%  top-5 ${(100 * m.top5).toFixed(2)}%  on ${m.n} images (loss ${m.loss.toFixed(4)})\n`);

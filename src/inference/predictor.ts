@@ -33,8 +33,11 @@ export interface Prediction {
   prob: number;
 }
 
-/** timm's default eval preprocessing for ConvNeXt at 224 (resize 256 bicubic, centre crop 224). */
-export const DEFAULT_PREPROCESSING: PreprocessingInfo = evalPreprocessing(224);
+
+/** Images per forward pass unless told otherwise (Predictor, evaluate, the CLI). */
+export const DEFAULT_BATCH_SIZE = 8;
+/** Classes returned per image by classify unless told otherwise. */
+export const DEFAULT_TOPK = 5;
 
 export interface PredictorOptions {
   /** Class names (default: stored with the model, ImageNet-1k for 1000-class heads, else class_<i>). */
@@ -99,10 +102,11 @@ export class Predictor {
     opts: PredictorOptions = {},
   ) {
     this.labels = model.numClasses > 0 ? resolveLabels(model.numClasses, meta, opts.labels) : [];
-    this.preprocessing = { ...DEFAULT_PREPROCESSING, ...(meta.preprocessing ?? {}), ...(opts.preprocessing ?? {}) };
+    // A model without stored preprocessing gets timm's default eval transform at 224.
+    this.preprocessing = { ...evalPreprocessing(224), ...(meta.preprocessing ?? {}), ...(opts.preprocessing ?? {}) };
     checkInputSize(this.preprocessing.inputSize, 'preprocessing.inputSize');
     this.maxImagePixels = resolveMaxImagePixels(opts);
-    this.batchSize = opts.batchSize ?? 8;
+    this.batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
     if (!(Number.isInteger(this.batchSize) && this.batchSize > 0)) throw new ConvNeXtError(`batchSize must be a positive integer, got ${opts.batchSize}`);
     this.workers = opts.workers ?? 1;
     resolveWorkers(this.workers, 1, 1); // validates
@@ -126,7 +130,7 @@ export class Predictor {
   /** Top-k classes per image. */
   classifyJob(opts: { topk?: number } = {}): PredictJob<Prediction[]> {
     if (this.model.numClasses === 0) throw new ConvNeXtError('this model has no classifier head (numClasses 0): use embed()');
-    const k = opts.topk ?? 5;
+    const k = opts.topk ?? DEFAULT_TOPK;
     const n = this.model.numClasses;
     return { kind: 'probs', rows: (probs, rows) => Array.from({ length: rows }, (_, r) => topk(probs, r * n, n, k, this.labels)) };
   }

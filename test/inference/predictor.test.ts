@@ -104,7 +104,7 @@ describe('Predictor', function () {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convnext-predict-'));
     try {
       writeModelDir(path.join(tmp, 'atto'), await readTensors(p.model.getWeights()), { config: p.model.config });
-      const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/convnext.js'), 'predict', CAT, TRUNCATED, ROCKET, '--model', path.join(tmp, 'atto'), '--top', '3', '--json'], { encoding: 'utf8' });
+      const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/convnext.js'), 'predict', CAT, TRUNCATED, ROCKET, '--model', path.join(tmp, 'atto'), '--topk', '3', '--json'], { encoding: 'utf8' });
       expect(r.status).to.equal(1);
       const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
       expect(lines.map((l) => path.basename(l.file))).to.deep.equal(['chelsea.png', 'rocket.jpg']);

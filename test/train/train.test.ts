@@ -267,6 +267,6 @@ describe('training runs', function () {
     expect(err!.message).to.match(/resume: no checkpoint\.safetensors in/);
     err = undefined;
     await train({ ...base(), batchSize: 0, out: path.join(tmp, 'bad') }).catch((e) => (err = e));
-    expect(err!.message).to.match(/batchSize must be a positive integer/);
+    expect(err!.message).to.match(/batchSize must be an integer from 1 to 4096, got 0/);
   });
 });
