@@ -10,6 +10,8 @@ import { registerForward } from './forward';
 import { registerInfo } from './info';
 import { countOrAuto, registerPredict } from './predict';
 import { registerPreprocess } from './preprocess';
+import { registerPretrain } from './pretrain';
+import { registerReconstruct } from './reconstruct';
 import { registerTrain } from './train';
 
 export function buildProgram(): Command {
@@ -28,6 +30,8 @@ export function buildProgram(): Command {
   registerPredict(program);
   registerPreprocess(program);
   registerTrain(program);
+  registerPretrain(program);
+  registerReconstruct(program);
   registerBench(program);
   return program;
 }

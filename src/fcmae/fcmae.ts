@@ -49,6 +49,8 @@ export class Fcmae {
   readonly maskRatio: number;
   readonly grnStats: GrnStats;
   readonly normPixLoss: boolean;
+  /** False when the decoder is freshly initialised (built from an encoder-only checkpoint). */
+  hasTrainedDecoder = true;
 
   /**
    * @param arch a V2 registry name ('convnextv2_atto') or config; built with numClasses 0

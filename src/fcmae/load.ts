@@ -41,6 +41,7 @@ export function fcmaeFromWeights(w: FcmaeWeights, opts: FcmaeOptions = {}, file 
     decoderDepth: w.decoderDepth ?? opts.decoderDepth,
     init: hasDecoder ? 'zeros' : opts.init === 'zeros' ? 'official' : opts.init,
   });
+  f.hasTrainedDecoder = hasDecoder;
   if (hasDecoder) {
     const params = f.decoder.parameters();
     const tensors = new Map([...w.decoder].map(([k, v]) => [k, tf.tensor(v.data, v.shape, 'float32')]));
