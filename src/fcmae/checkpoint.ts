@@ -14,7 +14,7 @@
  * Both become our encoder names (via weights-converter's 'official' rules) plus decoder names
  * (proj.*, mask_token, decoder.i.<block names>, pred.*) in TF.js layouts. The inverse writes (a).
  */
-import { ConvertedTensor, remapStateDict } from '../../weights-converter/layouts';
+import { ConvertedTensor, Remapped, remapStateDict } from '../../weights-converter/layouts';
 import { CheckpointError } from '../../weights-converter/errors';
 import { RawTensor } from '../../weights-converter/types';
 import { transposeArray } from '../util/ndarray';
@@ -221,4 +221,13 @@ export function fcmaeToOfficial(weights: Map<string, Tensor>): Map<string, Tenso
     out.set(name.replace(rule[0], rule[1]), rule[2](t));
   }
   return out;
+}
+
+/**
+ * The encoder of an FCMAE state dict as the converter's Remapped ('official' names; the decoder is
+ * dropped, as FB2 main_finetune drops every key containing decoder / mask_token / proj / pred).
+ */
+export function fcmaeEncoderRemapped(tensors: Map<string, RawTensor>, file = '<checkpoint>'): Remapped {
+  const w = fcmaeFromStateDict(tensors, file);
+  return { layout: 'official', weights: w.encoder, sourceKeys: new Map([...w.encoder.keys()].map((k) => [k, k])) };
 }

@@ -25,6 +25,7 @@ import { ConvNeXt } from '../model/convnext';
 import { createRunner, pipeline, resolveWorkers } from '../inference/runner';
 import { readSafetensors, writeSafetensors } from '../../weights-converter/safetensors';
 import { modelWeights, writeModelDir } from '../../weights-converter/writer';
+import { fcmaeFreshHead } from '../fcmae/finetune';
 import { AdamW } from './adamw';
 import { Rng, mixBatch, trainTransform } from './augment';
 import { Sample, batchCount, batches, scanImageFolder, splitTrainVal } from './dataset';
@@ -128,6 +129,7 @@ async function initialModel(config: ConvNeXtConfig, init: string | undefined, se
     const model = new ConvNeXt({ ...config, numClasses: src.numClasses, layerScaleInit: c.layerScaleInit, headNormEps: c.headNormEps }, seed, 'zeros');
     model.loadWeights(src.getWeights());
     if (src.numClasses !== numClasses) model.resetClassifier(numClasses); // new head for the new classes
+    if (src.numClasses === 0 && numClasses > 0) fcmaeFreshHead(model, seed); // FCMAE encoder: FB2's head init, std 2e-5
     return model;
   } finally {
     src.dispose();

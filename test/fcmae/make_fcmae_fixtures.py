@@ -25,6 +25,8 @@ Writes test/fixtures/fcmae/:
   input.npy [2,3,64,64] float32 NCHW, mask.npy [2,4] float32 (1 = masked)
   out_{image,batch}.safetensors   latent [N,C3,2,2] (0 at masked), pred [N,L,3072] (image only), grads of
                         every parameter (official dense names), float32
+  pt_only.pth           the encoder as the released pt_only files hold it (dense names, no prefix)
+  pt_only_features.npy  [2, 32] its dense features: pool -> LayerNorm at init (timm convnextv2_*.fcmae)
   meta.json             losses (step 0, after 1 and 2 AdamW steps), optimizer, checks
 
 Usage: /usr/bin/python3 test/fcmae/make_fcmae_fixtures.py [--out DIR]
@@ -187,6 +189,22 @@ def encoder(w, x, mask, stats):
         for j in range(DEPTHS[s]):
             y = block(w, f"{e}stages.{s}.{j}", y, vis[s], stats)
     return y
+
+
+def dense_encoder_features(w, x):
+    """The released pt_only path: the dense V2 encoder (no mask, dense GRN), then pool -> LayerNorm at
+    its init (weight 1, bias 0, eps 1e-6), as timm's convnextv2_*.fcmae pre-logits."""
+    e = "encoder."
+    y = F.conv2d(x, w[e + "downsample_layers.0.0.weight"], w[e + "downsample_layers.0.0.bias"], stride=4)
+    y = ln_cf(y, w[e + "downsample_layers.0.1.weight"], w[e + "downsample_layers.0.1.bias"])
+    for s in range(4):
+        if s > 0:
+            y = ln_cf(y, w[e + f"downsample_layers.{s}.0.weight"], w[e + f"downsample_layers.{s}.0.bias"])
+            y = F.conv2d(y, w[e + f"downsample_layers.{s}.1.weight"], w[e + f"downsample_layers.{s}.1.bias"], stride=2)
+        for j in range(DEPTHS[s]):
+            y = block(w, f"{e}stages.{s}.{j}", y, None, None)
+    pooled = y.mean(dim=(2, 3))
+    return F.layer_norm(pooled, (pooled.shape[1],), eps=EPS)
 
 
 def decoder(w, latent, mask):
@@ -385,6 +403,13 @@ def main(argv=None):
                 "scaler": {"scale": 65536.0, "growth_factor": 2.0, "backoff_factor": 0.5, "growth_interval": 2000,
                            "_growth_tracker": 0}},
                os.path.join(args.out, "fcmae_minkowski.pth"))
+    # pt_only layout (the released convnextv2_*_1k_224_fcmae.pt): {'model': dense encoder names, no
+    # 'encoder.' prefix, no decoder, no final norm, no head}; GRN kept [1, 1, 1, C] (dense GRN shape).
+    pt_only = OrderedDict((k[len("encoder."):], v.float()) for k, v in w.items() if k.startswith("encoder."))
+    torch.save({"model": pt_only}, os.path.join(args.out, "pt_only.pth"))
+    with torch.no_grad():
+        feats = dense_encoder_features(w, x)
+    np.save(os.path.join(args.out, "pt_only_features.npy"), feats.float().numpy())
     with open(os.path.join(args.out, "meta.json"), "w") as f:
         json.dump(meta, f, indent=2)
         f.write("\n")
