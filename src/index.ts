@@ -12,6 +12,7 @@ export * from './blocks';
 export * as layers from './layers';
 export { registerWasmTrainingKernels } from './backend/wasm_kernels';
 export * from './train';
+export * from './fcmae';
 export { BackendInfo, BackendRequest, InitBackendOptions, ModuleLoader, availableBackends, initBackend } from './backend';
 export * from './inference';
 export * from './data';
