@@ -10,8 +10,8 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 WORK=${WORK:-/tmp/fcmae-real}
 PY=${PY:-/usr/bin/python3}
-SIZE=${SIZE:-64} PT_EPOCHS=${PT_EPOCHS:-10} PT_BS=${PT_BS:-32} BLR=${BLR:-1.5e-3} PT_WARMUP=${PT_WARMUP:-1}
-FT_EPOCHS=${FT_EPOCHS:-12} FT_BS=${FT_BS:-32} LR=${LR:-2e-3} FT_WARMUP=${FT_WARMUP:-2}
+SIZE=${SIZE:-64} PT_EPOCHS=${PT_EPOCHS:-6} PT_BS=${PT_BS:-32} BLR=${BLR:-1.5e-3} PT_WARMUP=${PT_WARMUP:-1}
+FT_EPOCHS=${FT_EPOCHS:-8} FT_BS=${FT_BS:-32} LR=${LR:-2e-3} FT_WARMUP=${FT_WARMUP:-2}
 CLI="node $REPO/bin/convnext.js"
 mkdir -p "$WORK"
 SK="$WORK/skimage/usr/lib/python3/dist-packages/skimage/data"

@@ -71,7 +71,7 @@ export interface PretrainOptions {
   resume?: boolean;
   /** A reconstruction grid every this many epochs (0: never); default 1. */
   reconstructEvery?: number;
-  /** Images in the grid (the first ones, centre-cropped; default 4). */
+  /** Images in the grid (evenly spaced in file order, centre-cropped; default 4). */
   reconstructImages?: number;
   prefetch?: number;
   /** Stop after this many epochs in this call (the schedule still spans `epochs`). */
@@ -190,7 +190,10 @@ export function fcmaeFromRun(source: string, opts: { grnStats?: GrnStats; maskRa
 async function fixedImages(samples: Sample[], k: number, size: number): Promise<tf.Tensor4D> {
   const per = size * size * 3;
   const data: Float32Array[] = [];
-  for (const s of samples) {
+  // spread over the (sorted) list, so that the grid is not k crops of one folder
+  const step = Math.max(1, Math.floor(samples.length / k));
+  const picks = samples.filter((_, i) => i % step === 0);
+  for (const s of picks) {
     if (data.length >= k) break;
     try {
       data.push(normalizeImage(evalResizeCrop(await decodeImage(s.file), { inputSize: size, cropPct: 1 })).data);
