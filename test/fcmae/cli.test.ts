@@ -56,6 +56,7 @@ describe('convnext reconstruct / pretrain CLI', function () {
     expectUserError(run('reconstruct', path.join(FIX, 'input.npy'), '--model', path.join(FIX, 'fcmae_minkowski.pth'), '--mask', bad), /mask must be \[2, 4\]/);
     expectUserError(run('reconstruct', path.join(FIX, 'input.npy'), '--model', path.join(tmp, 'nope')), /no such file/);
     expectUserError(run('reconstruct', path.join(FIX, 'input.npy'), '--model', path.join(FIX, 'fcmae_minkowski.pth'), '--grn-stats', 'pooled'), /'image'/);
+    expectUserError(run('reconstruct', path.join(FIX, 'input.npy'), '--model', path.join(FIX, 'pt_only.pth')), /encoder-only FCMAE file/);
   });
 
   it('pretrain convnextv2_atto for an epoch: log, grid, encoder dir (embed accepts it), fcmae.pth (reconstruct accepts it)', () => {
