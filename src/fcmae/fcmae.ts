@@ -67,6 +67,10 @@ export class Fcmae {
     else {
       const cfg = typeof arch === 'string' ? resolveConfig(arch, { numClasses: 0 }) : resolveConfig(arch, { numClasses: 0 });
       this.encoderModel = createModel(cfg, { init: 'zeros' });
+      // FCMAE never uses the final norm; keep it at its init (weight 1) so that the encoder's
+      // embedding is pool -> LayerNorm at init, as timm's convnextv2_*.fcmae (zeros would embed 0)
+      const w = this.encoderModel.getWeights().get('head.norm.weight');
+      if (w) tf.tidy(() => w.assign(tf.onesLike(w)));
     }
     this.encoder = new FcmaeEncoder(this.encoderModel);
     this.decoder = new FcmaeDecoder({ inDim: this.encoderModel.config.dims[3], dim: opts.decoderDim ?? 512, depth: opts.decoderDepth ?? 1 });

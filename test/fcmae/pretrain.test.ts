@@ -92,8 +92,21 @@ describe('FCMAE pretraining loop [wasm]', function () {
     expect(model.numClasses).to.equal(0);
     const f = fcmaeFromRun(a);
     for (const [k, v] of f.encoder.parameters()) expect(Array.from(model.getWeights().get(k)!.dataSync()), k).to.deep.equal(Array.from(v.dataSync()));
-    const e = tf.tidy(() => model.embed(tf.ones([1, 64, 64, 3]) as tf.Tensor4D).shape);
-    expect(e).to.deep.equal([1, 16]);
+    // the final norm is at its init: the embedding is pool -> LayerNorm(weight 1, bias 0), not zeros
+    expect(Array.from(model.getWeights().get('head.norm.weight')!.dataSync()).every((v) => v === 1)).to.equal(true);
+    const x1 = tf.randomNormal([1, 64, 64, 3], 0, 1, 'float32', 2) as tf.Tensor4D;
+    const e = model.embed(x1);
+    expect(e.shape).to.deep.equal([1, 16]);
+    const want = tf.tidy(() => {
+      const p = tf.mean(model.forwardFeatures(x1), [1, 2]);
+      const m = tf.mean(p, -1, true);
+      return tf.div(tf.sub(p, m), tf.sqrt(tf.add(tf.mean(tf.square(tf.sub(p, m)), -1, true), 1e-6)));
+    });
+    const ed = e.dataSync();
+    const wd = want.dataSync();
+    expect(Math.max(...Array.from(ed).map(Math.abs))).to.be.above(0.1);
+    for (let i = 0; i < wd.length; i++) expect(ed[i]).to.be.closeTo(wd[i], 1e-4);
+    tf.dispose([x1, e, want]);
     model.dispose();
 
     // fcmae.pth (Minkowski names) reads back to the same encoder and decoder
