@@ -5,12 +5,13 @@
 #   2. fine-tuning on the labelled set from that encoder (`train --init <run>/encoder`) and from
 #      scratch, same recipe and budget; both evaluated on the disjoint val crops
 # Results: $WORK/{pretrain,ft-fcmae,ft-scratch} and a summary JSON on stdout.
-# Usage: bash examples/fcmae-real/run.sh      (WORK=/tmp/fcmae-real; knobs below as env variables)
+# Usage: bash examples/fcmae-real/run.sh      (WORK=/tmp/fcmae-real; knobs below as env variables;
+#        PT_INIT=official BLR=1.5e-3: the official-init run of README.md, whose fine-tune diverges)
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 WORK=${WORK:-/tmp/fcmae-real}
 PY=${PY:-/usr/bin/python3}
-SIZE=${SIZE:-64} PT_EPOCHS=${PT_EPOCHS:-6} PT_BS=${PT_BS:-32} BLR=${BLR:-1.5e-3} PT_WARMUP=${PT_WARMUP:-1}
+SIZE=${SIZE:-64} PT_EPOCHS=${PT_EPOCHS:-6} PT_BS=${PT_BS:-32} BLR=${BLR:-1.5e-2} PT_WARMUP=${PT_WARMUP:-1} PT_INIT=${PT_INIT:-convnext}
 FT_EPOCHS=${FT_EPOCHS:-8} FT_BS=${FT_BS:-32} LR=${LR:-2e-3} FT_WARMUP=${FT_WARMUP:-2}
 CLI="node $REPO/bin/convnext.js"
 mkdir -p "$WORK"
@@ -22,7 +23,7 @@ fi
 
 # 1. pretraining (labels ignored: the loader lists every image under train/, recursively)
 $CLI pretrain --data "$WORK/data/train" --arch convnextv2_atto --image-size "$SIZE" --batch-size "$PT_BS" \
-  --epochs "$PT_EPOCHS" --blr "$BLR" --warmup-epochs "$PT_WARMUP" --reconstruct-every 2 --seed 0 \
+  --epochs "$PT_EPOCHS" --blr "$BLR" --warmup-epochs "$PT_WARMUP" --init "$PT_INIT" --reconstruct-every 3 --seed 0 \
   --out "$WORK/pretrain" --json > "$WORK/pretrain.json"
 
 # 2. the same fine-tuning recipe from the FCMAE encoder and from scratch
