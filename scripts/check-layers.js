@@ -21,8 +21,9 @@ const ORDER = [
   ['src/factory'],
   ['src/data'],
   ['src/parallel'],
-  ['src/inference', 'src/perf', 'src/fcmae'],
+  ['src/inference', 'src/perf'],
   ['src/train'],
+  ['src/fcmae'],
   ['src/cli', 'src/browser'],
   ['src/index.ts'],
 ];

@@ -125,3 +125,6 @@ export class TrainOptionError extends ConfigError {
     super(message);
   }
 }
+
+/** An FCMAE input, mask or option is invalid; the message names the thing and the problem. */
+export class FcmaeError extends ConvNeXtError {}

@@ -50,3 +50,4 @@ export * as blocks from './blocks';
 export * as training from './train';
 export * as zoo from './zoo';
 export * as data from './data';
+export * as fcmae from './fcmae';

@@ -17,6 +17,8 @@ import { fitReport, weightsFit } from '../src/layers/params';
 import { CheckpointError } from './errors';
 import { ConvertedTensor, Layout, LAYOUTS, checkArch, inferConfig, remapStateDict } from './layouts';
 import { readCheckpoint } from './read';
+import { fcmaeEncoderRemapped, fcmaeKind } from './fcmae_layout';
+import { withInitHeadNorm } from './fcmae_layout';
 
 export interface ConvertOptions {
   /** Registered architecture the checkpoint must be (e.g. 'convnext_tiny'); inferred when absent. */
@@ -91,9 +93,12 @@ export async function convertCheckpoint(file: string, opts: ConvertOptions = {})
     throw new CheckpointError(file, `unknown layout '${opts.layout}': use one of ${LAYOUTS.join(', ')}`);
   }
   const ckpt = await readCheckpoint(file, { wrapperKey: opts.wrapperKey });
-  const remapped = remapStateDict(ckpt.tensors, { layout: opts.layout, file });
+  // FCMAE files (FB2 pretraining checkpoints, released pt_only encoders) become numClasses-0 encoders.
+  const fcmae = opts.layout ? null : fcmaeKind([...ckpt.tensors.keys()]);
+  const remapped = fcmae ? fcmaeEncoderRemapped(ckpt.tensors, file) : remapStateDict(ckpt.tensors, { layout: opts.layout, file });
   const hf = remapped.layout === 'hf' ? readHfConfig(file) : null;
   const config = inferConfig(remapped.weights, { layout: remapped.layout, hfLayerNormEps: hf?.layer_norm_eps, file });
+  if (fcmae) remapped.weights = withInitHeadNorm(remapped.weights, config.dims[3]);
   if (opts.arch) {
     checkArch(config, opts.arch, file);
     config.name = opts.arch;
@@ -108,7 +113,7 @@ export async function convertCheckpoint(file: string, opts: ConvertOptions = {})
     weights,
     meta: {
       config,
-      source: { file: path.basename(file), format: ckpt.format, layout: remapped.layout, wrapper: ckpt.wrapper },
+      source: { file: path.basename(file), format: ckpt.format, layout: remapped.layout, wrapper: ckpt.wrapper, ...(fcmae ? { fcmae } : {}) },
       ...(labels ? { labels } : {}),
     },
   };

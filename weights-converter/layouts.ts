@@ -103,8 +103,8 @@ function describeUnsupported(keys: string[]): string | null {
   if (keys.some((k) => k === 'mask_token' || k.startsWith('decoder.') || k.startsWith('pred.')) && keys.some((k) => k.startsWith('encoder.'))) {
     return (
       'this is a ConvNeXt-V2 FCMAE pretraining checkpoint (pt_only: sparse Minkowski encoder, decoder, mask token, ' +
-      'no final norm or head); it needs the FB2 remap_checkpoint_keys step and fine-tuning before inference, which ' +
-      'this converter does not do yet — use the fine-tuned im1k/im22k checkpoints'
+      'no final norm or head): remapStateDict does not take it; convertCheckpoint does (src/fcmae/checkpoint.ts, the FB2 ' +
+      'remap_checkpoint_keys step), giving a numClasses-0 encoder'
     );
   }
   if (keys.some((k) => k.includes('hidden_states_norms'))) return 'this is a Hugging Face ConvNextBackbone checkpoint (per-stage output norms), not supported';

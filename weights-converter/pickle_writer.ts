@@ -53,6 +53,7 @@ const OP = {
   NONE: 0x4e, // N
   NEWTRUE: 0x88,
   NEWFALSE: 0x89,
+  BINFLOAT: 0x47, // G: 8-byte big-endian double
   BININT: 0x4a, // J
   BININT1: 0x4b, // K
   BININT2: 0x4d, // M
@@ -144,8 +145,13 @@ function writeValue(out: Out, v: PickleValue): void {
   else if (v === true) out.byte(OP.NEWTRUE);
   else if (v === false) out.byte(OP.NEWFALSE);
   else if (typeof v === 'number') {
-    if (!Number.isSafeInteger(v)) throw new Error(`pickle: only integers are supported (weights_only has no floats), got ${v}`);
-    writeInt(out, v);
+    if (Number.isSafeInteger(v)) writeInt(out, v);
+    else {
+      const b = Buffer.alloc(9);
+      b[0] = OP.BINFLOAT;
+      b.writeDoubleBE(v, 1);
+      out.bytes(b);
+    }
   } else if (typeof v === 'bigint') writeInt(out, v);
   else if (typeof v === 'string') writeString(out, v);
   else if (v instanceof PickleGlobal) writeGlobal(out, v);

@@ -111,10 +111,15 @@ function buildZip(entries: { name: string; data: Uint8Array }[], file: string): 
 }
 
 /**
- * Writes `{ [wrapper]: OrderedDict(state dict) }` (or the bare OrderedDict when `wrapper` is null)
- * to `file` atomically, in the torch zip format.
+ * Writes `{ [wrapper]: OrderedDict(state dict), ...extra }` (or the bare OrderedDict when `wrapper`
+ * is null) to `file` atomically, in the torch zip format. `extra` entries (plain values: numbers,
+ * strings, dicts of them) go beside the state dict, as FB's save_model puts 'epoch' and 'args'.
  */
-export function writeTorchCheckpoint(file: string, stateDict: Map<string, TorchTensor>, opts: { wrapper?: string | null; dtype?: TorchWriteDType } = {}): void {
+export function writeTorchCheckpoint(
+  file: string,
+  stateDict: Map<string, TorchTensor>,
+  opts: { wrapper?: string | null; dtype?: TorchWriteDType; extra?: readonly [string, PickleValue][] } = {},
+): void {
   if (!HOST_LE) throw new CheckpointError(file, 'writing torch checkpoints needs a little-endian host');
   const dtype = opts.dtype ?? 'float32';
   const storageClass = new PickleGlobal('torch', dtype === 'float16' ? 'HalfStorage' : 'FloatStorage');
@@ -133,7 +138,8 @@ export function writeTorchCheckpoint(file: string, stateDict: Map<string, TorchT
     items.push([name, new PickleReduce(rebuild, args)]);
   }
   const sd = new PickleDict(items, true);
-  const root = opts.wrapper ? new PickleDict([[opts.wrapper, sd]]) : sd;
+  if (opts.extra?.length && !opts.wrapper) throw new CheckpointError(file, 'extra entries need a wrapper key for the state dict');
+  const root = opts.wrapper ? new PickleDict([[opts.wrapper, sd], ...(opts.extra ?? [])]) : sd;
   const entries = [
     { name: 'archive/data.pkl', data: pickle(root) },
     { name: 'archive/byteorder', data: Buffer.from('little') },

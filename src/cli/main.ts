@@ -15,6 +15,8 @@ import { registerModels } from './models';
 import { registerPredict } from './predict';
 import { countOrAuto } from './options';
 import { registerPreprocess } from './preprocess';
+import { registerPretrain } from './pretrain';
+import { registerReconstruct } from './reconstruct';
 import { registerTrain } from './train';
 
 export function buildProgram(): Command {
@@ -36,6 +38,8 @@ export function buildProgram(): Command {
   registerMerge(program);
   registerPreprocess(program);
   registerTrain(program);
+  registerPretrain(program);
+  registerReconstruct(program);
   registerBench(program);
   return program;
 }

@@ -55,8 +55,13 @@ async function loadWeights(source: string, opts: LoadModelOptions): Promise<Load
   return { model: modelFromConverted(c), meta: { formatVersion: 1, storage: 'float32', ...c.meta } };
 }
 
+/** A loaded model; `replacedHead` is the class count of the head numClasses replaced, if it was. */
+export interface AdaptedModel extends LoadedModel {
+  replacedHead?: number;
+}
+
 /** Rebuilds `loaded` with a new head size and/or drop-path rate, keeping every other weight. */
-function adapt(loaded: LoadedModel, opts: LoadModelOptions): LoadedModel {
+function adapt(loaded: LoadedModel, opts: LoadModelOptions): AdaptedModel {
   const src = loaded.model;
   const newHead = opts.numClasses !== undefined && opts.numClasses !== src.numClasses;
   const newRate = opts.dropPathRate !== undefined && opts.dropPathRate !== src.config.dropPathRate;
@@ -66,7 +71,7 @@ function adapt(loaded: LoadedModel, opts: LoadModelOptions): LoadedModel {
     model.loadWeights(src.getWeights());
     if (newHead) model.resetClassifier(opts.numClasses!); // seeded by opts.seed through the model's store
     const { labels, ...meta } = loaded.meta;
-    return { model, meta: { ...meta, config: { ...model.config }, ...(newHead ? {} : labels ? { labels } : {}) } };
+    return { model, meta: { ...meta, config: { ...model.config }, ...(newHead ? {} : labels ? { labels } : {}) }, ...(newHead ? { replacedHead: src.numClasses } : {}) };
   } finally {
     src.dispose();
   }
@@ -78,6 +83,6 @@ function adapt(loaded: LoadedModel, opts: LoadModelOptions): LoadedModel {
  *   const { model } = await loadModel('models/convnext_tiny');                     // converted dir
  *   const { model } = await loadModel('convnext_tiny_1k_224_ema.pth');             // checkpoint
  */
-export async function loadModel(source: string, opts: LoadModelOptions = {}): Promise<LoadedModel> {
+export async function loadModel(source: string, opts: LoadModelOptions = {}): Promise<AdaptedModel> {
   return adapt(await loadWeights(source, opts), opts);
 }

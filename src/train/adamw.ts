@@ -46,8 +46,11 @@ export class AdamW {
     this.eps = opts.eps ?? 1e-8;
     this.weightDecay = opts.weightDecay ?? 0.05;
     for (const [name, p] of params) {
-      this.m.set(name, tf.variable(tf.zerosLike(p), false));
-      this.v.set(name, tf.variable(tf.zerosLike(p), false));
+      // tf.variable keeps its own reference to the data: dispose the initial tensors (they leaked before)
+      const [zm, zv] = [tf.zerosLike(p), tf.zerosLike(p)];
+      this.m.set(name, tf.variable(zm, false));
+      this.v.set(name, tf.variable(zv, false));
+      tf.dispose([zm, zv]);
     }
   }
 

@@ -73,6 +73,8 @@ const V2_ROWS: Row[] = [
   ['convnextv2_huge.fcmae_ft_in22k_in1k_384', `${FB2}im22k/convnextv2_huge_22k_384_ema.pt`, 384],
   ['convnextv2_huge.fcmae_ft_in22k_in1k_512', `${FB2}im22k/convnextv2_huge_22k_512_ema.pt`, 512],
   ...['atto', 'femto', 'pico', 'nano', 'tiny', 'base', 'large', 'huge'].map((s): Row => [`convnextv2_${s}.fcmae_ft_in1k`, `${FB2}im1k/convnextv2_${s}_1k_224_ema.pt`, 224]),
+  // FCMAE-pretrained encoders (no final norm, no head): numClasses-0 models, for embed and train --init.
+  ...['atto', 'femto', 'pico', 'nano', 'tiny', 'base', 'large', 'huge'].map((s): Row => [`convnextv2_${s}.fcmae`, `${FB2}pt_only/convnextv2_${s}_1k_224_fcmae.pt`, 224, 0]),
 ];
 
 function rowEntry([name, url, inputSize, numClasses = 1000]: Row, license: string): ZooEntry {
@@ -82,7 +84,7 @@ function rowEntry([name, url, inputSize, numClasses = 1000]: Row, license: strin
     url,
     file: url.slice(url.lastIndexOf('/') + 1),
     numClasses,
-    labels: numClasses === 21841 ? 'imagenet-22k' : 'imagenet-1k',
+    labels: numClasses === 0 ? undefined : numClasses === 21841 ? 'imagenet-22k' : 'imagenet-1k',
     preprocessing: evalPreprocessing(inputSize),
     license,
     // sizeBytes / sha256: unknown offline; left undefined rather than guessed.

@@ -7,12 +7,12 @@ import { ZooError } from '../../src/errors';
 const PRE = { inputSize: 32, cropPct: 1, cropMode: 'squash' as const, interpolation: 'bicubic' as const, mean: [0.5, 0.5, 0.5] as [number, number, number], std: [0.5, 0.5, 0.5] as [number, number, number] };
 
 describe('zoo registry', () => {
-  it('covers the official V1 and V2 checkpoints (39 entries)', () => {
+  it('covers the official V1 and V2 checkpoints (47 entries, 8 of them FCMAE encoders)', () => {
     const all = listPretrained();
-    expect(all).to.have.length(39);
+    expect(all).to.have.length(47);
     expect(new Set(all).size).to.equal(all.length);
     expect(listPretrained('convnext_*')).to.have.length(21);
-    expect(listPretrained('convnextv2_*')).to.have.length(18);
+    expect(listPretrained('convnextv2_*')).to.have.length(26);
     expect(listPretrained('convnext_tiny.*')).to.deep.equal([
       'convnext_tiny.fb_in22k_ft_in1k',
       'convnext_tiny.fb_in1k',
@@ -23,6 +23,7 @@ describe('zoo registry', () => {
       'convnextv2_huge.fcmae_ft_in22k_in1k_384',
       'convnextv2_huge.fcmae_ft_in22k_in1k_512',
       'convnextv2_huge.fcmae_ft_in1k',
+      'convnextv2_huge.fcmae',
     ]);
   });
 
@@ -39,8 +40,8 @@ describe('zoo registry', () => {
       files.add(e.file);
       const v2 = name.startsWith('convnextv2_');
       expect(e.license).to.equal(v2 ? 'CC-BY-NC-4.0' : 'MIT');
-      expect(e.numClasses).to.equal(name.endsWith('.fb_in22k') ? 21841 : 1000);
-      expect(e.labels).to.equal(name.endsWith('.fb_in22k') ? 'imagenet-22k' : 'imagenet-1k');
+      expect(e.numClasses).to.equal(name.endsWith('.fb_in22k') ? 21841 : name.endsWith('.fcmae') ? 0 : 1000);
+      expect(e.labels).to.equal(name.endsWith('.fb_in22k') ? 'imagenet-22k' : name.endsWith('.fcmae') ? undefined : 'imagenet-1k');
       const size = /_384$/.test(name) ? 384 : /_512$/.test(name) ? 512 : 224;
       const p = e.preprocessing;
       expect(p.inputSize, name).to.equal(size);
