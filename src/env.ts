@@ -3,7 +3,8 @@
  * Each reader takes the environment as an argument (default process.env) so tests and embedders can
  * pass their own; options given in code always win over these.
  *
- *   CONVNEXT_BACKEND   auto | node-gpu | node | wasm | cpu        initBackend's default request
+ *   CONVNEXT_BACKEND   auto | node-gpu | webgpu | node | wasm | cpu   initBackend's default request
+ *   CONVNEXT_WEBGPU_ADAPTER  Dawn adapter name                    (webgpu: which GPU)
  *   CONVNEXT_THREADS   1 (default) | auto | N                     wasm threads (the threaded build)
  *   CONVNEXT_SIMD      0 turns our wasm SIMD kernels off          (for A/B comparisons)
  *   CONVNEXT_CACHE     zoo cache root                             (else $XDG_CACHE_HOME/convnext-tfjs, ~/.cache/convnext-tfjs)
@@ -30,6 +31,8 @@ export const settings = {
   threads: (env: Env = process.env) => value(env, 'CONVNEXT_THREADS'),
   /** Whether our SIMD kernels may serve (not $CONVNEXT_SIMD=0). */
   simd: (env: Env = process.env) => value(env, 'CONVNEXT_SIMD') !== '0',
+  /** $CONVNEXT_WEBGPU_ADAPTER (Dawn's adapter=<name>), or undefined. */
+  webgpuAdapter: (env: Env = process.env) => value(env, 'CONVNEXT_WEBGPU_ADAPTER'),
   /** $CONVNEXT_CACHE, or undefined. */
   cacheDir: (env: Env = process.env) => value(env, 'CONVNEXT_CACHE'),
   /** $XDG_CACHE_HOME, or undefined. */

@@ -25,6 +25,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { pathToFileURL } from 'url';
 import * as tf from '@tensorflow/tfjs-core';
+import { settings } from '../env';
 
 /** The npm package of Dawn's Node bindings (ESM only). */
 export const DAWN_PACKAGE = 'webgpu';
@@ -90,7 +91,7 @@ export function importEsm(pkg: string): Promise<unknown> {
 /** Dawn options for create(): the given ones, plus `adapter=$CONVNEXT_WEBGPU_ADAPTER` unless one is given. */
 export function dawnOptions(given: readonly string[] = []): string[] {
   const out = [...given];
-  const adapter = process.env.CONVNEXT_WEBGPU_ADAPTER?.trim();
+  const adapter = settings.webgpuAdapter();
   if (adapter && !out.some((o) => o.startsWith('adapter='))) out.push(`adapter=${adapter}`);
   return out;
 }
