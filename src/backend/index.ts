@@ -15,7 +15,6 @@ import * as tf from '@tensorflow/tfjs-core';
 // and the cpu backend, on the one tfjs-core engine the wasm backend shares. A require, not an
 // import: an `import '@tensorflow/tfjs'` stays in our .d.ts and makes every TypeScript consumer
 // type-check tfjs-layers, which fails under --strict without skipLibCheck (issue 14).
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 require('@tensorflow/tfjs');
 import * as os from 'os';
 import { BackendError } from '../errors';

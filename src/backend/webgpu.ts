@@ -71,7 +71,6 @@ export interface AdapterReport {
 }
 
 /** A real import() in CommonJS output: tsc would rewrite a literal `import(s)` to require(s). */
-// eslint-disable-next-line @typescript-eslint/no-implied-eval
 const dynamicImport = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<unknown>;
 
 /**

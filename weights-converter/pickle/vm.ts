@@ -73,14 +73,14 @@ class Machine {
     this.label = opts.label ?? 'pickle';
     this.start = src.position;
     this.opOffset = this.start;
-    const m = this;
+    const offset = () => this.opOffset - this.start;
     this.ctx = {
       file: opts.file,
       get offset() {
-        return m.opOffset - m.start;
+        return offset();
       },
-      fail: (reason) => m.fail(reason),
-      charge: (n) => m.charge(n),
+      fail: (reason) => this.fail(reason),
+      charge: (n) => this.charge(n),
     };
   }
 
