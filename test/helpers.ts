@@ -1,4 +1,6 @@
 /** Shared test helpers: backends to loop over, closeness checks, seeded data, naive references. */
+import { spawnSync } from 'child_process';
+import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
@@ -86,4 +88,28 @@ export function expectNoLeak(fn: () => void): void {
   const before = tf.memory().numTensors;
   fn();
   expect(tf.memory().numTensors, 'tensor count after the call').to.equal(before);
+}
+
+/** The repository root (tests run from dist/test/...) and the CLI entry point. */
+export const ROOT = path.resolve(__dirname, '../..');
+export const BIN = path.join(ROOT, 'bin/convnext.js');
+
+/** Result of one CLI run in a child process. */
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `convnext ...args` in a child process on the wasm backend. */
+export function runCli(...args: string[]): CliResult {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, CONVNEXT_BACKEND: 'wasm' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A user error: exit 1, the message matching `pattern`, and no stack trace. */
+export function expectUserError(r: { code: number | null; stderr: string }, pattern: RegExp): void {
+  expect(r.code, r.stderr).to.equal(1);
+  expect(r.stderr).to.match(pattern);
+  expect(r.stderr, 'no stack trace').to.not.match(/\n\s+at /);
 }

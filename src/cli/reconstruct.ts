@@ -14,7 +14,7 @@ import { evalTransform } from '../data/transforms';
 import { FcmaeError } from '../errors';
 import { PatchMask } from '../fcmae/mask';
 import { loadFcmae, reconstruct } from '../fcmae/reconstruct';
-import { encodePng } from '../fcmae/visualize';
+import { encodePng } from '../data/png';
 import { encodeNpy, readNpyFloat32 } from '../io/npy';
 import { writeFileAtomic } from '../util/fs';
 import { withBackend } from './common';

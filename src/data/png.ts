@@ -12,6 +12,7 @@
  * Internal to src/data: decode.ts is the public entry point.
  */
 import * as zlib from 'zlib';
+import { RgbImage } from './image';
 
 /** What the chunk walk learned about a PNG file. */
 export interface PngInfo {
@@ -46,7 +47,7 @@ for (let n = 0; n < 256; n++) {
 }
 
 /** CRC-32 of buf[start, end) (PNG spec annex D). */
-function crc32(buf: Uint8Array, start: number, end: number): number {
+export function crc32(buf: Uint8Array, start = 0, end = buf.length): number {
   let c = ~0;
   for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ buf[i]) & 0xff] ^ (c >>> 8);
   return ~c >>> 0;
@@ -162,4 +163,26 @@ export function pngToRgb(rgba: ArrayLike<number>, width: number, height: number,
     }
   }
   return out;
+}
+
+function chunk(type: string, data: Buffer): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(td));
+  return Buffer.concat([len, td, crc]);
+}
+
+/** An 8-bit RGB PNG of `img` (filter 0 per row, zlib level 9): reconstruction grids, test images. */
+export function encodePng(img: RgbImage): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(img.width, 0);
+  ihdr.writeUInt32BE(img.height, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 2; // RGB
+  const stride = img.width * 3;
+  const raw = Buffer.alloc((stride + 1) * img.height);
+  for (let y = 0; y < img.height; y++) raw.set(img.data.subarray(y * stride, (y + 1) * stride), y * (stride + 1) + 1);
+  return Buffer.concat([Buffer.from(PNG_SIGNATURE), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw, { level: 9 })), chunk('IEND', Buffer.alloc(0))]);
 }

@@ -1,26 +1,17 @@
 /** The `convnext` CLI as a user runs it: exit codes, stdout JSON, one-line errors, no stack traces. */
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
+import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { expect } from 'chai';
 import { readNpyFloat32, writeNpy } from '../../src/io/npy';
-import { maxAbsDiff } from '../helpers';
+import { BIN, expectUserError, maxAbsDiff, runCli } from '../helpers';
 
 const ROOT = path.resolve(__dirname, '../../..');
-const BIN = path.join(ROOT, 'bin/convnext.js');
 const PARITY = path.join(ROOT, 'test/fixtures/parity');
 
-function run(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, CONVNEXT_BACKEND: 'wasm' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const run = runCli;
 
-function expectUserError(r: ReturnType<typeof run>, pattern: RegExp): void {
-  expect(r.code, r.stderr).to.equal(1);
-  expect(r.stderr).to.match(pattern);
-  expect(r.stderr, 'no stack trace').to.not.match(/\n\s+at /);
-}
 
 describe('convnext CLI', function () {
   this.timeout(120_000);

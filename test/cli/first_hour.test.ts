@@ -10,7 +10,7 @@ import * as path from 'path';
 import { expect } from 'chai';
 import { RgbImage } from '../../src/data/image';
 import { readNpyFloat32 } from '../../src/io/npy';
-import { encodePng } from '../train/png';
+import { encodePng } from '../../src/data/png';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const BIN = path.join(ROOT, 'bin/convnext.js');

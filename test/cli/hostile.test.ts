@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { expect } from 'chai';
+import { expectUserError } from '../helpers';
 import { makeHostileFolder } from '../data/hostile_images';
 
 const ROOT = path.resolve(__dirname, '../../..');
@@ -25,11 +26,6 @@ function run(args: string[], opts: { timeout?: number; time?: boolean } = {}) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, signal: r.signal };
 }
 
-function expectUserError(r: ReturnType<typeof run>, pattern: RegExp): void {
-  expect(r.code, r.stderr).to.equal(1);
-  expect(r.stderr).to.match(pattern);
-  expect(r.stderr, 'no stack trace').to.not.match(/\n\s+at /);
-}
 
 describe('convnext CLI on hostile input', function () {
   this.timeout(180_000);

@@ -13,7 +13,7 @@ import { expect } from 'chai';
 import { readNpyFloat32 } from '../../src/io/npy';
 import { convertCheckpoint } from '../../weights-converter/convert';
 import { writeModelDir } from '../../src/io/model_dir';
-import { encodePng } from '../train/png';
+import { encodePng } from '../../src/data/png';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const BIN = path.join(ROOT, 'bin', 'convnext.js');

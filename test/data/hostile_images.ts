@@ -9,18 +9,9 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { RgbImage } from '../../src/data/image';
-import { encodePng } from '../train/png';
+import { crc32, encodePng } from '../../src/data/png';
 
 const IMAGES = path.resolve(__dirname, '../../../test/fixtures/images');
-
-function crc32(buf: Buffer): number {
-  let c = ~0;
-  for (const b of buf) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
-  }
-  return ~c >>> 0;
-}
 
 /** Rewrites a PNG's IHDR width/height, with a correct CRC (so only the size lies). */
 export function pngWithSize(png: Buffer, width: number, height: number): Buffer {

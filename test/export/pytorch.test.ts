@@ -25,7 +25,7 @@ import { EXPORT_EXTENSIONS, exportModel, timmUsesConvMlp } from '../../weights-c
 import { LAYOUTS, Layout } from '../../weights-converter/layouts';
 import { randn, useBackend } from '../helpers';
 import { assignWeights, randomWeights } from '../random_weights';
-import { encodePng } from '../train/png';
+import { encodePng } from '../../src/data/png';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const PY = '/usr/bin/python3';

@@ -4,7 +4,6 @@
  * embedding (pool -> LayerNorm at init) equals PyTorch's; the zoo's convnextv2_*.fcmae tags; and
  * `train --init <encoder>` starts from FB2's fresh head (std 2e-5).
  */
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -18,17 +17,13 @@ import { listPretrained, getPretrained } from '../../src/zoo/registry';
 import { readNpyFloat32 } from '../../src/io/npy';
 import { writeModelDir } from '../../src/io/model_dir';
 import { readTensors } from '../../src/util/tensors';
-import { encodePng } from '../train/png';
-import { maxAbs, onBackend } from '../helpers';
+import { encodePng } from '../../src/data/png';
+import { maxAbs, onBackend, runCli } from '../helpers';
 
 const ROOT = path.resolve(__dirname, '../../..');
-const BIN = path.join(ROOT, 'bin/convnext.js');
 const FIX = path.join(ROOT, 'test/fixtures/fcmae');
 
-function run(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, CONVNEXT_BACKEND: 'wasm' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const run = runCli;
 
 describe('FCMAE checkpoints as model input', function () {
   this.timeout(300_000);

@@ -1,28 +1,18 @@
 /** `convnext reconstruct` and `convnext pretrain` as a user runs them (wasm): numbers, files, one-line errors. */
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { expect } from 'chai';
 import { readNpyFloat32, writeNpy } from '../../src/io/npy';
 import { readSafetensors } from '../../weights-converter/safetensors';
-import { encodePng } from '../train/png';
-import { maxAbs } from '../helpers';
+import { encodePng } from '../../src/data/png';
+import { expectUserError, maxAbs, runCli } from '../helpers';
 
 const ROOT = path.resolve(__dirname, '../../..');
-const BIN = path.join(ROOT, 'bin/convnext.js');
 const FIX = path.join(ROOT, 'test/fixtures/fcmae');
 
-function run(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, CONVNEXT_BACKEND: 'wasm' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const run = runCli;
 
-function expectUserError(r: ReturnType<typeof run>, pattern: RegExp): void {
-  expect(r.code, r.stderr).to.equal(1);
-  expect(r.stderr).to.match(pattern);
-  expect(r.stderr, 'no stack trace').to.not.match(/\n\s+at /);
-}
 
 describe('convnext reconstruct / pretrain CLI', function () {
   this.timeout(300_000);

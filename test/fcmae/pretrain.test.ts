@@ -15,7 +15,7 @@ import { loadFcmaeCheckpoint } from '../../src/fcmae/load';
 import { fcmaeFromRun, listImagesRecursive, pretrain, PretrainOptions } from '../../src/fcmae/pretrain';
 import { loadModel } from '../../src/factory';
 import { readSafetensors } from '../../weights-converter/safetensors';
-import { encodePng } from '../train/png';
+import { encodePng } from '../../src/data/png';
 import { onBackend } from '../helpers';
 
 const ARCH = { version: 2 as const, depths: [1, 1, 1, 1] as [number, number, number, number], dims: [8, 8, 16, 16] as [number, number, number, number], name: 'convnextv2_test' };

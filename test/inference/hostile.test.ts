@@ -10,7 +10,7 @@ import { ImageError } from '../../src/errors';
 import { ImageInput, ItemResult, Predictor, runTolerant } from '../../src/inference/predictor';
 import { createModel } from '../../src/factory';
 import { useBackend } from '../helpers';
-import { encodePng } from '../train/png';
+import { encodePng } from '../../src/data/png';
 
 const IMAGES = path.resolve(__dirname, '../../../test/fixtures/images');
 

@@ -11,7 +11,7 @@ import { ConfigError } from '../../src/errors';
 import { Predictor, pipeline, resolveWorkers, runTolerant } from '../../src/inference';
 import { createModel } from '../../src/factory';
 import { evaluate } from '../../src/train/evaluate';
-import { encodePng } from '../train/png';
+import { encodePng } from '../../src/data/png';
 import { maxAbsDiff, randn, useBackend } from '../helpers';
 import { assignWeights, randomWeights } from '../random_weights';
 

@@ -18,7 +18,7 @@ import { MetricsAccumulator } from '../../src/train/metrics';
 import { cosineLr } from '../../src/train/schedule';
 import { train } from '../../src/train/trainer';
 import { RgbImage } from '../../src/data/image';
-import { encodePng } from './png';
+import { encodePng } from '../../src/data/png';
 import { expectClose, useBackend } from '../helpers';
 
 describe('training building blocks', () => {
