@@ -5,18 +5,14 @@
  *
  * Without --model, a randomly initialised --arch shows the shapes (no download needed).
  */
+import { parseArgs } from 'util';
 import * as tf from '@tensorflow/tfjs-core';
 import { Predictor, createModel, initBackend } from '../src';
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const flag = (name: string) => {
-    const i = args.indexOf(name);
-    return i >= 0 ? args.splice(i, 2)[1] : undefined;
-  };
-  const model = flag('--model');
-  const arch = flag('--arch') ?? 'convnext_tiny';
-  const image = args[0];
+  const { values, positionals } = parseArgs({ options: { model: { type: 'string' }, arch: { type: 'string', default: 'convnext_tiny' } }, allowPositionals: true });
+  const { model, arch } = values;
+  const image = positionals[0];
   if (!image) throw new Error('usage: features.js <image> [--model M | --arch NAME]');
   await initBackend();
   const predictor = model ? await Predictor.load(model) : new Predictor(createModel(arch));

@@ -4,6 +4,7 @@
  *
  *   node dist/examples/search.js <query image> <folder> [--model M] [--k 5]
  */
+import { parseArgs } from 'util';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Predictor, createModel, initBackend, runTolerant } from '../src';
@@ -21,13 +22,9 @@ function cosine(a: Float32Array, b: Float32Array): number {
 }
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const flag = (name: string) => {
-    const i = args.indexOf(name);
-    return i >= 0 ? args.splice(i, 2)[1] : undefined;
-  };
-  const model = flag('--model');
-  const k = Number(flag('--k') ?? 5);
+  const { values, positionals: args } = parseArgs({ options: { model: { type: 'string' }, k: { type: 'string', default: '5' } }, allowPositionals: true });
+  const model = values.model;
+  const k = Number(values.k);
   const [query, folder] = args;
   if (!query || !folder) throw new Error('usage: search.js <query image> <folder> [--model M] [--k 5]');
   await initBackend();

@@ -188,3 +188,12 @@ export function refModel(
   const logits = W.has('head.fc.weight') ? refLinear(preLogits, w('head.fc.weight'), w('head.fc.bias').data) : null;
   return { stages, preLogits, logits };
 }
+
+/** Official parameter counts with 1000-class heads (torchvision meta, FB/FB2 and timm tables). */
+export const OFFICIAL_PARAMS: Record<string, number> = {
+  convnext_tiny: 28_589_128,
+  convnext_small: 50_223_688,
+  convnext_base: 88_591_464,
+  convnext_large: 197_767_336,
+  convnextv2_atto: 3_708_400,
+};

@@ -1,16 +1,9 @@
 /** The configs table (src/model/configs.ts): timm names, exact parameter and MAC counts, validation. */
 import { expect } from 'chai';
+import { OFFICIAL_PARAMS } from '../reference';
 import { ConfigError } from '../../src/errors';
 import { MODEL_CONFIGS, countMacs, countParams, listModels, resolveConfig } from '../../src/model';
 
-/** Official parameter counts with 1000-class heads (torchvision meta, FB/FB2 and timm tables). */
-const OFFICIAL_PARAMS: Record<string, number> = {
-  convnext_tiny: 28_589_128,
-  convnext_small: 50_223_688,
-  convnext_base: 88_591_464,
-  convnext_large: 197_767_336,
-  convnextv2_atto: 3_708_400,
-};
 /** Published counts in millions, to two decimals. */
 const PUBLISHED_M: Record<string, number> = {
   convnext_atto: 3.7,

@@ -1,6 +1,7 @@
 /** The ConvNeXt model (src/model/convnext.ts): every registered config builds and runs, forward/features/head, weights, leaks, backends agree. */
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
+import { OFFICIAL_PARAMS } from '../reference';
 import { ConfigError, ShapeError, WeightsError } from '../../src/errors';
 import { ConvNeXt, countParams, listModels } from '../../src/model';
 import { createModel } from '../../src/factory';
@@ -8,14 +9,6 @@ import { BACKENDS, expectClose, expectNoLeak, maxAbs, useBackend } from '../help
 import { nd, refModel } from '../reference';
 import { assignWeights, randomWeights, toNd } from '../random_weights';
 
-/** Official parameter counts with 1000-class heads (torchvision meta, FB/FB2 and timm tables). */
-const OFFICIAL_PARAMS: Record<string, number> = {
-  convnext_tiny: 28_589_128,
-  convnext_small: 50_223_688,
-  convnext_base: 88_591_464,
-  convnext_large: 197_767_336,
-  convnextv2_atto: 3_708_400,
-};
 
 const TINY = { version: 1 as const, depths: [1, 1, 2, 1] as [number, number, number, number], dims: [8, 16, 24, 32] as [number, number, number, number], numClasses: 10 };
 
