@@ -10,6 +10,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 export const GELU_KERNEL = 'ConvNeXtGelu';
+/** Its gradient dx = dy * gelu'(x) as one kernel (wasm: src/backend/simd/gelu_grad.ts); inputs x, dy. */
+export const GELU_GRAD_KERNEL = 'ConvNeXtGeluGrad';
 
 /** GELU from tfjs-core ops (five kernels), any backend. TF.js erf is within ~1.5e-7 of the true erf. */
 export function geluComposite<T extends tf.Tensor>(x: T): T {
@@ -30,6 +32,10 @@ tf.registerGradient({
   inputsToSave: ['x'],
   gradFunc: (dy, saved) => {
     const [x] = saved;
+    const d = dy as tf.Tensor;
+    if (d.dtype === 'float32' && x.size % 4 === 0 && tf.getKernel(GELU_GRAD_KERNEL, tf.getBackend())) {
+      return { x: () => tf.engine().runKernel(GELU_GRAD_KERNEL, { x, dy: d }) as tf.Tensor };
+    }
     return {
       x: () =>
         tf.mul(

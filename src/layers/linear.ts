@@ -6,6 +6,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ShapeError } from '../errors';
 
 /**
+ * The gradient of x @ w + b as one kernel of three outputs (dx, dw, db) from inputs x [P, Cin],
+ * w [Cin, Cout], dy [P, Cout]; backends that register it (wasm: src/backend/simd/linear_grad.ts,
+ * products without materialised transposes) run it, the others the composite below.
+ */
+export const LINEAR_GRAD_KERNEL = 'ConvNeXtLinearGrad';
+
+/**
  * @param x      [..., Cin] (e.g. NHWC [N, H, W, Cin] or [N, Cin])
  * @param weight [Cin, Cout] (PyTorch [Cout, Cin] transposed)
  * @param bias   [Cout]
@@ -37,6 +44,11 @@ const matMulBias = tf.customGrad((...args: unknown[]) => {
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [sa, sw] = saved as [tf.Tensor2D, tf.Tensor2D];
       const dy2 = dy as tf.Tensor2D;
+      const [p, cin] = sa.shape;
+      const cout = sw.shape[1];
+      if (p > 0 && cin % 8 === 0 && cout % 8 === 0 && dy2.dtype === 'float32' && tf.getKernel(LINEAR_GRAD_KERNEL, tf.getBackend())) {
+        return tf.engine().runKernel(LINEAR_GRAD_KERNEL, { x: sa, w: sw, dy: dy2 }) as tf.Tensor[];
+      }
       return [tf.matMul(dy2, tf.transpose(sw)), tf.matMul(tf.transpose(sa), dy2), tf.sum(dy2, 0)];
     },
   };
