@@ -1,9 +1,12 @@
 /**
  * Where a training step's time goes, per kernel and phase (forward / backward / optimizer): every
  * kernel registered for the current backend is wrapped with a timer (wasm and cpu kernels are
- * synchronous, so the wall time of a call is its cost); calls are keyed by kernel name plus, for
- * matrix products, their transposes, and for the heaviest, their input shapes. The step is
+ * synchronous, so the cost of a call is the time around it); calls are keyed by kernel name plus,
+ * for matrix products, their transposes, and for the heaviest, their input shapes. The step is
  * src/bench/train_bench.ts's createTrainStep (the `convnext bench --train` step).
+ * Times are the process's CPU time (process.cpuUsage: user + system) around each call, not wall
+ * time: on a shared machine wall time counts the time the thread waited for a core. With one wasm
+ * thread the process's CPU time is the kernel's (plus V8's GC threads).
  *
  *   node dist/bench/train_profile.js [--arch convnext_atto] [--size 64] [--batch 32] [--steps 3] [--md out.md]
  *
@@ -51,9 +54,10 @@ async function main(): Promise<void> {
     const inner = config.kernelFunc;
     const kernelFunc = ((args: Parameters<tf.KernelFunc>[0]) => {
       if (!recording) return inner(args);
-      const t = performance.now();
+      const t = process.cpuUsage();
       const out = inner(args);
-      const ms = performance.now() - t;
+      const u = process.cpuUsage(t);
+      const ms = (u.user + u.system) / 1000;
       const key = `${phase}\t${keyOf(config.kernelName, args.inputs, args.attrs)}`;
       const s = stats.get(key) ?? { ms: 0, calls: 0 };
       s.ms += ms;
@@ -75,11 +79,15 @@ async function main(): Promise<void> {
   step.run();
   step.run();
   let total = 0;
+  let wall = 0;
   recording = true;
   for (let i = 0; i < steps; i++) {
-    const t0 = performance.now();
+    const t0 = process.cpuUsage();
+    const w0 = performance.now();
     step.run();
-    total += performance.now() - t0;
+    const u = process.cpuUsage(t0);
+    total += (u.user + u.system) / 1000;
+    wall += performance.now() - w0;
   }
   recording = false;
   step.dispose();
@@ -97,11 +105,11 @@ async function main(): Promise<void> {
   lines.push(`${new Date().toISOString()}; mean of ${steps} steps after 2 warm-up steps; step = forward (training mode) + ` +
     'softmax cross-entropy (smoothing 0.1, 1000 classes) + backward (tf.variableGrads) + AdamW; `node dist/bench/train_profile.js`.');
   lines.push('');
-  lines.push(`step ${stepMs.toFixed(1)} ms (${((1000 * batch) / stepMs).toFixed(1)} images/s); in kernels ${kernelSum.toFixed(1)} ms ` +
+  lines.push(`CPU time per step ${stepMs.toFixed(1)} ms (${((1000 * batch) / stepMs).toFixed(1)} images/s at one core; wall ${per(wall).toFixed(1)} ms); in kernels ${kernelSum.toFixed(1)} ms ` +
     `(forward ${phaseSum('forward').toFixed(1)}, backward ${phaseSum('backward').toFixed(1)}, optimizer ${phaseSum('optimizer').toFixed(1)}); ` +
     `outside kernels (tape, tidy, JS) ${(stepMs - kernelSum).toFixed(1)} ms`);
   lines.push('');
-  lines.push('| phase | kernel | ms / step | % of step | calls / step | heaviest input shapes (ms / step) |');
+  lines.push('| phase | kernel | CPU ms / step | % of step | calls / step | heaviest input shapes (ms / step) |');
   lines.push('|---|---|---|---|---|---|');
   for (const r of rows) {
     if (r.ms < 0.05 * stepMs / 100 && rows.indexOf(r) > 30) continue;

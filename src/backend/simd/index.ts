@@ -10,6 +10,9 @@
  *                                                     filter: 7x7), in front of src/backend/wasm_kernels
  *   Conv2DBackpropFilter, Conv2DBackpropInput      -> conv_patch_grad.ts (stride = kernel, 'valid', NHWC:
  *                                                     the stem and downsampling convs)
+ *   Identity                                       -> shares the input's data (refcount) where the package
+ *                                                     copies it: the tape keeps a clone of every tensor a
+ *                                                     gradient needs (264 copies per ConvNeXt-atto step)
  *
  * and adds the kernels of our own ops and of their gradients, which other backends run as
  * composites of tfjs-core ops:
@@ -36,6 +39,15 @@ export { simdKernelsFor } from './kernels';
 
 type FastPath = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => tf.TensorInfo | null;
 
+/** Tensors are immutable and no kernel writes its inputs, so a clone can share the data, as on cpu. */
+const shareIdentity: FastPath = ({ inputs, backend }) => {
+  const x = inputs.x;
+  const b = backend as { incRef?: (dataId: object) => void };
+  if (!x || !['float32', 'int32', 'bool'].includes(x.dtype) || typeof b.incRef !== 'function') return null;
+  b.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+};
+
 const FAST_PATHS: Record<string, FastPath> = {
   DepthwiseConv2dNative: simdDepthwise,
   FusedDepthwiseConv2D: simdDepthwise,
@@ -45,6 +57,7 @@ const FAST_PATHS: Record<string, FastPath> = {
   DepthwiseConv2dNativeBackpropFilter: simdDepthwiseBackpropFilter,
   Conv2DBackpropFilter: simdConv2DBackpropFilter,
   Conv2DBackpropInput: simdConv2DBackpropInput,
+  Identity: shareIdentity,
 };
 
 /** Kernels of our own ops, for 'wasm' only. */
