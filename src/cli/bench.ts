@@ -54,7 +54,7 @@ export function formatTrainBench(r: TrainBenchResult): string {
 export function registerBench(program: Command): void {
   program
     .command('bench')
-    .description('time inference of one configuration (random weights): ms per image, images/s, memory')
+    .description('time inference (or, with --train, full training steps) of one configuration with random weights: images/s, memory')
     .requiredOption('--arch <name>', 'model name, e.g. convnext_tiny (or tiny)')
     .option('--batch <n>', 'images per forward pass (per worker call with --workers > 1)', positiveInt, 1)
     .option('--batch-size <n>', 'same as --batch', positiveInt)
