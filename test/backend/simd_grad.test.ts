@@ -18,6 +18,7 @@ import { simdMatMul } from '../../src/backend/simd/matmul';
 import { GELU_GRAD_KERNEL, gelu, geluComposite } from '../../src/layers/gelu';
 import { LAYER_NORM_GRAD_KERNEL, layerNorm, layerNormComposite } from '../../src/layers/layer_norm';
 import { LINEAR_GRAD_KERNEL, linear } from '../../src/layers/linear';
+import { ADAMW_KERNEL, AdamW } from '../../src/train/adamw';
 import { expectClose, maxAbs, onBackend, randn, useBackend } from '../helpers';
 import { refGelu } from '../reference';
 
@@ -61,16 +62,16 @@ describe('SIMD backward kernels on the wasm backend', () => {
 
   it('are registered with the forward kernels and removed with them (CONVNEXT_SIMD=0)', () => {
     const names = registerSimdKernels();
-    for (const n of [GELU_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LINEAR_GRAD_KERNEL, 'DepthwiseConv2dNativeBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'Identity']) {
+    for (const n of [GELU_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LINEAR_GRAD_KERNEL, ADAMW_KERNEL, 'DepthwiseConv2dNativeBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'Identity']) {
       expect(names, n).to.include(n);
     }
     unregisterSimdKernels();
-    for (const n of [GELU_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LINEAR_GRAD_KERNEL]) expect(tf.getKernel(n, 'wasm'), n).to.equal(undefined);
+    for (const n of [GELU_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LINEAR_GRAD_KERNEL, ADAMW_KERNEL]) expect(tf.getKernel(n, 'wasm'), n).to.equal(undefined);
     // the depthwise gradients are still there: our TypeScript kernels (src/backend/wasm_kernels)
     expect(tf.getKernel('DepthwiseConv2dNativeBackpropFilter', 'wasm')).to.not.equal(undefined);
     registerSimdKernels();
     const k = simdKernelsFor(tf.backend());
-    for (const f of ['gemm_tn_f32', 'gemm_nt_f32', 'colsum_f32', 'gelu_grad_f32', 'layer_norm_grad_f32', 'depthwise_filter_grad7_nhwc', 'patches_f32', 'unpatches_f32']) {
+    for (const f of ['adamw_f32', 'gemm_tn_f32', 'gemm_nt_f32', 'colsum_f32', 'gelu_grad_f32', 'layer_norm_grad_f32', 'depthwise_filter_grad7_nhwc', 'patches_f32', 'unpatches_f32']) {
       expect(k, f).to.have.property(f).that.is.a('function');
     }
   });
@@ -300,6 +301,30 @@ describe('SIMD backward kernels on the wasm backend', () => {
         });
         expect(taken, c.name).to.deep.equal([c.simd, c.simd]);
       }
+    });
+  });
+
+  it('AdamW (ConvNeXtAdamW): three steps give the same bits as the composite, and cpu to float32 rounding', async () => {
+    const shapes = [[7, 7, 8, 1], [13], [16, 24]]; // 13: the scalar tail
+    const run = (): Float32Array[] => {
+      const params = new Map(shapes.map((s, i) => [`p${i}`, tf.variable(tf.tensor(randn(tf.util.sizeFromShape(s), `adamw-p${i}`), s))]));
+      const groups = new Map(shapes.map((s, i) => [`p${i}`, { lrScale: i === 2 ? 0.5 : 1, decay: s.length > 1 }]));
+      const opt = new AdamW(params, groups, { weightDecay: 0.05 });
+      for (let t = 0; t < 3; t++) {
+        const grads = new Map(shapes.map((s, i) => [`p${i}`, tf.tensor(randn(tf.util.sizeFromShape(s), `adamw-g${i}-${t}`, 0.1), s)]));
+        opt.apply(grads, 1e-3 * (t + 1));
+        tf.dispose([...grads.values()]);
+      }
+      const out = [...params.values(), ...opt.state().m.values(), ...opt.state().v.values()].map((x) => x.dataSync() as Float32Array);
+      opt.dispose();
+      tf.dispose([...params.values()]);
+      return out;
+    };
+    expect(await kernelsOf(run)).to.include(ADAMW_KERNEL).and.not.include('Sqrt');
+    const { ours, without, cpu } = await threeWays(run);
+    ours.forEach((o, i) => {
+      expectClose(o, without[i], 0, 0);
+      expectClose(o, cpu[i], 1e-6 * scaleOf(cpu[i]), 0);
     });
   });
 

@@ -20,11 +20,13 @@
  *   ConvNeXtGelu, ConvNeXtGeluGrad            -> gelu.ts, gelu_grad.ts              (src/layers/gelu.ts)
  *   ConvNeXtLayerNorm, ConvNeXtLayerNormGrad  -> layer_norm.ts, layer_norm_grad.ts  (src/layers/layer_norm.ts)
  *   ConvNeXtLinearGrad                        -> linear_grad.ts                     (src/layers/linear.ts)
+ *   ConvNeXtAdamW                             -> adamw.ts                           (src/train/adamw.ts)
  *
  * Gradients are registered per kernel name, so training is unaffected.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { registerWasmTrainingKernels } from '../wasm_kernels';
+import { adamwKernelConfig } from './adamw';
 import { simdConv2DBackpropFilter, simdConv2DBackpropInput } from './conv_patch_grad';
 import { simdDepthwise } from './depthwise';
 import { simdDepthwiseBackpropFilter, simdDepthwiseBackpropInput } from './depthwise_grad';
@@ -61,7 +63,7 @@ const FAST_PATHS: Record<string, FastPath> = {
 };
 
 /** Kernels of our own ops, for 'wasm' only. */
-const OWN_KERNELS: tf.KernelConfig[] = [geluKernelConfig, geluGradKernelConfig, layerNormKernelConfig, layerNormGradKernelConfig, linearGradKernelConfig];
+const OWN_KERNELS: tf.KernelConfig[] = [geluKernelConfig, geluGradKernelConfig, layerNormKernelConfig, layerNormGradKernelConfig, linearGradKernelConfig, adamwKernelConfig];
 
 /** The package's kernels we stand in front of, by name (to restore them). */
 const replaced = new Map<string, tf.KernelConfig>();

@@ -37,13 +37,18 @@ export interface SimdExports {
   layer_norm_grad_f32(x: number, w: number, dy: number, dx: number, dw: number, db: number, rows: number, c: number, eps: number): void;
   /** depthwise_filter_grad.wat */
   depthwise_filter_grad7_nhwc(x: number, dy: number, dw: number, n: number, h: number, w: number, c: number): void;
+  /** adamw.wat */
+  adamw_f32(
+    p: number, m: number, v: number, g: number, p2: number, m2: number, v2: number, n: number,
+    b1: number, omb1: number, b2: number, omb2: number, keep: number, bc2: number, eps: number, step: number, decay: number,
+  ): void;
   /** patches.wat */
   patches_f32(x: number, p: number, n: number, oh: number, ow: number, s: number, c: number, h: number, w: number): void;
   unpatches_f32(p: number, x: number, n: number, oh: number, ow: number, s: number, c: number, h: number, w: number): void;
 }
 
 /** The assembled modules (dist/src/backend/simd/<name>[.shared].wasm). */
-const MODULES = ['colsum', 'depthwise_filter_grad', 'depthwise_nhwc', 'gelu', 'gelu_grad', 'gemm', 'layer_norm', 'layer_norm_grad', 'patches'];
+const MODULES = ['adamw', 'colsum', 'depthwise_filter_grad', 'depthwise_nhwc', 'gelu', 'gelu_grad', 'gemm', 'layer_norm', 'layer_norm_grad', 'patches'];
 
 const instances = new WeakMap<object, SimdExports | null>();
 
