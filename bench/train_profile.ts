@@ -8,7 +8,10 @@
  * time: on a shared machine wall time counts the time the thread waited for a core. With one wasm
  * thread the process's CPU time is the kernel's (plus V8's GC threads).
  *
- *   node dist/bench/train_profile.js [--arch convnext_atto] [--size 64] [--batch 32] [--steps 3] [--md out.md]
+ *   node dist/bench/train_profile.js [--arch convnext_atto] [--size 64] [--batch 32] [--steps 3] [--set all|forward|package] [--md out.md]
+ *
+ * --set picks the wasm kernel set (bench/kernel_sets.ts): 'forward' is the state before the
+ * backward kernels, 'package' CONVNEXT_SIMD=0.
  *
  * Prints a markdown table (and writes it with --md). The time outside kernels (tape, tidy, JS
  * glue) is the step total minus the kernels' sum.
@@ -17,6 +20,7 @@ import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend';
 import { StepPhase, createTrainStep } from '../src/bench/train_bench';
+import { KernelSetName, installKernelSet, kernelSets } from './kernel_sets';
 
 interface Stat {
   ms: number;
@@ -46,6 +50,12 @@ async function main(): Promise<void> {
   const md = arg('md', '');
   const info = await initBackend();
   const backendName = tf.getBackend();
+  const set = arg('set', 'all') as KernelSetName;
+  if (backendName === 'wasm') {
+    const sets = kernelSets();
+    if (!sets[set]) throw new Error(`unknown --set '${set}': use all, forward, package`);
+    installKernelSet(sets[set]);
+  }
   let phase: StepPhase = 'forward';
   let recording = false;
   const stats = new Map<string, Stat>();
@@ -100,7 +110,7 @@ async function main(): Promise<void> {
   const phaseSum = (p: string) => rows.filter((r) => r.phase === p).reduce((a, r) => a + r.ms, 0);
   const lines: string[] = [];
   lines.push(`# Training step profile: ${arch}, ${size} px, batch ${batch}, ${backendName}` +
-    `${backendName === 'wasm' ? `, ${info.threads ?? 1} thread(s), SIMD kernels ${info.simd ? 'on' : 'off'}` : ''}`);
+    `${backendName === 'wasm' ? `, ${info.threads ?? 1} thread(s), kernel set '${set}'` : ''}`);
   lines.push('');
   lines.push(`${new Date().toISOString()}; mean of ${steps} steps after 2 warm-up steps; step = forward (training mode) + ` +
     'softmax cross-entropy (smoothing 0.1, 1000 classes) + backward (tf.variableGrads) + AdamW; `node dist/bench/train_profile.js`.');
