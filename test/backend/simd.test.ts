@@ -75,7 +75,7 @@ describe('SIMD kernels on the wasm backend', () => {
       'DepthwiseConv2dNative', 'FusedDepthwiseConv2D', '_FusedMatMul', 'BatchMatMul', 'ConvNeXtGelu', 'ConvNeXtLayerNorm',
       // the backward kernels (test/backend/simd_grad.test.ts)
       'DepthwiseConv2dNativeBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'Conv2DBackpropFilter', 'Conv2DBackpropInput',
-      'Identity', 'ConvNeXtGeluGrad', 'ConvNeXtLayerNormGrad', 'ConvNeXtLinearGrad',
+      'Identity', 'ConvNeXtGeluGrad', 'ConvNeXtLayerNormGrad', 'ConvNeXtLinearGrad', 'ConvNeXtAdamW',
     ];
     expect(registerSimdKernels()).to.have.members(names);
     expect(registerSimdKernels()).to.have.members(names);

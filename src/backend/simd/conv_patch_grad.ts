@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { HeapBackend, heapOffset, simdKernelsFor } from './kernels';
-import { KC, scratchFor } from './matmul';
+import { KC, MC, packedAFor, scratchFor } from './matmul';
 
 type Args = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
 
@@ -60,7 +60,7 @@ export function simdConv2DBackpropFilter(args: Args): tf.TensorInfo | null {
   const patches = backend.makeOutput([rows, cols], 'float32');
   const out = backend.makeOutput(attrs.filterShape, 'float32');
   kernels.patches_f32(heapOffset(backend, x), heapOffset(backend, patches), g.n, g.oh, g.ow, g.s, g.c, g.h, g.w);
-  kernels.gemm_tn_f32(heapOffset(backend, patches), heapOffset(backend, dy), 0, heapOffset(backend, out), cols, rows, g.cout, scratchFor(backend), KC);
+  kernels.gemm_tn_f32(heapOffset(backend, patches), heapOffset(backend, dy), 0, heapOffset(backend, out), cols, rows, g.cout, scratchFor(backend), KC, packedAFor(backend), MC);
   backend.disposeData(patches.dataId);
   return out;
 }

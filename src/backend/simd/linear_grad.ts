@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { LINEAR_GRAD_KERNEL } from '../../layers/linear';
 import { HeapBackend, heapOffset, simdKernelsFor } from './kernels';
-import { KC, scratchFor } from './matmul';
+import { KC, MC, packedAFor, scratchFor } from './matmul';
 
 export const linearGradKernelConfig: tf.KernelConfig = {
   kernelName: LINEAR_GRAD_KERNEL,
@@ -39,7 +39,7 @@ export const linearGradKernelConfig: tf.KernelConfig = {
     const scratch = scratchFor(b);
     const [px, pw, pdy] = [heapOffset(b, x), heapOffset(b, w), heapOffset(b, dy)];
     kernels.gemm_nt_f32(pdy, pw, 0, heapOffset(b, dx), p, cout, cin, scratch, KC);
-    kernels.gemm_tn_f32(px, pdy, 0, heapOffset(b, dw), cin, p, cout, scratch, KC);
+    kernels.gemm_tn_f32(px, pdy, 0, heapOffset(b, dw), cin, p, cout, scratch, KC, packedAFor(b), MC);
     kernels.colsum_f32(pdy, heapOffset(b, db), p, cout, 0);
     return [dx, dw, db];
   },

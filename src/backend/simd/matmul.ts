@@ -20,16 +20,28 @@ import { HeapBackend, heapOffset, simdKernelsFor } from './kernels';
 /** Rows of B per copied panel: 512 x 8 floats = 16 KB, an L1-sized scratch. */
 export const KC = 512;
 
-const scratch = new WeakMap<object, number>();
+/** Columns of A^T per packed block in gemm_tn_f32: 64 x 512 floats = 128 KB, L2-sized. */
+export const MC = 64;
+
+const scratch = new WeakMap<object, { panel: number; packedA: number }>();
+
+function scratchesFor(backend: HeapBackend): { panel: number; packedA: number } {
+  let s = scratch.get(backend);
+  if (s === undefined) {
+    s = { panel: backend.wasm._malloc(32 * KC), packedA: backend.wasm._malloc(4 * MC * KC) };
+    scratch.set(backend, s);
+  }
+  return s;
+}
 
 /** The backend's gemm scratch panel (32 * KC bytes, allocated once per backend, never freed). */
 export function scratchFor(backend: HeapBackend): number {
-  let p = scratch.get(backend);
-  if (p === undefined) {
-    p = backend.wasm._malloc(32 * KC);
-    scratch.set(backend, p);
-  }
-  return p;
+  return scratchesFor(backend).panel;
+}
+
+/** gemm_tn_f32's packed-A^T scratch (4 * MC * KC bytes, allocated once per backend, never freed). */
+export function packedAFor(backend: HeapBackend): number {
+  return scratchesFor(backend).packedA;
 }
 
 interface MatMulAttrs {
@@ -65,17 +77,8 @@ export function simdMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unkno
   const backend = args.backend as HeapBackend;
   const outShape = ta ? [...a.shape.slice(0, -2), m, n] : [...a.shape.slice(0, -1), n];
   const out = backend.makeOutput(outShape, 'float32');
-  const gemm = ta ? kernels.gemm_tn_f32 : tb ? kernels.gemm_nt_f32 : kernels.gemm_f32;
-  gemm(
-    heapOffset(backend, a),
-    heapOffset(backend, b),
-    bias ? heapOffset(backend, bias) : 0,
-    heapOffset(backend, out),
-    m,
-    k,
-    n,
-    scratchFor(backend),
-    KC,
-  );
+  const [pa, pb, pbias, pc] = [heapOffset(backend, a), heapOffset(backend, b), bias ? heapOffset(backend, bias) : 0, heapOffset(backend, out)];
+  if (ta) kernels.gemm_tn_f32(pa, pb, pbias, pc, m, k, n, scratchFor(backend), KC, packedAFor(backend), MC);
+  else (tb ? kernels.gemm_nt_f32 : kernels.gemm_f32)(pa, pb, pbias, pc, m, k, n, scratchFor(backend), KC);
   return out;
 }
