@@ -79,7 +79,7 @@ export function simdConv2DBackpropInput(args: Args): tf.TensorInfo | null {
   const cols = g.s * g.s * g.c;
   const patches = backend.makeOutput([rows, cols], 'float32');
   const out = backend.makeOutput(attrs.inputShape, 'float32');
-  kernels.gemm_nt_f32(heapOffset(backend, dy), heapOffset(backend, filter), 0, heapOffset(backend, patches), rows, g.cout, cols, scratchFor(backend), KC);
+  kernels.gemm_nt_f32(heapOffset(backend, dy), heapOffset(backend, filter), 0, heapOffset(backend, patches), rows, g.cout, cols, scratchFor(backend), KC, packedAFor(backend), MC);
   kernels.unpatches_f32(heapOffset(backend, patches), heapOffset(backend, out), g.n, g.oh, g.ow, g.s, g.c, g.h, g.w);
   backend.disposeData(patches.dataId);
   return out;

@@ -98,26 +98,80 @@
     (v128.store offset=16 (local.get $c) (local.get $c01))
   )
 
+  ;; C[M, N] = A B (+ bias[N], or += with $bias = -1); A [M, K], B [K, N].
   (func (export "gemm_f32")
     (param $a i32) (param $b i32) (param $bias i32) (param $c i32)
-    (param $m i32) (param $k i32) (param $n i32) (param $scratch i32) (param $kcmax i32)
+    (param $m i32) (param $k i32) (param $n i32) (param $scratch i32) (param $kcmax i32) (param $ascratch i32) (param $mc i32)
     (call $gemm (local.get $a) (local.get $b) (local.get $bias) (local.get $c) (local.get $m) (local.get $k) (local.get $n)
-      (local.get $scratch) (local.get $kcmax) (i32.shl (local.get $k) (i32.const 2)) (i32.const 4) (i32.const 0)))
+      (local.get $scratch) (local.get $kcmax) (local.get $ascratch) (local.get $mc) (i32.const 0) (i32.const 0)))
 
-  ;; C[M, N] = A^T B (+ bias, or += with $bias = -1); A stored [K, M], B [K, N].
-  ;; Walking A^T in place reads 16 bytes per row of A at a stride of M floats: for large M those
-  ;; rows crowd a few cache sets and the product runs 10-40% slower than a plain one. So A^T is
-  ;; packed, as B is: for each block of $kcmax rows of A and $mc (% 4 == 0) of its columns, every
-  ;; 4-column tile is copied to $ascratch as kc x 4 contiguous floats ($mc * $kcmax * 4 bytes), then
-  ;; every 8-column panel of B runs against the packed tiles. Rows of C left over (M % 4) take the
-  ;; 1-row tile on A in place. Same products, same order (bias, then k ascending): same bits.
+  ;; C[M, N] = A^T B; A stored [K, M], B [K, N].
   (func (export "gemm_tn_f32")
     (param $a i32) (param $b i32) (param $bias i32) (param $c i32)
     (param $m i32) (param $k i32) (param $n i32) (param $scratch i32) (param $kcmax i32) (param $ascratch i32) (param $mc i32)
+    (call $gemm (local.get $a) (local.get $b) (local.get $bias) (local.get $c) (local.get $m) (local.get $k) (local.get $n)
+      (local.get $scratch) (local.get $kcmax) (local.get $ascratch) (local.get $mc) (i32.const 1) (i32.const 0)))
+
+  ;; C[M, N] = A B^T; A [M, K], B stored [N, K].
+  (func (export "gemm_nt_f32")
+    (param $a i32) (param $b i32) (param $bias i32) (param $c i32)
+    (param $m i32) (param $k i32) (param $n i32) (param $scratch i32) (param $kcmax i32) (param $ascratch i32) (param $mc i32)
+    (call $gemm (local.get $a) (local.get $b) (local.get $bias) (local.get $c) (local.get $m) (local.get $k) (local.get $n)
+      (local.get $scratch) (local.get $kcmax) (local.get $ascratch) (local.get $mc) (i32.const 0) (i32.const 1)))
+
+  ;; panel B[k0 : k0 + kc, j : j + 8] -> $p (32 bytes per k); $transb: B stored [N, K] (row stride $ldb)
+  (func $panel (param $b i32) (param $p i32) (param $k0 i32) (param $kc i32) (param $j i32) (param $ldc i32) (param $ldb i32) (param $transb i32)
+    (local $src i32) (local $dend i32)
+    (local.set $dend (i32.add (local.get $p) (i32.shl (local.get $kc) (i32.const 5))))
+    (if (local.get $transb)
+      (then
+        ;; B^T: column kk of the panel is rows j .. j + 7 of the stored [N, K] matrix at column kk
+        (local.set $src (i32.add (local.get $b) (i32.add (i32.mul (local.get $j) (local.get $ldb)) (i32.shl (local.get $k0) (i32.const 2)))))
+        (block $t_done (loop $t_next
+          (br_if $t_done (i32.ge_u (local.get $p) (local.get $dend)))
+          (f32.store offset=0 (local.get $p) (f32.load (local.get $src)))
+          (f32.store offset=4 (local.get $p) (f32.load (i32.add (local.get $src) (local.get $ldb))))
+          (f32.store offset=8 (local.get $p) (f32.load (i32.add (local.get $src) (i32.mul (local.get $ldb) (i32.const 2)))))
+          (f32.store offset=12 (local.get $p) (f32.load (i32.add (local.get $src) (i32.mul (local.get $ldb) (i32.const 3)))))
+          (f32.store offset=16 (local.get $p) (f32.load (i32.add (local.get $src) (i32.mul (local.get $ldb) (i32.const 4)))))
+          (f32.store offset=20 (local.get $p) (f32.load (i32.add (local.get $src) (i32.mul (local.get $ldb) (i32.const 5)))))
+          (f32.store offset=24 (local.get $p) (f32.load (i32.add (local.get $src) (i32.mul (local.get $ldb) (i32.const 6)))))
+          (f32.store offset=28 (local.get $p) (f32.load (i32.add (local.get $src) (i32.mul (local.get $ldb) (i32.const 7)))))
+          (local.set $p (i32.add (local.get $p) (i32.const 32)))
+          (local.set $src (i32.add (local.get $src) (i32.const 4)))
+          (br $t_next))))
+      (else
+        (local.set $src (i32.add (local.get $b) (i32.add (i32.mul (local.get $k0) (local.get $ldc)) (i32.shl (local.get $j) (i32.const 2)))))
+        (block $p_done (loop $p_next
+          (br_if $p_done (i32.ge_u (local.get $p) (local.get $dend)))
+          (v128.store (local.get $p) (v128.load (local.get $src)))
+          (v128.store offset=16 (local.get $p) (v128.load offset=16 (local.get $src)))
+          (local.set $p (i32.add (local.get $p) (i32.const 32)))
+          (local.set $src (i32.add (local.get $src) (local.get $ldc)))
+          (br $p_next))))))
+
+  ;; The blocked product behind the three exports. For each block of $kcmax values of k and $mc
+  ;; (% 4 == 0) rows of C, those rows of A (or columns of A^T) are packed into 4-row tiles in
+  ;; $ascratch (kc x 4 contiguous floats each; $mc * $kcmax * 4 bytes, L2-resident), then every
+  ;; 8-column panel of B (or B^T) is copied to $scratch and runs against the packed tiles, so the A
+  ;; block is reused from cache by every panel instead of being streamed again for each. (Walking
+  ;; A^T in place, 16 bytes per row at a stride of M floats, crowded a few cache sets: 1.4-2.3x
+  ;; slower on ConvNeXt-T's x^T dy.) Rows of C left over (M % 4) take the 1-row tile on A in place.
+  ;; Per element of C: bias (or zero, or C), then k ascending: the bits of the unblocked order.
+  (func $gemm
+    (param $a i32) (param $b i32) (param $bias i32) (param $c i32)
+    (param $m i32) (param $k i32) (param $n i32) (param $scratch i32) (param $kcmax i32) (param $ascratch i32) (param $mc i32)
+    (param $transa i32) (param $transb i32)
     (local $ldc i32) (local $lda i32) (local $j i32) (local $i i32) (local $i0 i32) (local $iend i32) (local $m4 i32)
     (local $k0 i32) (local $kc i32) (local $init i32) (local $src i32) (local $dst i32) (local $dend i32) (local $kk i32) (local $t i32)
+    (local $ldb i32) (local $sa i32) (local $la i32)
     (local.set $ldc (i32.shl (local.get $n) (i32.const 2)))
-    (local.set $lda (i32.shl (local.get $m) (i32.const 2)))
+    ;; row strides: A^T stored [K, M], A [M, K]; B^T stored [N, K]
+    (local.set $lda (i32.shl (select (local.get $m) (local.get $k) (local.get $transa)) (i32.const 2)))
+    (local.set $ldb (i32.shl (local.get $k) (i32.const 2)))
+    ;; bytes from A[i, kk] to A[i, kk + 1] and to A[i + 1, kk], for the 1-row tiles on A in place
+    (local.set $la (select (local.get $lda) (i32.const 4) (local.get $transa)))
+    (local.set $sa (select (i32.const 4) (local.get $lda) (local.get $transa)))
     (local.set $m4 (i32.and (local.get $m) (i32.const -4)))
     (local.set $k0 (i32.const 0))
     (block $k_done (loop $k_next
@@ -129,22 +183,44 @@
         (br_if $i0_done (i32.ge_u (local.get $i0) (local.get $m4)))
         (local.set $iend (select (i32.add (local.get $i0) (local.get $mc)) (local.get $m4)
           (i32.lt_u (i32.add (local.get $i0) (local.get $mc)) (local.get $m4))))
-        ;; pack A[k0 : k0 + kc, i0 : iend] into 4-column tiles: tile t at $ascratch + t * kc * 16
-        (local.set $kk (i32.const 0))
-        (block $pk_done (loop $pk_next
-          (br_if $pk_done (i32.ge_u (local.get $kk) (local.get $kc)))
-          (local.set $src (i32.add (local.get $a) (i32.add (i32.mul (i32.add (local.get $k0) (local.get $kk)) (local.get $lda)) (i32.shl (local.get $i0) (i32.const 2)))))
-          (local.set $dst (i32.add (local.get $ascratch) (i32.shl (local.get $kk) (i32.const 4))))
-          (local.set $t (local.get $i0))
-          (block $pt_done (loop $pt_next
-            (br_if $pt_done (i32.ge_u (local.get $t) (local.get $iend)))
-            (v128.store (local.get $dst) (v128.load (local.get $src)))
-            (local.set $src (i32.add (local.get $src) (i32.const 16)))
-            (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $kc) (i32.const 4))))
-            (local.set $t (i32.add (local.get $t) (i32.const 4)))
-            (br $pt_next)))
-          (local.set $kk (i32.add (local.get $kk) (i32.const 1)))
-          (br $pk_next)))
+        ;; pack rows i0 : iend of A (columns of A^T), k0 : k0 + kc, into 4-row tiles:
+        ;; tile t at $ascratch + t * kc * 16, A[i + r, kk] at + kk * 16 + r * 4
+        (if (local.get $transa)
+          (then
+            (local.set $kk (i32.const 0))
+            (block $pk_done (loop $pk_next
+              (br_if $pk_done (i32.ge_u (local.get $kk) (local.get $kc)))
+              (local.set $src (i32.add (local.get $a) (i32.add (i32.mul (i32.add (local.get $k0) (local.get $kk)) (local.get $lda)) (i32.shl (local.get $i0) (i32.const 2)))))
+              (local.set $dst (i32.add (local.get $ascratch) (i32.shl (local.get $kk) (i32.const 4))))
+              (local.set $t (local.get $i0))
+              (block $pt_done (loop $pt_next
+                (br_if $pt_done (i32.ge_u (local.get $t) (local.get $iend)))
+                (v128.store (local.get $dst) (v128.load (local.get $src)))
+                (local.set $src (i32.add (local.get $src) (i32.const 16)))
+                (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $kc) (i32.const 4))))
+                (local.set $t (i32.add (local.get $t) (i32.const 4)))
+                (br $pt_next)))
+              (local.set $kk (i32.add (local.get $kk) (i32.const 1)))
+              (br $pk_next))))
+          (else
+            ;; A stored [M, K]: four rows read side by side, interleaved (4 scalar moves per k)
+            (local.set $dst (local.get $ascratch))
+            (local.set $t (local.get $i0))
+            (block $pr_done (loop $pr_next
+              (br_if $pr_done (i32.ge_u (local.get $t) (local.get $iend)))
+              (local.set $src (i32.add (local.get $a) (i32.add (i32.mul (local.get $t) (local.get $lda)) (i32.shl (local.get $k0) (i32.const 2)))))
+              (local.set $dend (i32.add (local.get $dst) (i32.shl (local.get $kc) (i32.const 4))))
+              (block $pc_done (loop $pc_next
+                (br_if $pc_done (i32.ge_u (local.get $dst) (local.get $dend)))
+                (f32.store offset=0 (local.get $dst) (f32.load (local.get $src)))
+                (f32.store offset=4 (local.get $dst) (f32.load (i32.add (local.get $src) (local.get $lda))))
+                (f32.store offset=8 (local.get $dst) (f32.load (i32.add (local.get $src) (i32.shl (local.get $lda) (i32.const 1)))))
+                (f32.store offset=12 (local.get $dst) (f32.load (i32.add (local.get $src) (i32.mul (local.get $lda) (i32.const 3)))))
+                (local.set $src (i32.add (local.get $src) (i32.const 4)))
+                (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+                (br $pc_next)))
+              (local.set $t (i32.add (local.get $t) (i32.const 4)))
+              (br $pr_next)))))
         (local.set $j (i32.const 0))
         (block $j_done (loop $j_next
           (br_if $j_done (i32.ge_u (local.get $j) (local.get $n)))
@@ -154,17 +230,7 @@
               (i32.const -1) (local.get $bias))
             (i32.const 0)
             (i32.eqz (local.get $k0))))
-          ;; panel B[k0 : k0 + kc, j : j + 8] -> scratch
-          (local.set $src (i32.add (local.get $b) (i32.add (i32.mul (local.get $k0) (local.get $ldc)) (i32.shl (local.get $j) (i32.const 2)))))
-          (local.set $dst (local.get $scratch))
-          (local.set $dend (i32.add (local.get $scratch) (i32.shl (local.get $kc) (i32.const 5))))
-          (block $p_done (loop $p_next
-            (br_if $p_done (i32.ge_u (local.get $dst) (local.get $dend)))
-            (v128.store (local.get $dst) (v128.load (local.get $src)))
-            (v128.store offset=16 (local.get $dst) (v128.load offset=16 (local.get $src)))
-            (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
-            (local.set $src (i32.add (local.get $src) (local.get $ldc)))
-            (br $p_next)))
+          (call $panel (local.get $b) (local.get $scratch) (local.get $k0) (local.get $kc) (local.get $j) (local.get $ldc) (local.get $ldb) (local.get $transb))
           (local.set $i (local.get $i0))
           (local.set $src (local.get $ascratch))
           (block $i4_done (loop $i4_next
@@ -183,10 +249,10 @@
               (block $i1_done (loop $i1_next
                 (br_if $i1_done (i32.ge_u (local.get $i) (local.get $m)))
                 (call $tile1
-                  (i32.add (local.get $a) (i32.add (i32.shl (local.get $i) (i32.const 2)) (i32.mul (local.get $k0) (local.get $lda))))
+                  (i32.add (local.get $a) (i32.add (i32.mul (local.get $i) (local.get $sa)) (i32.mul (local.get $k0) (local.get $la))))
                   (local.get $scratch)
                   (i32.add (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $ldc))) (i32.shl (local.get $j) (i32.const 2)))
-                  (local.get $init) (local.get $kc) (local.get $lda) (local.get $ldc))
+                  (local.get $init) (local.get $kc) (local.get $la) (local.get $ldc))
                 (local.set $i (i32.add (local.get $i) (i32.const 1)))
                 (br $i1_next)))))
           (local.set $j (i32.add (local.get $j) (i32.const 8)))
@@ -205,115 +271,20 @@
                 (i32.const -1) (local.get $bias))
               (i32.const 0)
               (i32.eqz (local.get $k0))))
-            (local.set $src (i32.add (local.get $b) (i32.add (i32.mul (local.get $k0) (local.get $ldc)) (i32.shl (local.get $j) (i32.const 2)))))
-            (local.set $dst (local.get $scratch))
-            (local.set $dend (i32.add (local.get $scratch) (i32.shl (local.get $kc) (i32.const 5))))
-            (block $q_done (loop $q_next
-              (br_if $q_done (i32.ge_u (local.get $dst) (local.get $dend)))
-              (v128.store (local.get $dst) (v128.load (local.get $src)))
-              (v128.store offset=16 (local.get $dst) (v128.load offset=16 (local.get $src)))
-              (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
-              (local.set $src (i32.add (local.get $src) (local.get $ldc)))
-              (br $q_next)))
+            (call $panel (local.get $b) (local.get $scratch) (local.get $k0) (local.get $kc) (local.get $j) (local.get $ldc) (local.get $ldb) (local.get $transb))
             (local.set $i (i32.const 0))
             (block $r_done (loop $r_next
               (br_if $r_done (i32.ge_u (local.get $i) (local.get $m)))
               (call $tile1
-                (i32.add (local.get $a) (i32.add (i32.shl (local.get $i) (i32.const 2)) (i32.mul (local.get $k0) (local.get $lda))))
+                (i32.add (local.get $a) (i32.add (i32.mul (local.get $i) (local.get $sa)) (i32.mul (local.get $k0) (local.get $la))))
                 (local.get $scratch)
                 (i32.add (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $ldc))) (i32.shl (local.get $j) (i32.const 2)))
-                (local.get $init) (local.get $kc) (local.get $lda) (local.get $ldc))
+                (local.get $init) (local.get $kc) (local.get $la) (local.get $ldc))
               (local.set $i (i32.add (local.get $i) (i32.const 1)))
               (br $r_next)))
             (local.set $j (i32.add (local.get $j) (i32.const 8)))
             (br $jj_next)))))
       (local.set $k0 (i32.add (local.get $k0) (local.get $kc)))
       (br $k_next)))
-  )
-
-  ;; C[M, N] = A B^T (+ bias, or += with $bias = -1); A stored [M, K], B [N, K].
-  (func (export "gemm_nt_f32")
-    (param $a i32) (param $b i32) (param $bias i32) (param $c i32)
-    (param $m i32) (param $k i32) (param $n i32) (param $scratch i32) (param $kcmax i32)
-    (call $gemm (local.get $a) (local.get $b) (local.get $bias) (local.get $c) (local.get $m) (local.get $k) (local.get $n)
-      (local.get $scratch) (local.get $kcmax) (i32.shl (local.get $k) (i32.const 2)) (i32.const 4) (i32.const 1)))
-
-  ;; $sma / $ska: bytes from A[i, kk] to A[i + 1, kk] / A[i, kk + 1]; $transb: B is stored [N, K].
-  (func $gemm
-    (param $a i32) (param $b i32) (param $bias i32) (param $c i32)
-    (param $m i32) (param $k i32) (param $n i32) (param $scratch i32) (param $kcmax i32)
-    (param $sma i32) (param $ska i32) (param $transb i32)
-    (local $ldc i32) (local $j i32) (local $i i32) (local $k0 i32) (local $kc i32)
-    (local $init i32) (local $src i32) (local $dst i32) (local $dend i32) (local $ldbt i32)
-    (local.set $ldc (i32.shl (local.get $n) (i32.const 2)))
-    (local.set $ldbt (i32.shl (local.get $k) (i32.const 2)))
-    (local.set $j (i32.const 0))
-    (block $j_done (loop $j_next
-      (br_if $j_done (i32.ge_u (local.get $j) (local.get $n)))
-      (local.set $k0 (i32.const 0))
-      (block $k_done (loop $k_next
-        (br_if $k_done (i32.ge_u (local.get $k0) (local.get $k)))
-        (local.set $kc (select (local.get $kcmax) (i32.sub (local.get $k) (local.get $k0))
-          (i32.lt_u (local.get $kcmax) (i32.sub (local.get $k) (local.get $k0)))))
-        ;; the first block starts from the bias (or zero), the others from the partial sums in C
-        ;; ($bias = -1: every block continues from C)
-        (local.set $init (select
-          (select
-            (select (i32.const 0) (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))) (i32.eq (local.get $bias) (i32.const -1)))
-            (i32.const -1) (local.get $bias))
-          (i32.const 0)
-          (i32.eqz (local.get $k0))))
-        ;; panel B[k0 : k0 + kc, j : j + 8] -> scratch
-        (local.set $dst (local.get $scratch))
-        (local.set $dend (i32.add (local.get $scratch) (i32.shl (local.get $kc) (i32.const 5))))
-        (if (local.get $transb)
-          (then
-            ;; B^T: column kk of the panel is row j.. j + 7 of the stored [N, K] matrix at column kk
-            (local.set $src (i32.add (local.get $b) (i32.add (i32.mul (local.get $j) (local.get $ldbt)) (i32.shl (local.get $k0) (i32.const 2)))))
-            (block $t_done (loop $t_next
-              (br_if $t_done (i32.ge_u (local.get $dst) (local.get $dend)))
-              (f32.store offset=0 (local.get $dst) (f32.load (local.get $src)))
-              (f32.store offset=4 (local.get $dst) (f32.load (i32.add (local.get $src) (local.get $ldbt))))
-              (f32.store offset=8 (local.get $dst) (f32.load (i32.add (local.get $src) (i32.mul (local.get $ldbt) (i32.const 2)))))
-              (f32.store offset=12 (local.get $dst) (f32.load (i32.add (local.get $src) (i32.mul (local.get $ldbt) (i32.const 3)))))
-              (f32.store offset=16 (local.get $dst) (f32.load (i32.add (local.get $src) (i32.mul (local.get $ldbt) (i32.const 4)))))
-              (f32.store offset=20 (local.get $dst) (f32.load (i32.add (local.get $src) (i32.mul (local.get $ldbt) (i32.const 5)))))
-              (f32.store offset=24 (local.get $dst) (f32.load (i32.add (local.get $src) (i32.mul (local.get $ldbt) (i32.const 6)))))
-              (f32.store offset=28 (local.get $dst) (f32.load (i32.add (local.get $src) (i32.mul (local.get $ldbt) (i32.const 7)))))
-              (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
-              (local.set $src (i32.add (local.get $src) (i32.const 4)))
-              (br $t_next))))
-          (else
-            (local.set $src (i32.add (local.get $b) (i32.add (i32.mul (local.get $k0) (local.get $ldc)) (i32.shl (local.get $j) (i32.const 2)))))
-            (block $p_done (loop $p_next
-              (br_if $p_done (i32.ge_u (local.get $dst) (local.get $dend)))
-              (v128.store (local.get $dst) (v128.load (local.get $src)))
-              (v128.store offset=16 (local.get $dst) (v128.load offset=16 (local.get $src)))
-              (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
-              (local.set $src (i32.add (local.get $src) (local.get $ldc)))
-              (br $p_next)))))
-        (local.set $i (i32.const 0))
-        (block $i4_done (loop $i4_next
-          (br_if $i4_done (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $m)))
-          (call $tile4
-            (i32.add (local.get $a) (i32.add (i32.mul (local.get $i) (local.get $sma)) (i32.mul (local.get $k0) (local.get $ska))))
-            (local.get $scratch)
-            (i32.add (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $ldc))) (i32.shl (local.get $j) (i32.const 2)))
-            (local.get $init) (local.get $kc) (local.get $sma) (local.get $ska) (local.get $ldc))
-          (local.set $i (i32.add (local.get $i) (i32.const 4)))
-          (br $i4_next)))
-        (block $i1_done (loop $i1_next
-          (br_if $i1_done (i32.ge_u (local.get $i) (local.get $m)))
-          (call $tile1
-            (i32.add (local.get $a) (i32.add (i32.mul (local.get $i) (local.get $sma)) (i32.mul (local.get $k0) (local.get $ska))))
-            (local.get $scratch)
-            (i32.add (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $ldc))) (i32.shl (local.get $j) (i32.const 2)))
-            (local.get $init) (local.get $kc) (local.get $ska) (local.get $ldc))
-          (local.set $i (i32.add (local.get $i) (i32.const 1)))
-          (br $i1_next)))
-        (local.set $k0 (i32.add (local.get $k0) (local.get $kc)))
-        (br $k_next)))
-      (local.set $j (i32.add (local.get $j) (i32.const 8)))
-      (br $j_next)))
   )
 )

@@ -26,9 +26,9 @@ export interface SimdExports {
   /** layer_norm.wat */
   layer_norm_f32(x: number, w: number, b: number, y: number, rows: number, c: number, eps: number): void;
   /** gemm.wat: C = A B; gemm_tn_f32: C = A^T B (A stored [K, M]); gemm_nt_f32: C = A B^T (B stored [N, K]). bias -1: C +=. */
-  gemm_f32(a: number, b: number, bias: number, c: number, m: number, k: number, n: number, scratch: number, kc: number): void;
+  gemm_f32(a: number, b: number, bias: number, c: number, m: number, k: number, n: number, scratch: number, kc: number, ascratch: number, mc: number): void;
   gemm_tn_f32(a: number, b: number, bias: number, c: number, m: number, k: number, n: number, scratch: number, kc: number, ascratch: number, mc: number): void;
-  gemm_nt_f32(a: number, b: number, bias: number, c: number, m: number, k: number, n: number, scratch: number, kc: number): void;
+  gemm_nt_f32(a: number, b: number, bias: number, c: number, m: number, k: number, n: number, scratch: number, kc: number, ascratch: number, mc: number): void;
   /** colsum.wat */
   colsum_f32(x: number, y: number, rows: number, c: number, acc: number): void;
   /** gelu_grad.wat */

@@ -38,7 +38,7 @@ export const linearGradKernelConfig: tf.KernelConfig = {
     const db = b.makeOutput([cout], 'float32');
     const scratch = scratchFor(b);
     const [px, pw, pdy] = [heapOffset(b, x), heapOffset(b, w), heapOffset(b, dy)];
-    kernels.gemm_nt_f32(pdy, pw, 0, heapOffset(b, dx), p, cout, cin, scratch, KC);
+    kernels.gemm_nt_f32(pdy, pw, 0, heapOffset(b, dx), p, cout, cin, scratch, KC, packedAFor(b), MC);
     kernels.gemm_tn_f32(px, pdy, 0, heapOffset(b, dw), cin, p, cout, scratch, KC, packedAFor(b), MC);
     kernels.colsum_f32(pdy, heapOffset(b, db), p, cout, 0);
     return [dx, dw, db];

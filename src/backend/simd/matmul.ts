@@ -20,7 +20,7 @@ import { HeapBackend, heapOffset, simdKernelsFor } from './kernels';
 /** Rows of B per copied panel: 512 x 8 floats = 16 KB, an L1-sized scratch. */
 export const KC = 512;
 
-/** Columns of A^T per packed block in gemm_tn_f32: 64 x 512 floats = 128 KB, L2-sized. */
+/** Rows of A (columns of A^T) per packed block in gemm.wat: 64 x 512 floats = 128 KB, L2-sized. */
 export const MC = 64;
 
 const scratch = new WeakMap<object, { panel: number; packedA: number }>();
@@ -39,7 +39,7 @@ export function scratchFor(backend: HeapBackend): number {
   return scratchesFor(backend).panel;
 }
 
-/** gemm_tn_f32's packed-A^T scratch (4 * MC * KC bytes, allocated once per backend, never freed). */
+/** gemm.wat's packed-A scratch (4 * MC * KC bytes, allocated once per backend, never freed). */
 export function packedAFor(backend: HeapBackend): number {
   return scratchesFor(backend).packedA;
 }
@@ -78,7 +78,7 @@ export function simdMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unkno
   const outShape = ta ? [...a.shape.slice(0, -2), m, n] : [...a.shape.slice(0, -1), n];
   const out = backend.makeOutput(outShape, 'float32');
   const [pa, pb, pbias, pc] = [heapOffset(backend, a), heapOffset(backend, b), bias ? heapOffset(backend, bias) : 0, heapOffset(backend, out)];
-  if (ta) kernels.gemm_tn_f32(pa, pb, pbias, pc, m, k, n, scratchFor(backend), KC, packedAFor(backend), MC);
-  else (tb ? kernels.gemm_nt_f32 : kernels.gemm_f32)(pa, pb, pbias, pc, m, k, n, scratchFor(backend), KC);
+  const gemm = ta ? kernels.gemm_tn_f32 : tb ? kernels.gemm_nt_f32 : kernels.gemm_f32;
+  gemm(pa, pb, pbias, pc, m, k, n, scratchFor(backend), KC, packedAFor(backend), MC);
   return out;
 }
