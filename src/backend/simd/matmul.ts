@@ -6,7 +6,9 @@
  * XNNPACK (the package's kernel) packs each right-hand matrix into its own layout and caches it per
  * tensor, so every ConvNeXt MLP weight lives twice on the heap (+100 MB for ConvNeXt-T; in training
  * each step's gradient products pack their B anew). gemm.wat reads B in place through a
- * 16 KB scratch panel, at XNNPACK's single-thread speed or better, with the same bits. With the
+ * 16 KB scratch panel and packs 64-row blocks of A into a 128 KB scratch reused by every panel
+ * (both allocated once per backend), at XNNPACK's single-thread speed or better, with the same
+ * bits. With the
  * threaded build XNNPACK splits a product across threads and keeps the call (but the ones below).
  * NOTE: the package's _FusedMatMul adds the bias wrongly when A is batched ([B>1, M, K] against one
  * [1, K, N]); this kernel takes that case and gets it right (test/backend/simd.test.ts). The
