@@ -2,9 +2,11 @@
  * `convnext bench --arch <name> [--batch N] [--workers N] [--backend B] [--image-size S] [--reps R] [--json]`:
  * inference speed of one configuration with random weights. With --json, one JSON object (the
  * BenchResult) on the last line of stdout; bench/run.sh collects those.
+ * `--train` times full training steps instead (forward, backward, AdamW; src/perf/train_benchmark.ts).
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { BenchResult, runBenchmark } from '../perf/benchmark';
+import { TrainBenchResult, runTrainBenchmark } from '../perf/train_benchmark';
 import { countOrAuto, positiveInt } from './options';
 
 function nonNegativeInt(v: string): number {
@@ -16,12 +18,14 @@ function nonNegativeInt(v: string): number {
 interface BenchFlags {
   arch: string;
   batch: number;
+  batchSize?: number;
+  train?: boolean;
   workers: number;
   threads?: number | 'auto';
   backend?: string;
   imageSize: number;
-  reps: number;
-  warmup: number;
+  reps?: number;
+  warmup?: number;
   json?: boolean;
 }
 
@@ -37,31 +41,47 @@ export function formatBench(r: BenchResult): string {
   ].join('\n');
 }
 
+/** The human summary of a training result. */
+export function formatTrainBench(r: TrainBenchResult): string {
+  const threads = r.threads === null ? '' : `, ${r.threads} thread${r.threads === 1 ? '' : 's'}${r.simd === false ? ', SIMD off' : ''}`;
+  return [
+    `${r.arch}  ${r.backend}  train step, batch ${r.batch}${threads}  ${r.image_size}x${r.image_size}`,
+    `  ${r.images_per_s} img/s (median step ${r.ms_per_step} ms, best ${r.ms_per_step_best} ms)   steps ${r.step_ms.join(', ')} ms   CPU ${r.cpu_util}x`,
+    `  loss ${r.final_loss}   peak RSS ${r.peak_rss_mb} MB   tensors left ${r.num_tensors}`,
+  ].join('\n');
+}
+
 export function registerBench(program: Command): void {
   program
     .command('bench')
-    .description('time inference of one configuration (random weights): ms per image, images/s, memory')
+    .description('time inference (or, with --train, full training steps) of one configuration with random weights: images/s, memory')
     .requiredOption('--arch <name>', 'model name, e.g. convnext_tiny (or tiny)')
     .option('--batch <n>', 'images per forward pass (per worker call with --workers > 1)', positiveInt, 1)
+    .option('--batch-size <n>', 'same as --batch', positiveInt)
+    .option('--train', 'time full training steps (forward, backward, AdamW) on random data instead of inference')
     .option('--workers <n>', 'model replicas in worker threads (1: this thread)', positiveInt, 1)
     .option('--backend <name>', 'TF.js backend (also accepted before the command)')
     .option('--threads <n>', "wasm threads of the model in this thread: a count or 'auto' (also accepted before the command)", countOrAuto)
     .option('--image-size <n>', 'square input size', positiveInt, 224)
-    .option('--reps <n>', 'timed passes (the best is reported)', positiveInt, 3)
-    .option('--warmup <n>', 'untimed passes first', nonNegativeInt, 1)
+    .option('--reps <n>', 'timed passes (the best is reported; --train: the median), default 3 (--train: 5)', positiveInt)
+    .option('--warmup <n>', 'untimed passes first, default 1 (--train: 2)', nonNegativeInt)
     .option('--json', 'print the result as one JSON object')
     .action(async (o: BenchFlags) => {
-      const r = await runBenchmark({
+      const common = {
         arch: o.arch,
-        batch: o.batch,
+        batch: o.batchSize ?? o.batch,
         workers: o.workers,
         threads: o.threads ?? program.opts<{ threads?: number | 'auto' }>().threads,
         // commander gives a flag given after the command to the command, before it to the program.
         backend: o.backend ?? program.opts<{ backend?: string }>().backend,
         imageSize: o.imageSize,
-        reps: o.reps,
-        warmup: o.warmup,
-      });
+      };
+      if (o.train) {
+        const t = await runTrainBenchmark({ ...common, reps: o.reps, warmup: o.warmup });
+        process.stdout.write((o.json ? JSON.stringify(t) : formatTrainBench(t)) + '\n');
+        return;
+      }
+      const r = await runBenchmark({ ...common, reps: o.reps ?? 3, warmup: o.warmup ?? 1 });
       process.stdout.write((o.json ? JSON.stringify(r) : formatBench(r)) + '\n');
     });
 }

@@ -8,8 +8,8 @@
  * of tfjs-core ops. The gradient is registered for the kernel, so both train the same way.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { GELU_KERNEL, GELU_GRAD_KERNEL } from '../kernel_names';
 
-export const GELU_KERNEL = 'ConvNeXtGelu';
 
 /** GELU from tfjs-core ops (five kernels), any backend. TF.js erf is within ~1.5e-7 of the true erf. */
 export function geluComposite<T extends tf.Tensor>(x: T): T {
@@ -30,6 +30,10 @@ tf.registerGradient({
   inputsToSave: ['x'],
   gradFunc: (dy, saved) => {
     const [x] = saved;
+    const d = dy as tf.Tensor;
+    if (d.dtype === 'float32' && x.size % 4 === 0 && tf.getKernel(GELU_GRAD_KERNEL, tf.getBackend())) {
+      return { x: () => tf.engine().runKernel(GELU_GRAD_KERNEL, { x, dy: d }) as tf.Tensor };
+    }
     return {
       x: () =>
         tf.mul(

@@ -10,8 +10,8 @@
  * run it, the others the composite; the gradient is registered for the kernel.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { LAYER_NORM_KERNEL, LAYER_NORM_GRAD_KERNEL } from '../kernel_names';
 
-export const LAYER_NORM_KERNEL = 'ConvNeXtLayerNorm';
 
 /** LayerNorm from tfjs-core ops (nine kernels), any backend. */
 export function layerNormComposite<T extends tf.Tensor>(x: T, weight: tf.Tensor1D, bias: tf.Tensor1D, eps = 1e-6): T {
@@ -54,6 +54,10 @@ tf.registerGradient({
     const [x, weight] = saved;
     const d = dy as tf.Tensor;
     const eps = (attrs as unknown as { eps: number }).eps;
+    if (d.dtype === 'float32' && tf.getKernel(LAYER_NORM_GRAD_KERNEL, tf.getBackend())) {
+      const [dx, dweight, dbias] = tf.engine().runKernel(LAYER_NORM_GRAD_KERNEL, { x, weight, dy: d }, { eps }) as tf.Tensor[];
+      return { x: () => dx, weight: () => tf.reshape(dweight, weight.shape), bias: () => tf.reshape(dbias, weight.shape) };
+    }
     const leading = Array.from({ length: x.rank - 1 }, (_, i) => i);
     const stats = () => {
       const centered = tf.sub(x, tf.mean(x, -1, true));

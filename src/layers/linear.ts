@@ -4,6 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ShapeError } from '../errors';
+import { LINEAR_GRAD_KERNEL } from '../kernel_names';
+
 
 /**
  * @param x      [..., Cin] (e.g. NHWC [N, H, W, Cin] or [N, Cin])
@@ -37,6 +39,11 @@ const matMulBias = tf.customGrad((...args: unknown[]) => {
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [sa, sw] = saved as [tf.Tensor2D, tf.Tensor2D];
       const dy2 = dy as tf.Tensor2D;
+      const [p, cin] = sa.shape;
+      const cout = sw.shape[1];
+      if (p > 0 && cin % 8 === 0 && cout % 8 === 0 && dy2.dtype === 'float32' && tf.getKernel(LINEAR_GRAD_KERNEL, tf.getBackend())) {
+        return tf.engine().runKernel(LINEAR_GRAD_KERNEL, { x: sa, w: sw, dy: dy2 }) as tf.Tensor[];
+      }
       return [tf.matMul(dy2, tf.transpose(sw)), tf.matMul(tf.transpose(sa), dy2), tf.sum(dy2, 0)];
     },
   };

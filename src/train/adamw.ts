@@ -9,6 +9,8 @@
  * State (m, v, t) lives in tf.Variables and can be exported for checkpoints.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { ADAMW_KERNEL } from '../kernel_names';
+
 
 export interface AdamWOptions {
   beta1?: number;
@@ -69,6 +71,18 @@ export class AdamW {
       if (!p) continue;
       const group = this.groups.get(name) ?? { lrScale: 1, decay: p.rank > 1 };
       const plr = lr * group.lrScale;
+      const decay = group.decay && this.weightDecay > 0;
+      if (grad.dtype === 'float32' && tf.getKernel(ADAMW_KERNEL, tf.getBackend())) {
+        const m = this.m.get(name)!;
+        const v = this.v.get(name)!;
+        const attrs = { beta1: this.beta1, beta2: this.beta2, eps: this.eps, keep: 1 - plr * this.weightDecay, decay, bc2Sqrt, step: plr / bc1 };
+        const [p2, m2, v2] = tf.engine().runKernel(ADAMW_KERNEL, { p, m, v, g: grad }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        m.assign(m2);
+        v.assign(v2);
+        p.assign(p2);
+        tf.dispose([p2, m2, v2]);
+        continue;
+      }
       tf.tidy(() => {
         const m = this.m.get(name)!;
         const v = this.v.get(name)!;
@@ -76,7 +90,7 @@ export class AdamW {
         const vNew = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(grad), 1 - this.beta2));
         m.assign(mNew);
         v.assign(vNew);
-        const decayed = group.decay && this.weightDecay > 0 ? tf.mul(p, 1 - plr * this.weightDecay) : p;
+        const decayed = decay ? tf.mul(p, 1 - plr * this.weightDecay) : p;
         const denom = tf.add(tf.div(tf.sqrt(vNew), bc2Sqrt), this.eps);
         p.assign(tf.sub(decayed, tf.mul(tf.div(mNew, denom), plr / bc1)));
       });

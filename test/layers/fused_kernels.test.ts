@@ -6,8 +6,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
 import { registerSimdKernels } from '../../src/backend/wasm_simd';
-import { GELU_KERNEL, gelu, geluComposite } from '../../src/layers/gelu';
-import { LAYER_NORM_KERNEL, layerNorm, layerNormComposite } from '../../src/layers/layer_norm';
+import { gelu, geluComposite } from '../../src/layers/gelu';
+import { GELU_KERNEL } from '../../src/kernel_names';
+import { layerNorm, layerNormComposite } from '../../src/layers/layer_norm';
+import { LAYER_NORM_KERNEL } from '../../src/kernel_names';
 import { expectClose, maxAbs, onBackend, randn, useBackend } from '../helpers';
 import { refGelu } from '../reference';
 

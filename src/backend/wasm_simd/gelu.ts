@@ -3,7 +3,7 @@
  * pass instead of the composite's five elementwise kernels (mul, mul, erf, add, mul).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { GELU_KERNEL } from '../../layers/gelu';
+import { GELU_KERNEL } from '../../kernel_names';
 import { HeapBackend, heapOffset, simdKernelsFor } from './kernels';
 
 export const geluKernelConfig: tf.KernelConfig = {

@@ -3,35 +3,67 @@
  * handles the calls it is written for and passes every other call to the kernel it replaces.
  *
  *   DepthwiseConv2dNative, FusedDepthwiseConv2D   -> depthwise.ts (stride-1 'same' NHWC, C % 4 == 0)
- *   _FusedMatMul, BatchMatMul                      -> matmul.ts (single-threaded backend; no transposes,
- *                                                     no activation, one B [K, N], N % 8 == 0)
+ *   _FusedMatMul, BatchMatMul                      -> matmul.ts (single-threaded backend, and transposed
+ *                                                     products on both builds; no activation, one B [K, N],
+ *                                                     N % 8 == 0)
+ *   DepthwiseConv2dNativeBackpropInput/Filter      -> depthwise_grad.ts (stride-1 'same' NHWC, C % 4 == 0;
+ *                                                     filter: 7x7), in front of src/backend/wasm_kernels
+ *   Conv2DBackpropFilter, Conv2DBackpropInput      -> conv_patch_grad.ts (stride = kernel, 'valid', NHWC:
+ *                                                     the stem and downsampling convs)
+ *   Identity                                       -> shares the input's data (refcount) where the package
+ *                                                     copies it: the tape keeps a clone of every tensor a
+ *                                                     gradient needs (264 copies per ConvNeXt-atto step)
  *
- * and adds the kernels of two ops of ours, which other backends run as composites of tfjs-core ops:
+ * and adds the kernels of our own ops and of their gradients, which other backends run as
+ * composites of tfjs-core ops:
  *
- *   ConvNeXtGelu        -> gelu.ts        (src/layers/gelu.ts)
- *   ConvNeXtLayerNorm   -> layer_norm.ts  (src/layers/layer_norm.ts)
+ *   ConvNeXtGelu, ConvNeXtGeluGrad            -> gelu.ts, gelu_grad.ts              (src/layers/gelu.ts)
+ *   ConvNeXtLayerNorm, ConvNeXtLayerNormGrad  -> layer_norm.ts, layer_norm_grad.ts  (src/layers/layer_norm.ts)
+ *   ConvNeXtLinearGrad                        -> linear_grad.ts                     (src/layers/linear.ts)
+ *   ConvNeXtAdamW                             -> adamw.ts                           (src/train/adamw.ts)
  *
  * Gradients are registered per kernel name, so training is unaffected.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { registerWasmTrainingKernels } from '../wasm_gradients';
+import { adamwKernelConfig } from './adamw';
+import { simdConv2DBackpropFilter, simdConv2DBackpropInput } from './conv_patch_grad';
 import { simdDepthwise } from './depthwise';
+import { simdDepthwiseBackpropFilter, simdDepthwiseBackpropInput } from './depthwise_grad';
 import { geluKernelConfig } from './gelu';
+import { geluGradKernelConfig } from './gelu_grad';
 import { layerNormKernelConfig } from './layer_norm';
+import { layerNormGradKernelConfig } from './layer_norm_grad';
+import { linearGradKernelConfig } from './linear_grad';
 import { simdMatMul } from './matmul';
 
 export { simdKernelsFor } from './kernels';
 
 type FastPath = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => tf.TensorInfo | null;
 
+/** Tensors are immutable and no kernel writes its inputs, so a clone can share the data, as on cpu. */
+const shareIdentity: FastPath = ({ inputs, backend }) => {
+  const x = inputs.x;
+  const b = backend as { incRef?: (dataId: object) => void };
+  if (!x || !['float32', 'int32', 'bool'].includes(x.dtype) || typeof b.incRef !== 'function') return null;
+  b.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+};
+
 const FAST_PATHS: Record<string, FastPath> = {
   DepthwiseConv2dNative: simdDepthwise,
   FusedDepthwiseConv2D: simdDepthwise,
   _FusedMatMul: simdMatMul,
   BatchMatMul: simdMatMul,
+  DepthwiseConv2dNativeBackpropInput: simdDepthwiseBackpropInput,
+  DepthwiseConv2dNativeBackpropFilter: simdDepthwiseBackpropFilter,
+  Conv2DBackpropFilter: simdConv2DBackpropFilter,
+  Conv2DBackpropInput: simdConv2DBackpropInput,
+  Identity: shareIdentity,
 };
 
 /** Kernels of our own ops, for 'wasm' only. */
-const OWN_KERNELS: tf.KernelConfig[] = [geluKernelConfig, layerNormKernelConfig];
+const OWN_KERNELS: tf.KernelConfig[] = [geluKernelConfig, geluGradKernelConfig, layerNormKernelConfig, layerNormGradKernelConfig, linearGradKernelConfig, adamwKernelConfig];
 
 /** The package's kernels we stand in front of, by name (to restore them). */
 const replaced = new Map<string, tf.KernelConfig>();
@@ -41,6 +73,7 @@ const replaced = new Map<string, tf.KernelConfig>();
  * backend does not register. @returns the kernel names now served by a SIMD kernel.
  */
 export function registerSimdKernels(): string[] {
+  registerWasmTrainingKernels(); // the kernels the depthwise gradients fall back to
   for (const [name, fast] of Object.entries(FAST_PATHS)) {
     if (replaced.has(name)) continue;
     const original = tf.getKernel(name, 'wasm');

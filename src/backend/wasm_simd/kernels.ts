@@ -12,6 +12,8 @@ export interface HeapBackend {
   wasm: { wasmMemory?: object; asm?: { memory?: object }; _malloc(bytes: number): number };
   dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  disposeData(dataId: object): boolean;
+  typedArrayFromHeap(t: tf.TensorInfo): tf.backend_util.TypedArray;
 }
 
 /** Exports of the .wat modules (pointers are byte offsets into the heap). */
@@ -22,12 +24,30 @@ export interface SimdExports {
   gelu_f32(x: number, y: number, n: number): void;
   /** layer_norm.wat */
   layer_norm_f32(x: number, w: number, b: number, y: number, rows: number, c: number, eps: number): void;
-  /** gemm.wat */
-  gemm_f32(a: number, b: number, bias: number, c: number, m: number, k: number, n: number, scratch: number, kc: number): void;
+  /** gemm.wat: C = A B; gemm_tn_f32: C = A^T B (A stored [K, M]); gemm_nt_f32: C = A B^T (B stored [N, K]). bias -1: C +=. */
+  gemm_f32(a: number, b: number, bias: number, c: number, m: number, k: number, n: number, scratch: number, kc: number, ascratch: number, mc: number): void;
+  gemm_tn_f32(a: number, b: number, bias: number, c: number, m: number, k: number, n: number, scratch: number, kc: number, ascratch: number, mc: number): void;
+  gemm_nt_f32(a: number, b: number, bias: number, c: number, m: number, k: number, n: number, scratch: number, kc: number, ascratch: number, mc: number): void;
+  /** colsum.wat */
+  colsum_f32(x: number, y: number, rows: number, c: number, acc: number): void;
+  /** gelu_grad.wat */
+  gelu_grad_f32(x: number, dy: number, dx: number, n: number): void;
+  /** layer_norm_grad.wat */
+  layer_norm_grad_f32(x: number, w: number, dy: number, dx: number, dw: number, db: number, rows: number, c: number, eps: number): void;
+  /** depthwise_filter_grad.wat */
+  depthwise_filter_grad7_nhwc(x: number, dy: number, dw: number, n: number, h: number, w: number, c: number): void;
+  /** adamw.wat */
+  adamw_f32(
+    p: number, m: number, v: number, g: number, p2: number, m2: number, v2: number, n: number,
+    b1: number, omb1: number, b2: number, omb2: number, keep: number, bc2: number, eps: number, step: number, decay: number,
+  ): void;
+  /** patches.wat */
+  patches_f32(x: number, p: number, n: number, oh: number, ow: number, s: number, c: number, h: number, w: number): void;
+  unpatches_f32(p: number, x: number, n: number, oh: number, ow: number, s: number, c: number, h: number, w: number): void;
 }
 
 /** The assembled modules (dist/src/backend/wasm_simd/<name>[.shared].wasm). */
-const MODULES = ['depthwise_nhwc', 'gelu', 'gemm', 'layer_norm'];
+const MODULES = ['adamw', 'colsum', 'depthwise_filter_grad', 'depthwise_nhwc', 'gelu', 'gelu_grad', 'gemm', 'layer_norm', 'layer_norm_grad', 'patches'];
 
 const instances = new WeakMap<object, SimdExports | null>();
 

@@ -3,7 +3,7 @@
  * layer_norm.wat: one pass per row instead of the composite's nine kernels.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { LAYER_NORM_KERNEL } from '../../layers/layer_norm';
+import { LAYER_NORM_KERNEL } from '../../kernel_names';
 import { HeapBackend, heapOffset, simdKernelsFor } from './kernels';
 
 export const layerNormKernelConfig: tf.KernelConfig = {

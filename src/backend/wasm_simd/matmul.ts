@@ -1,31 +1,49 @@
 /**
  * Matrix products for the single-threaded wasm backend, from gemm.wat: `_FusedMatMul` (bias, no
- * activation) and `BatchMatMul`, float32, no transposes, one right-hand matrix [K, N] with N % 8 == 0.
+ * activation) and `BatchMatMul`, float32, one right-hand matrix [K, N] with N % 8 == 0; A or B
+ * (not both) may be transposed (gemm_tn / gemm_nt: the gradient products, no transpose materialised).
  *
  * XNNPACK (the package's kernel) packs each right-hand matrix into its own layout and caches it per
  * tensor, so every ConvNeXt MLP weight lives twice on the heap (+100 MB for ConvNeXt-T; in training
  * each step's gradient products pack their B anew). gemm.wat reads B in place through a
- * 16 KB scratch panel, at XNNPACK's single-thread speed or better, with the same bits. With the
- * threaded build XNNPACK splits a product across threads and keeps the call (but the one below).
+ * 16 KB scratch panel and packs 64-row blocks of A into a 128 KB scratch reused by every panel
+ * (both allocated once per backend), at XNNPACK's single-thread speed or better, with the same
+ * bits. With the
+ * threaded build XNNPACK splits a product across threads and keeps the call (but the ones below).
  * NOTE: the package's _FusedMatMul adds the bias wrongly when A is batched ([B>1, M, K] against one
- * [1, K, N]); this kernel takes that case and gets it right (test/backend/simd.test.ts).
+ * [1, K, N]); this kernel takes that case and gets it right (test/backend/simd.test.ts). The
+ * package's transposed products are ~10x slower than a plain one (src/layers/linear.ts): taken on
+ * both builds.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { HeapBackend, heapOffset, simdKernelsFor } from './kernels';
 
 /** Rows of B per copied panel: 512 x 8 floats = 16 KB, an L1-sized scratch. */
-const KC = 512;
+export const KC = 512;
 
-const scratch = new WeakMap<object, number>();
+/** Rows of A (columns of A^T) per packed block in gemm.wat: 64 x 512 floats = 128 KB, L2-sized. */
+export const MC = 64;
 
-function scratchFor(backend: HeapBackend): number {
-  let p = scratch.get(backend);
-  if (p === undefined) {
-    p = backend.wasm._malloc(32 * KC);
-    scratch.set(backend, p);
+const scratch = new WeakMap<object, { panel: number; packedA: number }>();
+
+function scratchesFor(backend: HeapBackend): { panel: number; packedA: number } {
+  let s = scratch.get(backend);
+  if (s === undefined) {
+    s = { panel: backend.wasm._malloc(32 * KC), packedA: backend.wasm._malloc(4 * MC * KC) };
+    scratch.set(backend, s);
   }
-  return p;
+  return s;
+}
+
+/** The backend's gemm scratch panel (32 * KC bytes, allocated once per backend, never freed). */
+export function scratchFor(backend: HeapBackend): number {
+  return scratchesFor(backend).panel;
+}
+
+/** gemm.wat's packed-A scratch (4 * MC * KC bytes, allocated once per backend, never freed). */
+export function packedAFor(backend: HeapBackend): number {
+  return scratchesFor(backend).packedA;
 }
 
 interface MatMulAttrs {
@@ -38,32 +56,31 @@ interface MatMulAttrs {
 export function simdMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo | null {
   const { a, b, bias, preluActivationWeights } = args.inputs;
   const attrs = (args.attrs ?? {}) as unknown as MatMulAttrs;
-  if (!a || !b || preluActivationWeights || attrs.transposeA || attrs.transposeB) return null;
+  const ta = !!attrs.transposeA;
+  const tb = !!attrs.transposeB;
+  if (!a || !b || preluActivationWeights || (ta && tb)) return null;
   if (attrs.activation !== undefined && attrs.activation !== 'linear') return null;
   if (a.dtype !== 'float32' || b.dtype !== 'float32' || (bias && bias.dtype !== 'float32')) return null;
   if (a.shape.length < 2 || a.shape.length > 3 || b.shape.length < 2 || b.shape.length > 3) return null;
   if (b.shape.length === 3 && b.shape[0] !== 1) return null;
-  const [k, n] = b.shape.slice(-2);
-  const m = tf.util.sizeFromShape(a.shape) / k; // every batch of A against the one B
-  if (a.shape[a.shape.length - 1] !== k || n % 8 !== 0 || m === 0 || k === 0) return null;
-  if (bias && tf.util.sizeFromShape(bias.shape) !== n) return null;
-  // Threaded build: XNNPACK splits the product across threads, except where it gets it wrong.
   const batchedA = a.shape.length === 3 && a.shape[0] > 1;
-  if (getThreadsCount() > 1 && !(bias && batchedA)) return null;
+  if (ta && batchedA) return null; // A^T of each batch: not one product
+  const [b0, b1] = b.shape.slice(-2);
+  const [k, n] = tb ? [b1, b0] : [b0, b1];
+  const [a0, a1] = a.shape.slice(-2);
+  const ak = ta ? a0 : a1;
+  const m = ta ? a1 : tf.util.sizeFromShape(a.shape) / k; // every batch of A against the one B
+  if (ak !== k || n % 8 !== 0 || m === 0 || k === 0) return null;
+  if (bias && tf.util.sizeFromShape(bias.shape) !== n) return null;
+  // Threaded build: XNNPACK splits plain products across threads, except where it gets it wrong.
+  if (getThreadsCount() > 1 && !ta && !tb && !(bias && batchedA)) return null;
   const kernels = simdKernelsFor(args.backend);
   if (!kernels) return null;
   const backend = args.backend as HeapBackend;
-  const out = backend.makeOutput([...a.shape.slice(0, -1), n], 'float32');
-  kernels.gemm_f32(
-    heapOffset(backend, a),
-    heapOffset(backend, b),
-    bias ? heapOffset(backend, bias) : 0,
-    heapOffset(backend, out),
-    m,
-    k,
-    n,
-    scratchFor(backend),
-    KC,
-  );
+  const outShape = ta ? [...a.shape.slice(0, -2), m, n] : [...a.shape.slice(0, -1), n];
+  const out = backend.makeOutput(outShape, 'float32');
+  const [pa, pb, pbias, pc] = [heapOffset(backend, a), heapOffset(backend, b), bias ? heapOffset(backend, bias) : 0, heapOffset(backend, out)];
+  const gemm = ta ? kernels.gemm_tn_f32 : tb ? kernels.gemm_nt_f32 : kernels.gemm_f32;
+  gemm(pa, pb, pbias, pc, m, k, n, scratchFor(backend), KC, packedAFor(backend), MC);
   return out;
 }
