@@ -58,7 +58,7 @@ i=0
 while read -r arch batch backend workers threads; do
   i=$((i + 1))
   printf '[%d/%d] %s batch %s %s workers %s threads %s ... ' "$i" "$total" "$arch" "$batch" "$backend" "$workers" "$threads" >&2
-  if line=$(bench --arch "$arch" --batch "$batch" --backend "$backend" --workers "$workers" --threads "$threads" --reps "$REPS" --warmup "$WARMUP" --json </dev/null 2>/tmp/convnext-bench-err.$$ | tail -n 1) && [ -n "$line" ]; then
+  if line=$(bench --arch "$arch" --batch-size "$batch" --backend "$backend" --workers "$workers" --threads "$threads" --reps "$REPS" --warmup "$WARMUP" --json </dev/null 2>/tmp/convnext-bench-err.$$ | tail -n 1) && [ -n "$line" ]; then
     echo "$line" >>"$raw"
     echo "$line" | jq -r '"\(.ms_per_img) ms/img"' >&2
   else

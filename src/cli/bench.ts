@@ -5,9 +5,10 @@
  * `--train` times full training steps instead (forward, backward, AdamW; src/perf/train_benchmark.ts).
  */
 import { Command, InvalidArgumentError } from 'commander';
+import * as os from 'os';
 import { BenchResult, runBenchmark } from '../perf/benchmark';
 import { TrainBenchResult, runTrainBenchmark } from '../perf/train_benchmark';
-import { countOrAuto, positiveInt } from './options';
+import { addAlias, countOrAuto, positiveInt } from './options';
 
 function nonNegativeInt(v: string): number {
   const n = Number(v);
@@ -17,10 +18,9 @@ function nonNegativeInt(v: string): number {
 
 interface BenchFlags {
   arch: string;
-  batch: number;
-  batchSize?: number;
+  batchSize: number;
   train?: boolean;
-  workers: number;
+  workers: number | 'auto';
   threads?: number | 'auto';
   backend?: string;
   imageSize: number;
@@ -52,14 +52,14 @@ export function formatTrainBench(r: TrainBenchResult): string {
 }
 
 export function registerBench(program: Command): void {
-  program
-    .command('bench')
+  const cmd = program.command('bench');
+  addAlias(cmd, '--batch <n>', 'batchSize', positiveInt);
+  cmd
     .description('time inference (or, with --train, full training steps) of one configuration with random weights: images/s, memory')
-    .requiredOption('--arch <name>', 'model name, e.g. convnext_tiny (or tiny)')
-    .option('--batch <n>', 'images per forward pass (per worker call with --workers > 1)', positiveInt, 1)
-    .option('--batch-size <n>', 'same as --batch', positiveInt)
+    .requiredOption('--arch <name>', 'architecture or pretrained tag, e.g. convnext_tiny (weights are random)')
+    .option('--batch-size <n>', 'images per forward pass or training step (per worker call with --workers > 1)', positiveInt, 1)
     .option('--train', 'time full training steps (forward, backward, AdamW) on random data instead of inference')
-    .option('--workers <n>', 'model replicas in worker threads (1: this thread)', positiveInt, 1)
+    .option('--workers <n>', "model replicas in worker threads (1: this thread), or 'auto': every core", countOrAuto, 1)
     .option('--backend <name>', 'TF.js backend (also accepted before the command)')
     .option('--threads <n>', "wasm threads of the model in this thread: a count or 'auto' (also accepted before the command)", countOrAuto)
     .option('--image-size <n>', 'square input size', positiveInt, 224)
@@ -69,8 +69,8 @@ export function registerBench(program: Command): void {
     .action(async (o: BenchFlags) => {
       const common = {
         arch: o.arch,
-        batch: o.batchSize ?? o.batch,
-        workers: o.workers,
+        batch: o.batchSize,
+        workers: o.workers === 'auto' ? os.availableParallelism() : o.workers,
         threads: o.threads ?? program.opts<{ threads?: number | 'auto' }>().threads,
         // commander gives a flag given after the command to the command, before it to the program.
         backend: o.backend ?? program.opts<{ backend?: string }>().backend,
