@@ -100,11 +100,15 @@ async function main() {
     await isolated.close();
   }
   const v = await browserVersion();
-  process.stdout.write(`\n${v} headless (software GL/WebGPU: SwiftShader), ${os.cpus().length} cores, batch 1, 224x224, median of ${runs} after one warm-up\n\n`);
+  process.stdout.write(
+    `\n${v} headless (software GL/WebGPU: SwiftShader), ${os.cpus().length} cores, batch 1, 224x224, median of ${runs} after one warm-up\n\n`,
+  );
   process.stdout.write('| model | backend | ms/img (median) | fastest | ÷ Node wasm |\n|---|---|---|---|---|\n');
   for (const r of rows) {
     const name = `${r.backend}${r.threads && r.backend.includes('wasm') ? ` (${r.threads} thread${r.threads > 1 ? 's' : ''})` : ''}`;
-    process.stdout.write(`| ${r.arch} | ${name} | ${r.ms === null ? r.error : r.ms.toFixed(0)} | ${r.min === null || r.min === undefined ? '' : r.min.toFixed(0)} | ${r.ratio === null ? '' : r.ratio.toFixed(2)} |\n`);
+    process.stdout.write(
+      `| ${r.arch} | ${name} | ${r.ms === null ? r.error : r.ms.toFixed(0)} | ${r.min === null || r.min === undefined ? '' : r.min.toFixed(0)} | ${r.ratio === null ? '' : r.ratio.toFixed(2)} |\n`,
+    );
   }
 }
 

@@ -48,7 +48,17 @@ async function main(): Promise<void> {
     rates.push((batch * steps) / ((performance.now() - t0) / 1000));
   }
   const median = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)];
-  const ours = { impl: 'convnext-tfjs', backend: info.backend, arch, batch, size, images_per_s: median(rates), runs: rates, peak_rss_mb: process.resourceUsage().maxRSS / 1024, tensors: tf.memory().numTensors };
+  const ours = {
+    impl: 'convnext-tfjs',
+    backend: info.backend,
+    arch,
+    batch,
+    size,
+    images_per_s: median(rates),
+    runs: rates,
+    peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+    tensors: tf.memory().numTensors,
+  };
   opt.dispose();
   f.dispose();
   x.dispose();
@@ -56,7 +66,23 @@ async function main(): Promise<void> {
   const py = process.env.PY ?? '/usr/bin/python3';
   let torch: { images_per_s: number; peak_rss_mb: number; torch: string } | null = null;
   try {
-    const out = execFileSync(py, [path.resolve(__dirname, '../../bench/fcmae_step_torch.py'), '--arch', short, '--batch', String(batch), '--size', String(size), '--steps', String(steps), '--repeats', String(repeats)], { encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: '1', OMP_NUM_THREADS: '1' } });
+    const out = execFileSync(
+      py,
+      [
+        path.resolve(__dirname, '../../bench/fcmae_step_torch.py'),
+        '--arch',
+        short,
+        '--batch',
+        String(batch),
+        '--size',
+        String(size),
+        '--steps',
+        String(steps),
+        '--repeats',
+        String(repeats),
+      ],
+      { encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: '1', OMP_NUM_THREADS: '1' } },
+    );
     torch = JSON.parse(out.trim().split('\n').pop()!);
   } catch (e) {
     process.stderr.write(`PyTorch side failed: ${(e as Error).message.split('\n')[0]}\n`);
@@ -66,7 +92,10 @@ async function main(): Promise<void> {
   else {
     process.stdout.write(`FCMAE pretraining step, ${arch}, batch ${batch}, ${size}px, mask 0.6, decoder 512x1\n`);
     process.stdout.write(`  ours (${info.backend}, 1 thread): ${ours.images_per_s.toFixed(2)} img/s, peak RSS ${ours.peak_rss_mb.toFixed(0)} MB\n`);
-    if (torch) process.stdout.write(`  PyTorch ${torch.torch} (1 thread): ${torch.images_per_s.toFixed(2)} img/s, peak RSS ${torch.peak_rss_mb.toFixed(0)} MB\n  ratio ours / PyTorch: ${ratio!.toFixed(2)}\n`);
+    if (torch)
+      process.stdout.write(
+        `  PyTorch ${torch.torch} (1 thread): ${torch.images_per_s.toFixed(2)} img/s, peak RSS ${torch.peak_rss_mb.toFixed(0)} MB\n  ratio ours / PyTorch: ${ratio!.toFixed(2)}\n`,
+      );
   }
 }
 

@@ -103,7 +103,11 @@ async function soakChild(arch: string, n: number): Promise<void> {
 }
 
 function child(args: string[], env: Record<string, string>): Record<string, unknown> {
-  const out = execFileSync(process.execPath, ['--expose-gc', __filename, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const out = execFileSync(process.execPath, ['--expose-gc', __filename, ...args], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const line = out.trim().split('\n').pop() ?? '{}';
   process.stdout.write(line + '\n');
   return JSON.parse(line) as Record<string, unknown>;

@@ -21,7 +21,11 @@ import { writeFileAtomic } from '../src/util/fs';
 
 const env = (k: string, d: string): string => process.env[k]?.trim() || d;
 const words = (s: string): string[] => s.split(/[\s,]+/).filter(Boolean);
-const loadAvg = (): string => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+const loadAvg = (): string =>
+  os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 
 /** torchvision has tiny, small, base, large only. */
 const TORCHVISION = ['convnext_tiny', 'convnext_small', 'convnext_base', 'convnext_large'];
@@ -33,7 +37,12 @@ async function plan(raw: string): Promise<void> {
   const warmup = +env('WARMUP', '1');
   const peers = env('SKIP_PEERS', '0') !== '1';
   const maxRun = +env('MAX_RUN_S', '150');
-  const all = benchPlan({ archs: words(env('ARCHS', 'atto tiny base')), batches: words(env('BATCHES', '1 16')).map(Number), backends, cores: os.availableParallelism() });
+  const all = benchPlan({
+    archs: words(env('ARCHS', 'atto tiny base')),
+    batches: words(env('BATCHES', '1 16')).map(Number),
+    backends,
+    cores: os.availableParallelism(),
+  });
   // Calibration: one small pass per backend (ms per GMAC), so the estimate fits this machine.
   const calib: Calibration = {};
   for (const b of backends) {

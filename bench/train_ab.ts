@@ -61,7 +61,11 @@ async function main(): Promise<void> {
     const m = median(cpu[n]);
     process.stdout.write(
       JSON.stringify({
-        set: n, arch, size, batch, rounds,
+        set: n,
+        arch,
+        size,
+        batch,
+        rounds,
         cpu_ms_per_step: +m.toFixed(1),
         wall_ms_per_step: +median(wall[n]).toFixed(1),
         images_per_cpu_s: +((1000 * batch) / m).toFixed(1),

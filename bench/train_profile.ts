@@ -73,7 +73,9 @@ async function main(): Promise<void> {
       s.ms += ms;
       s.calls++;
       stats.set(key, s);
-      const shape = Object.values(args.inputs).map((x) => `[${x?.shape}]`).join(' ');
+      const shape = Object.values(args.inputs)
+        .map((x) => `[${x?.shape}]`)
+        .join(' ');
       const byShape = shapes.get(key) ?? new Map<string, Stat>();
       const ss = byShape.get(shape) ?? { ms: 0, calls: 0 };
       ss.ms += ms;
@@ -109,20 +111,26 @@ async function main(): Promise<void> {
   const stepMs = per(total);
   const phaseSum = (p: string) => rows.filter((r) => r.phase === p).reduce((a, r) => a + r.ms, 0);
   const lines: string[] = [];
-  lines.push(`# Training step profile: ${arch}, ${size} px, batch ${batch}, ${backendName}` +
-    `${backendName === 'wasm' ? `, ${info.threads ?? 1} thread(s), kernel set '${set}'` : ''}`);
+  lines.push(
+    `# Training step profile: ${arch}, ${size} px, batch ${batch}, ${backendName}` +
+      `${backendName === 'wasm' ? `, ${info.threads ?? 1} thread(s), kernel set '${set}'` : ''}`,
+  );
   lines.push('');
-  lines.push(`${new Date().toISOString()}; mean of ${steps} steps after 2 warm-up steps; step = forward (training mode) + ` +
-    'softmax cross-entropy (smoothing 0.1, 1000 classes) + backward (tf.variableGrads) + AdamW; `node dist/bench/train_profile.js`.');
+  lines.push(
+    `${new Date().toISOString()}; mean of ${steps} steps after 2 warm-up steps; step = forward (training mode) + ` +
+      'softmax cross-entropy (smoothing 0.1, 1000 classes) + backward (tf.variableGrads) + AdamW; `node dist/bench/train_profile.js`.',
+  );
   lines.push('');
-  lines.push(`CPU time per step ${stepMs.toFixed(1)} ms (${((1000 * batch) / stepMs).toFixed(1)} images/s at one core; wall ${per(wall).toFixed(1)} ms); in kernels ${kernelSum.toFixed(1)} ms ` +
-    `(forward ${phaseSum('forward').toFixed(1)}, backward ${phaseSum('backward').toFixed(1)}, optimizer ${phaseSum('optimizer').toFixed(1)}); ` +
-    `outside kernels (tape, tidy, JS) ${(stepMs - kernelSum).toFixed(1)} ms`);
+  lines.push(
+    `CPU time per step ${stepMs.toFixed(1)} ms (${((1000 * batch) / stepMs).toFixed(1)} images/s at one core; wall ${per(wall).toFixed(1)} ms); in kernels ${kernelSum.toFixed(1)} ms ` +
+      `(forward ${phaseSum('forward').toFixed(1)}, backward ${phaseSum('backward').toFixed(1)}, optimizer ${phaseSum('optimizer').toFixed(1)}); ` +
+      `outside kernels (tape, tidy, JS) ${(stepMs - kernelSum).toFixed(1)} ms`,
+  );
   lines.push('');
   lines.push('| phase | kernel | CPU ms / step | % of step | calls / step | heaviest input shapes (ms / step) |');
   lines.push('|---|---|---|---|---|---|');
   for (const r of rows) {
-    if (r.ms < 0.05 * stepMs / 100 && rows.indexOf(r) > 30) continue;
+    if (r.ms < (0.05 * stepMs) / 100 && rows.indexOf(r) > 30) continue;
     const top = [...(shapes.get(r.key) ?? new Map<string, Stat>())]
       .sort((a, b) => b[1].ms - a[1].ms)
       .slice(0, 2)

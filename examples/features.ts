@@ -10,7 +10,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Predictor, createModel, initBackend } from '../src';
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({ options: { model: { type: 'string' }, arch: { type: 'string', default: 'convnext_tiny' } }, allowPositionals: true });
+  const { values, positionals } = parseArgs({
+    options: { model: { type: 'string' }, arch: { type: 'string', default: 'convnext_tiny' } },
+    allowPositionals: true,
+  });
   const { model, arch } = values;
   const image = positionals[0];
   if (!image) throw new Error('usage: features.js <image> [--model M | --arch NAME]');

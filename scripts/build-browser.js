@@ -65,7 +65,12 @@ const simdBinaries = {
   setup(build) {
     build.onResolve({ filter: /^convnext-tfjs:simd-binaries$/ }, () => ({ path: 'simd-binaries', namespace: 'convnext-simd' }));
     build.onLoad({ filter: /.*/, namespace: 'convnext-simd' }, () => {
-      const files = fs.existsSync(simdDir) ? fs.readdirSync(simdDir).filter((f) => f.endsWith('.wasm')).sort() : [];
+      const files = fs.existsSync(simdDir)
+        ? fs
+            .readdirSync(simdDir)
+            .filter((f) => f.endsWith('.wasm'))
+            .sort()
+        : [];
       if (files.length === 0) throw new Error(`no SIMD kernels in ${simdDir}: run node scripts/build-wasm.js first`);
       const entries = files.map((f) => `  ${JSON.stringify(f)}: b(${JSON.stringify(fs.readFileSync(path.join(simdDir, f)).toString('base64'))}),`);
       return {

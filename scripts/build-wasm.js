@@ -19,11 +19,17 @@ const SHARED = '(import "env" "memory" (memory 1 65536 shared))';
 async function main() {
   const wabt = await require('wabt')();
   fs.mkdirSync(outDir, { recursive: true });
-  for (const file of fs.readdirSync(srcDir).filter((f) => f.endsWith('.wat')).sort()) {
+  for (const file of fs
+    .readdirSync(srcDir)
+    .filter((f) => f.endsWith('.wat'))
+    .sort()) {
     const text = fs.readFileSync(path.join(srcDir, file), 'utf8');
     if (!text.includes(PLAIN)) throw new Error(`${file}: must import its memory as ${PLAIN}`);
     const name = file.replace(/\.wat$/, '');
-    for (const [suffix, source] of [['', text], ['.shared', text.replace(PLAIN, SHARED)]]) {
+    for (const [suffix, source] of [
+      ['', text],
+      ['.shared', text.replace(PLAIN, SHARED)],
+    ]) {
       const mod = wabt.parseWat(file, source, { simd: true, threads: true });
       try {
         mod.validate({ simd: true, threads: true });

@@ -107,11 +107,7 @@ export class UnsafePickleError extends CheckpointError {
   readonly globalName: string;
 
   constructor(file: string, globalName: string, offset: number) {
-    super(
-      file,
-      `refusing to load global '${globalName}' (not in the allowlist of tensor state-dict types) ` +
-        `at pickle offset ${offset}`,
-    );
+    super(file, `refusing to load global '${globalName}' (not in the allowlist of tensor state-dict types) ` + `at pickle offset ${offset}`);
     this.globalName = globalName;
   }
 }

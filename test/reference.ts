@@ -29,7 +29,7 @@ function erf(x: number): number {
   } else {
     // Continued fraction for erfc.
     let f = 0;
-    for (let k = 60; k >= 1; k--) f = (k / 2) / (t + f);
+    for (let k = 60; k >= 1; k--) f = k / 2 / (t + f);
     r = 1 - Math.exp(-t * t) / Math.sqrt(Math.PI) / (t + f);
   }
   return x < 0 ? -r : r;
@@ -163,12 +163,7 @@ export function refBlock(x: Nd, W: RefWeights, p: string, eps = 1e-6): Nd {
 }
 
 /** Whole model: returns the four stage maps, the pooled pre-logits and the logits. */
-export function refModel(
-  x: Nd,
-  W: RefWeights,
-  depths: number[],
-  eps = 1e-6,
-): { stages: Nd[]; preLogits: Nd; logits: Nd | null } {
+export function refModel(x: Nd, W: RefWeights, depths: number[], eps = 1e-6): { stages: Nd[]; preLogits: Nd; logits: Nd | null } {
   const w = (n: string) => W.get(n)!;
   const ps = w('stem.conv.weight').shape[0];
   let y = refLayerNorm(refConv2d(x, w('stem.conv.weight'), w('stem.conv.bias').data, ps, 0), w('stem.norm.weight').data, w('stem.norm.bias').data, eps);
@@ -183,7 +178,8 @@ export function refModel(
   });
   const [n, h, wd, c] = y.shape;
   const pooled = new Float64Array(n * c);
-  for (let b = 0; b < n; b++) for (let p = 0; p < h * wd; p++) for (let ch = 0; ch < c; ch++) pooled[b * c + ch] += y.data[(b * h * wd + p) * c + ch] / (h * wd);
+  for (let b = 0; b < n; b++)
+    for (let p = 0; p < h * wd; p++) for (let ch = 0; ch < c; ch++) pooled[b * c + ch] += y.data[(b * h * wd + p) * c + ch] / (h * wd);
   const preLogits = refLayerNorm({ shape: [n, c], data: pooled }, w('head.norm.weight').data, w('head.norm.bias').data, eps);
   const logits = W.has('head.fc.weight') ? refLinear(preLogits, w('head.fc.weight'), w('head.fc.bias').data) : null;
   return { stages, preLogits, logits };

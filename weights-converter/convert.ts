@@ -74,7 +74,13 @@ function labelsFromMetadata(metadata: Record<string, string>, numClasses: number
 }
 
 /** Checks converted weights against the model's parameter list (names and shapes); returns them in model order. */
-function validateAgainstModel(config: ConvNeXtConfig, weights: Map<string, ConvertedTensor>, file: string, layout: Layout, sourceKeys: Map<string, string>): Map<string, ConvertedTensor> {
+function validateAgainstModel(
+  config: ConvNeXtConfig,
+  weights: Map<string, ConvertedTensor>,
+  file: string,
+  layout: Layout,
+  sourceKeys: Map<string, string>,
+): Map<string, ConvertedTensor> {
   const want = parameterSpecs(config);
   const params = new Map(want.map((p) => [p.name, p.shape]));
   const fit = weightsFit(params, weights, (n) => {

@@ -154,11 +154,7 @@ export function isFloatDType(dtype: SourceDType): boolean {
  * to Int32Array (int64 outside the int32 range throws a CheckpointError), bool to Uint8Array of 0/1.
  * `bytes.length` must be a multiple of the item size. A float32 result may share memory with `bytes`.
  */
-export function decodeElements(
-  bytes: Uint8Array,
-  dtype: SourceDType,
-  file = '<buffer>',
-): Float32Array | Int32Array | Uint8Array {
+export function decodeElements(bytes: Uint8Array, dtype: SourceDType, file = '<buffer>'): Float32Array | Int32Array | Uint8Array {
   const size = ITEM_SIZE[dtype];
   if (size === undefined) throw new CheckpointError(file, `unsupported dtype '${String(dtype)}'`);
   if (bytes.length % size !== 0) {

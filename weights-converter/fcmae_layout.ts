@@ -30,7 +30,8 @@ export function fcmaeKind(keys: string[]): 'pretrain' | 'encoder-only' | null {
   const minkowski = keys.some((k) => /\.kernel$|\.ln\.|\.linear\./.test(k));
   if (keys.some((k) => k.startsWith('encoder.')) && (hasDecoder || minkowski)) return 'pretrain';
   // pt_only: dense official encoder names, no final norm ('norm.*') and no head.
-  if (keys.includes('downsample_layers.0.0.weight') && keys.some((k) => /\.grn\./.test(k)) && !keys.some((k) => /^(norm|head)\./.test(k))) return 'encoder-only';
+  if (keys.includes('downsample_layers.0.0.weight') && keys.some((k) => /\.grn\./.test(k)) && !keys.some((k) => /^(norm|head)\./.test(k)))
+    return 'encoder-only';
   return null;
 }
 
@@ -111,7 +112,8 @@ function decoderToCanonical(tensors: Map<string, RawTensor>, file: string): Map<
     const n = s.reduce((a, b) => a * b, 1);
     let v: ConvertedTensor;
     if (rule[2] === 'linear1x1') {
-      if (!(s.length === 2 || (s.length === 4 && s[2] === 1 && s[3] === 1))) throw new CheckpointError(file, `${key} is [${s}], expected [out, in] or [out, in, 1, 1]`);
+      if (!(s.length === 2 || (s.length === 4 && s[2] === 1 && s[3] === 1)))
+        throw new CheckpointError(file, `${key} is [${s}], expected [out, in] or [out, in, 1, 1]`);
       v = transposeArray(t.data, [s[0], s[1]], [1, 0]);
     } else if (rule[2] === 'dw') {
       if (s.length !== 4 || s[1] !== 1) throw new CheckpointError(file, `${key} is [${s}], expected [C, 1, k, k]`);

@@ -125,7 +125,6 @@ export function detectLayout(keys: string[], file = '<checkpoint>'): Layout {
   );
 }
 
-
 function shapeStr(s: number[]): string {
   return `[${s.join(', ')}]`;
 }
@@ -241,9 +240,7 @@ export function inferConfig(weights: Map<string, ConvertedTensor>, opts: InferOp
   const headBias = weights.get('head.fc.bias');
   const version = useGrn ? 2 : 1;
   const base = baseConfig(version, '', { depths: depths as ConvNeXtConfig['depths'], dims: dims as ConvNeXtConfig['dims'] });
-  const registered = Object.values(MODEL_CONFIGS).find(
-    (c) => c.version === version && c.depths.join() === depths.join() && c.dims.join() === dims.join(),
-  );
+  const registered = Object.values(MODEL_CONFIGS).find((c) => c.version === version && c.depths.join() === depths.join() && c.dims.join() === dims.join());
   return resolveConfig({
     ...base,
     name: registered?.name ?? `convnext${version === 2 ? 'v2' : ''}_custom`,

@@ -92,12 +92,7 @@ export function parseSafetensorsHeader(fd: number, fileSize: number, file: strin
       return fail(`safetensors entry '${name}' has an invalid shape ${JSON.stringify(shape)}`);
     }
     const offs = v.data_offsets;
-    if (
-      !Array.isArray(offs) ||
-      offs.length !== 2 ||
-      !offs.every((o) => Number.isSafeInteger(o) && o >= 0) ||
-      offs[0] > offs[1]
-    ) {
+    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isSafeInteger(o) && o >= 0) || offs[0] > offs[1]) {
       return fail(`safetensors entry '${name}' has invalid data_offsets ${JSON.stringify(offs)}`);
     }
     const [b, e] = offs as [number, number];
@@ -220,7 +215,7 @@ export function writeSafetensors(
         const h = code === 'F16' ? encodeFloat16(t.data) : encodeBFloat16(t.data);
         bytes = HOST_LE ? new Uint8Array(h.buffer, h.byteOffset, h.byteLength) : toLittleEndian16(h);
       }
-      for (let p = 0; p < bytes.length; ) p += fs.writeSync(fd, bytes, p, Math.min(bytes.length - p, 1 << 30));
+      for (let p = 0; p < bytes.length;) p += fs.writeSync(fd, bytes, p, Math.min(bytes.length - p, 1 << 30));
     }
   });
 }
@@ -240,4 +235,3 @@ function toLittleEndian16(a: Uint16Array): Uint8Array {
   a.forEach((v, i) => dv.setUint16(2 * i, v, true));
   return out;
 }
-

@@ -4,17 +4,7 @@
  */
 
 /** Element type as stored in the file. */
-export type SourceDType =
-  | 'float32'
-  | 'float16'
-  | 'bfloat16'
-  | 'float64'
-  | 'int64'
-  | 'int32'
-  | 'int16'
-  | 'int8'
-  | 'uint8'
-  | 'bool';
+export type SourceDType = 'float32' | 'float16' | 'bfloat16' | 'float64' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
 
 /** One decoded tensor, contiguous in C order (strides and storage offset already applied). */
 export interface RawTensor {

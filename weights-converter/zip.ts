@@ -56,12 +56,7 @@ export function crc32(data: Uint8Array, seed = 0): number {
 
 /** True when the bytes start with a zip local file header or an empty archive's EOCD. */
 export function isZip(head: Uint8Array): boolean {
-  return (
-    head.length >= 4 &&
-    head[0] === 0x50 &&
-    head[1] === 0x4b &&
-    ((head[2] === 0x03 && head[3] === 0x04) || (head[2] === 0x05 && head[3] === 0x06))
-  );
+  return head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && ((head[2] === 0x03 && head[3] === 0x04) || (head[2] === 0x05 && head[3] === 0x06));
 }
 
 function readU64(buf: Buffer, off: number, file: string, what: string): number {

@@ -10,15 +10,7 @@
  * {"error"}. Extra parameters: ?topk=N, ?runs=N (timed runs after one warm-up; ms is their median),
  * ?model=random:convnext_atto (seeded random weights, for timing).
  */
-import {
-  BackendInfo,
-  BrowserPredictor,
-  LoadProgress,
-  createModel,
-  initBackend,
-  isCheckpointUrl,
-  tf,
-} from 'convnext-tfjs';
+import { BackendInfo, BrowserPredictor, LoadProgress, createModel, initBackend, isCheckpointUrl, tf } from 'convnext-tfjs';
 
 const params = new URLSearchParams(location.search);
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
@@ -59,12 +51,24 @@ function onProgress(p: LoadProgress): void {
   ui.progress.max = p.total || 1;
   ui.progress.value = p.total ? p.loaded : 0;
   const mb = (n: number): string => (n / 1048576).toFixed(1);
-  status(p.status === 'converting' ? `converting ${p.file}…` : p.status === 'done' ? 'model ready' : `loading ${p.file.replace(/^.*\//, '')}: ${mb(p.loaded)} / ${mb(p.total)} MB`);
+  status(
+    p.status === 'converting'
+      ? `converting ${p.file}…`
+      : p.status === 'done'
+        ? 'model ready'
+        : `loading ${p.file.replace(/^.*\//, '')}: ${mb(p.loaded)} / ${mb(p.total)} MB`,
+  );
 }
 
 /** A perceptual ramp (dark blue -> teal -> yellow), v in [0, 1]. */
 function colour(v: number): [number, number, number] {
-  const stops: [number, number, number][] = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+  const stops: [number, number, number][] = [
+    [68, 1, 84],
+    [59, 82, 139],
+    [33, 145, 140],
+    [94, 201, 98],
+    [253, 231, 37],
+  ];
   const x = Math.min(Math.max(v, 0), 1) * (stops.length - 1);
   const i = Math.min(Math.floor(x), stops.length - 2);
   const f = x - i;

@@ -186,9 +186,7 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
       await tryCandidate(c, loader, threads, simd, skipped, webgpu);
       const backend = tf.getBackend();
       if (backend === 'webgpu') return { backend, package: c.package, skipped, adapter: webGpuAdapter()! };
-      return backend === 'wasm'
-        ? { backend, package: c.package, skipped, threads: wasmThreads(), simd }
-        : { backend, package: c.package, skipped };
+      return backend === 'wasm' ? { backend, package: c.package, skipped, threads: wasmThreads(), simd } : { backend, package: c.package, skipped };
     } catch (e) {
       skipped.push({ package: c.package, reason: reasonOf(e) });
     }

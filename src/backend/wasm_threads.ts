@@ -32,14 +32,10 @@ interface EmscriptenModule {
 
 interface ModuleConfig {
   locateFile(file: string): string;
-  instantiateWasm(
-    imports: { env: Record<string, unknown> },
-    receive: (instance: WasmInstance, module: WasmModule) => void,
-  ): Record<string, never>;
+  instantiateWasm(imports: { env: Record<string, unknown> }, receive: (instance: WasmInstance, module: WasmModule) => void): Record<string, never>;
 }
 
 type Factory = (config: ModuleConfig) => Promise<EmscriptenModule>;
-
 
 function buildDir(): string {
   return path.dirname(require.resolve(`@tensorflow/tfjs-backend-wasm/wasm-out/${BUILD}.js`));
@@ -76,10 +72,7 @@ export async function createThreadedWasmBackend(threads: number): Promise<tf.Ker
       instantiateWasm(imports, receive) {
         // backend.cc sizes its pool as min(requested, logical cores / 2): answer so that it is `n`.
         imports.env.emscripten_num_logical_cores = () => 2 * n;
-        api.instantiate(fs.readFileSync(path.join(dir, `${BUILD}.wasm`)), imports).then(
-          (r) => receive(r.instance, r.module),
-          fail,
-        );
+        api.instantiate(fs.readFileSync(path.join(dir, `${BUILD}.wasm`)), imports).then((r) => receive(r.instance, r.module), fail);
         return {};
       },
     }),

@@ -119,7 +119,10 @@ export function gpuDeviceNodes(): string[] | null {
   if (process.platform !== 'linux') return null;
   const list = (dir: string, re: RegExp) => {
     try {
-      return fs.readdirSync(dir).filter((f) => re.test(f)).map((f) => path.join(dir, f));
+      return fs
+        .readdirSync(dir)
+        .filter((f) => re.test(f))
+        .map((f) => path.join(dir, f));
     } catch {
       return [];
     }
@@ -188,7 +191,9 @@ async function install(load: (pkg: string) => unknown, options: string[], allowS
   try {
     adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   } catch (e) {
-    throw new Error(`Dawn could not list adapters (options [${options.join(', ')}]): ${(e instanceof Error ? e.message : String(e)).replace(/\s*\n\s*/g, ' ')}`);
+    throw new Error(
+      `Dawn could not list adapters (options [${options.join(', ')}]): ${(e instanceof Error ? e.message : String(e)).replace(/\s*\n\s*/g, ' ')}`,
+    );
   }
   if (!adapter) {
     const reason =

@@ -53,7 +53,15 @@ export function describeModel(source: string): Record<string, unknown> {
     return {
       ...modelInfo(c),
       tag: e.name,
-      pretrained: { url: e.url, input_size: p.inputSize, crop_pct: p.cropPct, crop_mode: p.cropMode ?? 'center', interpolation: p.interpolation, license: e.license, size_bytes: e.sizeBytes },
+      pretrained: {
+        url: e.url,
+        input_size: p.inputSize,
+        crop_pct: p.cropPct,
+        crop_mode: p.cropMode ?? 'center',
+        interpolation: p.interpolation,
+        license: e.license,
+        size_bytes: e.sizeBytes,
+      },
     };
   }
   const json = source.endsWith('.json') ? source : path.join(source, 'model.json');
@@ -75,7 +83,8 @@ export function describeModel(source: string): Record<string, unknown> {
     if (!(e instanceof ConfigError)) throw e;
     const near = nearNames(source);
     throw new ConfigError(
-      `unknown model '${source}'` + (near.length ? ` (did you mean ${near.join(', ')}?)` : '') +
+      `unknown model '${source}'` +
+        (near.length ? ` (did you mean ${near.join(', ')}?)` : '') +
         ': not an architecture, a pretrained tag or a model directory; `convnext models` lists them',
     );
   }
@@ -84,7 +93,9 @@ export function describeModel(source: string): Record<string, unknown> {
 export function registerInfo(program: Command): void {
   program
     .command('info')
-    .description('show a model: depths, dims, parameter count, MACs at 224x224; for a pretrained tag its checkpoint, input size and licence; for a model directory what it records')
+    .description(
+      'show a model: depths, dims, parameter count, MACs at 224x224; for a pretrained tag its checkpoint, input size and licence; for a model directory what it records',
+    )
     .argument('<name>', 'architecture (convnext_tiny), pretrained tag (convnext_tiny.fb_in1k) or converted model directory')
     .option('--json', 'print one JSON object')
     .action((name: string, opts: { json?: boolean }) => {
@@ -107,7 +118,11 @@ export function registerInfo(program: Command): void {
       const pre = info.pretrained as { url: string; input_size: number; crop_pct: number; crop_mode: string; license: string } | undefined;
       if (pre) {
         lines.splice(1, 0, `  tag          ${info.tag}`);
-        lines.push(`  input        ${pre.input_size}x${pre.input_size} (crop_pct ${pre.crop_pct}, ${pre.crop_mode})`, `  licence      ${pre.license}`, `  checkpoint   ${pre.url}`);
+        lines.push(
+          `  input        ${pre.input_size}x${pre.input_size} (crop_pct ${pre.crop_pct}, ${pre.crop_mode})`,
+          `  licence      ${pre.license}`,
+          `  checkpoint   ${pre.url}`,
+        );
       }
       if (info.dir !== undefined) {
         const src = info.source as { file?: string; layout?: string; tag?: string } | null;

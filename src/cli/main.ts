@@ -27,7 +27,11 @@ export function buildProgram(): Command {
     .version(require('../../../package.json').version as string)
     .showHelpAfterError('(run with --help for usage)')
     .option('--backend <name>', 'TF.js backend: auto | node-gpu | webgpu | node | wasm | cpu (default: $CONVNEXT_BACKEND or auto)')
-    .option('--threads <n>', "wasm threads for one model: 'auto' (every core: lowest latency, more memory) or a count (default: $CONVNEXT_THREADS or 1)", countOrAuto)
+    .option(
+      '--threads <n>',
+      "wasm threads for one model: 'auto' (every core: lowest latency, more memory) or a count (default: $CONVNEXT_THREADS or 1)",
+      countOrAuto,
+    )
     .exitOverride();
   registerModels(program);
   registerInfo(program);

@@ -23,7 +23,14 @@ export function listModelsAndTags(pattern = '*'): ModelsListing {
   const pretrained = [...tags].map((name) => {
     const e = getPretrained(name);
     const arch = e.arch ?? name.split('.')[0];
-    return { name, arch, input_size: e.preprocessing.inputSize, num_classes: e.numClasses, params: countParams(resolveConfig(arch, { numClasses: e.numClasses })), license: e.license };
+    return {
+      name,
+      arch,
+      input_size: e.preprocessing.inputSize,
+      num_classes: e.numClasses,
+      params: countParams(resolveConfig(arch, { numClasses: e.numClasses })),
+      license: e.license,
+    };
   });
   return { architectures, pretrained };
 }
@@ -46,12 +53,16 @@ export function registerModels(program: Command): void {
       if (l.architectures.length) {
         out.push(`architectures (${l.architectures.length}; random init, or --init weights):`);
         const w = Math.max(...l.architectures.map((a) => a.name.length));
-        for (const a of l.architectures) out.push(`  ${a.name.padEnd(w)}  V${a.version}  ${millions(a.params).padStart(7)} params  ${a.gmacs_224.toFixed(2).padStart(7)} GMACs@224`);
+        for (const a of l.architectures)
+          out.push(`  ${a.name.padEnd(w)}  V${a.version}  ${millions(a.params).padStart(7)} params  ${a.gmacs_224.toFixed(2).padStart(7)} GMACs@224`);
       }
       if (l.pretrained.length) {
         out.push(`pretrained (${l.pretrained.length}; downloaded on first use):`);
         const w = Math.max(...l.pretrained.map((p) => p.name.length));
-        for (const p of l.pretrained) out.push(`  ${p.name.padEnd(w)}  ${String(p.input_size).padStart(3)}px  ${String(p.num_classes).padStart(5)} classes  ${millions(p.params).padStart(7)} params  ${p.license}`);
+        for (const p of l.pretrained)
+          out.push(
+            `  ${p.name.padEnd(w)}  ${String(p.input_size).padStart(3)}px  ${String(p.num_classes).padStart(5)} classes  ${millions(p.params).padStart(7)} params  ${p.license}`,
+          );
       }
       if (!out.length) {
         process.stderr.write(`no architectures or pretrained tags match '${pattern}'\n`);

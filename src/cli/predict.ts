@@ -32,11 +32,14 @@ interface ModelFlags {
 function addModelFlags(cmd: Command): Command {
   addAlias(cmd, '--batch <n>', 'batchSize', positiveInt);
   return cmd
-    .requiredOption('--model <model>', 'architecture (its default pretrained tag), pretrained tag (convnext_tiny.fb_in1k), model dir / run dir / URL, or a PyTorch checkpoint')
+    .requiredOption(
+      '--model <model>',
+      'architecture (its default pretrained tag), pretrained tag (convnext_tiny.fb_in1k), model dir / run dir / URL, or a PyTorch checkpoint',
+    )
     .option('--batch-size <n>', 'images per forward pass', positiveInt, DEFAULT_BATCH_SIZE)
     .option('--workers <n>', WORKERS_HELP, countOrAuto, 'auto' as const)
     .option('--labels <file>', 'class names: JSON array or one per line')
-    .option('--image-size <n>', 'input size, 32-2048 (default: the model\'s)', imageSizeArg)
+    .option('--image-size <n>', "input size, 32-2048 (default: the model's)", imageSizeArg)
     .option('--max-image-pixels <n>', MAX_PIXELS_HELP, maxPixelsArg, MAX_IMAGE_PIXELS)
     .option('--cache-dir <dir>', 'zoo cache (default $CONVNEXT_CACHE or ~/.cache/convnext-tfjs)')
     .option('--offline', 'never touch the network (zoo models must be cached)');
@@ -97,7 +100,10 @@ export function reportSkipped(skipped: SkippedEntry[]): void {
   const ext = skipped.filter((s) => s.kind === 'extension');
   for (const s of skipped) if (s.kind !== 'extension') process.stderr.write(`skipped ${s.path}: ${s.reason}\n`);
   if (ext.length) {
-    const shown = ext.slice(0, 3).map((s) => s.path).join(', ');
+    const shown = ext
+      .slice(0, 3)
+      .map((s) => s.path)
+      .join(', ');
     process.stderr.write(`ignored ${ext.length} file(s) without an image extension: ${shown}${ext.length > 3 ? `, ... and ${ext.length - 3} more` : ''}\n`);
   }
 }
@@ -111,15 +117,25 @@ export function reportFailure(file: string, e: Error): void {
 }
 
 export function registerPredict(program: Command): void {
-  addAlias(addShardFlags(addModelFlags(
-    program
-      .command('predict')
-      .description('classify images (files, directories, globs): top-k labels with probabilities')
-      .argument('<inputs...>', 'image files, directories (recursive) or glob patterns'),
-  )), '--top <k>', 'topk', positiveInt)
+  addAlias(
+    addShardFlags(
+      addModelFlags(
+        program
+          .command('predict')
+          .description('classify images (files, directories, globs): top-k labels with probabilities')
+          .argument('<inputs...>', 'image files, directories (recursive) or glob patterns'),
+      ),
+    ),
+    '--top <k>',
+    'topk',
+    positiveInt,
+  )
     .option('--topk <k>', 'classes to show per image', positiveInt, DEFAULT_TOPK)
     .option('--json', 'one JSON line per image: {"file", "top": [{"label", "index", "prob"}]}')
-    .option('--output <results.jsonl>', 'append the --json lines (and {"file", "error"} for failed inputs) to this file as they finish; a re-run skips inputs already there')
+    .option(
+      '--output <results.jsonl>',
+      'append the --json lines (and {"file", "error"} for failed inputs) to this file as they finish; a re-run skips inputs already there',
+    )
     .action(async (inputs: string[], o: ModelFlags & ShardFlags & { topk: number; json?: boolean; output?: string }) => {
       const shard = resolveShard(o);
       const expanded = imageFiles(inputs);
@@ -168,12 +184,14 @@ export function registerPredict(program: Command): void {
       }
     });
 
-  addShardFlags(addModelFlags(
-    program
-      .command('embed')
-      .description('pooled pre-logits embeddings of images -> float32 .npy [N, C] (+ <output>.files.txt listing the images in row order)')
-      .argument('<inputs...>', 'image files, directories or glob patterns'),
-  ))
+  addShardFlags(
+    addModelFlags(
+      program
+        .command('embed')
+        .description('pooled pre-logits embeddings of images -> float32 .npy [N, C] (+ <output>.files.txt listing the images in row order)')
+        .argument('<inputs...>', 'image files, directories or glob patterns'),
+    ),
+  )
     .requiredOption('--output <emb.npy>', 'where to write the embeddings (with --shard: <emb>.shard-IIII-of-NNNN.npy, combined by `convnext merge`)')
     .action(async (inputs: string[], o: ModelFlags & ShardFlags & { output: string }) => {
       checkOutputFile(o.output, '--output');
@@ -189,21 +207,16 @@ export function registerPredict(program: Command): void {
       const c = predictor.model.numFeatures;
       const bar = progressBar(files.length, 'embed');
       try {
-        await runTolerant(
-          predictor,
-          files,
-          predictor.embedJob(),
-          (r) => {
-            bar.update(r.index + 1);
-            if ('error' in r) {
-              failures++;
-              reportFailure(r.input as string, r.error);
-            } else {
-              rows.push(r.value);
-              names.push(r.input as string);
-            }
-          },
-        );
+        await runTolerant(predictor, files, predictor.embedJob(), (r) => {
+          bar.update(r.index + 1);
+          if ('error' in r) {
+            failures++;
+            reportFailure(r.input as string, r.error);
+          } else {
+            rows.push(r.value);
+            names.push(r.input as string);
+          }
+        });
       } finally {
         bar.stop();
         await predictor.dispose();

@@ -25,13 +25,16 @@ export function registerPreprocess(program: Command): void {
     .option('--interpolation <mode>', 'bicubic | bilinear', 'bicubic')
     .option('--max-image-pixels <n>', MAX_PIXELS_HELP, maxPixelsArg, MAX_IMAGE_PIXELS)
     .action(async (image: string, o: { output: string; size: number; cropPct: number; squash?: boolean; interpolation: string; maxImagePixels: number }) => {
-      if (o.interpolation !== 'bicubic' && o.interpolation !== 'bilinear') throw new InvalidArgumentError(`--interpolation must be bicubic or bilinear, got ${o.interpolation}`);
+      if (o.interpolation !== 'bicubic' && o.interpolation !== 'bilinear')
+        throw new InvalidArgumentError(`--interpolation must be bicubic or bilinear, got ${o.interpolation}`);
       checkOutputFile(o.output, '--output');
       const img = await decodeImage(image, { maxImagePixels: o.maxImagePixels });
       const nhwc = evalTransform(img, { inputSize: o.size, cropPct: o.cropPct, cropMode: o.squash ? 'squash' : 'center', interpolation: o.interpolation });
       const x = toNchw(nhwc);
       writeNpy(o.output, x);
-      const how = o.squash ? `squash to ${Math.floor(o.size / o.cropPct)}` : `resize ${Math.floor(o.size / o.cropPct)} ${o.interpolation}, centre crop ${o.size}`;
+      const how = o.squash
+        ? `squash to ${Math.floor(o.size / o.cropPct)}`
+        : `resize ${Math.floor(o.size / o.cropPct)} ${o.interpolation}, centre crop ${o.size}`;
       process.stderr.write(`wrote float32 NCHW [${x.shape.join(', ')}] to ${o.output} (${image} ${img.width}x${img.height}: ${how}, normalised)\n`);
     });
 }

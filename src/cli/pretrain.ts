@@ -85,7 +85,8 @@ export function registerPretrain(program: Command): void {
           if (e.type === 'start') {
             process.stderr.write(
               `pretraining ${o.arch} (FCMAE) on ${info.backend}: ${e.images} images, ${e.stepsPerEpoch} steps/epoch, ${e.params.toLocaleString('en-US')} params, lr ${e.lr.toExponential(2)}` +
-                (e.resumedFromEpoch ? `, resuming after epoch ${e.resumedFromEpoch}` : '') + '\n',
+                (e.resumedFromEpoch ? `, resuming after epoch ${e.resumedFromEpoch}` : '') +
+                '\n',
             );
           } else if (e.type === 'step') {
             if (!bar) bar = progressBar(e.batches, `epoch ${e.epoch}`, 'batch', ' | loss {loss} | {ips} img/s | lr {lr}');
@@ -94,12 +95,24 @@ export function registerPretrain(program: Command): void {
           else if (e.type === 'epoch') {
             bar?.stop();
             bar = null;
-            process.stderr.write(`epoch ${e.record.epoch}: loss ${e.record.loss.toFixed(4)} | lr ${e.record.lr.toExponential(2)} | ${e.record.images_per_s.toFixed(1)} img/s, ${e.record.seconds.toFixed(1)} s\n`);
+            process.stderr.write(
+              `epoch ${e.record.epoch}: loss ${e.record.loss.toFixed(4)} | lr ${e.record.lr.toExponential(2)} | ${e.record.images_per_s.toFixed(1)} img/s, ${e.record.seconds.toFixed(1)} s\n`,
+            );
           } else if (e.type === 'picture') process.stderr.write(`wrote ${e.file}\n`);
         },
       });
       const last = r.history[r.history.length - 1];
-      if (o.json) process.stdout.write(JSON.stringify({ loss: last?.loss ?? null, epochs: r.history.length, encoder: r.encoderDir, checkpoint: r.checkpoint, seconds: r.seconds, history: r.history }) + '\n');
+      if (o.json)
+        process.stdout.write(
+          JSON.stringify({
+            loss: last?.loss ?? null,
+            epochs: r.history.length,
+            encoder: r.encoderDir,
+            checkpoint: r.checkpoint,
+            seconds: r.seconds,
+            history: r.history,
+          }) + '\n',
+        );
       else process.stdout.write(`final loss ${last ? last.loss.toFixed(4) : 'n/a'}; encoder in ${r.encoderDir}, FCMAE checkpoint ${r.checkpoint}\n`);
     });
 }

@@ -35,7 +35,9 @@ export function downloadBar(): { onProgress: (p: LoadProgress) => void; stop(): 
   return {
     onProgress: (p) => {
       if (p.status === 'default-tag') {
-        process.stderr.write(`${p.arch}: using its default pretrained weights ${p.tag} (name arch.tag to choose others; \`convnext models ${p.arch}\` lists them)\n`);
+        process.stderr.write(
+          `${p.arch}: using its default pretrained weights ${p.tag} (name arch.tag to choose others; \`convnext models ${p.arch}\` lists them)\n`,
+        );
         return;
       }
       if (!process.stderr.isTTY) return;

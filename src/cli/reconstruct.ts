@@ -51,26 +51,50 @@ export function registerReconstruct(program: Command): void {
     .option('--output <grid.png>', 'original | masked | reconstruction | reconstruction + visible, one row per image')
     .option('--pred <pred.npy>', 'raw decoder output float32 [N, L, 3072], official patchify order')
     .option('--json', 'one JSON object: loss, n, patches, masked, output, pred')
-    .action(async (input: string, o: { model: string; mask?: string; maskRatio: number; seed: number; grnStats: 'image' | 'batch'; imageSize: number; output?: string; pred?: string; json?: boolean }) => {
-      await withBackend(program);
-      const x = await readInput(input, o.imageSize);
-      const f = await loadFcmae(o.model, { grnStats: o.grnStats, maskRatio: o.maskRatio });
-      try {
-        let mask: PatchMask | undefined;
-        if (o.mask) {
-          const m = readNpyFloat32(o.mask);
-          if (m.shape.length !== 2) throw new FcmaeError(`${o.mask}: expected float32 [N, L], got [${m.shape}]`);
-          mask = { n: m.shape[0], l: m.shape[1], data: m.data };
+    .action(
+      async (
+        input: string,
+        o: {
+          model: string;
+          mask?: string;
+          maskRatio: number;
+          seed: number;
+          grnStats: 'image' | 'batch';
+          imageSize: number;
+          output?: string;
+          pred?: string;
+          json?: boolean;
+        },
+      ) => {
+        await withBackend(program);
+        const x = await readInput(input, o.imageSize);
+        const f = await loadFcmae(o.model, { grnStats: o.grnStats, maskRatio: o.maskRatio });
+        try {
+          let mask: PatchMask | undefined;
+          if (o.mask) {
+            const m = readNpyFloat32(o.mask);
+            if (m.shape.length !== 2) throw new FcmaeError(`${o.mask}: expected float32 [N, L], got [${m.shape}]`);
+            mask = { n: m.shape[0], l: m.shape[1], data: m.data };
+          }
+          const r = reconstruct(f, x, { mask, seed: o.seed });
+          if (o.output) writeFileAtomic(o.output, encodePng(r.grid));
+          if (o.pred) writeFileAtomic(o.pred, encodeNpy({ shape: r.predShape, data: r.pred }));
+          const masked = r.mask.data.reduce((a, v) => a + v, 0);
+          if (o.json)
+            process.stdout.write(
+              JSON.stringify({ loss: r.loss, n: r.mask.n, patches: r.mask.l, masked, output: o.output ?? null, pred: o.pred ?? null }) + '\n',
+            );
+          else
+            process.stdout.write(
+              `loss ${r.loss.toFixed(4)} on ${masked} masked of ${r.mask.n * r.mask.l} patches` +
+                (o.output ? `; grid in ${o.output}` : '') +
+                (o.pred ? `; prediction in ${o.pred}` : '') +
+                '\n',
+            );
+        } finally {
+          f.dispose();
+          x.dispose();
         }
-        const r = reconstruct(f, x, { mask, seed: o.seed });
-        if (o.output) writeFileAtomic(o.output, encodePng(r.grid));
-        if (o.pred) writeFileAtomic(o.pred, encodeNpy({ shape: r.predShape, data: r.pred }));
-        const masked = r.mask.data.reduce((a, v) => a + v, 0);
-        if (o.json) process.stdout.write(JSON.stringify({ loss: r.loss, n: r.mask.n, patches: r.mask.l, masked, output: o.output ?? null, pred: o.pred ?? null }) + '\n');
-        else process.stdout.write(`loss ${r.loss.toFixed(4)} on ${masked} masked of ${r.mask.n * r.mask.l} patches` + (o.output ? `; grid in ${o.output}` : '') + (o.pred ? `; prediction in ${o.pred}` : '') + '\n');
-      } finally {
-        f.dispose();
-        x.dispose();
-      }
-    });
+      },
+    );
 }

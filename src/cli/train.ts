@@ -18,9 +18,26 @@ import { progressBar } from './progress';
 
 /** TrainOptions names -> this command's flags, for the library's validation messages. */
 const TRAIN_FLAGS: Record<string, string> = {
-  data: '--data <dir>', arch: '--arch <name>', epochs: '--epochs <n>', imageSize: '--image-size', batchSize: '--batch-size', lr: '--lr', out: '--out',
-  minLr: '--min-lr', warmupEpochs: '--warmup-epochs', weightDecay: '--weight-decay', layerDecay: '--layer-decay', labelSmoothing: '--smoothing',
-  dropPathRate: '--drop-path', emaDecay: '--ema', accumSteps: '--accum', mixup: '--mixup', cutmix: '--cutmix', valSplit: '--val-split', seed: '--seed', freeze: '--freeze',
+  data: '--data <dir>',
+  arch: '--arch <name>',
+  epochs: '--epochs <n>',
+  imageSize: '--image-size',
+  batchSize: '--batch-size',
+  lr: '--lr',
+  out: '--out',
+  minLr: '--min-lr',
+  warmupEpochs: '--warmup-epochs',
+  weightDecay: '--weight-decay',
+  layerDecay: '--layer-decay',
+  labelSmoothing: '--smoothing',
+  dropPathRate: '--drop-path',
+  emaDecay: '--ema',
+  accumSteps: '--accum',
+  mixup: '--mixup',
+  cutmix: '--cutmix',
+  valSplit: '--val-split',
+  seed: '--seed',
+  freeze: '--freeze',
 };
 
 /** The library's TrainOptionError in the CLI's words: the option name becomes its flag. */
@@ -54,7 +71,11 @@ export function registerTrain(program: Command): void {
     .option('--epochs <n>', 'epochs (required)', positiveInt)
     .option('--image-size <n>', 'training resolution, 32-2048', imageSizeArg, D.imageSize)
     .option('--batch-size <n>', 'images per step', positiveInt, D.batchSize)
-    .addOption(new Option('--lr <lr>', 'peak learning rate').argParser(positiveFloat).default('recipe', 'the ConvNeXt recipe scaled to the batch: 4e-3 x batch/4096, with --init 5e-5 x batch/512'))
+    .addOption(
+      new Option('--lr <lr>', 'peak learning rate')
+        .argParser(positiveFloat)
+        .default('recipe', 'the ConvNeXt recipe scaled to the batch: 4e-3 x batch/4096, with --init 5e-5 x batch/512'),
+    )
     .addOption(new Option('--out <dir>', 'output: checkpoint.safetensors, log.jsonl, report.json, model/').default(defaultRunDir(), 'runs/<UTC timestamp>'))
     .option('--resume', 'continue from <out>/checkpoint.safetensors')
     .option('--min-lr <lr>', 'final learning rate of the cosine schedule', positiveFloat, D.minLr)
@@ -73,7 +94,10 @@ export function registerTrain(program: Command): void {
     .option('--json', 'print the final report as one JSON object')
     .action(async (o) => {
       const missing = (['data', 'arch', 'epochs'] as const).filter((k) => o[k] === undefined);
-      if (missing.length) throw new ConvNeXtError(`missing required option${missing.length > 1 ? 's' : ''}: ${missing.map((k) => TRAIN_FLAGS[k]).join(', ')} (convnext train --help shows every option with its default)`);
+      if (missing.length)
+        throw new ConvNeXtError(
+          `missing required option${missing.length > 1 ? 's' : ''}: ${missing.map((k) => TRAIN_FLAGS[k]).join(', ')} (convnext train --help shows every option with its default)`,
+        );
       const opts: TrainOptions = withTrainDefaults({
         data: o.data,
         val: o.val,
@@ -115,11 +139,18 @@ export function registerTrain(program: Command): void {
               `training ${o.arch} on ${info.backend} into ${opts.out} (batch ${opts.batchSize}, lr ${opts.lr.toExponential(3)}, size ${opts.imageSize}): ` +
                 `${e.trainImages} train / ${e.valImages ? `${e.valImages} val images` : 'no validation set'}, ${e.classes.length} classes, ` +
                 `${e.trainable.toLocaleString('en-US')} of ${e.params.toLocaleString('en-US')} params trainable` +
-                (e.resumedFromEpoch ? `, resuming after epoch ${e.resumedFromEpoch}` : '') + '\n',
+                (e.resumedFromEpoch ? `, resuming after epoch ${e.resumedFromEpoch}` : '') +
+                '\n',
             );
           } else if (e.type === 'step') {
             if (!bar) bar = progressBar(e.batches, `epoch ${e.epoch}`, 'batch', ' | loss {loss} acc {acc}% | {ips} img/s | lr {lr} | ETA {etaTotal}s');
-            bar.update(e.batch, { loss: e.loss.toFixed(4), acc: (100 * e.acc).toFixed(1), ips: e.imagesPerSec.toFixed(1), lr: e.lr.toExponential(2), etaTotal: Math.round(e.etaSec) });
+            bar.update(e.batch, {
+              loss: e.loss.toFixed(4),
+              acc: (100 * e.acc).toFixed(1),
+              ips: e.imagesPerSec.toFixed(1),
+              lr: e.lr.toExponential(2),
+              etaTotal: Math.round(e.etaSec),
+            });
           } else if (e.type === 'skip') {
             process.stderr.write(`skipped ${e.file}: ${e.reason}\n`);
           } else if (e.type === 'epoch') {
@@ -135,9 +166,22 @@ export function registerTrain(program: Command): void {
           }
         },
       });
-      if (o.json) process.stdout.write(JSON.stringify({ top1: report.final.top1, top5: report.final.top5, n: report.final.n, model: report.modelDir, seconds: report.seconds, ema_top1: report.ema?.top1 }) + '\n');
+      if (o.json)
+        process.stdout.write(
+          JSON.stringify({
+            top1: report.final.top1,
+            top5: report.final.top5,
+            n: report.final.n,
+            model: report.modelDir,
+            seconds: report.seconds,
+            ema_top1: report.ema?.top1,
+          }) + '\n',
+        );
       else if (report.final.n === 0) process.stdout.write(`no validation set (use --val or --val-split to measure accuracy); model in ${report.modelDir}\n`);
-      else process.stdout.write(`final val top-1 ${pct(report.final.top1)} top-5 ${pct(report.final.top5)} on ${report.final.n} images; model in ${report.modelDir}\n`);
+      else
+        process.stdout.write(
+          `final val top-1 ${pct(report.final.top1)} top-5 ${pct(report.final.top5)} on ${report.final.n} images; model in ${report.modelDir}\n`,
+        );
     });
 
   program
@@ -145,7 +189,7 @@ export function registerTrain(program: Command): void {
     .description('top-1/top-5 accuracy of a model on an image folder (class folders named as the model labels, or in label order)')
     .requiredOption('--model <model>', 'converted dir, zoo name or checkpoint')
     .requiredOption('--data <dir>', 'images: <dir>/<class>/*.jpg')
-    .option('--image-size <n>', 'eval resolution, 32-2048 (default: the model\'s)', imageSizeArg)
+    .option('--image-size <n>', "eval resolution, 32-2048 (default: the model's)", imageSizeArg)
     .option('--batch-size <n>', 'images per forward pass', positiveInt, DEFAULT_BATCH_SIZE)
     .addOption(new Option('--batch <n>').hideHelp().argParser(positiveInt)) // the old spelling of --batch-size
     .option('--workers <n>', WORKERS_HELP, countOrAuto, 'auto' as const)
@@ -161,10 +205,18 @@ export function registerTrain(program: Command): void {
         const byName = folders.classes.every((c) => p.labels.includes(c));
         const classes = byName ? p.labels : folders.classes;
         if (!byName && folders.classes.length !== p.model.numClasses) {
-          throw new ConvNeXtError(`eval: ${folders.classes.length} class folders in ${o.data} but the model has ${p.model.numClasses} classes, and the folder names are not its labels`);
+          throw new ConvNeXtError(
+            `eval: ${folders.classes.length} class folders in ${o.data} but the model has ${p.model.numClasses} classes, and the folder names are not its labels`,
+          );
         }
         const samples = folders.samples.map((s) => ({ file: s.file, label: byName ? p.labels.indexOf(folders.classes[s.label]) : s.label }));
-        const m = await evaluate(p.model, samples, p.model.numClasses, { imageSize: p.preprocessing.inputSize, batchSize: o.batch ?? o.batchSize, workers: o.workers, preprocessing: p.preprocessing, onSkip: (f, e) => process.stderr.write(`skipped ${f}: ${e.message}\n`) });
+        const m = await evaluate(p.model, samples, p.model.numClasses, {
+          imageSize: p.preprocessing.inputSize,
+          batchSize: o.batch ?? o.batchSize,
+          workers: o.workers,
+          preprocessing: p.preprocessing,
+          onSkip: (f, e) => process.stderr.write(`skipped ${f}: ${e.message}\n`),
+        });
         // The matrix is indexed like the model's labels (by name) or the folders (by order): `classes` says which.
         if (o.json) process.stdout.write(JSON.stringify({ top1: m.top1, top5: m.top5, n: m.n, loss: m.loss, classes, confusion: m.confusion }) + '\n');
         else process.stdout.write(`top-1 ${(100 * m.top1).toFixed(2)}%  top-5 ${(100 * m.top5).toFixed(2)}%  on ${m.n} images (loss ${m.loss.toFixed(4)})\n`);

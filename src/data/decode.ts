@@ -73,13 +73,22 @@ export function plainDecodeReason(format: ImageFormat, message: string): string 
   const m = message.toLowerCase();
   if (/crc/.test(m)) return `corrupt ${f}: a chunk is damaged (its checksum does not match)`;
   if (/filter type|not in palette|palette not found|extra data|content at end/.test(m)) return `corrupt ${f}: the image data is damaged`;
-  if (/unsupported|not supported|not implemented|unrecogni[sz]ed (depth|colou?r)|unknown (compression|format|type|colou?r)|invalid (bit depth|colou?r type)/.test(m)) {
+  if (
+    /unsupported|not supported|not implemented|unrecogni[sz]ed (depth|colou?r)|unknown (compression|format|type|colou?r)|invalid (bit depth|colou?r type)/.test(
+      m,
+    )
+  ) {
     return `unsupported ${f} variant (${message})`;
   }
-  if (/ran out of data|should not go down|unexpected end|end of (file|data|stream|buffer)|out of range|outside|offset|typed array length|too short|shorter than|eof|beyond|exceeds the (buffer|length)/.test(m)) {
+  if (
+    /ran out of data|should not go down|unexpected end|end of (file|data|stream|buffer)|out of range|outside|offset|typed array length|too short|shorter than|eof|beyond|exceeds the (buffer|length)/.test(
+      m,
+    )
+  ) {
     return `truncated or corrupt ${f}: the image data ends early`;
   }
-  if (/inflate|zlib|incorrect header check|invalid (distance|block|code|stored|literal)|huffman|marker|lzw/.test(m)) return `corrupt ${f}: the compressed image data is damaged`;
+  if (/inflate|zlib|incorrect header check|invalid (distance|block|code|stored|literal)|huffman|marker|lzw/.test(m))
+    return `corrupt ${f}: the compressed image data is damaged`;
   return `corrupt ${f}: the decoder could not read it`;
 }
 
@@ -183,9 +192,16 @@ function headerSize(format: ImageFormat, b: Uint8Array, jpeg: JpegInfo | null): 
 }
 
 const JPEG_UNSUPPORTED: Record<number, string> = {
-  0xc3: 'lossless', 0xc5: 'hierarchical', 0xc6: 'hierarchical', 0xc7: 'hierarchical lossless',
-  0xc9: 'arithmetic-coded', 0xca: 'arithmetic-coded progressive', 0xcb: 'arithmetic-coded lossless',
-  0xcd: 'hierarchical arithmetic-coded', 0xce: 'hierarchical arithmetic-coded', 0xcf: 'hierarchical arithmetic-coded lossless',
+  0xc3: 'lossless',
+  0xc5: 'hierarchical',
+  0xc6: 'hierarchical',
+  0xc7: 'hierarchical lossless',
+  0xc9: 'arithmetic-coded',
+  0xca: 'arithmetic-coded progressive',
+  0xcb: 'arithmetic-coded lossless',
+  0xcd: 'hierarchical arithmetic-coded',
+  0xce: 'hierarchical arithmetic-coded',
+  0xcf: 'hierarchical arithmetic-coded lossless',
 };
 
 /** Refuses a failed decode with a plain reason, keeping the decoder's text as detail. */
@@ -317,7 +333,7 @@ async function decodeOther(format: 'gif' | 'bmp' | 'tiff', bytes: Buffer, fail: 
  *   const img = await decodeImage('photos/cat.jpg');      // { width, height, data: Uint8Array }
  */
 export async function decodeImage(input: string | Buffer | Uint8Array, options: DecodeOptions = {}): Promise<RgbImage> {
-  const where = typeof input === 'string' ? input : options.name ?? '<buffer>';
+  const where = typeof input === 'string' ? input : (options.name ?? '<buffer>');
   const fail = (reason: string, detail?: string): never => {
     throw new ImageError(`image ${where}: ${reason}`, detail);
   };

@@ -36,7 +36,8 @@ export function remapPixels(img: RgbImage, ow: number, oh: number, source: (x: n
 
 /** Throws ImageError unless `img` is a well-formed RgbImage; `what` names it in the message. */
 export function checkRgbImage(img: RgbImage, what = 'image'): void {
-  if (img === null || typeof img !== 'object') throw new ImageError(`${what}: expected an RgbImage {width, height, data}, got ${img === null ? 'null' : typeof img}`);
+  if (img === null || typeof img !== 'object')
+    throw new ImageError(`${what}: expected an RgbImage {width, height, data}, got ${img === null ? 'null' : typeof img}`);
   const { width, height, data } = img;
   if (!Number.isSafeInteger(width) || width < 1 || !Number.isSafeInteger(height) || height < 1) {
     throw new ImageError(`${what}: width and height must be positive integers, got ${width} x ${height}`);

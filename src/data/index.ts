@@ -8,4 +8,18 @@
 export { RgbImage } from './image';
 export { DecodeOptions, ImageFormat, MAX_IMAGE_PIXELS, decodeImage, plainDecodeReason, sniffImageFormat } from './decode';
 export { Interpolation, ResizeOptions, resize } from './resize';
-export { CLIP_MEAN, CLIP_STD, EvalTransformOptions, Float32Array4D, centerCrop, evalResizeCrop, evalResizeSize, evalTransform, imageToTensor, normalizeImage, preprocessFile, resizeShorterSide, toNchw } from './transforms';
+export {
+  CLIP_MEAN,
+  CLIP_STD,
+  EvalTransformOptions,
+  Float32Array4D,
+  centerCrop,
+  evalResizeCrop,
+  evalResizeSize,
+  evalTransform,
+  imageToTensor,
+  normalizeImage,
+  preprocessFile,
+  resizeShorterSide,
+  toNchw,
+} from './transforms';

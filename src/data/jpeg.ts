@@ -46,7 +46,17 @@ const SOF_MARKERS = new Set([0xc0, 0xc1, 0xc2, 0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xc
 /** Walk the markers of a JPEG file (SOI already checked by the caller). Never throws. */
 export function parseJpeg(buf: Uint8Array): JpegInfo {
   const info: JpegInfo = {
-    width: 0, height: 0, precision: 8, components: [], sof: 0, jfif: false, adobeTransform: -1, adobeSegment: null, exif: null, truncated: true, scanBytes: 0,
+    width: 0,
+    height: 0,
+    precision: 8,
+    components: [],
+    sof: 0,
+    jfif: false,
+    adobeTransform: -1,
+    adobeSegment: null,
+    exif: null,
+    truncated: true,
+    scanBytes: 0,
   };
   const n = buf.length;
   let pos = 2;
@@ -233,7 +243,7 @@ export function libjpegColour(raw: Uint8Array, channels: number, width: number, 
       const pw = Math.ceil(width / rx);
       const ph = Math.ceil(height / ry);
       const p = new Uint8Array(pw * ph);
-      for (let j = 0; j < ph; j++) for (let i = 0; i < pw; i++) p[j * pw + i] = raw[((j * ry) * width + i * rx) * channels + c];
+      for (let j = 0; j < ph; j++) for (let i = 0; i < pw; i++) p[j * pw + i] = raw[(j * ry * width + i * rx) * channels + c];
       full.push(upsamplePlane(p, pw, ph, rx, ry, width, height));
     } else {
       // Other ratios (rare): jpeg-js's replication, which is libjpeg's int_upsample for integer ratios.

@@ -51,13 +51,20 @@ export function applyOrientation(img: RgbImage, orientation: number): RgbImage {
   const oh = swap ? W : H;
   return remapPixels(img, ow, oh, (x, y) => {
     switch (orientation) {
-      case 2: return y * W + (W - 1 - x);
-      case 3: return (H - 1 - y) * W + (W - 1 - x);
-      case 4: return (H - 1 - y) * W + x;
-      case 5: return x * W + y;
-      case 6: return (H - 1 - x) * W + y;
-      case 7: return (H - 1 - x) * W + (W - 1 - y);
-      default: return x * W + (W - 1 - y); // 8
+      case 2:
+        return y * W + (W - 1 - x);
+      case 3:
+        return (H - 1 - y) * W + (W - 1 - x);
+      case 4:
+        return (H - 1 - y) * W + x;
+      case 5:
+        return x * W + y;
+      case 6:
+        return (H - 1 - x) * W + y;
+      case 7:
+        return (H - 1 - x) * W + (W - 1 - y);
+      default:
+        return x * W + (W - 1 - y); // 8
     }
   });
 }

@@ -55,7 +55,19 @@ export function crc32(buf: Uint8Array, start = 0, end = buf.length): number {
 
 /** Walk the chunks of a PNG file (signature already checked). Never throws. */
 export function parsePng(buf: Uint8Array): PngInfo {
-  const info: PngInfo = { width: 0, height: 0, bitDepth: 0, colorType: 0, transColor: null, exif: null, truncated: true, interlaced: false, idatBytes: 0, idat: [], badCrc: null };
+  const info: PngInfo = {
+    width: 0,
+    height: 0,
+    bitDepth: 0,
+    colorType: 0,
+    transColor: null,
+    exif: null,
+    truncated: true,
+    interlaced: false,
+    idatBytes: 0,
+    idat: [],
+    badCrc: null,
+  };
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let pos = 8;
   while (pos + 8 <= buf.length) {
@@ -102,7 +114,15 @@ export function pngDataFits(info: PngInfo): { needed: number; fits: boolean } {
   if (!info.interlaced) needed = info.height * rowBytes(info.width);
   else {
     // Adam7 passes: [x0, y0, dx, dy].
-    const passes = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]];
+    const passes = [
+      [0, 0, 8, 8],
+      [4, 0, 8, 8],
+      [0, 4, 4, 8],
+      [2, 0, 4, 4],
+      [0, 2, 2, 4],
+      [1, 0, 2, 2],
+      [0, 1, 1, 2],
+    ];
     needed = 0;
     for (const [x0, y0, dx, dy] of passes) {
       const pw = Math.ceil((info.width - x0) / dx);

@@ -258,7 +258,9 @@ export function resize(img: RgbImage, width: number, height: number, options: Re
   const { filter, antialias, box, needH, needV } = resizeSetup(img, width, height, options);
   const [x0, y0, x1, y1] = box;
   if (width * height * 3 > MAX_OUTPUT_BYTES || width * img.height * 3 > 2 * MAX_OUTPUT_BYTES) {
-    throw new ImageError(`resize: ${img.width} x ${img.height} to ${width} x ${height} is too large to build (over ${MAX_OUTPUT_BYTES} bytes); take a window of it with resizeWindow`);
+    throw new ImageError(
+      `resize: ${img.width} x ${img.height} to ${width} x ${height} is too large to build (over ${MAX_OUTPUT_BYTES} bytes); take a window of it with resizeWindow`,
+    );
   }
   if (!needH && !needV) return { width, height, data: new Uint8Array(img.data) };
 

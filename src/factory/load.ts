@@ -49,7 +49,9 @@ async function loadWeights(source: string, opts: LoadModelOptions): Promise<Load
   if (fs.statSync(file).isDirectory()) {
     const dir = modelDirOf(file);
     if (dir) return loadConvertedModel(dir);
-    throw new ConvNeXtError(`model ${file}: directory has no model.json, nor model/model.json of a training run (convert a checkpoint with \`convnext convert\`)`);
+    throw new ConvNeXtError(
+      `model ${file}: directory has no model.json, nor model/model.json of a training run (convert a checkpoint with \`convnext convert\`)`,
+    );
   }
   const c = await convertCheckpoint(file, opts);
   return { model: modelFromConverted(c), meta: { formatVersion: 1, storage: 'float32', ...c.meta } };
@@ -71,7 +73,11 @@ function adapt(loaded: LoadedModel, opts: LoadModelOptions): AdaptedModel {
     model.loadWeights(src.getWeights());
     if (newHead) model.resetClassifier(opts.numClasses!); // seeded by opts.seed through the model's store
     const { labels, ...meta } = loaded.meta;
-    return { model, meta: { ...meta, config: { ...model.config }, ...(newHead ? {} : labels ? { labels } : {}) }, ...(newHead ? { replacedHead: src.numClasses } : {}) };
+    return {
+      model,
+      meta: { ...meta, config: { ...model.config }, ...(newHead ? {} : labels ? { labels } : {}) },
+      ...(newHead ? { replacedHead: src.numClasses } : {}),
+    };
   } finally {
     src.dispose();
   }

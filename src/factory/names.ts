@@ -62,7 +62,10 @@ export function parseModelName(name: string, weights: boolean): ModelName {
   }
   if (fs.existsSync(s)) return { kind: 'path', path: s };
   const near = suggestions(s);
-  const what = dot >= 0 && MODEL_CONFIGS[arch] ? `unknown pretrained tag '${s}' for ${arch} (its tags: ${listPretrained(`${arch}.*`).join(', ') || 'none'})` : `unknown model '${s}'`;
+  const what =
+    dot >= 0 && MODEL_CONFIGS[arch]
+      ? `unknown pretrained tag '${s}' for ${arch} (its tags: ${listPretrained(`${arch}.*`).join(', ') || 'none'})`
+      : `unknown model '${s}'`;
   throw new ConfigError(
     `${what}: not an architecture (listModels(), \`convnext models\`), a pretrained tag (listPretrained()), nor an existing file or directory` +
       (near.length && !(dot >= 0 && MODEL_CONFIGS[arch]) ? ` (did you mean ${near.join(', ')}?)` : ''),

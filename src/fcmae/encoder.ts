@@ -29,7 +29,8 @@ export class FcmaeEncoder {
   constructor(readonly model: ConvNeXt) {
     const c = model.config;
     if (c.version !== 2 || !c.useGrn) throw new FcmaeError(`FCMAE needs a ConvNeXt V2 encoder (GRN), got ${c.name} (V${c.version})`);
-    if (c.patchSize !== 4 || c.kernelSize % 2 !== 1) throw new FcmaeError(`FCMAE needs the stride-4 stem (patch 4) and an odd depthwise kernel, got patch ${c.patchSize}, kernel ${c.kernelSize}`);
+    if (c.patchSize !== 4 || c.kernelSize % 2 !== 1)
+      throw new FcmaeError(`FCMAE needs the stride-4 stem (patch 4) and an odd depthwise kernel, got patch ${c.patchSize}, kernel ${c.kernelSize}`);
     this.w = model.getWeights();
   }
 

@@ -11,7 +11,6 @@ import { ConvNeXt } from '../model/convnext';
 import { FcmaeWeights, fcmaeFromStateDict, withInitHeadNorm } from '../../weights-converter/fcmae_layout';
 import { Fcmae, FcmaeOptions } from './fcmae';
 
-
 /** A numClasses-0 ConvNeXt V2 from FCMAE encoder weights. */
 export function encoderModelFrom(w: FcmaeWeights, file = '<checkpoint>'): ConvNeXt {
   const config = inferConfig(w.encoder, { layout: 'official', file });
@@ -41,10 +40,15 @@ export function fcmaeFromWeights(w: FcmaeWeights, opts: FcmaeOptions = {}, file 
     try {
       const missing = [...params.keys()].filter((k) => !tensors.has(k));
       const unexpected = [...tensors.keys()].filter((k) => !params.has(k));
-      const bad = [...tensors].filter(([k, t]) => params.has(k) && !tf.util.arraysEqual(params.get(k)!.shape, t.shape)).map(([k, t]) => `${k}: [${t.shape}] vs [${params.get(k)!.shape}]`);
+      const bad = [...tensors]
+        .filter(([k, t]) => params.has(k) && !tf.util.arraysEqual(params.get(k)!.shape, t.shape))
+        .map(([k, t]) => `${k}: [${t.shape}] vs [${params.get(k)!.shape}]`);
       if (missing.length || unexpected.length || bad.length) {
         f.dispose();
-        throw new CheckpointError(file, `decoder weights do not fit: missing ${missing.join(', ') || '-'}; unexpected ${unexpected.join(', ') || '-'}; mismatched ${bad.join('; ') || '-'}`);
+        throw new CheckpointError(
+          file,
+          `decoder weights do not fit: missing ${missing.join(', ') || '-'}; unexpected ${unexpected.join(', ') || '-'}; mismatched ${bad.join('; ') || '-'}`,
+        );
       }
       for (const [k, t] of tensors) params.get(k)!.assign(t);
     } finally {

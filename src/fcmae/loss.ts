@@ -58,7 +58,8 @@ export function normPixTarget(target: tf.Tensor3D, eps = 1e-6): tf.Tensor3D {
 export function fcmaeLoss(imgs: tf.Tensor4D, pred: tf.Tensor3D, mask: tf.Tensor2D, normPix = true): tf.Scalar {
   return tf.tidy(() => {
     let target = patchify(imgs);
-    if (!tf.util.arraysEqual(target.shape, pred.shape)) throw new FcmaeError(`loss: prediction [${pred.shape}] does not match the patchified target [${target.shape}]`);
+    if (!tf.util.arraysEqual(target.shape, pred.shape))
+      throw new FcmaeError(`loss: prediction [${pred.shape}] does not match the patchified target [${target.shape}]`);
     if (normPix) target = normPixTarget(target);
     const perPatch = tf.mean(tf.square(tf.sub(pred, target)), -1) as tf.Tensor2D;
     return tf.div(tf.sum(tf.mul(perPatch, mask)), tf.sum(mask)) as tf.Scalar;

@@ -132,7 +132,10 @@ interface CheckpointMeta {
 
 async function saveCheckpoint(out: string, f: Fcmae, opt: AdamW, meta: Omit<CheckpointMeta, 'optStep'>): Promise<void> {
   const st = opt.state();
-  await writeCheckpointFile(path.join(out, CHECKPOINT), { 'model.': f.parameters(), 'opt.m.': st.m, 'opt.v.': st.v }, 'convnext_fcmae', { ...meta, optStep: st.step });
+  await writeCheckpointFile(path.join(out, CHECKPOINT), { 'model.': f.parameters(), 'opt.m.': st.m, 'opt.v.': st.v }, 'convnext_fcmae', {
+    ...meta,
+    optStep: st.step,
+  });
 }
 
 /** Reads a pretraining checkpoint's metadata and tensors (by prefix: model., opt.m., opt.v.). */
@@ -195,7 +198,13 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
   const size = o.imageSize ?? 224;
   const accum = o.accum ?? 1;
   const repeats = o.repeats ?? 1;
-  for (const [k, v] of [['epochs', o.epochs], ['batchSize', o.batchSize], ['accum', accum], ['repeats', repeats], ['imageSize', size]] as const) {
+  for (const [k, v] of [
+    ['epochs', o.epochs],
+    ['batchSize', o.batchSize],
+    ['accum', accum],
+    ['repeats', repeats],
+    ['imageSize', size],
+  ] as const) {
     if (!(Number.isInteger(v) && v > 0)) throw new FcmaeError(`${k} must be a positive integer, got ${v}`);
   }
   if (size % FCMAE_PATCH !== 0) throw new FcmaeError(`imageSize must be divisible by ${FCMAE_PATCH} (the patch size), got ${size}`);
@@ -203,7 +212,8 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
   const samples: Sample[] = [];
   for (let r = 0; r < repeats; r++) for (const s of images) samples.push({ ...s, key: `${s.key}#${r}` });
   const stepsPerEpoch = Math.floor(batchCount(samples.length, o.batchSize, true) / accum);
-  if (stepsPerEpoch === 0) throw new FcmaeError(`batch size ${o.batchSize} x accum ${accum} exceeds the ${samples.length} images of an epoch (${images.length} x repeats ${repeats})`);
+  if (stepsPerEpoch === 0)
+    throw new FcmaeError(`batch size ${o.batchSize} x accum ${accum} exceeds the ${samples.length} images of an epoch (${images.length} x repeats ${repeats})`);
   const lr = o.lr ?? ((o.blr ?? 1.5e-4) * o.batchSize * accum) / 256;
   const totalSteps = stepsPerEpoch * o.epochs;
   const warmupSteps = Math.min(totalSteps, Math.round((o.warmupEpochs ?? 40) * stepsPerEpoch));
@@ -225,7 +235,12 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
       if (!fs.existsSync(ckptFile)) throw new FcmaeError(`--resume: no ${CHECKPOINT} in ${o.out}`);
       const { meta, groups } = readPretrainCheckpoint(ckptFile);
       const c = f.encoderModel.config;
-      if (meta.config.depths.join() !== c.depths.join() || meta.config.dims.join() !== c.dims.join() || meta.decoderDim !== f.decoder.options.dim || meta.decoderDepth !== f.decoder.options.depth) {
+      if (
+        meta.config.depths.join() !== c.depths.join() ||
+        meta.config.dims.join() !== c.dims.join() ||
+        meta.decoderDim !== f.decoder.options.dim ||
+        meta.decoderDepth !== f.decoder.options.depth
+      ) {
         throw new FcmaeError(
           `--resume: the checkpoint is ${meta.config.name} [${meta.config.depths}] [${meta.config.dims}] with decoder ${meta.decoderDim}x${meta.decoderDepth}, ` +
             `not ${c.name} [${c.depths}] [${c.dims}] with ${f.decoder.options.dim}x${f.decoder.options.depth}`,
@@ -243,7 +258,15 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
       history = meta.history;
     } else if (fs.existsSync(logFile)) fs.rmSync(logFile);
 
-    emit({ type: 'start', epochs: o.epochs, stepsPerEpoch, images: images.length, resumedFromEpoch: startEpoch, params: [...params.values()].reduce((a, v) => a + v.size, 0), lr });
+    emit({
+      type: 'start',
+      epochs: o.epochs,
+      stepsPerEpoch,
+      images: images.length,
+      resumedFromEpoch: startEpoch,
+      params: [...params.values()].reduce((a, v) => a + v.size, 0),
+      lr,
+    });
     const every = o.reconstructEvery ?? 1;
     if (every > 0) fixed = await fixedImages(images, o.reconstructImages ?? 4, size);
     const fixedMask: PatchMask | null = fixed ? randomMask(fixed.shape[0], (size / FCMAE_PATCH) ** 2, f.maskRatio, `recon-${seed}`) : null;
@@ -301,15 +324,37 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
           acc = null;
           micro = 0;
           step++;
-          emit({ type: 'step', epoch: epoch + 1, batch: bi, batches: nb, loss: lossSum / seen, lr: lrNow, imagesPerSec: seen / Math.max((Date.now() - te) / 1000, 1e-3) });
+          emit({
+            type: 'step',
+            epoch: epoch + 1,
+            batch: bi,
+            batches: nb,
+            loss: lossSum / seen,
+            lr: lrNow,
+            imagesPerSec: seen / Math.max((Date.now() - te) / 1000, 1e-3),
+          });
         }
       }
       if (acc) tf.dispose([...acc.values()]);
       const secs = (Date.now() - te) / 1000;
-      const rec: PretrainRecord = { epoch: epoch + 1, step, loss: lossSum / Math.max(seen, 1), lr: lrAt(Math.max(0, step - 1)), images_per_s: seen / Math.max(secs, 1e-3), seconds: secs };
+      const rec: PretrainRecord = {
+        epoch: epoch + 1,
+        step,
+        loss: lossSum / Math.max(seen, 1),
+        lr: lrAt(Math.max(0, step - 1)),
+        images_per_s: seen / Math.max(secs, 1e-3),
+        seconds: secs,
+      };
       history.push(rec);
       // checkpoint first, then the log line: a log line always has its checkpoint
-      await saveCheckpoint(o.out, f, opt, { epoch: epoch + 1, step, config: f.encoderModel.config, decoderDim: f.decoder.options.dim, decoderDepth: f.decoder.options.depth, history });
+      await saveCheckpoint(o.out, f, opt, {
+        epoch: epoch + 1,
+        step,
+        config: f.encoderModel.config,
+        decoderDim: f.decoder.options.dim,
+        decoderDepth: f.decoder.options.depth,
+        history,
+      });
       fs.appendFileSync(logFile, JSON.stringify(rec) + '\n');
       if (fixed && fixedMask && fixed.shape[0] > 0 && ((epoch + 1) % every === 0 || epoch + 1 === o.epochs)) {
         const file = path.join(o.out, `reconstruction-e${String(epoch + 1).padStart(3, '0')}.png`);
@@ -328,8 +373,30 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
     const fcmaePth = path.join(o.out, 'fcmae.pth');
     if (endEpoch === o.epochs) {
       const cfg = { ...f.encoderModel.config, numClasses: 0, dropPathRate: 0 };
-      writeModelDir(encoderDir, await readTensors(f.encoderModel.getWeights()), { config: cfg, preprocessing: pretrainPreprocessing(size), source: { format: 'fcmae-pretrained', arch: f.encoderModel.config.name, init: null } });
-      await writeFcmaeCheckpoint(fcmaePth, f, { epoch: o.epochs, args: { model: f.encoderModel.config.name, input_size: size, mask_ratio: f.maskRatio, decoder_embed_dim: f.decoder.options.dim, decoder_depth: f.decoder.options.depth, norm_pix_loss: f.normPixLoss, blr: o.blr ?? 1.5e-4, lr, batch_size: o.batchSize, update_freq: accum, epochs: o.epochs, warmup_epochs: o.warmupEpochs ?? 40, weight_decay: o.weightDecay ?? 0.05, seed } });
+      writeModelDir(encoderDir, await readTensors(f.encoderModel.getWeights()), {
+        config: cfg,
+        preprocessing: pretrainPreprocessing(size),
+        source: { format: 'fcmae-pretrained', arch: f.encoderModel.config.name, init: null },
+      });
+      await writeFcmaeCheckpoint(fcmaePth, f, {
+        epoch: o.epochs,
+        args: {
+          model: f.encoderModel.config.name,
+          input_size: size,
+          mask_ratio: f.maskRatio,
+          decoder_embed_dim: f.decoder.options.dim,
+          decoder_depth: f.decoder.options.depth,
+          norm_pix_loss: f.normPixLoss,
+          blr: o.blr ?? 1.5e-4,
+          lr,
+          batch_size: o.batchSize,
+          update_freq: accum,
+          epochs: o.epochs,
+          warmup_epochs: o.warmupEpochs ?? 40,
+          weight_decay: o.weightDecay ?? 0.05,
+          seed,
+        },
+      });
     }
     return { history, encoderDir, checkpoint: fcmaePth, seconds: (Date.now() - t0) / 1000 };
   } finally {

@@ -18,5 +18,11 @@ type Scalar = number | string | boolean | null;
 /** Writes the full FCMAE (encoder + decoder) in FB2's pretraining checkpoint layout, atomically. */
 export async function writeFcmaeCheckpoint(file: string, f: Fcmae, extra: { epoch: number; args: Record<string, Scalar> }): Promise<void> {
   const official = fcmaeToOfficial(await readTensors(f.parameters()));
-  writeTorchCheckpoint(file, official, { wrapper: 'model', extra: [['epoch', extra.epoch], ['args', new PickleDict(Object.entries(extra.args))]] });
+  writeTorchCheckpoint(file, official, {
+    wrapper: 'model',
+    extra: [
+      ['epoch', extra.epoch],
+      ['args', new PickleDict(Object.entries(extra.args))],
+    ],
+  });
 }

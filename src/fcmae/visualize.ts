@@ -16,7 +16,12 @@ import { PatchMask, visibleMap } from './mask';
  * @param normPix whether pred is in norm-pix units (the default training target)
  * @returns the four panels per image, NHWC in normalised units: [N, H, W, 3] each
  */
-export function reconstructionPanels(x: tf.Tensor4D, pred: tf.Tensor3D, mask: PatchMask, normPix = true): { masked: tf.Tensor4D; recon: tf.Tensor4D; pasted: tf.Tensor4D } {
+export function reconstructionPanels(
+  x: tf.Tensor4D,
+  pred: tf.Tensor3D,
+  mask: PatchMask,
+  normPix = true,
+): { masked: tf.Tensor4D; recon: tf.Tensor4D; pasted: tf.Tensor4D } {
   return tf.tidy(() => {
     const [, h] = x.shape;
     let p: tf.Tensor3D = pred;
@@ -66,4 +71,3 @@ export function reconstructionGrid(x: tf.Tensor4D, pred: tf.Tensor3D, mask: Patc
     tf.dispose([masked, recon, pasted]);
   }
 }
-

@@ -36,7 +36,10 @@ export function readLabelsFile(file: string): string[] {
     if (!Array.isArray(arr) || !arr.every((s) => typeof s === 'string')) throw new ConvNeXtError(`labels ${file}: expected a JSON array of strings`);
     return arr;
   }
-  return text.split(/\r?\n/).map((s) => s.trim()).filter((s) => s.length > 0);
+  return text
+    .split(/\r?\n/)
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
 }
 
 /** Labels for a model: explicit > stored with the model > ImageNet-1k for 1000-class heads > class_<i>. */

@@ -33,7 +33,6 @@ export interface Prediction {
   prob: number;
 }
 
-
 /** Images per forward pass unless told otherwise (Predictor, evaluate, the CLI). */
 export const DEFAULT_BATCH_SIZE = 8;
 /** Classes returned per image by classify unless told otherwise. */
@@ -231,12 +230,7 @@ export type ItemResult<T> = { input: ImageInput; index: number; value: T } | { i
  * error result and the others still run. With a worker pool, several batches are in flight while the
  * next ones are decoded. Results arrive in input order through `onItem`.
  */
-export async function runTolerant<T>(
-  predictor: Predictor,
-  inputs: ImageInput[],
-  job: PredictJob<T>,
-  onItem: (r: ItemResult<T>) => void,
-): Promise<void> {
+export async function runTolerant<T>(predictor: Predictor, inputs: ImageInput[], job: PredictJob<T>, onItem: (r: ItemResult<T>) => void): Promise<void> {
   const s = predictor.preprocessing.inputSize;
   const runner = await predictor.runner(inputs.length);
   interface Batch {

@@ -28,7 +28,6 @@ import { writeFileAtomic } from '../util/fs';
 export const MODEL_FORMAT = 'convnext-tfjs';
 export const MODEL_FORMAT_VERSION = 1;
 
-
 export interface LoadedModel {
   model: ConvNeXt;
   meta: ModelMeta;
@@ -57,7 +56,9 @@ export function parseMeta(json: unknown, where: string): ModelMeta {
 }
 
 /** model.json and the weights: fetched whole for a URL; for a local model, its shard files (read later, one at a time). */
-async function readArtifacts(source: string): Promise<{ json: unknown; specs: tf.io.WeightsManifestEntry[]; data: tf.io.WeightData | string[]; where: string }> {
+async function readArtifacts(
+  source: string,
+): Promise<{ json: unknown; specs: tf.io.WeightsManifestEntry[]; data: tf.io.WeightData | string[]; where: string }> {
   if (isUrl(source)) {
     const url = source.endsWith('.json') ? source : source.replace(/\/?$/, '/model.json');
     let artifacts: tf.io.ModelArtifacts;
@@ -258,9 +259,7 @@ export function writeModelDir(outDir: string, weights: WeightsToWrite, meta: Omi
   const parts: Uint8Array[] = [];
   let total = 0;
   for (const [name, w] of weights) {
-    const bytes = opts.fp16
-      ? new Uint8Array(encodeFloat16(w.data).buffer)
-      : new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength);
+    const bytes = opts.fp16 ? new Uint8Array(encodeFloat16(w.data).buffer) : new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength);
     specs.push(opts.fp16 ? { name, shape: w.shape, dtype: 'float32', quantization: { dtype: 'float16' } } : { name, shape: w.shape, dtype: 'float32' });
     parts.push(bytes);
     total += bytes.byteLength;

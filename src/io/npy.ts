@@ -11,7 +11,6 @@ import { NpyError } from '../errors';
 import { stridedGather } from '../util/ndarray';
 import { writeFileAtomic } from '../util/fs';
 
-
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 const MAX_HEADER = 1 << 24;
 

@@ -14,9 +14,7 @@ import { ShapeError } from '../errors';
 export function depthwiseConv(x: tf.Tensor4D, weight: tf.Tensor4D, bias: tf.Tensor1D): tf.Tensor4D {
   const [kh, kw, c, mult] = weight.shape;
   if (kh !== kw || kh % 2 !== 1 || mult !== 1 || c !== x.shape[3]) {
-    throw new ShapeError(
-      `depthwiseConv: weight must be [k, k, C, 1] with odd k and C = ${x.shape[3]} input channels, got [${weight.shape}]`,
-    );
+    throw new ShapeError(`depthwiseConv: weight must be [k, k, C, 1] with odd k and C = ${x.shape[3]} input channels, got [${weight.shape}]`);
   }
   return tf.fused.depthwiseConv2d({ x, filter: weight, strides: 1, pad: 'same', bias });
 }

@@ -10,7 +10,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GELU_KERNEL, GELU_GRAD_KERNEL } from '../kernel_names';
 
-
 /** GELU from tfjs-core ops (five kernels), any backend. TF.js erf is within ~1.5e-7 of the true erf. */
 export function geluComposite<T extends tf.Tensor>(x: T): T {
   return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))) as T);
@@ -38,10 +37,7 @@ tf.registerGradient({
       x: () =>
         tf.mul(
           dy as tf.Tensor,
-          tf.add(
-            tf.mul(0.5, tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))),
-            tf.mul(x, tf.mul(tf.exp(tf.mul(tf.square(x), -0.5)), 1 / Math.sqrt(2 * Math.PI))),
-          ),
+          tf.add(tf.mul(0.5, tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))), tf.mul(x, tf.mul(tf.exp(tf.mul(tf.square(x), -0.5)), 1 / Math.sqrt(2 * Math.PI)))),
         ),
     };
   },

@@ -12,7 +12,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { LAYER_NORM_KERNEL, LAYER_NORM_GRAD_KERNEL } from '../kernel_names';
 
-
 /** LayerNorm from tfjs-core ops (nine kernels), any backend. */
 export function layerNormComposite<T extends tf.Tensor>(x: T, weight: tf.Tensor1D, bias: tf.Tensor1D, eps = 1e-6): T {
   return tf.tidy(() => {

@@ -6,7 +6,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ShapeError } from '../errors';
 import { LINEAR_GRAD_KERNEL } from '../kernel_names';
 
-
 /**
  * @param x      [..., Cin] (e.g. NHWC [N, H, W, Cin] or [N, Cin])
  * @param weight [Cin, Cout] (PyTorch [Cout, Cin] transposed)

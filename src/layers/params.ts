@@ -7,9 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { WeightsError } from '../errors';
 
 /** How a parameter is initialised (the official init: trunc-normal std 0.02 weights, zero biases). */
-export type Init =
-  | { kind: 'truncNormal'; std: number }
-  | { kind: 'constant'; value: number };
+export type Init = { kind: 'truncNormal'; std: number } | { kind: 'constant'; value: number };
 
 export const zeros: Init = { kind: 'constant', value: 0 };
 export const ones: Init = { kind: 'constant', value: 1 };
@@ -215,7 +213,12 @@ export function fitReport(f: WeightsFit, params: Map<string, readonly number[]>)
  * Throws a WeightsError when the weights do not fit: any shape mismatch, and (strict) any missing or
  * unexpected name.
  */
-export function checkWeightsFit(params: Map<string, readonly number[]>, weights: Map<string, { shape: readonly number[] }>, strict = true, extra: WeightsFit['mismatched'] = []): void {
+export function checkWeightsFit(
+  params: Map<string, readonly number[]>,
+  weights: Map<string, { shape: readonly number[] }>,
+  strict = true,
+  extra: WeightsFit['mismatched'] = [],
+): void {
   const f = weightsFit(params, weights);
   f.mismatched.push(...extra);
   if (f.mismatched.length || (strict && (f.missing.length || f.unexpected.length))) {

@@ -11,14 +11,7 @@ import { layerNorm } from './layer_norm';
  * @param convBias   [C0]
  * @returns          [N, floor(H/p), floor(W/p), C0]
  */
-export function stem(
-  x: tf.Tensor4D,
-  convWeight: tf.Tensor4D,
-  convBias: tf.Tensor1D,
-  normWeight: tf.Tensor1D,
-  normBias: tf.Tensor1D,
-  eps = 1e-6,
-): tf.Tensor4D {
+export function stem(x: tf.Tensor4D, convWeight: tf.Tensor4D, convBias: tf.Tensor1D, normWeight: tf.Tensor1D, normBias: tf.Tensor1D, eps = 1e-6): tf.Tensor4D {
   return tf.tidy(() => {
     const p = convWeight.shape[0];
     const y = tf.fused.conv2d({ x, filter: convWeight, strides: p, pad: 'valid', bias: convBias });

@@ -146,9 +146,7 @@ export function resolveConfig(
     const base = MODEL_CONFIGS[nameOrConfig];
     if (!base) {
       const near = Object.keys(MODEL_CONFIGS).filter((n) => editDistance(n, nameOrConfig) <= 2);
-      throw new ConfigError(
-        `unknown model '${nameOrConfig}'` + (near.length ? ` (did you mean ${near.join(', ')}?)` : `; see listModels()`),
-      );
+      throw new ConfigError(`unknown model '${nameOrConfig}'` + (near.length ? ` (did you mean ${near.join(', ')}?)` : `; see listModels()`));
     }
     return validateConfig({ ...base, depths: [...base.depths], dims: [...base.dims], ...stripUndefined(overrides) } as ConvNeXtConfig);
   }
@@ -181,9 +179,13 @@ export function countParams(c: ConvNeXtConfig): number {
     if (i > 0) n += 2 * c.dims[i - 1] + 4 * c.dims[i - 1] * d + d; // downsample LN + conv 2x2
     const h = c.mlpRatio * d;
     const block =
-      c.kernelSize * c.kernelSize * d + d + // dwconv
+      c.kernelSize * c.kernelSize * d +
+      d + // dwconv
       2 * d + // LN
-      d * h + h + h * d + d + // fc1, fc2
+      d * h +
+      h +
+      h * d +
+      d + // fc1, fc2
       (c.useGrn ? 2 * h : 0) +
       (c.layerScaleInit ? d : 0);
     n += c.depths[i] * block;

@@ -17,13 +17,20 @@ import { dropPathSchedule } from '../layers/drop_path';
 import { layerNorm } from '../layers/layer_norm';
 import { linear } from '../layers/linear';
 import { stem } from '../layers/stem';
+import { ConvNeXtConfig, FeatureInfo, countParams, featureInfo } from './configs';
 import {
-  ConvNeXtConfig,
-  FeatureInfo,
-  countParams,
-  featureInfo,
-} from './configs';
-import { BoundParams, ParamInfo, ParamSpec, ParamStore, ParamTable, bindParams, checkWeightsFit, ones, tableSpecs, truncNormal002, zeros } from '../layers/params';
+  BoundParams,
+  ParamInfo,
+  ParamSpec,
+  ParamStore,
+  ParamTable,
+  bindParams,
+  checkWeightsFit,
+  ones,
+  tableSpecs,
+  truncNormal002,
+  zeros,
+} from '../layers/params';
 
 /**
  * NOTE: the wasm backend is a 32-bit address space (4 GiB) and XNNPACK keeps packed copies of the

@@ -60,7 +60,9 @@ export const MAX_INPUT_SIZE = 2048;
 /** Throws unless `v` is an integer input side from MIN_INPUT_SIZE to MAX_INPUT_SIZE; `name` is the option's name. */
 export function checkInputSize(v: unknown, name = 'imageSize'): number {
   if (!(typeof v === 'number' && Number.isInteger(v) && v >= MIN_INPUT_SIZE && v <= MAX_INPUT_SIZE)) {
-    throw new ConfigError(`${name} must be an integer from ${MIN_INPUT_SIZE} to ${MAX_INPUT_SIZE} (pixels of the square model input), got ${JSON.stringify(v)}`);
+    throw new ConfigError(
+      `${name} must be an integer from ${MIN_INPUT_SIZE} to ${MAX_INPUT_SIZE} (pixels of the square model input), got ${JSON.stringify(v)}`,
+    );
   }
   return v;
 }

@@ -26,7 +26,6 @@ import { SharedWeights, WeightsSource, shareWeightsAsync } from './shared_weight
 /** The worker entry, compiled beside this file. */
 export const WORKER_SCRIPT = path.join(__dirname, 'worker.js');
 
-
 export interface PoolOptions {
   /** Worker threads (model replicas). Default os.availableParallelism(). */
   workers?: number;
@@ -293,16 +292,15 @@ export class InferencePool {
     return Promise.all(
       this.slots
         .filter((s) => s.alive)
-        .map(
-          (slot) =>
-            new Promise<WorkerMemory>((resolve, reject) => {
-              const id = this.nextId++;
-              this.side.set(id, { slot, resolve: resolve as Pending['resolve'], reject });
-              slot.worker.ref();
-              slot.worker.postMessage({ type: 'memory', id } satisfies ToWorker);
-            }).finally(() => {
-              if (!slot.job) slot.worker.unref();
-            }),
+        .map((slot) =>
+          new Promise<WorkerMemory>((resolve, reject) => {
+            const id = this.nextId++;
+            this.side.set(id, { slot, resolve: resolve as Pending['resolve'], reject });
+            slot.worker.ref();
+            slot.worker.postMessage({ type: 'memory', id } satisfies ToWorker);
+          }).finally(() => {
+            if (!slot.job) slot.worker.unref();
+          }),
         ),
     );
   }

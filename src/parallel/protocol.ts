@@ -18,9 +18,7 @@ export interface WorkerInit {
   weights: SharedWeights;
 }
 
-export type ToWorker =
-  | { type: 'run'; id: number; kind: RunKind; data: Float32Array; shape: [number, number, number, number] }
-  | { type: 'memory'; id: number };
+export type ToWorker = { type: 'run'; id: number; kind: RunKind; data: Float32Array; shape: [number, number, number, number] } | { type: 'memory'; id: number };
 
 /** A worker's TF.js memory (tf.memory()). */
 export interface WorkerMemory {

@@ -86,7 +86,6 @@ export interface BenchResult {
   num_tensors: number;
 }
 
-
 function checkPositiveInt(name: string, v: number): void {
   if (!(Number.isInteger(v) && v > 0)) throw new ConfigError(`${name} must be a positive integer, got ${v}`);
 }
@@ -209,7 +208,9 @@ export async function runBenchmark(opts: BenchOptions): Promise<BenchResult> {
       const shape = [batch, size, size, config.inChannels];
       timed = await timePasses(
         async () => {
-          await Promise.all(Array.from({ length: workers }, (_, w) => pool.run('logits', input.subarray(w * batch * perImage, (w + 1) * batch * perImage), shape)));
+          await Promise.all(
+            Array.from({ length: workers }, (_, w) => pool.run('logits', input.subarray(w * batch * perImage, (w + 1) * batch * perImage), shape)),
+          );
         },
         warmup,
         reps,

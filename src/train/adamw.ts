@@ -11,7 +11,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ADAMW_KERNEL } from '../kernel_names';
 
-
 export interface AdamWOptions {
   beta1?: number;
   beta2?: number;

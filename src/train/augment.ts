@@ -20,7 +20,13 @@ function randint(rng: Rng, lo: number, hiInclusive: number): number {
 }
 
 /** torchvision RandomResizedCrop.get_params: [top, left, height, width]. */
-export function randomResizedCropParams(w: number, h: number, rng: Rng, scale: [number, number] = [0.08, 1], ratio: [number, number] = [3 / 4, 4 / 3]): [number, number, number, number] {
+export function randomResizedCropParams(
+  w: number,
+  h: number,
+  rng: Rng,
+  scale: [number, number] = [0.08, 1],
+  ratio: [number, number] = [3 / 4, 4 / 3],
+): [number, number, number, number] {
   const area = w * h;
   const logR = [Math.log(ratio[0]), Math.log(ratio[1])];
   for (let i = 0; i < 10; i++) {
@@ -221,7 +227,7 @@ export function mixBatch(
 ): Float32Array {
   const [n, h, w, c] = shape;
   const useCutmix = (o.cutmixAlpha ?? 0) > 0 && ((o.mixupAlpha ?? 0) <= 0 || rng() < (o.switchProb ?? 0.5));
-  const alpha = useCutmix ? o.cutmixAlpha! : o.mixupAlpha ?? 0;
+  const alpha = useCutmix ? o.cutmixAlpha! : (o.mixupAlpha ?? 0);
   if (alpha <= 0) return targets;
   let lam = sampleBeta(alpha, rng);
   const src = Float32Array.from(x);
@@ -238,7 +244,8 @@ export function mixBatch(
     const x1 = Math.min(w, cx + Math.floor(cw / 2));
     for (let i = 0; i < n; i++) {
       const j = n - 1 - i;
-      for (let y = y0; y < y1; y++) for (let xx = x0; xx < x1; xx++) for (let k = 0; k < c; k++) x[i * per + (y * w + xx) * c + k] = src[j * per + (y * w + xx) * c + k];
+      for (let y = y0; y < y1; y++)
+        for (let xx = x0; xx < x1; xx++) for (let k = 0; k < c; k++) x[i * per + (y * w + xx) * c + k] = src[j * per + (y * w + xx) * c + k];
     }
     lam = 1 - ((y1 - y0) * (x1 - x0)) / (h * w);
   } else {

@@ -53,7 +53,13 @@ export function readCheckpointFile<M>(file: string, metaKey: string, what: strin
 }
 
 /** Writes `<out>/checkpoint.safetensors` atomically. */
-export async function saveCheckpoint<R>(out: string, model: ConvNeXt, opt: AdamW, ema: ModelEma | null, meta: Omit<CheckpointMeta<R>, 'optStep'>): Promise<void> {
+export async function saveCheckpoint<R>(
+  out: string,
+  model: ConvNeXt,
+  opt: AdamW,
+  ema: ModelEma | null,
+  meta: Omit<CheckpointMeta<R>, 'optStep'>,
+): Promise<void> {
   const st = opt.state();
   const groups = { 'model.': model.getWeights(), 'opt.m.': st.m, 'opt.v.': st.v, ...(ema ? { 'ema.': ema.shadow } : {}) };
   await writeCheckpointFile(path.join(out, CHECKPOINT_FILE), groups, 'convnext_train', { ...meta, optStep: st.step });

@@ -41,7 +41,8 @@ export function scanImageFolder(root: string, classes?: string[], onSkip?: (s: S
     .sort();
   if (classes) {
     const unknown = dirs.filter((d) => !classes.includes(d));
-    if (unknown.length) throw new ConvNeXtError(`dataset ${root}: class folder(s) ${unknown.join(', ')} are not among the training classes (${classes.join(', ')})`);
+    if (unknown.length)
+      throw new ConvNeXtError(`dataset ${root}: class folder(s) ${unknown.join(', ')} are not among the training classes (${classes.join(', ')})`);
   }
   const cls = classes ?? dirs;
   if (cls.length < 2) throw new ConvNeXtError(`dataset ${root}: needs at least 2 class subfolders, found ${cls.length}`);
@@ -61,7 +62,10 @@ export function splitTrainVal(ds: ImageFolder, fraction: number, seed: number): 
   const train: Sample[] = [];
   const val: Sample[] = [];
   ds.classes.forEach((_, label) => {
-    const of = shuffled(ds.samples.filter((s) => s.label === label), rng);
+    const of = shuffled(
+      ds.samples.filter((s) => s.label === label),
+      rng,
+    );
     const nVal = of.length > 1 ? Math.max(1, Math.round(of.length * fraction)) : 0;
     val.push(...of.slice(0, nVal));
     train.push(...of.slice(nVal));

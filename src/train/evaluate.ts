@@ -28,7 +28,14 @@ export async function evaluate(model: ConvNeXt, samples: Sample[], numClasses: n
   const acc = new MetricsAccumulator(numClasses);
   const runner = await createRunner(model, resolveWorkers(o.workers ?? 1, samples.length, o.batchSize));
   try {
-    const it = batches(samples, { batchSize: o.batchSize, size: pre.inputSize, transform: (img: RgbImage) => evalTransform(img, pre).data, shuffle: false, seed: 'eval', onSkip: o.onSkip })[Symbol.asyncIterator]();
+    const it = batches(samples, {
+      batchSize: o.batchSize,
+      size: pre.inputSize,
+      transform: (img: RgbImage) => evalTransform(img, pre).data,
+      shuffle: false,
+      seed: 'eval',
+      onSkip: o.onSkip,
+    })[Symbol.asyncIterator]();
     await pipeline(
       runner.concurrency,
       async () => {

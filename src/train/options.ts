@@ -39,7 +39,9 @@ export const TRAIN_DEFAULTS = Object.freeze({
 });
 
 /** TrainOptions with every default filled in. */
-export type ResolvedTrainOptions = TrainOptions & { -readonly [K in keyof typeof TRAIN_DEFAULTS]: (typeof TRAIN_DEFAULTS)[K] extends boolean ? boolean : number };
+export type ResolvedTrainOptions = TrainOptions & {
+  -readonly [K in keyof typeof TRAIN_DEFAULTS]: (typeof TRAIN_DEFAULTS)[K] extends boolean ? boolean : number;
+};
 
 /**
  * The recipe's peak learning rate at a given batch size, by the linear scaling rule: ImageNet-1K
@@ -110,7 +112,8 @@ export function validateTrainOptions(o: Partial<TrainOptions>): void {
   num('valSplit', 'in (0, 1)', (v) => v > 0 && v < 1);
   num('seed', 'an integer', isInt);
   num('prefetch', 'a positive integer', (v) => isInt(v) && v >= 1);
-  if (o.freeze !== undefined && o.freeze !== 'head' && !(isInt(o.freeze) && o.freeze >= 0 && o.freeze <= 4)) bad('freeze', "'head' or a number of stages 0-4", o.freeze);
+  if (o.freeze !== undefined && o.freeze !== 'head' && !(isInt(o.freeze) && o.freeze >= 0 && o.freeze <= 4))
+    bad('freeze', "'head' or a number of stages 0-4", o.freeze);
   if (o.val && o.valSplit) throw new TrainOptionError('valSplit', 'use either a val folder or valSplit, not both');
   let st: fs.Stats | null = null;
   try {

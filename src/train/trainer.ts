@@ -86,7 +86,17 @@ export interface TrainOptions {
 }
 
 export type TrainEvent =
-  | { type: 'start'; epochs: number; stepsPerEpoch: number; trainImages: number; valImages: number; classes: string[]; resumedFromEpoch: number; params: number; trainable: number }
+  | {
+      type: 'start';
+      epochs: number;
+      stepsPerEpoch: number;
+      trainImages: number;
+      valImages: number;
+      classes: string[];
+      resumedFromEpoch: number;
+      params: number;
+      trainable: number;
+    }
   | { type: 'step'; epoch: number; batch: number; batches: number; loss: number; acc: number; lr: number; imagesPerSec: number; etaSec: number }
   | { type: 'load'; progress: LoadProgress }
   | { type: 'skip'; file: string; reason: string }
@@ -131,7 +141,10 @@ function loadData(o: ResolvedTrainOptions, seed: number, onSkip: (s: SkippedEntr
 /** Keeps the log consistent with the checkpoint it resumes from: lines after its epoch are dropped. */
 function truncateLog(file: string, epochs: number): void {
   if (!fs.existsSync(file)) return;
-  const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim());
+  const lines = fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim());
   const kept = lines.filter((l) => {
     try {
       return (JSON.parse(l) as { epoch?: number }).epoch! <= epochs;
@@ -163,7 +176,21 @@ interface EpochTotals {
 }
 
 /** One epoch of training steps (gradient accumulation over micro-batches, one AdamW step each). */
-async function trainEpoch(o: ResolvedTrainOptions, r: RunState, samples: Sample[], K: number, epoch: number, ctx: { seed: number; stepsPerEpoch: number; endEpoch: number; pre: PreprocessingInfo; emit: (e: TrainEvent) => void; onSkip: (file: string, e: Error) => void }): Promise<EpochTotals> {
+async function trainEpoch(
+  o: ResolvedTrainOptions,
+  r: RunState,
+  samples: Sample[],
+  K: number,
+  epoch: number,
+  ctx: {
+    seed: number;
+    stepsPerEpoch: number;
+    endEpoch: number;
+    pre: PreprocessingInfo;
+    emit: (e: TrainEvent) => void;
+    onSkip: (file: string, e: Error) => void;
+  },
+): Promise<EpochTotals> {
   const te = Date.now();
   const accum = o.accumSteps;
   const byTfName = new Map([...r.params].map(([k, v]) => [v.name, k]));
@@ -239,7 +266,17 @@ async function trainEpoch(o: ResolvedTrainOptions, r: RunState, samples: Sample[
         const secs = (Date.now() - te) / 1000;
         const ips = seen / Math.max(secs, 1e-3);
         const stepsLeft = (ctx.endEpoch - epoch) * ctx.stepsPerEpoch - (r.step - epoch * ctx.stepsPerEpoch);
-        ctx.emit({ type: 'step', epoch: epoch + 1, batch: bi, batches: nb, loss: lossSum / seen, acc: correct / seen, lr, imagesPerSec: ips, etaSec: (stepsLeft * o.batchSize * accum) / Math.max(ips, 1e-3) });
+        ctx.emit({
+          type: 'step',
+          epoch: epoch + 1,
+          batch: bi,
+          batches: nb,
+          loss: lossSum / seen,
+          acc: correct / seen,
+          lr,
+          imagesPerSec: ips,
+          etaSec: (stepsLeft * o.batchSize * accum) / Math.max(ips, 1e-3),
+        });
       }
     }
   } finally {
@@ -284,7 +321,8 @@ export async function train(opts: TrainOptions): Promise<TrainReport> {
     let history: EpochRecord[] = [];
     if (o.resume && fs.existsSync(path.join(o.out, CHECKPOINT_FILE))) {
       const meta = loadCheckpoint<EpochRecord>(o.out, model, opt, ema);
-      if (meta.classes.join('\u0000') !== classes.join('\u0000')) throw new ConvNeXtError(`resume: the checkpoint's classes (${meta.classes.join(', ')}) differ from the dataset's`);
+      if (meta.classes.join('\u0000') !== classes.join('\u0000'))
+        throw new ConvNeXtError(`resume: the checkpoint's classes (${meta.classes.join(', ')}) differ from the dataset's`);
       startEpoch = meta.epoch;
       run.step = meta.step;
       history = meta.history;
@@ -294,7 +332,17 @@ export async function train(opts: TrainOptions): Promise<TrainReport> {
     } else if (fs.existsSync(logFile)) {
       fs.rmSync(logFile);
     }
-    emit({ type: 'start', epochs: o.epochs, stepsPerEpoch, trainImages: data.train.length, valImages: data.val.length, classes, resumedFromEpoch: startEpoch, params: model.numParams(), trainable: [...params.values()].reduce((a, v) => a + v.size, 0) });
+    emit({
+      type: 'start',
+      epochs: o.epochs,
+      stepsPerEpoch,
+      trainImages: data.train.length,
+      valImages: data.val.length,
+      classes,
+      resumedFromEpoch: startEpoch,
+      params: model.numParams(),
+      trainable: [...params.values()].reduce((a, v) => a + v.size, 0),
+    });
 
     const pre = evalPreprocessing(o.imageSize);
     const onSkip = (file: string, e: Error) => emit({ type: 'skip', file, reason: e.message });
@@ -330,13 +378,26 @@ export async function train(opts: TrainOptions): Promise<TrainReport> {
     }
 
     // Final model(s) as model directories, and the report.
-    const meta: Omit<ModelMeta, 'formatVersion' | 'storage'> = { config: { ...model.config, dropPathRate: 0 }, labels: classes, preprocessing: pre, source: { format: 'trained', arch: o.arch, init: o.init ?? null } };
+    const meta: Omit<ModelMeta, 'formatVersion' | 'storage'> = {
+      config: { ...model.config, dropPathRate: 0 },
+      labels: classes,
+      preprocessing: pre,
+      source: { format: 'trained', arch: o.arch, init: o.init ?? null },
+    };
     const modelDir = path.join(o.out, 'model');
     writeModelDir(modelDir, await readTensors(model.getWeights()), meta);
     if (ema) writeModelDir(path.join(o.out, 'model-ema'), await readTensors(ema.shadow), meta);
     const final = (await validate(false)) ?? { n: 0, top1: NaN, top5: NaN, loss: NaN, confusion: [] };
     const emaFinal = await validate(true);
-    const report: TrainReport = { classes, epochs: o.epochs, final, ...(emaFinal ? { ema: emaFinal } : {}), history, modelDir, seconds: (Date.now() - t0) / 1000 };
+    const report: TrainReport = {
+      classes,
+      epochs: o.epochs,
+      final,
+      ...(emaFinal ? { ema: emaFinal } : {}),
+      history,
+      modelDir,
+      seconds: (Date.now() - t0) / 1000,
+    };
     writeFileAtomic(path.join(o.out, 'report.json'), JSON.stringify(report, null, 1));
     return report;
   } finally {

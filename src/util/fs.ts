@@ -224,4 +224,3 @@ function errnoReason(e: unknown): string {
   if (code === 'ENXIO') return 'is a socket or a device without a reader, not a regular file';
   return `cannot read (${(e as Error).message})`;
 }
-

@@ -20,7 +20,7 @@ export function stridedGather<T extends Typed>(src: T, shape: number[], strides:
   const innerS = strides[rank - 1];
   const idx = new Array<number>(rank).fill(0);
   let base = 0;
-  for (let o = 0; o < n; ) {
+  for (let o = 0; o < n;) {
     for (let j = 0, at = base; j < innerN; j++, at += innerS) out[o++] = src[at];
     for (let d = rank - 2; d >= 0; d--) {
       idx[d]++;
@@ -48,5 +48,12 @@ export function cStrides(shape: number[]): number[] {
 export function transposeArray<T extends Typed>(src: T, shape: number[], perm: number[]): { shape: number[]; data: T } {
   const strides = cStrides(shape);
   const outShape = perm.map((p) => shape[p]);
-  return { shape: outShape, data: stridedGather(src, outShape, perm.map((p) => strides[p])) };
+  return {
+    shape: outShape,
+    data: stridedGather(
+      src,
+      outShape,
+      perm.map((p) => strides[p]),
+    ),
+  };
 }

@@ -113,7 +113,8 @@ async function verifyCached(entry: ZooEntry, file: string): Promise<void> {
     const hash = crypto.createHash('sha256');
     for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
     const digest = hash.digest('hex');
-    if (digest !== entry.sha256.toLowerCase()) throw new ZooError(`cached checkpoint ${file} has sha256 ${digest}, ${entry.name} has ${entry.sha256.toLowerCase()}: ${remedy}`);
+    if (digest !== entry.sha256.toLowerCase())
+      throw new ZooError(`cached checkpoint ${file} has sha256 ${digest}, ${entry.name} has ${entry.sha256.toLowerCase()}: ${remedy}`);
   }
 }
 
@@ -190,7 +191,10 @@ export async function resolvePretrained(nameOrEntry: string | ZooEntry, opts: Re
     await verifyCached(entry, checkpoint);
   } else {
     const offline = opts.offline === true || settings.offline(env);
-    if (offline) throw new ZooError(offlineMissMessage(entry, checkpoint, entry.url.startsWith(OFFICIAL_BASE_URL) ? entry.url.slice(OFFICIAL_BASE_URL.length) : entry.url));
+    if (offline)
+      throw new ZooError(
+        offlineMissMessage(entry, checkpoint, entry.url.startsWith(OFFICIAL_BASE_URL) ? entry.url.slice(OFFICIAL_BASE_URL.length) : entry.url),
+      );
     const url = downloadUrl(entry, opts.mirror ?? settings.mirror(env));
     try {
       await download(url, checkpoint, {

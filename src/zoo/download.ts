@@ -12,7 +12,6 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { DownloadError } from '../errors';
 
-
 /** Progress of one download. `total` is the expected size (Content-Length or expectedSize), when known. */
 export interface DownloadProgress {
   status: 'download';
@@ -129,7 +128,7 @@ export async function download(url: string, dest: string, opts: DownloadOptions 
       arm();
       const buf = chunk.value;
       hash.update(buf);
-      for (let off = 0; off < buf.byteLength; ) off += (await fh.write(buf, off, buf.byteLength - off)).bytesWritten;
+      for (let off = 0; off < buf.byteLength;) off += (await fh.write(buf, off, buf.byteLength - off)).bytesWritten;
       loaded += buf.byteLength;
       if (total !== undefined && loaded > total) return fail(`received more than the ${total} bytes expected`);
       opts.onProgress?.({ status: 'download', file, loaded, total });

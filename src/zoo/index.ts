@@ -4,7 +4,18 @@
  * Models are loaded through loadModel (src/factory), which resolves tags here.
  */
 
-export { LabelSet, OFFICIAL_BASE_URL, ZooEntry, defaultPretrained, getPretrained, isZooName, listPretrained, registerPretrained, suggestPretrained, unregisterPretrained, validateEntry } from './registry';
+export {
+  LabelSet,
+  OFFICIAL_BASE_URL,
+  ZooEntry,
+  defaultPretrained,
+  getPretrained,
+  isZooName,
+  listPretrained,
+  registerPretrained,
+  suggestPretrained,
+  unregisterPretrained,
+  validateEntry,
+} from './registry';
 export { DEFAULT_TIMEOUT_MS, DownloadOptions, DownloadProgress, DownloadResult, download } from './download';
 export { ResolveOptions, ResolvedPretrained, ZooProgress, cachePaths, cacheState, defaultCacheDir, downloadUrl, resolvePretrained } from './cache';
-

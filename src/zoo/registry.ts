@@ -18,7 +18,6 @@ import { PreprocessingInfo, evalPreprocessing } from '../model/preprocessing';
 import { MODEL_CONFIGS } from '../model/configs';
 import { editDistance, globToRegExp } from '../util/strings';
 
-
 /** Class-name sets the inference layer bundles; a model's meta names the set instead of copying it. */
 export type LabelSet = 'imagenet-1k' | 'imagenet-22k';
 
@@ -72,9 +71,18 @@ const V2_ROWS: Row[] = [
   ]),
   ['convnextv2_huge.fcmae_ft_in22k_in1k_384', `${FB2}im22k/convnextv2_huge_22k_384_ema.pt`, 384],
   ['convnextv2_huge.fcmae_ft_in22k_in1k_512', `${FB2}im22k/convnextv2_huge_22k_512_ema.pt`, 512],
-  ...['atto', 'femto', 'pico', 'nano', 'tiny', 'base', 'large', 'huge'].map((s): Row => [`convnextv2_${s}.fcmae_ft_in1k`, `${FB2}im1k/convnextv2_${s}_1k_224_ema.pt`, 224]),
+  ...['atto', 'femto', 'pico', 'nano', 'tiny', 'base', 'large', 'huge'].map((s): Row => [
+    `convnextv2_${s}.fcmae_ft_in1k`,
+    `${FB2}im1k/convnextv2_${s}_1k_224_ema.pt`,
+    224,
+  ]),
   // FCMAE-pretrained encoders (no final norm, no head): numClasses-0 models, for embed and train --init.
-  ...['atto', 'femto', 'pico', 'nano', 'tiny', 'base', 'large', 'huge'].map((s): Row => [`convnextv2_${s}.fcmae`, `${FB2}pt_only/convnextv2_${s}_1k_224_fcmae.pt`, 224, 0]),
+  ...['atto', 'femto', 'pico', 'nano', 'tiny', 'base', 'large', 'huge'].map((s): Row => [
+    `convnextv2_${s}.fcmae`,
+    `${FB2}pt_only/convnextv2_${s}_1k_224_fcmae.pt`,
+    224,
+    0,
+  ]),
 ];
 
 function rowEntry([name, url, inputSize, numClasses = 1000]: Row, license: string): ZooEntry {
@@ -120,11 +128,21 @@ export function validateEntry(e: ZooEntry): ZooEntry {
   if (typeof e.file !== 'string' || !FILE_RE.test(e.file) || e.file.includes('..')) bad(`file must be a plain file name, got ${JSON.stringify(e.file)}`);
   if (!Number.isInteger(e.numClasses) || e.numClasses < 0) bad(`numClasses must be a non-negative integer, got ${e.numClasses}`);
   if (e.labels !== undefined && e.labels !== 'imagenet-1k' && e.labels !== 'imagenet-22k') {
-    if (!Array.isArray(e.labels) || !e.labels.every((l) => typeof l === 'string')) bad(`labels must be 'imagenet-1k', 'imagenet-22k' or an array of class names`);
+    if (!Array.isArray(e.labels) || !e.labels.every((l) => typeof l === 'string'))
+      bad(`labels must be 'imagenet-1k', 'imagenet-22k' or an array of class names`);
     if ((e.labels as string[]).length !== e.numClasses) bad(`${(e.labels as string[]).length} labels for ${e.numClasses} classes`);
   }
   const p = e.preprocessing;
-  if (!p || !Number.isInteger(p.inputSize) || p.inputSize <= 0 || !(p.cropPct > 0 && p.cropPct <= 1) || !Array.isArray(p.mean) || p.mean.length !== 3 || !Array.isArray(p.std) || p.std.length !== 3) {
+  if (
+    !p ||
+    !Number.isInteger(p.inputSize) ||
+    p.inputSize <= 0 ||
+    !(p.cropPct > 0 && p.cropPct <= 1) ||
+    !Array.isArray(p.mean) ||
+    p.mean.length !== 3 ||
+    !Array.isArray(p.std) ||
+    p.std.length !== 3
+  ) {
     bad('preprocessing must give inputSize, cropPct in (0, 1], interpolation, mean[3] and std[3]');
   }
   if (typeof e.license !== 'string' || !e.license) bad('license is required');
@@ -183,7 +201,10 @@ export function suggestPretrained(name: string): string[] {
   if (sameArch.length) return sameArch.slice(0, 8);
   const tag = name.includes('.') ? name.slice(name.indexOf('.') + 1) : '';
   return listPretrained()
-    .map((n) => ({ n, d: Math.min(editDistance(n, name), name.includes('.') ? Infinity : editDistance(n.split('.')[0], name)) + (tag && n.endsWith(`.${tag}`) ? -2 : 0) }))
+    .map((n) => ({
+      n,
+      d: Math.min(editDistance(n, name), name.includes('.') ? Infinity : editDistance(n.split('.')[0], name)) + (tag && n.endsWith(`.${tag}`) ? -2 : 0),
+    }))
     .filter((x) => x.d <= Math.max(3, Math.floor(name.length / 4)))
     .sort((a, b) => a.d - b.d)
     .slice(0, 5)

@@ -72,10 +72,22 @@ describe('SIMD kernels on the wasm backend', () => {
 
   it('are put in front of the package kernels, idempotently, and bind to the backend heap', () => {
     const names = [
-      'DepthwiseConv2dNative', 'FusedDepthwiseConv2D', '_FusedMatMul', 'BatchMatMul', 'ConvNeXtGelu', 'ConvNeXtLayerNorm',
+      'DepthwiseConv2dNative',
+      'FusedDepthwiseConv2D',
+      '_FusedMatMul',
+      'BatchMatMul',
+      'ConvNeXtGelu',
+      'ConvNeXtLayerNorm',
       // the backward kernels (test/backend/simd_grad.test.ts)
-      'DepthwiseConv2dNativeBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'Conv2DBackpropFilter', 'Conv2DBackpropInput',
-      'Identity', 'ConvNeXtGeluGrad', 'ConvNeXtLayerNormGrad', 'ConvNeXtLinearGrad', 'ConvNeXtAdamW',
+      'DepthwiseConv2dNativeBackpropInput',
+      'DepthwiseConv2dNativeBackpropFilter',
+      'Conv2DBackpropFilter',
+      'Conv2DBackpropInput',
+      'Identity',
+      'ConvNeXtGeluGrad',
+      'ConvNeXtLayerNormGrad',
+      'ConvNeXtLinearGrad',
+      'ConvNeXtAdamW',
     ];
     expect(registerSimdKernels()).to.have.members(names);
     expect(registerSimdKernels()).to.have.members(names);
@@ -176,9 +188,8 @@ describe('SIMD kernels on the wasm backend', () => {
         const b = tf.tensor(randn(tf.util.sizeFromShape(c.b), `${seed}b`, 0.2), c.b);
         const n = c.transposeB ? c.b[c.b.length - 2] : c.b[c.b.length - 1];
         const bias = c.bias ? tf.tensor1d(randn(n, `${seed}bias`)) : undefined;
-        const y = c.bias || c.activation
-          ? tf.fused.matMul({ a, b, bias, transposeB: c.transposeB, activation: c.activation })
-          : tf.matMul(a, b, false, c.transposeB);
+        const y =
+          c.bias || c.activation ? tf.fused.matMul({ a, b, bias, transposeB: c.transposeB, activation: c.activation }) : tf.matMul(a, b, false, c.transposeB);
         return y.dataSync() as Float32Array;
       });
 
@@ -210,10 +221,11 @@ describe('SIMD kernels on the wasm backend', () => {
     it('keeps no packed copy of B: the heap does not grow with each new weight matrix', function () {
       if (getThreadsCount() > 1) this.skip(); // the threaded build's products are XNNPACK's
       const a = tf.randomNormal([16, 256]);
-      const once = () => tf.tidy(() => {
-        const b = tf.randomNormal([256, 512]); // a new "weight" each time, 512 KB
-        tf.matMul(a, b).dataSync();
-      });
+      const once = () =>
+        tf.tidy(() => {
+          const b = tf.randomNormal([256, 512]); // a new "weight" each time, 512 KB
+          tf.matMul(a, b).dataSync();
+        });
       once();
       const ids = tf.backend().numDataIds();
       const heap = (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.buffer.byteLength;

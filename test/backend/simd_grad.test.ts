@@ -66,7 +66,17 @@ describe('SIMD backward kernels on the wasm backend', () => {
 
   it('are registered with the forward kernels and removed with them (CONVNEXT_SIMD=0)', () => {
     const names = registerSimdKernels();
-    for (const n of [GELU_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LINEAR_GRAD_KERNEL, ADAMW_KERNEL, 'DepthwiseConv2dNativeBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'Identity']) {
+    for (const n of [
+      GELU_GRAD_KERNEL,
+      LAYER_NORM_GRAD_KERNEL,
+      LINEAR_GRAD_KERNEL,
+      ADAMW_KERNEL,
+      'DepthwiseConv2dNativeBackpropInput',
+      'DepthwiseConv2dNativeBackpropFilter',
+      'Conv2DBackpropFilter',
+      'Conv2DBackpropInput',
+      'Identity',
+    ]) {
       expect(names, n).to.include(n);
     }
     unregisterSimdKernels();
@@ -75,7 +85,17 @@ describe('SIMD backward kernels on the wasm backend', () => {
     expect(tf.getKernel('DepthwiseConv2dNativeBackpropFilter', 'wasm')).to.not.equal(undefined);
     registerSimdKernels();
     const k = simdKernelsFor(tf.backend());
-    for (const f of ['adamw_f32', 'gemm_tn_f32', 'gemm_nt_f32', 'colsum_f32', 'gelu_grad_f32', 'layer_norm_grad_f32', 'depthwise_filter_grad7_nhwc', 'patches_f32', 'unpatches_f32']) {
+    for (const f of [
+      'adamw_f32',
+      'gemm_tn_f32',
+      'gemm_nt_f32',
+      'colsum_f32',
+      'gelu_grad_f32',
+      'layer_norm_grad_f32',
+      'depthwise_filter_grad7_nhwc',
+      'patches_f32',
+      'unpatches_f32',
+    ]) {
       expect(k, f).to.have.property(f).that.is.a('function');
     }
   });
@@ -134,7 +154,9 @@ describe('SIMD backward kernels on the wasm backend', () => {
         { shape: [16, 24], seed: 'lin-w', scale: 0.3 },
         { shape: [24], seed: 'lin-b' },
       ];
-      expect(await kernelsOf(() => gradsOf(f, inputs))).to.include(LINEAR_GRAD_KERNEL).and.not.include('Transpose');
+      expect(await kernelsOf(() => gradsOf(f, inputs)))
+        .to.include(LINEAR_GRAD_KERNEL)
+        .and.not.include('Transpose');
       const { ours, without, cpu } = await threeWays(() => gradsOf(f, inputs));
       for (let i = 0; i < 3; i++) {
         expectClose(ours[i], without[i], 1e-5 * scaleOf(without[i]), 0);
@@ -149,7 +171,9 @@ describe('SIMD backward kernels on the wasm backend', () => {
         { shape: [16, 10], seed: 'head-w' },
         { shape: [10], seed: 'head-b' },
       ];
-      expect(await kernelsOf(() => gradsOf(f, inputs))).to.include('Transpose').and.not.include(LINEAR_GRAD_KERNEL);
+      expect(await kernelsOf(() => gradsOf(f, inputs)))
+        .to.include('Transpose')
+        .and.not.include(LINEAR_GRAD_KERNEL);
       const { ours, cpu } = await threeWays(() => gradsOf(f, inputs));
       for (let i = 0; i < 3; i++) expectClose(ours[i], cpu[i], 1e-5 * scaleOf(cpu[i]), 0);
     });
@@ -166,14 +190,24 @@ describe('SIMD backward kernels on the wasm backend', () => {
         tf.tidy(() => {
           const x = tf.tensor1d(xs);
           const dy = tf.tensor1d(dys);
-          return [tf.grad((v: tf.Tensor) => tf.sum(tf.mul(gelu(v), dy)))(x).dataSync() as Float32Array];
+          return [
+            tf
+              .grad((v: tf.Tensor) => tf.sum(tf.mul(gelu(v), dy)))(x)
+              .dataSync() as Float32Array,
+          ];
         });
-      expect(await kernelsOf(run)).to.include(GELU_GRAD_KERNEL).and.not.include('Erf');
+      expect(await kernelsOf(run))
+        .to.include(GELU_GRAD_KERNEL)
+        .and.not.include('Erf');
       const [ours] = run();
       const [composite] = tf.tidy(() => {
         const x = tf.tensor1d(xs);
         const dy = tf.tensor1d(dys);
-        return [tf.grad((v: tf.Tensor) => tf.sum(tf.mul(geluComposite(v), dy)))(x).dataSync() as Float32Array];
+        return [
+          tf
+            .grad((v: tf.Tensor) => tf.sum(tf.mul(geluComposite(v), dy)))(x)
+            .dataSync() as Float32Array,
+        ];
       });
       const ref = Array.from(xs, (x, i) => {
         const cdf = x === 0 ? 0.5 : refGelu(x) / x;
@@ -188,14 +222,24 @@ describe('SIMD backward kernels on the wasm backend', () => {
       const run = () =>
         tf.tidy(() => {
           const x = tf.tensor1d(randn(6, 'g6'));
-          return [tf.grad((v: tf.Tensor) => tf.sum(gelu(v)))(x).dataSync() as Float32Array];
+          return [
+            tf
+              .grad((v: tf.Tensor) => tf.sum(gelu(v)))(x)
+              .dataSync() as Float32Array,
+          ];
         });
-      expect(await kernelsOf(run)).to.include('Erf').and.not.include(GELU_GRAD_KERNEL);
+      expect(await kernelsOf(run))
+        .to.include('Erf')
+        .and.not.include(GELU_GRAD_KERNEL);
     });
   });
 
   describe('LayerNorm gradient (ConvNeXtLayerNormGrad)', () => {
-    for (const shape of [[2, 8, 8, 40], [3, 768], [5, 4]]) {
+    for (const shape of [
+      [2, 8, 8, 40],
+      [3, 768],
+      [5, 4],
+    ]) {
       it(`dx, dweight, dbias of [${shape}] equal the composite and cpu`, async () => {
         const c = shape[shape.length - 1];
         const f = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => layerNorm(x, w as tf.Tensor1D, b as tf.Tensor1D, 1e-6);
@@ -205,7 +249,9 @@ describe('SIMD backward kernels on the wasm backend', () => {
           { shape: [c], seed: `ln-w${shape}`, scale: 0.3, shift: 1 },
           { shape: [c], seed: `ln-b${shape}`, scale: 0.2 },
         ];
-        expect(await kernelsOf(() => gradsOf(f, inputs))).to.include(LAYER_NORM_GRAD_KERNEL).and.not.include('Mean');
+        expect(await kernelsOf(() => gradsOf(f, inputs)))
+          .to.include(LAYER_NORM_GRAD_KERNEL)
+          .and.not.include('Mean');
         const ours = gradsOf(f, inputs);
         const composite = gradsOf(g, inputs);
         await useBackend('cpu');
@@ -233,7 +279,10 @@ describe('SIMD backward kernels on the wasm backend', () => {
       it(`${c.name}: dx and dw equal the TypeScript kernels and cpu`, async () => {
         const ch = c.x[3];
         const f = (x: tf.Tensor, w: tf.Tensor) => tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.strides ?? 1, 'same');
-        const inputs = [{ shape: c.x, seed: `${c.name}x` }, { shape: [c.k, c.k, ch, 1], seed: `${c.name}w`, scale: 0.3 }];
+        const inputs = [
+          { shape: c.x, seed: `${c.name}x` },
+          { shape: [c.k, c.k, ch, 1], seed: `${c.name}w`, scale: 0.3 },
+        ];
         const { ours, without, cpu } = await threeWays(() => gradsOf(f, inputs));
         for (let i = 0; i < 2; i++) {
           expectClose(ours[i], without[i], 1e-5 * scaleOf(without[i]), 0);
@@ -251,8 +300,16 @@ describe('SIMD backward kernels on the wasm backend', () => {
           const x = tf.zeros(c.x);
           const w = tf.zeros([c.k, c.k, ch, 1]);
           const dy = tf.zeros(tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.strides ?? 1, 'same').shape);
-          const dx = simdDepthwiseBackpropInput({ inputs: { dy, filter: w }, backend: tf.backend(), attrs: { ...attrs, inputShape: c.x } as unknown as tf.NamedAttrMap });
-          const dw = simdDepthwiseBackpropFilter({ inputs: { x, dy }, backend: tf.backend(), attrs: { ...attrs, filterShape: [c.k, c.k, ch, 1] } as unknown as tf.NamedAttrMap });
+          const dx = simdDepthwiseBackpropInput({
+            inputs: { dy, filter: w },
+            backend: tf.backend(),
+            attrs: { ...attrs, inputShape: c.x } as unknown as tf.NamedAttrMap,
+          });
+          const dw = simdDepthwiseBackpropFilter({
+            inputs: { x, dy },
+            backend: tf.backend(),
+            attrs: { ...attrs, filterShape: [c.k, c.k, ch, 1] } as unknown as tf.NamedAttrMap,
+          });
           for (const o of [dx, dw]) if (o) tf.engine().makeTensorFromTensorInfo(o).dispose();
           return [dx !== null, dw !== null];
         });
@@ -273,7 +330,10 @@ describe('SIMD backward kernels on the wasm backend', () => {
     for (const c of CASES) {
       it(`${c.name}: dx and dw equal the kernels they replace and cpu`, async () => {
         const f = (x: tf.Tensor, w: tf.Tensor) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.stride, 'valid');
-        const inputs = [{ shape: c.x, seed: `${c.name}x` }, { shape: [c.k, c.k, c.x[3], c.cout], seed: `${c.name}w`, scale: 0.3 }];
+        const inputs = [
+          { shape: c.x, seed: `${c.name}x` },
+          { shape: [c.k, c.k, c.x[3], c.cout], seed: `${c.name}w`, scale: 0.3 },
+        ];
         const { ours, without, cpu } = await threeWays(() => gradsOf(f, inputs));
         for (let i = 0; i < 2; i++) {
           expectClose(ours[i], without[i], 1e-5 * scaleOf(without[i]), 0);
@@ -298,8 +358,16 @@ describe('SIMD backward kernels on the wasm backend', () => {
           const x = tf.zeros(c.x);
           const w = tf.zeros(fshape);
           const dy = tf.zeros(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.stride, 'valid').shape);
-          const dx = simdConv2DBackpropInput({ inputs: { dy, filter: w }, backend: tf.backend(), attrs: { ...attrs, inputShape: c.x } as unknown as tf.NamedAttrMap });
-          const dw = simdConv2DBackpropFilter({ inputs: { x, dy }, backend: tf.backend(), attrs: { ...attrs, filterShape: fshape } as unknown as tf.NamedAttrMap });
+          const dx = simdConv2DBackpropInput({
+            inputs: { dy, filter: w },
+            backend: tf.backend(),
+            attrs: { ...attrs, inputShape: c.x } as unknown as tf.NamedAttrMap,
+          });
+          const dw = simdConv2DBackpropFilter({
+            inputs: { x, dy },
+            backend: tf.backend(),
+            attrs: { ...attrs, filterShape: fshape } as unknown as tf.NamedAttrMap,
+          });
           for (const o of [dx, dw]) if (o) tf.engine().makeTensorFromTensorInfo(o).dispose();
           return [dx !== null, dw !== null];
         });
@@ -324,7 +392,9 @@ describe('SIMD backward kernels on the wasm backend', () => {
       tf.dispose([...params.values()]);
       return out;
     };
-    expect(await kernelsOf(run)).to.include(ADAMW_KERNEL).and.not.include('Sqrt');
+    expect(await kernelsOf(run))
+      .to.include(ADAMW_KERNEL)
+      .and.not.include('Sqrt');
     const { ours, without, cpu } = await threeWays(run);
     ours.forEach((o, i) => {
       expectClose(o, without[i], 0, 0);
@@ -353,7 +423,15 @@ describe('SIMD backward kernels on the wasm backend', () => {
     const step = () =>
       tf.tidy(() => {
         const f = (a: tf.Tensor, k: tf.Tensor, w: tf.Tensor, b: tf.Tensor, g: tf.Tensor, h: tf.Tensor) =>
-          tf.sum(gelu(linear(layerNorm(tf.depthwiseConv2d(a as tf.Tensor4D, k as tf.Tensor4D, 1, 'same'), g as tf.Tensor1D, h as tf.Tensor1D), w as tf.Tensor2D, b as tf.Tensor1D)));
+          tf.sum(
+            gelu(
+              linear(
+                layerNorm(tf.depthwiseConv2d(a as tf.Tensor4D, k as tf.Tensor4D, 1, 'same'), g as tf.Tensor1D, h as tf.Tensor1D),
+                w as tf.Tensor2D,
+                b as tf.Tensor1D,
+              ),
+            ),
+          );
         tf.grads(f)([x, dw, w1, b1, lnw, lnb]).forEach((t) => t.dataSync());
       });
     step();

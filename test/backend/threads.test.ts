@@ -31,11 +31,8 @@ const { randomWeights, assignWeights } = require(${JSON.stringify(path.join(__di
 
 function child(env: Record<string, string>): Promise<{ info: { threads: number; simd: boolean }; logits: number[] }> {
   return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      ['-e', SCRIPT],
-      { env: { ...process.env, CONVNEXT_SIMD: '1', ...env }, timeout: 60_000 },
-      (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout))),
+    execFile(process.execPath, ['-e', SCRIPT], { env: { ...process.env, CONVNEXT_SIMD: '1', ...env }, timeout: 60_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout)),
     );
   });
 }

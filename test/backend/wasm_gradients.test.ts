@@ -19,7 +19,14 @@ interface Input {
 }
 
 function input(shape: number[], seed: string, scale = 1): Input {
-  return { shape, data: randn(shape.reduce((a, b) => a * b, 1), seed, scale) };
+  return {
+    shape,
+    data: randn(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+      scale,
+    ),
+  };
 }
 
 /** Gradients of f w.r.t. every input, computed on `backend`; checks that nothing leaks. */
@@ -61,11 +68,7 @@ describe('wasm training kernels', () => {
   describe('registerWasmTrainingKernels', () => {
     it('registers the three conv gradient kernels for wasm, idempotently', () => {
       const names = WASM_TRAINING_KERNELS.map((k) => k.kernelName);
-      expect(names).to.have.members([
-        'Conv2DBackpropFilter',
-        'DepthwiseConv2dNativeBackpropFilter',
-        'DepthwiseConv2dNativeBackpropInput',
-      ]);
+      expect(names).to.have.members(['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput']);
       for (const n of names) expect(tf.getKernel(n, 'wasm'), n).to.not.equal(undefined);
       expect(registerWasmTrainingKernels()).to.deep.equal([]);
       expect(WASM_TRAINING_KERNELS.every((k) => k.backendName === 'wasm')).to.equal(true);
@@ -94,14 +97,24 @@ describe('wasm training kernels', () => {
       { name: '3x3/s2 same, even input', x: [1, 10, 8, 3], w: [3, 3, 3, 5], strides: 2, pad: 'same' },
       { name: '5x3 kernel, strides [2, 1], same', x: [2, 9, 8, 2], w: [5, 3, 2, 3], strides: [2, 1], pad: 'same' },
       { name: '3x3/s2, numeric pad 1', x: [2, 9, 8, 2], w: [3, 3, 2, 3], strides: 2, pad: 1 },
-      { name: 'explicit asymmetric padding', x: [2, 6, 7, 3], w: [3, 2, 3, 4], strides: [1, 2], pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
+      {
+        name: 'explicit asymmetric padding',
+        x: [2, 6, 7, 3],
+        w: [3, 2, 3, 4],
+        strides: [1, 2],
+        pad: [
+          [0, 0],
+          [1, 2],
+          [0, 1],
+          [0, 0],
+        ],
+      },
     ];
 
     for (const c of convCases) {
       it(`conv2d ${c.name}: dx, dW`, async () => {
         await compareGrads(
-          (x, w) =>
-            weightedSum(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.strides, c.pad), `dy/${c.name}`),
+          (x, w) => weightedSum(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.strides, c.pad), `dy/${c.name}`),
           [input(c.x, `x/${c.name}`), input(c.w, `w/${c.name}`, 0.3)],
           ['x', 'filter'],
         );
@@ -110,8 +123,7 @@ describe('wasm training kernels', () => {
 
     it('fused.conv2d with bias (stem 4x4/s4 valid): dx, dW, dbias', async () => {
       await compareGrads(
-        (x, w, b) =>
-          weightedSum(tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, strides: 4, pad: 'valid', bias: b }), 'dy/fused'),
+        (x, w, b) => weightedSum(tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, strides: 4, pad: 'valid', bias: b }), 'dy/fused'),
         [input([2, 16, 20, 3], 'x/fused'), input([4, 4, 3, 10], 'w/fused', 0.3), input([10], 'b/fused')],
         ['x', 'filter', 'bias'],
       );
@@ -133,17 +145,24 @@ describe('wasm training kernels', () => {
       { name: '3x3/s2 same, channel multiplier 2', x: [2, 9, 10, 3], w: [3, 3, 3, 2], strides: 2, pad: 'same' },
       { name: '5x5/s1 valid, multiplier 3', x: [2, 8, 7, 2], w: [5, 5, 2, 3], strides: 1, pad: 'valid' },
       { name: '3x3 strides [1, 2], numeric pad 2', x: [1, 7, 8, 4], w: [3, 3, 4, 1], strides: [1, 2], pad: 2 },
-      { name: '3x3 explicit asymmetric padding', x: [2, 6, 5, 3], w: [3, 3, 3, 1], strides: 1, pad: [[0, 0], [2, 0], [1, 3], [0, 0]] },
+      {
+        name: '3x3 explicit asymmetric padding',
+        x: [2, 6, 5, 3],
+        w: [3, 3, 3, 1],
+        strides: 1,
+        pad: [
+          [0, 0],
+          [2, 0],
+          [1, 3],
+          [0, 0],
+        ],
+      },
     ];
 
     for (const c of dwCases) {
       it(`depthwiseConv2d ${c.name}: dx, dW`, async () => {
         await compareGrads(
-          (x, w) =>
-            weightedSum(
-              tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.strides, c.pad),
-              `dy/${c.name}`,
-            ),
+          (x, w) => weightedSum(tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.strides, c.pad), `dy/${c.name}`),
           [input(c.x, `x/${c.name}`), input(c.w, `w/${c.name}`, 0.3)],
           ['x', 'filter'],
         );
@@ -152,11 +171,7 @@ describe('wasm training kernels', () => {
 
     it('fused.depthwiseConv2d 7x7/s1 same with bias (ConvNeXt block): dx, dW, dbias', async () => {
       await compareGrads(
-        (x, w, b) =>
-          weightedSum(
-            tf.fused.depthwiseConv2d({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, strides: 1, pad: 'same', bias: b }),
-            'dy/fused-dw',
-          ),
+        (x, w, b) => weightedSum(tf.fused.depthwiseConv2d({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, strides: 1, pad: 'same', bias: b }), 'dy/fused-dw'),
         [input([3, 7, 9, 10], 'x/fused-dw'), input([7, 7, 10, 1], 'w/fused-dw', 0.3), input([10], 'b/fused-dw')],
         ['x', 'filter', 'bias'],
       );
@@ -228,8 +243,22 @@ describe('wasm training kernels', () => {
     }
 
     const dwCases: DirectCase[] = [
-      { name: '3x3 strides [1, 2], numeric pad 2, dimRoundingMode ceil', x: [1, 7, 8, 4], filter: [3, 3, 4, 1], strides: [1, 2], pad: 2, dimRoundingMode: 'ceil' },
-      { name: '3x3/s2, numeric pad 1, dimRoundingMode round, multiplier 2', x: [2, 10, 9, 3], filter: [3, 3, 3, 2], strides: 2, pad: 1, dimRoundingMode: 'round' },
+      {
+        name: '3x3 strides [1, 2], numeric pad 2, dimRoundingMode ceil',
+        x: [1, 7, 8, 4],
+        filter: [3, 3, 4, 1],
+        strides: [1, 2],
+        pad: 2,
+        dimRoundingMode: 'ceil',
+      },
+      {
+        name: '3x3/s2, numeric pad 1, dimRoundingMode round, multiplier 2',
+        x: [2, 10, 9, 3],
+        filter: [3, 3, 3, 2],
+        strides: 2,
+        pad: 1,
+        dimRoundingMode: 'round',
+      },
     ];
     for (const c of dwCases) {
       const attrs = { strides: c.strides, pad: c.pad, dilations: c.dilations ?? 1, dimRoundingMode: c.dimRoundingMode };
@@ -305,9 +334,7 @@ describe('wasm training kernels', () => {
         expectClose(dW, ref.dW, 1e-4 * maxAbs(ref.dW), 1e-4);
         expectClose(dx, ref.dx, 1e-4 * maxAbs(ref.dx), 1e-4);
         await useBackend('cpu');
-        const y = tf.tidy(() =>
-          tf.depthwiseConv2d(tf.tensor4d(x.data, c.x), tf.tensor4d(w.data, c.filter), c.strides, c.pad, 'NHWC', c.dilations).dataSync(),
-        );
+        const y = tf.tidy(() => tf.depthwiseConv2d(tf.tensor4d(x.data, c.x), tf.tensor4d(w.data, c.filter), c.strides, c.pad, 'NHWC', c.dilations).dataSync());
         const forward = dotp(dy.data, y);
         expect(dotp(ref.dW, w.data)).to.be.closeTo(forward, 1e-4 * Math.abs(forward) + 1e-3);
         expect(dotp(ref.dx, x.data)).to.be.closeTo(forward, 1e-4 * Math.abs(forward) + 1e-3);
@@ -349,7 +376,10 @@ describe('wasm training kernels', () => {
 
     for (const c of cases) {
       it(`${c.name}: every parameter's gradient within 1e-4 of its max magnitude, no leaks`, async () => {
-        const x = randn(c.input.reduce((a, b) => a * b, 1), `e2e/x/${c.name}`);
+        const x = randn(
+          c.input.reduce((a, b) => a * b, 1),
+          `e2e/x/${c.name}`,
+        );
         const labels = Array.from({ length: c.input[0] }, (_, i) => i % 3);
         let weights: ReturnType<typeof randomWeights> | null = null;
 

@@ -137,19 +137,55 @@ describe('convnext --backend webgpu (CLI)', function () {
   it('forward: logits match the PyTorch fixture; the process ends by itself', () => {
     const dir = path.join(ROOT, 'test/fixtures/parity/v2_official');
     const out = path.join(tmp, 'logits.npy');
-    const r = node([BIN, '--backend', 'webgpu', 'forward', '--model', path.join(dir, 'convnextv2_test_1k_224_ema.pt'), '--input', path.join(dir, 'input.npy'), '--output', out]);
+    const r = node([
+      BIN,
+      '--backend',
+      'webgpu',
+      'forward',
+      '--model',
+      path.join(dir, 'convnextv2_test_1k_224_ema.pt'),
+      '--input',
+      path.join(dir, 'input.npy'),
+      '--output',
+      out,
+    ]);
     expect(r.status, r.stderr).to.equal(0);
     expect(rel(readNpyFloat32(out).data, readNpyFloat32(path.join(dir, 'logits.npy')).data)).to.be.at.most(1e-4);
   });
 
   it('train (with validation), then predict and embed on its model agree with wasm', () => {
     const data = path.join(tmp, 'data');
-    for (const [cls, file] of [['cat', 'chelsea.png'], ['rocket', 'rocket.jpg']]) {
+    for (const [cls, file] of [
+      ['cat', 'chelsea.png'],
+      ['rocket', 'rocket.jpg'],
+    ]) {
       fs.mkdirSync(path.join(data, cls), { recursive: true });
       fs.copyFileSync(path.join(IMAGES, file), path.join(data, cls, file));
     }
     const run = path.join(tmp, 'run');
-    const t = node([BIN, '--backend', 'webgpu', 'train', '--data', data, '--val', data, '--arch', 'convnext_atto', '--epochs', '1', '--image-size', '32', '--batch-size', '2', '--lr', '1e-3', '--out', run, '--json']);
+    const t = node([
+      BIN,
+      '--backend',
+      'webgpu',
+      'train',
+      '--data',
+      data,
+      '--val',
+      data,
+      '--arch',
+      'convnext_atto',
+      '--epochs',
+      '1',
+      '--image-size',
+      '32',
+      '--batch-size',
+      '2',
+      '--lr',
+      '1e-3',
+      '--out',
+      run,
+      '--json',
+    ]);
     expect(t.status, t.stderr).to.equal(0);
     expect(t.stderr).to.match(/training convnext_atto on webgpu/);
     const rec = JSON.parse(fs.readFileSync(path.join(run, 'log.jsonl'), 'utf8').trim().split('\n')[0]);
@@ -161,7 +197,10 @@ describe('convnext --backend webgpu (CLI)', function () {
     const predict = (backend: string) => {
       const p = node([BIN, '--backend', backend, 'predict', ...images, '--model', path.join(run, 'model'), '--top', '2', '--json']);
       expect(p.status, p.stderr).to.equal(0);
-      return p.stdout.trim().split('\n').map((l) => JSON.parse(l) as { top: { index: number; prob: number }[] });
+      return p.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { top: { index: number; prob: number }[] });
     };
     const gpu = predict('webgpu');
     const wasm = predict('wasm');

@@ -92,7 +92,10 @@ async function randomOutputs(run: Run): Promise<void> {
       run.leaks.forward = tf.memory().numTensors - n0;
       const targets = smoothOneHot([1, 3], model.numClasses, 0.1);
       const n1 = tf.memory().numTensors;
-      const { value, grads } = tf.variableGrads(() => softCrossEntropy(model.forward(x2, { training: true, seed: 1 }), targets), [...model.getWeights().values()]);
+      const { value, grads } = tf.variableGrads(
+        () => softCrossEntropy(model.forward(x2, { training: true, seed: 1 }), targets),
+        [...model.getWeights().values()],
+      );
       await read(value);
       tf.dispose([value, ...Object.values(grads)]);
       run.leaks.grads = tf.memory().numTensors - n1;

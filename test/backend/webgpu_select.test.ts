@@ -20,7 +20,13 @@ interface FakeInfo {
 }
 
 const NVIDIA: FakeInfo = { vendor: 'nvidia', architecture: 'hopper', device: '', description: 'NVIDIA H200', isFallbackAdapter: false };
-const SWIFTSHADER: FakeInfo = { vendor: 'google', architecture: 'swiftshader', device: 'swiftshader-device-subzero-', description: 'SwiftShader driver 5.0.0', isFallbackAdapter: true };
+const SWIFTSHADER: FakeInfo = {
+  vendor: 'google',
+  architecture: 'swiftshader',
+  device: 'swiftshader-device-subzero-',
+  description: 'SwiftShader driver 5.0.0',
+  isFallbackAdapter: true,
+};
 
 /** A loader with tfjs-node(-gpu) absent, a fake Dawn offering `adapter`, a fake tfjs-backend-webgpu (cpu kernels' class under the name 'webgpu'). */
 function fakeLoader(adapter: FakeInfo | null): { loader: ModuleLoader; calls: string[]; dawnOptions: string[][]; gpuAtLoad: boolean[] } {
@@ -63,7 +69,10 @@ describe('webgpu selection (fake Dawn)', () => {
   afterEach(async () => {
     releaseWebGpu();
     if (tf.findBackendFactory('webgpu')) tf.removeBackend('webgpu');
-    for (const [k, v] of [['CONVNEXT_BACKEND', saved.backend], ['CONVNEXT_WEBGPU_ADAPTER', saved.adapter]] as const) {
+    for (const [k, v] of [
+      ['CONVNEXT_BACKEND', saved.backend],
+      ['CONVNEXT_WEBGPU_ADAPTER', saved.adapter],
+    ] as const) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
@@ -88,7 +97,9 @@ describe('webgpu selection (fake Dawn)', () => {
     expect(info.backend).to.equal('wasm');
     expect(calls).to.not.include('@tensorflow/tfjs-backend-webgpu');
     const s = info.skipped.find((x) => x.package === '@tensorflow/tfjs-backend-webgpu');
-    expect(s?.reason).to.match(/only a software adapter \(SwiftShader driver 5\.0\.0 \/ google \/ swiftshader.*\) is available: far slower than wasm.*--backend webgpu/);
+    expect(s?.reason).to.match(
+      /only a software adapter \(SwiftShader driver 5\.0\.0 \/ google \/ swiftshader.*\) is available: far slower than wasm.*--backend webgpu/,
+    );
     expect(navigatorGpu()).to.equal(undefined);
     // The refusal is remembered: a second auto call does not create Dawn again.
     const before = calls.filter((c) => c === 'webgpu').length;
@@ -110,11 +121,15 @@ describe('webgpu selection (fake Dawn)', () => {
     const { loader } = fakeLoader(null);
     const info = await initBackend({ loader });
     expect(info.backend).to.equal('wasm');
-    expect(info.skipped.find((x) => x.package === '@tensorflow/tfjs-backend-webgpu')?.reason).to.match(/Dawn found no WebGPU adapter .*Vulkan driver.*VK_ICD_FILENAMES/);
+    expect(info.skipped.find((x) => x.package === '@tensorflow/tfjs-backend-webgpu')?.reason).to.match(
+      /Dawn found no WebGPU adapter .*Vulkan driver.*VK_ICD_FILENAMES/,
+    );
     let err: Error | undefined;
     await initBackend({ backend: 'webgpu', loader }).catch((e) => (err = e));
     expect(err).to.be.instanceOf(BackendError);
-    expect(err!.message).to.match(/could not initialise backend 'webgpu': @tensorflow\/tfjs-backend-webgpu: Dawn found no WebGPU adapter.*npm install webgpu @tensorflow\/tfjs-backend-webgpu/);
+    expect(err!.message).to.match(
+      /could not initialise backend 'webgpu': @tensorflow\/tfjs-backend-webgpu: Dawn found no WebGPU adapter.*npm install webgpu @tensorflow\/tfjs-backend-webgpu/,
+    );
   });
 
   it('webgpu packages absent: skipped in auto mode with the module error', async () => {

@@ -20,8 +20,27 @@ describe('benchmark', function () {
   it('times one configuration in this thread and leaves no tensors', async () => {
     const before = tf.memory().numTensors;
     const phases: string[] = [];
-    const r = await runBenchmark({ arch: 'convnext_atto', batch: 2, backend: 'wasm', imageSize: 32, reps: 2, warmup: 1, onProgress: (e) => phases.push(e.phase) });
-    expect(r).to.include({ arch: 'convnext_atto', backend: 'wasm', batch: 2, workers: 1, threads: getThreadsCount(), image_size: 32, reps: 2, warmup: 1, params: 3_695_520, pool_ms: 0 });
+    const r = await runBenchmark({
+      arch: 'convnext_atto',
+      batch: 2,
+      backend: 'wasm',
+      imageSize: 32,
+      reps: 2,
+      warmup: 1,
+      onProgress: (e) => phases.push(e.phase),
+    });
+    expect(r).to.include({
+      arch: 'convnext_atto',
+      backend: 'wasm',
+      batch: 2,
+      workers: 1,
+      threads: getThreadsCount(),
+      image_size: 32,
+      reps: 2,
+      warmup: 1,
+      params: 3_695_520,
+      pool_ms: 0,
+    });
     expect(r.pass_ms).to.have.length(2);
     expect(r.ms_per_img).to.be.closeTo(Math.min(...r.pass_ms) / 2, 0.06); // pass_ms are rounded to 0.1
     expect(r.ms_per_img).to.be.above(0).and.at.most(r.ms_per_img_median);
@@ -46,11 +65,20 @@ describe('benchmark', function () {
     expect(resolveArch('tiny')).to.equal('convnext_tiny');
     expect(resolveArch('convnextv2_atto')).to.equal('convnextv2_atto');
     for (const bad of [{ batch: 0 }, { batch: 1, workers: 1.5 }, { batch: 1, reps: 0 }, { batch: 1, warmup: -1 }]) {
-      const e = await runBenchmark({ arch: 'convnext_atto', ...bad }).then(() => null, (x: unknown) => x);
+      const e = await runBenchmark({ arch: 'convnext_atto', ...bad }).then(
+        () => null,
+        (x: unknown) => x,
+      );
       expect(e, JSON.stringify(bad)).to.be.instanceOf(ConfigError);
     }
-    const e = await runBenchmark({ arch: 'tinny', batch: 1, backend: 'wasm' }).then(() => null, (x: Error) => x);
-    expect(e).to.be.instanceOf(ConfigError).with.property('message').that.matches(/unknown model 'tinny'/);
+    const e = await runBenchmark({ arch: 'tinny', batch: 1, backend: 'wasm' }).then(
+      () => null,
+      (x: Error) => x,
+    );
+    expect(e)
+      .to.be.instanceOf(ConfigError)
+      .with.property('message')
+      .that.matches(/unknown model 'tinny'/);
   });
 
   it('plans arch x batch x backend, all cores for batches > 1, base on wasm only', () => {
@@ -74,7 +102,17 @@ describe('benchmark', function () {
   });
 
   it('reports ratios to the peers of the same arch and batch', () => {
-    const ours = { arch: 'convnext_tiny', batch: 1, backend: 'wasm', workers: 1, threads: 1, ms_per_img: 100, images_per_s: 10, peak_rss_mb: 300, cpu_util: 0.9 };
+    const ours = {
+      arch: 'convnext_tiny',
+      batch: 1,
+      backend: 'wasm',
+      workers: 1,
+      threads: 1,
+      ms_per_img: 100,
+      images_per_s: 10,
+      peak_rss_mb: 300,
+      cpu_util: 0.9,
+    };
     const report = buildReport(
       [
         { meta: {} },
@@ -109,8 +147,12 @@ describe('benchmark', function () {
     registerBench(program);
     process.stdout.write = ((s: string) => out.push(s) > 0) as typeof process.stdout.write;
     try {
-      await program.parseAsync(['--backend', 'wasm', 'bench', '--arch', 'convnext_atto', '--image-size', '32', '--reps', '1', '--warmup', '0', '--json'], { from: 'user' });
-      await program.parseAsync(['bench', '--arch', 'convnext_atto', '--batch', '2', '--image-size', '32', '--reps', '1', '--backend', 'wasm'], { from: 'user' });
+      await program.parseAsync(['--backend', 'wasm', 'bench', '--arch', 'convnext_atto', '--image-size', '32', '--reps', '1', '--warmup', '0', '--json'], {
+        from: 'user',
+      });
+      await program.parseAsync(['bench', '--arch', 'convnext_atto', '--batch', '2', '--image-size', '32', '--reps', '1', '--backend', 'wasm'], {
+        from: 'user',
+      });
     } finally {
       process.stdout.write = write;
     }

@@ -57,10 +57,16 @@ for (const backend of BACKENDS) {
       });
     }
 
-    it('training with drop path keeps or drops each sample\'s whole branch', () => {
+    it("training with drop path keeps or drops each sample's whole branch", () => {
       const store = new ParamStore(2);
       const block = makeBlock(store, {
-        dim: 4, kernelSize: 7, mlpRatio: 4, layerScaleInit: 1, useGrn: false, lnEps: 1e-6, dropPathRate: 0.5,
+        dim: 4,
+        kernelSize: 7,
+        mlpRatio: 4,
+        layerScaleInit: 1,
+        useGrn: false,
+        lnEps: 1e-6,
+        dropPathRate: 0.5,
       });
       const x = tf.randomNormal([64, 3, 3, 4], 0, 1, 'float32', 3) as tf.Tensor4D;
       const evalOut = block.apply(x, { training: false });
@@ -73,7 +79,13 @@ for (const backend of BACKENDS) {
         const sl = (a: ArrayLike<number>) => Array.from(a).slice(s * 36, (s + 1) * 36);
         const isDropped = sl(td).every((v, i) => v === sl(xd)[i]);
         if (isDropped) dropped++;
-        else expectClose(sl(td), sl(ed).map((v, i) => sl(xd)[i] + 2 * (v - sl(xd)[i])), 1e-4, 1e-4); // branch scaled by 1/(1-.5)
+        else
+          expectClose(
+            sl(td),
+            sl(ed).map((v, i) => sl(xd)[i] + 2 * (v - sl(xd)[i])),
+            1e-4,
+            1e-4,
+          ); // branch scaled by 1/(1-.5)
       }
       expect(dropped).to.be.within(12, 52);
       tf.dispose([x, evalOut, trainOut]);

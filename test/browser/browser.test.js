@@ -111,7 +111,8 @@ describe('browser (headless chromium)', function () {
     const c2 = await convertCheckpoint(path.join(FIX, 'parity', 'v2_timm', 'convnextv2_test.pth'));
     writeModelDir(path.join(tmp, 'model_v2'), c2.weights, c2.meta);
     deflatedCopy(path.join(FIX, 'parity', 'v1_official', 'checkpoint.pth'), path.join(tmp, 'deflated.pth'));
-    if (!legacyCopy(path.join(FIX, 'parity', 'v1_official', 'checkpoint.pth'), path.join(tmp, 'legacy.pth'))) console.log('      (no /usr/bin/python3 torch: the legacy-format case is skipped)');
+    if (!legacyCopy(path.join(FIX, 'parity', 'v1_official', 'checkpoint.pth'), path.join(tmp, 'legacy.pth')))
+      console.log('      (no /usr/bin/python3 torch: the legacy-format case is skipped)');
 
     await lib.initBackend({ backend: 'wasm', threads: 1 });
     const p = await lib.Predictor.load(path.join(tmp, 'model'));
@@ -151,7 +152,11 @@ describe('browser (headless chromium)', function () {
     expect(r.top.map((t) => t.label)).to.deep.equal(nodeTop.map((t) => t.label));
     const simd = await page.evaluate(async () => {
       const m = await import('./convnext-tfjs.js');
-      return { on: m.simdKernelsFor(m.tf.backend()) !== null, kernel: m.tf.getKernel('ConvNeXtGelu', 'wasm') !== undefined, threads: m.tf.backend().wasm ? 1 : 0 };
+      return {
+        on: m.simdKernelsFor(m.tf.backend()) !== null,
+        kernel: m.tf.getKernel('ConvNeXtGelu', 'wasm') !== undefined,
+        threads: m.tf.backend().wasm ? 1 : 0,
+      };
     });
     expect(simd.on, 'SIMD kernels bound to the wasm heap').to.equal(true);
     expect(simd.kernel, 'ConvNeXtGelu kernel registered').to.equal(true);
@@ -197,9 +202,15 @@ describe('browser (headless chromium)', function () {
   });
 
   it(`V2 (GRN, timm layout): wasm equals Node (1e-4), webgl within ${WEBGL_TOL}`, async () => {
-    for (const [backend, tol] of /** @type {[string, number][]} */ ([['wasm', WASM_TOL], ['webgl', WEBGL_TOL]])) {
+    for (const [backend, tol] of /** @type {[string, number][]} */ ([
+      ['wasm', WASM_TOL],
+      ['webgl', WEBGL_TOL],
+    ])) {
       const { page, errors } = await openPage(browser);
-      const r = await demoResult(page, `${server.url}/index.html?model=/fixtures/model_v2/&image=/images/chelsea.png&topk=${nodeTopV2.length}&backend=${backend}`);
+      const r = await demoResult(
+        page,
+        `${server.url}/index.html?model=/fixtures/model_v2/&image=/images/chelsea.png&topk=${nodeTopV2.length}&backend=${backend}`,
+      );
       expect(r.error, r.error).to.equal(undefined);
       expect(r.backend).to.equal(backend);
       const d = maxProbDiff(r.top, nodeTopV2);
@@ -258,7 +269,10 @@ describe('browser (headless chromium)', function () {
       const want = await convertCheckpoint(file);
       expect(got.config, what).to.deep.equal(JSON.parse(JSON.stringify(want.config)));
       expect(got.source.format, what).to.equal(want.meta.source.format);
-      expect(got.weights.map((w) => w.name), what).to.deep.equal([...want.weights.keys()]);
+      expect(
+        got.weights.map((w) => w.name),
+        what,
+      ).to.deep.equal([...want.weights.keys()]);
       for (const w of got.weights) {
         const ref = want.weights.get(w.name);
         expect(w.shape, `${what}: ${w.name}`).to.deep.equal(ref.shape);
@@ -308,7 +322,10 @@ describe('browser (headless chromium)', function () {
     expect(r.error, r.error).to.equal(undefined);
     expect(maxProbDiff(r.top, nodeTop)).to.be.at.most(WASM_TOL);
     const seen = await page.evaluate(() => /** @type {any} */ (window).progressSeen);
-    expect(seen.some((v) => v > 0 && v <= 1), `progress values ${seen}`).to.equal(true);
+    expect(
+      seen.some((v) => v > 0 && v <= 1),
+      `progress values ${seen}`,
+    ).to.equal(true);
     expect(await page.$eval('#status', (e) => e.textContent)).to.equal('done');
     expectNoErrors(errors);
     await page.close();
@@ -322,7 +339,9 @@ describe('browser (headless chromium)', function () {
       /** @type {{ status: string, loaded: number, total: number }[]} */
       const events = [];
       const before = m.tf.memory().numTensors;
-      const p = await m.BrowserPredictor.load('/fixtures/model_fp16/', { onProgress: (e) => events.push({ status: e.status, loaded: e.loaded, total: e.total }) });
+      const p = await m.BrowserPredictor.load('/fixtures/model_fp16/', {
+        onProgress: (e) => events.push({ status: e.status, loaded: e.loaded, total: e.total }),
+      });
       const top = await p.classify('/images/chelsea.png', { topk: 10 });
       const loaded = m.tf.memory().numTensors;
       await p.classifyWithStages('/images/chelsea.png');
@@ -355,7 +374,12 @@ describe('browser (headless chromium)', function () {
     const state = await page.evaluate(async () => {
       const m = await import('./convnext-tfjs.js');
       const b = /** @type {any} */ (m.tf.backend());
-      return { isolated: crossOriginIsolated, threads: /** @type {any} */ (window).convnextDemo.backend().threads, shared: b.wasm.wasmMemory?.buffer instanceof SharedArrayBuffer, simd: m.simdKernelsFor(b) !== null };
+      return {
+        isolated: crossOriginIsolated,
+        threads: /** @type {any} */ (window).convnextDemo.backend().threads,
+        shared: b.wasm.wasmMemory?.buffer instanceof SharedArrayBuffer,
+        simd: m.simdKernelsFor(b) !== null,
+      };
     });
     expect(state.isolated).to.equal(true);
     expect(state.threads).to.equal(2);
@@ -373,11 +397,29 @@ describe('browser (headless chromium)', function () {
     try {
       fs.mkdirSync(path.join(dir, 'node_modules'));
       fs.symlinkSync(ROOT, path.join(dir, 'node_modules', 'convnext-tfjs'), 'dir');
-      fs.writeFileSync(path.join(dir, 'entry.js'), "import { BrowserPredictor, initBackend } from 'convnext-tfjs';\nexport { BrowserPredictor, initBackend };\n");
-      const r = await esbuild.build({ entryPoints: [path.join(dir, 'entry.js')], absWorkingDir: dir, bundle: true, write: false, platform: 'browser', format: 'esm', metafile: true, logLevel: 'silent' });
+      fs.writeFileSync(
+        path.join(dir, 'entry.js'),
+        "import { BrowserPredictor, initBackend } from 'convnext-tfjs';\nexport { BrowserPredictor, initBackend };\n",
+      );
+      const r = await esbuild.build({
+        entryPoints: [path.join(dir, 'entry.js')],
+        absWorkingDir: dir,
+        bundle: true,
+        write: false,
+        platform: 'browser',
+        format: 'esm',
+        metafile: true,
+        logLevel: 'silent',
+      });
       const inputs = Object.keys(r.metafile.inputs);
-      expect(inputs.some((i) => i.endsWith('dist/browser/convnext-tfjs.js')), inputs.join(', ')).to.equal(true);
-      expect(inputs.some((i) => i.includes('dist/src/')), 'no Node build in a browser bundle').to.equal(false);
+      expect(
+        inputs.some((i) => i.endsWith('dist/browser/convnext-tfjs.js')),
+        inputs.join(', '),
+      ).to.equal(true);
+      expect(
+        inputs.some((i) => i.includes('dist/src/')),
+        'no Node build in a browser bundle',
+      ).to.equal(false);
       expect(require.resolve('convnext-tfjs', { paths: [dir] })).to.equal(path.join(ROOT, 'dist', 'src', 'index.js'));
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

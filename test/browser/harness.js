@@ -116,7 +116,10 @@ async function demoResult(page, url, timeout = 240000) {
  */
 async function demoReady(page, url) {
   await page.goto(url);
-  await page.waitForFunction(() => /** @type {any} */ (window).convnextDemo !== undefined || (document.getElementById('result')?.textContent || '').length > 0, { timeout: 120000 });
+  await page.waitForFunction(
+    () => /** @type {any} */ (window).convnextDemo !== undefined || (document.getElementById('result')?.textContent || '').length > 0,
+    { timeout: 120000 },
+  );
   const failed = await page.$eval('#result', (e) => e.textContent);
   if (failed) throw new Error(`demo failed to start: ${failed}`);
 }

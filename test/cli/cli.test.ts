@@ -12,7 +12,6 @@ const PARITY = path.join(ROOT, 'test/fixtures/parity');
 
 const run = runCli;
 
-
 describe('convnext CLI', function () {
   this.timeout(120_000);
   let tmp: string;
@@ -60,7 +59,10 @@ describe('convnext CLI', function () {
     const conv = run('convert', path.join(c, 'convnextv2_test_1k_224_ema.pt'), out, '--json');
     expect(conv.code, conv.stderr).to.equal(0);
     expect(JSON.parse(conv.stdout)).to.include({ version: 2, num_classes: 10, layout: 'official', format: 'torch-zip' });
-    for (const [flag, ref] of [[[], 'logits.npy'], [['--features'], 'prelogits.npy']] as const) {
+    for (const [flag, ref] of [
+      [[], 'logits.npy'],
+      [['--features'], 'prelogits.npy'],
+    ] as const) {
       const o = path.join(tmp, `out-${ref}`);
       const f = run('forward', '--model', out, '--input', path.join(c, 'input.npy'), '--output', o, ...flag);
       expect(f.code, f.stderr).to.equal(0);
@@ -83,10 +85,16 @@ describe('convnext CLI', function () {
     // forward: wrong input layout, missing model
     const nhwc = path.join(tmp, 'nhwc.npy');
     writeNpy(nhwc, { shape: [1, 32, 32, 3], data: new Float32Array(32 * 32 * 3) });
-    expectUserError(run('forward', '--model', path.join(tmp, 'v2'), '--input', nhwc, '--output', path.join(tmp, 'o.npy')), /expected float32 NCHW \[N, 3, H, W\], got shape \[1, 32, 32, 3\]/);
+    expectUserError(
+      run('forward', '--model', path.join(tmp, 'v2'), '--input', nhwc, '--output', path.join(tmp, 'o.npy')),
+      /expected float32 NCHW \[N, 3, H, W\], got shape \[1, 32, 32, 3\]/,
+    );
     const nchw = path.join(tmp, 'nchw.npy');
     writeNpy(nchw, { shape: [1, 3, 32, 32], data: new Float32Array(32 * 32 * 3) });
-    expectUserError(run('forward', '--model', path.join(tmp, 'nowhere'), '--input', nchw, '--output', path.join(tmp, 'o.npy')), /model .*nowhere: no such file or directory/);
+    expectUserError(
+      run('forward', '--model', path.join(tmp, 'nowhere'), '--input', nchw, '--output', path.join(tmp, 'o.npy')),
+      /model .*nowhere: no such file or directory/,
+    );
     expectUserError(run('forward', '--model', path.join(tmp, 'v2'), '--input', junk, '--output', path.join(tmp, 'o.npy')), /junk\.pth/);
     expect(fs.existsSync(path.join(tmp, 'o.npy'))).to.equal(false);
   });

@@ -35,11 +35,15 @@ describe('convnext CLI: the first hour', function () {
   it('the headline command without network says what to do (cache path, CONVNEXT_MIRROR, convnext convert)', () => {
     // A closed port on localhost: the connection is refused at once, as without network.
     const cache = path.join(tmp, 'cache');
-    const r = run(['predict', path.join(IMAGES, 'chelsea.png'), '--model', 'convnext_tiny.fb_in1k', '--cache-dir', cache], { CONVNEXT_MIRROR: 'http://127.0.0.1:59999/' });
+    const r = run(['predict', path.join(IMAGES, 'chelsea.png'), '--model', 'convnext_tiny.fb_in1k', '--cache-dir', cache], {
+      CONVNEXT_MIRROR: 'http://127.0.0.1:59999/',
+    });
     expect(r.code, r.stderr).to.equal(1);
     noStack(r);
     expect(r.stderr).to.match(/^error: download of http:\/\/127\.0\.0\.1:59999\/convnext\/convnext_tiny_1k_224_ema\.pth failed: fetch failed: ECONNREFUSED\. /);
-    expect(r.stderr).to.include(`download https://dl.fbaipublicfiles.com/convnext/convnext_tiny_1k_224_ema.pth elsewhere and place it at ${path.join(cache, 'checkpoints', 'convnext_tiny_1k_224_ema.pth')}`);
+    expect(r.stderr).to.include(
+      `download https://dl.fbaipublicfiles.com/convnext/convnext_tiny_1k_224_ema.pth elsewhere and place it at ${path.join(cache, 'checkpoints', 'convnext_tiny_1k_224_ema.pth')}`,
+    );
     expect(r.stderr).to.include('CONVNEXT_MIRROR=http://host/ to a server holding convnext/convnext_tiny_1k_224_ema.pth');
     expect(r.stderr).to.include('convnext convert <checkpoint.pth> <dir>, then --model <dir>');
   });
@@ -75,14 +79,18 @@ describe('convnext CLI: the first hour', function () {
     const bad = run(['info', 'convnext_tinny.fb_in1k']);
     expect(bad.code).to.equal(1);
     noStack(bad);
-    expect(bad.stderr).to.match(/^error: unknown model 'convnext_tinny\.fb_in1k' \(did you mean convnext_tiny\.fb_in1k.*\): not an architecture, a pretrained tag or a model directory; `convnext models` lists them\n$/);
+    expect(bad.stderr).to.match(
+      /^error: unknown model 'convnext_tinny\.fb_in1k' \(did you mean convnext_tiny\.fb_in1k.*\): not an architecture, a pretrained tag or a model directory; `convnext models` lists them\n$/,
+    );
     expect(bad.stderr).to.not.include('listModels()');
   });
 
   it('train lists every missing required option at once and shows the defaults in --help', () => {
     const r = run(['train']);
     expect(r.code).to.equal(1);
-    expect(r.stderr).to.equal('error: missing required options: --data <dir>, --arch <name>, --epochs <n> (convnext train --help shows every option with its default)\n');
+    expect(r.stderr).to.equal(
+      'error: missing required options: --data <dir>, --arch <name>, --epochs <n> (convnext train --help shows every option with its default)\n',
+    );
     expect(run(['train', '--data', 'x', '--epochs', '1']).stderr).to.match(/^error: missing required option: --arch <name> /);
     const help = run(['train', '--help']).stdout.replace(/\s+/g, ' ');
     expect(help).to.include('--image-size <n> training resolution, 32-2048 (default: 224)');
@@ -94,7 +102,10 @@ describe('convnext CLI: the first hour', function () {
 
   it('train without a validation set says so instead of NaN%, with the defaults it chose', () => {
     const data = path.join(tmp, 'data');
-    for (const [c, v] of [['cats', 40], ['dogs', 200]] as const) {
+    for (const [c, v] of [
+      ['cats', 40],
+      ['dogs', 200],
+    ] as const) {
       fs.mkdirSync(path.join(data, c), { recursive: true });
       for (let i = 0; i < 3; i++) {
         const img: RgbImage = { width: 36, height: 36, data: new Uint8Array(36 * 36 * 3).map((_, k) => (v + 13 * i + k) & 255) };
@@ -114,7 +125,9 @@ describe('convnext CLI: the first hour', function () {
     const x = path.join(tmp, 'x.npy');
     const p = run(['preprocess', path.join(IMAGES, 'chelsea.png'), '--output', x]);
     expect(p.code, p.stderr).to.equal(0);
-    expect(p.stderr).to.equal(`wrote float32 NCHW [1, 3, 224, 224] to ${x} (${path.join(IMAGES, 'chelsea.png')} 338x225: resize 256 bicubic, centre crop 224, normalised)\n`);
+    expect(p.stderr).to.equal(
+      `wrote float32 NCHW [1, 3, 224, 224] to ${x} (${path.join(IMAGES, 'chelsea.png')} 338x225: resize 256 bicubic, centre crop 224, normalised)\n`,
+    );
     expect(readNpyFloat32(x).shape).to.deep.equal([1, 3, 224, 224]);
     const y = path.join(tmp, 'y.npy');
     const f = run(['forward', '--model', path.join(PARITY, 'convnextv2_test_1k_224_ema.pt'), '--input', path.join(PARITY, 'input.npy'), '--output', y]);

@@ -26,7 +26,6 @@ function run(args: string[], opts: { timeout?: number; time?: boolean } = {}) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, signal: r.signal };
 }
 
-
 describe('convnext CLI on hostile input', function () {
   this.timeout(180_000);
   let tmp: string;
@@ -39,7 +38,10 @@ describe('convnext CLI on hostile input', function () {
     const r = run(['predict', f.dir, '--model', MODEL, '--json', '--top', '1', '--workers', '1'], { time: hasTime });
     expect(r.code, r.stderr).to.equal(1);
     expect(r.stderr, 'no stack trace').to.not.match(/\n\s+at /);
-    const done = r.stdout.trim().split('\n').map((l) => JSON.parse(l).file as string);
+    const done = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).file as string);
     expect(done.sort()).to.deep.equal([...f.good].sort());
     for (const [file, why] of f.bad) {
       const line = r.stderr.split('\n').find((l) => l.startsWith(`skipped ${file}: `));
@@ -49,7 +51,9 @@ describe('convnext CLI on hostile input', function () {
     expect(r.stderr).to.include(`${f.bad.size} input(s) failed`);
     if (hasTime) {
       const kb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1]);
-      expect(kb, 'peak RSS in kB').to.be.above(0).and.below(1024 * 1024);
+      expect(kb, 'peak RSS in kB')
+        .to.be.above(0)
+        .and.below(1024 * 1024);
     }
   });
 
@@ -79,7 +83,10 @@ describe('convnext CLI on hostile input', function () {
     expectUserError(run(['predict', 'x.png', '--model', 'no-such-model', '--image-size', '100000']), bound);
     expectUserError(run(['embed', 'x.png', '--model', 'no-such-model', '--output', path.join(tmp, 'e.npy'), '--image-size', '100000']), bound);
     expectUserError(run(['train', '--data', 'nowhere', '--arch', 'convnext_atto', '--epochs', '1', '--image-size', '100000']), bound);
-    expectUserError(run(['train', '--data', 'nowhere', '--arch', 'convnext_atto', '--epochs', '1', '--image-size', '16']), /must be an integer from 32 to 2048/);
+    expectUserError(
+      run(['train', '--data', 'nowhere', '--arch', 'convnext_atto', '--epochs', '1', '--image-size', '16']),
+      /must be an integer from 32 to 2048/,
+    );
   });
 
   it('train refuses --smoothing -1 and other out-of-range values by flag, before reading data', () => {
@@ -91,9 +98,15 @@ describe('convnext CLI on hostile input', function () {
 
   it("embed --output '' and an output in a missing directory are refused before any work", () => {
     // The model does not exist: had the command started working, the error would be about it.
-    expectUserError(run(['embed', path.join(IMAGES, 'chelsea.png'), '--model', 'no-such-model', '--output', '']), /^error: --output must be a file path, got ""\n/);
+    expectUserError(
+      run(['embed', path.join(IMAGES, 'chelsea.png'), '--model', 'no-such-model', '--output', '']),
+      /^error: --output must be a file path, got ""\n/,
+    );
     const missing = path.join(tmp, 'no', 'such', 'dir', 'emb.npy');
-    expectUserError(run(['embed', path.join(IMAGES, 'chelsea.png'), '--model', 'no-such-model', '--output', missing]), new RegExp(`^error: --output ${missing}: its directory ${path.dirname(missing)} does not exist\\n`));
+    expectUserError(
+      run(['embed', path.join(IMAGES, 'chelsea.png'), '--model', 'no-such-model', '--output', missing]),
+      new RegExp(`^error: --output ${missing}: its directory ${path.dirname(missing)} does not exist\\n`),
+    );
     expectUserError(run(['embed', path.join(IMAGES, 'chelsea.png'), '--model', 'no-such-model', '--output', tmp]), /is a directory, not a file path/);
     expectUserError(run(['forward', '--model', 'no-such-model', '--input', 'x.npy', '--output', missing]), /^error: --output .* does not exist/);
   });

@@ -17,7 +17,17 @@ async function main(): Promise<void> {
   const opts: DecodeOptions = { maxImagePixels: 1_000_000 };
   const partial: Partial<TrainOptions> = { epochs: 1 };
   const ok = logits.shape.join(',') === '1,3' && top[0].length === 2 && listModels('convnext_*').length > 0;
-  process.stdout.write(JSON.stringify({ ok, shape: logits.shape, top: top[0].map((t) => t.label), opts, partial, errors: [ConvNeXtError.name, ImageError.name], convert: typeof convertCheckpoint }) + '\n');
+  process.stdout.write(
+    JSON.stringify({
+      ok,
+      shape: logits.shape,
+      top: top[0].map((t) => t.label),
+      opts,
+      partial,
+      errors: [ConvNeXtError.name, ImageError.name],
+      convert: typeof convertCheckpoint,
+    }) + '\n',
+  );
   tf.dispose([x, logits]);
   await p.dispose();
 }

@@ -150,7 +150,10 @@ describe('data/decode', () => {
       await expectImageError(decodeImage(bytes.subarray(0, 5000), { name: 'cut.png' }), 'image cut.png: cannot decode: truncated PNG');
       const bad = Buffer.from(bytes);
       bad[3000] ^= 0xff; // inside the first IDAT: its CRC no longer matches
-      await expectImageError(decodeImage(bad, { name: 'bad.png' }), 'image bad.png: cannot decode: corrupt PNG: chunk IDAT is damaged (its CRC does not match)');
+      await expectImageError(
+        decodeImage(bad, { name: 'bad.png' }),
+        'image bad.png: cannot decode: corrupt PNG: chunk IDAT is damaged (its CRC does not match)',
+      );
     });
 
     it('a GIF whose image data ends early, without printing anything (omggif would)', async () => {

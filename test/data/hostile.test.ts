@@ -116,11 +116,16 @@ describe('data/hostile input', function () {
           const e = await refusal(decodeImage(file));
           expect(e.message).to.match(why);
           expect(e.message.startsWith(`image ${file}: `)).to.equal(true);
-          expect(e.message, 'no decoder internals in the message').to.not.match(/have should not go down|Cannot read properties|out of range|Invalid typed array/);
+          expect(e.message, 'no decoder internals in the message').to.not.match(
+            /have should not go down|Cannot read properties|out of range|Invalid typed array/,
+          );
           named.add(file);
         }
       }
-      expect([...f.bad.keys()].filter((b) => !named.has(b)), 'bad entries nobody named').to.deep.equal([]);
+      expect(
+        [...f.bad.keys()].filter((b) => !named.has(b)),
+        'bad entries nobody named',
+      ).to.deep.equal([]);
     });
   });
 
@@ -175,14 +180,18 @@ describe('data/hostile input', function () {
       expect(MAX_IMAGE_PIXELS).to.equal(89_478_485);
       const png = path.resolve(__dirname, '../../../test/fixtures/images/chelsea.png');
       const e = await refusal(decodeImage(png, { maxImagePixels: 338 * 225 - 1 }));
-      expect(e.message).to.equal(`image ${png}: too large: 338 x 225 pixels is over the limit of 76049 pixels (maxImagePixels, default Pillow's MAX_IMAGE_PIXELS 89478485)`);
+      expect(e.message).to.equal(
+        `image ${png}: too large: 338 x 225 pixels is over the limit of 76049 pixels (maxImagePixels, default Pillow's MAX_IMAGE_PIXELS 89478485)`,
+      );
       expect((await decodeImage(png, { maxImagePixels: 338 * 225 })).width).to.equal(338);
       await refusal(decodeImage(png, { maxImagePixels: 0 })).then((r) => expect(r.message).to.match(/^maxImagePixels must be a positive number/));
     });
 
     it('decoder-internal texts become plain reasons', () => {
       expect(plainDecodeReason('png', 'have should not go down')).to.equal('truncated or corrupt PNG: the image data ends early');
-      expect(plainDecodeReason('bmp', 'The value of "offset" is out of range. It must be >= 0 and <= 10. Received 54')).to.equal('truncated or corrupt BMP: the image data ends early');
+      expect(plainDecodeReason('bmp', 'The value of "offset" is out of range. It must be >= 0 and <= 10. Received 54')).to.equal(
+        'truncated or corrupt BMP: the image data ends early',
+      );
       expect(plainDecodeReason('tiff', "Cannot read properties of undefined (reading '0')")).to.equal('corrupt TIFF: the decoder could not read it');
       expect(plainDecodeReason('png', 'Crc error - 1 - 2')).to.match(/^corrupt PNG: a chunk is damaged/);
       expect(plainDecodeReason('png', 'Unsupported interlace method')).to.equal('unsupported PNG variant (Unsupported interlace method)');

@@ -25,7 +25,7 @@ export function pngWithSize(png: Buffer, width: number, height: number): Buffer 
 /** Rewrites a JPEG's SOF width/height. */
 export function jpegWithSize(jpeg: Buffer, width: number, height: number): Buffer {
   const b = Buffer.from(jpeg);
-  for (let p = 2; p + 9 < b.length; ) {
+  for (let p = 2; p + 9 < b.length;) {
     if (b[p] !== 0xff) throw new Error('bad marker walk');
     const m = b[p + 1];
     const len = b.readUInt16BE(p + 2);
@@ -125,7 +125,11 @@ export function makeHostileFolder(dir: string, special = true): HostileFolder {
   // Headers that lie about the size.
   put('claims_13000x13000.jpg', jpegWithSize(rocket, 13000, 13000), /too large: 13000 x 13000 pixels is over the limit of 89478485/);
   put('claims_9000x9000.jpg', jpegWithSize(rocket, 9000, 9000), /corrupt JPEG: \d+ bytes of image data cannot hold 9000 x 9000 pixels/);
-  put('claims_4300x4300.jpg', jpegWithSize(rocket, 4300, 4300), /corrupt JPEG: 111482 bytes of image data cannot hold 4300 x 4300 pixels \(at least 217083 needed\)/);
+  put(
+    'claims_4300x4300.jpg',
+    jpegWithSize(rocket, 4300, 4300),
+    /corrupt JPEG: 111482 bytes of image data cannot hold 4300 x 4300 pixels \(at least 217083 needed\)/,
+  );
   // Plausible for its data size: decoded (jpeg-js, about 350 MB at most here) and found corrupt.
   put('claims_3000x3000.jpg', jpegWithSize(rocket, 3000, 3000), /corrupt JPEG: the compressed image data is damaged/);
   put('claims_30000x30000.png', pngWithSize(small, 30000, 30000), /too large: 30000 x 30000 pixels/);
@@ -140,8 +144,16 @@ export function makeHostileFolder(dir: string, special = true): HostileFolder {
   const crc = Buffer.from(chelsea);
   crc[chelsea.indexOf('IDAT', 0, 'latin1') + 100] ^= 0xff; // inside the first IDAT: its CRC no longer matches
   put('bad_crc.png', crc, /corrupt PNG: chunk IDAT is damaged \(its CRC does not match\)/);
-  put('bad_zlib.png', withIdat(small, (z) => z.subarray(0, z.length >> 1)), /truncated PNG: the image data ends early \(\d+ of 3630 bytes\)/);
-  put('bad_zlib_header.png', withIdat(small, (z) => Buffer.concat([Buffer.from([0x78, 0x00]), z.subarray(2)])), /corrupt PNG: the compressed image data is damaged \[decoder: zlib: incorrect header check\]|corrupt PNG: the compressed image data is damaged$/);
+  put(
+    'bad_zlib.png',
+    withIdat(small, (z) => z.subarray(0, z.length >> 1)),
+    /truncated PNG: the image data ends early \(\d+ of 3630 bytes\)/,
+  );
+  put(
+    'bad_zlib_header.png',
+    withIdat(small, (z) => Buffer.concat([Buffer.from([0x78, 0x00]), z.subarray(2)])),
+    /corrupt PNG: the compressed image data is damaged \[decoder: zlib: incorrect header check\]|corrupt PNG: the compressed image data is damaged$/,
+  );
 
   // Not images.
   put('empty.png', Buffer.alloc(0), /empty file/);

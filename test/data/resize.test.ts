@@ -47,7 +47,11 @@ describe('data/resize', () => {
 
   it('keeps a flat image flat, up and down', () => {
     const flat: RgbImage = { width: 40, height: 30, data: new Uint8Array(40 * 30 * 3).fill(200) };
-    for (const [w, h] of [[7, 9], [97, 61], [40, 3]]) {
+    for (const [w, h] of [
+      [7, 9],
+      [97, 61],
+      [40, 3],
+    ]) {
       const out = resize(flat, w, h);
       expect(out.data.every((v) => v === 200)).to.equal(true);
     }

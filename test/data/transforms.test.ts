@@ -9,7 +9,20 @@ import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { readNpy, readNpyFloat32 } from '../../src/io/npy';
-import { RgbImage, centerCrop, decodeImage, evalResizeCrop, evalResizeSize, evalTransform, imageToTensor, normalizeImage, preprocessFile, resize, resizeShorterSide, toNchw } from '../../src/data';
+import {
+  RgbImage,
+  centerCrop,
+  decodeImage,
+  evalResizeCrop,
+  evalResizeSize,
+  evalTransform,
+  imageToTensor,
+  normalizeImage,
+  preprocessFile,
+  resize,
+  resizeShorterSide,
+  toNchw,
+} from '../../src/data';
 import { ImageError } from '../../src/errors';
 
 const IMAGES = path.resolve(__dirname, '../../../test/fixtures/images');

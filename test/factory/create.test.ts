@@ -46,7 +46,10 @@ describe('createModel', () => {
   it('pretrained goes through loadModel (offline: the cache miss says so); paths are refused', async () => {
     const p = createModel('convnext_tiny', { pretrained: true, load: { offline: true, cacheDir: '/nonexistent-convnext-cache' } });
     expect(p).to.be.instanceOf(Promise);
-    const err = await p.then(() => null, (e: unknown) => e);
+    const err = await p.then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).to.be.instanceOf(ZooError);
     expect((err as Error).message).to.match(/convnext_tiny\.\w+ is not in the cache and offline mode is on/);
     expect(() => createModel('models/x')).to.throw(ConfigError, /use loadModel\('models\/x'\)/);

@@ -53,14 +53,23 @@ describe('loadModel', () => {
 
   it('a bare architecture means its default tag, and says so; missing paths are named', async () => {
     const events: LoadProgress[] = [];
-    const err = await loadModel('convnext_tiny', { offline: true, cacheDir: path.join(tmp, 'cache'), onProgress: (p) => events.push(p) }).then(() => null, (e: unknown) => e);
+    const err = await loadModel('convnext_tiny', { offline: true, cacheDir: path.join(tmp, 'cache'), onProgress: (p) => events.push(p) }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).to.be.instanceOf(ZooError);
     expect(events[0]).to.deep.include({ status: 'default-tag', arch: 'convnext_tiny' });
-    const e2 = await loadModel(path.join(tmp, 'nope.pth')).then(() => null, (e: unknown) => e);
+    const e2 = await loadModel(path.join(tmp, 'nope.pth')).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(e2).to.be.instanceOf(ConvNeXtError);
     expect((e2 as Error).message).to.match(/nope\.pth: no such file or directory/);
     fs.mkdirSync(path.join(tmp, 'empty'));
-    const e3 = await loadModel(path.join(tmp, 'empty')).then(() => null, (e: unknown) => e);
+    const e3 = await loadModel(path.join(tmp, 'empty')).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect((e3 as Error).message).to.match(/has no model\.json, nor model\/model\.json of a training run/);
   });
 });

@@ -17,7 +17,12 @@ describe('model names', () => {
 
   it('arch.tag is a pretrained tag, with or without weights wanted', () => {
     for (const w of [false, true]) {
-      expect(parseModelName('convnext_tiny.fb_in1k', w)).to.deep.equal({ kind: 'pretrained', arch: 'convnext_tiny', tag: 'convnext_tiny.fb_in1k', defaulted: false });
+      expect(parseModelName('convnext_tiny.fb_in1k', w)).to.deep.equal({
+        kind: 'pretrained',
+        arch: 'convnext_tiny',
+        tag: 'convnext_tiny.fb_in1k',
+        defaulted: false,
+      });
     }
     expect(archOf('convnextv2_atto.fcmae_ft_in1k')).to.equal('convnextv2_atto');
   });
@@ -42,7 +47,10 @@ describe('model names', () => {
   it('unknown names and tags are errors with suggestions', () => {
     expect(() => parseModelName('convnext_tinny', false)).to.throw(ConfigError, /unknown model 'convnext_tinny'.*did you mean convnext_tiny/);
     expect(() => parseModelName('tiny', false)).to.throw(ConfigError, /unknown model 'tiny'/);
-    expect(() => parseModelName('convnext_tiny.nope', true)).to.throw(ConfigError, /unknown pretrained tag 'convnext_tiny.nope' for convnext_tiny \(its tags: .*convnext_tiny\.fb_in1k/);
+    expect(() => parseModelName('convnext_tiny.nope', true)).to.throw(
+      ConfigError,
+      /unknown pretrained tag 'convnext_tiny.nope' for convnext_tiny \(its tags: .*convnext_tiny\.fb_in1k/,
+    );
     expect(() => parseModelName('  ', true)).to.throw(ConfigError, /empty/);
   });
 });

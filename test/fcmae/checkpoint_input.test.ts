@@ -56,7 +56,9 @@ describe('FCMAE checkpoints as model input', function () {
     expect(model.numClasses).to.equal(0);
     expect(meta.source?.fcmae).to.equal('pretrain');
     const a = readNpyFloat32(path.join(FIX, 'input.npy'));
-    const emb = tf.tidy(() => model.embed(tf.transpose(tf.tensor4d(a.data, a.shape as [number, number, number, number]), [0, 2, 3, 1]) as tf.Tensor4D).dataSync());
+    const emb = tf.tidy(() =>
+      model.embed(tf.transpose(tf.tensor4d(a.data, a.shape as [number, number, number, number]), [0, 2, 3, 1]) as tf.Tensor4D).dataSync(),
+    );
     const want = ref();
     for (let i = 0; i < want.data.length; i++) expect(Math.abs(emb[i] - want.data[i])).to.be.at.most(1e-4 * Math.max(1, maxAbs(want.data)));
     model.dispose();

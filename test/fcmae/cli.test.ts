@@ -13,7 +13,6 @@ const FIX = path.join(ROOT, 'test/fixtures/fcmae');
 
 const run = runCli;
 
-
 describe('convnext reconstruct / pretrain CLI', function () {
   this.timeout(300_000);
   let tmp = '';
@@ -24,7 +23,19 @@ describe('convnext reconstruct / pretrain CLI', function () {
     const meta = JSON.parse(fs.readFileSync(path.join(FIX, 'meta.json'), 'utf8'));
     const pred = path.join(tmp, 'pred.npy');
     const grid = path.join(tmp, 'grid.png');
-    const r = run('reconstruct', path.join(FIX, 'input.npy'), '--model', path.join(FIX, 'fcmae_minkowski.pth'), '--mask', path.join(FIX, 'mask.npy'), '--pred', pred, '--output', grid, '--json');
+    const r = run(
+      'reconstruct',
+      path.join(FIX, 'input.npy'),
+      '--model',
+      path.join(FIX, 'fcmae_minkowski.pth'),
+      '--mask',
+      path.join(FIX, 'mask.npy'),
+      '--pred',
+      pred,
+      '--output',
+      grid,
+      '--json',
+    );
     expect(r.code, r.stderr).to.equal(0);
     const j = JSON.parse(r.stdout);
     expect(j).to.include({ n: 2, patches: 4, masked: 5 });
@@ -36,7 +47,17 @@ describe('convnext reconstruct / pretrain CLI', function () {
     for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(p.data[i] - ref[i]));
     expect(worst).to.be.at.most(1e-4 * Math.max(1, maxAbs(ref)));
     expect(fs.readFileSync(grid).subarray(1, 4).toString()).to.equal('PNG');
-    const b = run('reconstruct', path.join(FIX, 'input.npy'), '--model', path.join(FIX, 'fcmae_minkowski.pth'), '--mask', path.join(FIX, 'mask.npy'), '--grn-stats', 'batch', '--json');
+    const b = run(
+      'reconstruct',
+      path.join(FIX, 'input.npy'),
+      '--model',
+      path.join(FIX, 'fcmae_minkowski.pth'),
+      '--mask',
+      path.join(FIX, 'mask.npy'),
+      '--grn-stats',
+      'batch',
+      '--json',
+    );
     expect(Math.abs(JSON.parse(b.stdout).loss - meta.losses.batch[0]) / meta.losses.batch[0]).to.be.below(1e-5);
   });
 

@@ -129,7 +129,9 @@ for (const backend of ['wasm', 'cpu']) {
         opt.apply(grads, o.lr);
         tf.dispose([...grads.values()]);
         const second = lossAndGrads(f, x, m);
-        expect(Math.abs(second.loss - mt.losses[stats][1]) / mt.losses[stats][1], `loss after 1 step ${second.loss} vs ${mt.losses[stats][1]}`).to.be.below(1e-4);
+        expect(Math.abs(second.loss - mt.losses[stats][1]) / mt.losses[stats][1], `loss after 1 step ${second.loss} vs ${mt.losses[stats][1]}`).to.be.below(
+          1e-4,
+        );
         opt.apply(second.grads, o.lr);
         tf.dispose([...second.grads.values()]);
         const l2 = f.loss(x, m);

@@ -41,7 +41,11 @@ describe('FCMAE masks, patchify and loss', () => {
     expect(p.shape).to.deep.equal([n, 6, 3072]);
     const xd = x.dataSync();
     const pd = p.dataSync();
-    for (const [b, i, j, r, c, ch] of [[1, 1, 2, 5, 31, 2], [0, 0, 1, 31, 0, 1], [1, 0, 0, 0, 0, 0]]) {
+    for (const [b, i, j, r, c, ch] of [
+      [1, 1, 2, 5, 31, 2],
+      [0, 0, 1, 31, 0, 1],
+      [1, 0, 0, 0, 0, 0],
+    ]) {
       const l = i * (w / 32) + j;
       expect(pd[(b * 6 + l) * 3072 + (r * 32 + c) * 3 + ch]).to.equal(xd[((b * h + i * 32 + r) * w + j * 32 + c) * 3 + ch]);
     }
@@ -63,9 +67,15 @@ describe('FCMAE masks, patchify and loss', () => {
   it('the loss counts masked patches only, each with equal weight', () => {
     const x = tf.tensor4d(randn(2 * 64 * 64 * 3, 'lx'), [2, 64, 64, 3]);
     const target = normPixTarget(patchify(x));
-    const mask = tf.tensor2d([[1, 0, 0, 1], [0, 0, 0, 1]]);
+    const mask = tf.tensor2d([
+      [1, 0, 0, 1],
+      [0, 0, 0, 1],
+    ]);
     // pred = target + 1 at masked patches, target + 5 at visible ones: loss must be exactly 1
-    const off = tf.tensor3d([[[1], [5], [5], [1]], [[5], [5], [5], [1]]]);
+    const off = tf.tensor3d([
+      [[1], [5], [5], [1]],
+      [[5], [5], [5], [1]],
+    ]);
     const pred = tf.add(target, off) as tf.Tensor3D;
     expect(fcmaeLoss(x, pred, mask).dataSync()[0]).to.be.closeTo(1, 1e-5);
     tf.dispose([x, target, mask, off, pred]);
@@ -79,7 +89,10 @@ describe('FCMAE masks, patchify and loss', () => {
     const a = maskedGrn(x, all, gamma, beta).dataSync();
     const b = grn(x, gamma, beta).dataSync();
     for (let i = 0; i < a.length; i++) expect(a[i]).to.be.closeTo(b[i], 1e-5 * Math.max(1, Math.abs(b[i])));
-    const vis = tf.tensor4d(Float32Array.from({ length: 32 }, (_, i) => (i % 5 === 0 ? 0 : 1)), [2, 4, 4, 1]);
+    const vis = tf.tensor4d(
+      Float32Array.from({ length: 32 }, (_, i) => (i % 5 === 0 ? 0 : 1)),
+      [2, 4, 4, 1],
+    );
     const x2 = tf.add(x, tf.mul(tf.sub(1, vis), 50)) as tf.Tensor4D;
     const y1 = tf.mul(maskedGrn(x, vis, gamma, beta), vis).dataSync();
     const y2 = tf.mul(maskedGrn(x2, vis, gamma, beta), vis).dataSync();

@@ -18,7 +18,12 @@ import { readSafetensors } from '../../weights-converter/safetensors';
 import { encodePng } from '../../src/data/png';
 import { onBackend } from '../helpers';
 
-const ARCH = { version: 2 as const, depths: [1, 1, 1, 1] as [number, number, number, number], dims: [8, 8, 16, 16] as [number, number, number, number], name: 'convnextv2_test' };
+const ARCH = {
+  version: 2 as const,
+  depths: [1, 1, 1, 1] as [number, number, number, number],
+  dims: [8, 8, 16, 16] as [number, number, number, number],
+  name: 'convnextv2_test',
+};
 
 function makeImages(dir: string, n: number): void {
   const rng = seedrandom('imgs');
@@ -49,7 +54,22 @@ describe('FCMAE pretraining loop [wasm]', function () {
   });
   after(() => fs.rmSync(root, { recursive: true, force: true }));
 
-  const base = (out: string): PretrainOptions => ({ data, arch: ARCH, out, epochs: 3, batchSize: 2, accum: 2, imageSize: 64, decoderDim: 8, repeats: 2, warmupEpochs: 1, blr: 1.5e-2, reconstructImages: 2, reconstructEvery: 2, seed: 5 });
+  const base = (out: string): PretrainOptions => ({
+    data,
+    arch: ARCH,
+    out,
+    epochs: 3,
+    batchSize: 2,
+    accum: 2,
+    imageSize: 64,
+    decoderDim: 8,
+    repeats: 2,
+    warmupEpochs: 1,
+    blr: 1.5e-2,
+    reconstructImages: 2,
+    reconstructEvery: 2,
+    seed: 5,
+  });
 
   it('lists images recursively, ignoring labels and other files', () => {
     const s = listImagesRecursive(data);
@@ -71,8 +91,19 @@ describe('FCMAE pretraining loop [wasm]', function () {
     const tb = readSafetensors(path.join(b, 'checkpoint.safetensors')).tensors;
     expect([...tb.keys()]).to.deep.equal([...ta.keys()]);
     expect([...ta.keys()].some((k) => k.startsWith('opt.m.mask_token'))).to.equal(true);
-    for (const [k, v] of ta) expect(Buffer.from((tb.get(k)!.data as Float32Array).buffer).equals(Buffer.from((v.data as Float32Array).buffer)), k).to.equal(true);
-    const strip = (f: string) => fs.readFileSync(f, 'utf8').trim().split('\n').map((l) => { const r = JSON.parse(l); delete r.seconds; delete r.images_per_s; return r; });
+    for (const [k, v] of ta)
+      expect(Buffer.from((tb.get(k)!.data as Float32Array).buffer).equals(Buffer.from((v.data as Float32Array).buffer)), k).to.equal(true);
+    const strip = (f: string) =>
+      fs
+        .readFileSync(f, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => {
+          const r = JSON.parse(l);
+          delete r.seconds;
+          delete r.images_per_s;
+          return r;
+        });
     const la = strip(path.join(a, 'log.jsonl'));
     expect(la).to.deep.equal(strip(path.join(b, 'log.jsonl')));
     expect(la.map((r) => r.epoch)).to.deep.equal([1, 2, 3]);
@@ -82,7 +113,10 @@ describe('FCMAE pretraining loop [wasm]', function () {
     expect(la[2].lr).to.be.below(la[1].lr);
 
     // reconstruction grids at epochs 2 and 3 (the last): 2 rows x 4 panels of 64 px, 4-px gutters
-    const pics = fs.readdirSync(a).filter((f) => f.endsWith('.png')).sort();
+    const pics = fs
+      .readdirSync(a)
+      .filter((f) => f.endsWith('.png'))
+      .sort();
     expect(pics).to.deep.equal(['reconstruction-e002.png', 'reconstruction-e003.png']);
     const img = await decodeImage(path.join(a, pics[1]));
     expect([img.width, img.height]).to.deep.equal([4 * 64 + 5 * 4, 2 * 64 + 3 * 4]);
@@ -119,8 +153,17 @@ describe('FCMAE pretraining loop [wasm]', function () {
   });
 
   it('rejects bad options with a message naming them', async () => {
-    await pretrain({ ...base(path.join(root, 'x')), imageSize: 48 }).then(() => expect.fail('should throw'), (e: Error) => expect(e.message).to.match(/imageSize must be divisible by 32/));
-    await pretrain({ ...base(path.join(root, 'x')), batchSize: 100 }).then(() => expect.fail('should throw'), (e: Error) => expect(e.message).to.match(/exceeds the 12 images/));
-    await pretrain({ ...base(path.join(root, 'y')), resume: true }).then(() => expect.fail('should throw'), (e: Error) => expect(e.message).to.match(/no checkpoint.safetensors/));
+    await pretrain({ ...base(path.join(root, 'x')), imageSize: 48 }).then(
+      () => expect.fail('should throw'),
+      (e: Error) => expect(e.message).to.match(/imageSize must be divisible by 32/),
+    );
+    await pretrain({ ...base(path.join(root, 'x')), batchSize: 100 }).then(
+      () => expect.fail('should throw'),
+      (e: Error) => expect(e.message).to.match(/exceeds the 12 images/),
+    );
+    await pretrain({ ...base(path.join(root, 'y')), resume: true }).then(
+      () => expect.fail('should throw'),
+      (e: Error) => expect(e.message).to.match(/no checkpoint.safetensors/),
+    );
   });
 });

@@ -19,11 +19,15 @@ describe('Predictor on hostile input', function () {
   let p: Predictor;
   before(async () => {
     await useBackend('wasm');
-    p = new Predictor(createModel({ version: 2, depths: [1, 1, 1, 1], dims: [8, 16, 32, 64], numClasses: 3 }), {}, { batchSize: 2, preprocessing: { inputSize: 32 } });
+    p = new Predictor(
+      createModel({ version: 2, depths: [1, 1, 1, 1], dims: [8, 16, 32, 64], numClasses: 3 }),
+      {},
+      { batchSize: 2, preprocessing: { inputSize: 32 } },
+    );
   });
   after(() => p.dispose());
 
-  it('an unexpected error in one image (a RangeError from anywhere) is that image\'s result; the others run', async () => {
+  it("an unexpected error in one image (a RangeError from anywhere) is that image's result; the others run", async () => {
     const boom = path.join(IMAGES, 'chelsea.png') + '#boom';
     const real = p.preprocess.bind(p);
     p.preprocess = async (input: ImageInput) => {
@@ -61,7 +65,10 @@ describe('Predictor on hostile input', function () {
   });
 
   it('an input size past the bound is refused at construction, naming the option', () => {
-    expect(() => new Predictor(p.model, {}, { preprocessing: { inputSize: 100000 } })).to.throw(ConfigError, /^preprocessing.inputSize must be an integer from 32 to 2048 .*got 100000$/);
+    expect(() => new Predictor(p.model, {}, { preprocessing: { inputSize: 100000 } })).to.throw(
+      ConfigError,
+      /^preprocessing.inputSize must be an integer from 32 to 2048 .*got 100000$/,
+    );
     expect(() => new Predictor(p.model, {}, { preprocessing: { inputSize: 16 } })).to.throw(ConfigError, /from 32 to 2048/);
   });
 });

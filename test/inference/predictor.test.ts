@@ -41,7 +41,12 @@ describe('Predictor', function () {
     expect(a).to.have.length(5);
     for (let i = 1; i < 5; i++) expect(a[i - 1].prob).to.be.at.least(a[i].prob);
     expect(a.map((x) => x.index)).to.deep.equal(b.map((x) => x.index));
-    expectClose(a.map((x) => x.prob), b.map((x) => x.prob), 0, 0);
+    expectClose(
+      a.map((x) => x.prob),
+      b.map((x) => x.prob),
+      0,
+      0,
+    );
     expect(c[0].label).to.equal(imagenet1kLabels()[c[0].index]);
     // Matches the tensor path: preprocess + forward + softmax by hand.
     const x = await p.preprocessBatch([CAT]);
@@ -61,7 +66,12 @@ describe('Predictor', function () {
     await p.classify([CAT, ROCKET]);
     expect(tf.memory().numTensors).to.equal(before);
     const maps = await p.features(CAT);
-    expect(maps.map((m) => m.shape)).to.deep.equal([[1, 56, 56, 40], [1, 28, 28, 80], [1, 14, 14, 160], [1, 7, 7, 320]]);
+    expect(maps.map((m) => m.shape)).to.deep.equal([
+      [1, 56, 56, 40],
+      [1, 28, 28, 80],
+      [1, 14, 14, 160],
+      [1, 7, 7, 320],
+    ]);
     tf.dispose(maps);
     expect(tf.memory().numTensors).to.equal(before);
   });
@@ -104,17 +114,30 @@ describe('Predictor', function () {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convnext-predict-'));
     try {
       writeModelDir(path.join(tmp, 'atto'), await readTensors(p.model.getWeights()), { config: p.model.config });
-      const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/convnext.js'), 'predict', CAT, TRUNCATED, ROCKET, '--model', path.join(tmp, 'atto'), '--topk', '3', '--json'], { encoding: 'utf8' });
+      const r = spawnSync(
+        process.execPath,
+        [path.join(ROOT, 'bin/convnext.js'), 'predict', CAT, TRUNCATED, ROCKET, '--model', path.join(tmp, 'atto'), '--topk', '3', '--json'],
+        { encoding: 'utf8' },
+      );
       expect(r.status).to.equal(1);
-      const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      const lines = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       expect(lines.map((l) => path.basename(l.file))).to.deep.equal(['chelsea.png', 'rocket.jpg']);
       expect(lines[0].top).to.have.length(3);
       expect(Object.keys(lines[0].top[0])).to.deep.equal(['label', 'index', 'prob']);
       expect(r.stderr).to.match(/skipped .*truncated\.jpg: .*truncated JPEG/);
       expect(r.stderr).to.not.match(/\n\s+at /);
-      const ok = spawnSync(process.execPath, [path.join(ROOT, 'bin/convnext.js'), 'predict', CAT, '--model', path.join(tmp, 'atto'), '--json'], { encoding: 'utf8' });
+      const ok = spawnSync(process.execPath, [path.join(ROOT, 'bin/convnext.js'), 'predict', CAT, '--model', path.join(tmp, 'atto'), '--json'], {
+        encoding: 'utf8',
+      });
       expect(ok.status).to.equal(0);
-      const emb = spawnSync(process.execPath, [path.join(ROOT, 'bin/convnext.js'), 'embed', CAT, ROCKET, '--model', path.join(tmp, 'atto'), '--output', path.join(tmp, 'e.npy')], { encoding: 'utf8' });
+      const emb = spawnSync(
+        process.execPath,
+        [path.join(ROOT, 'bin/convnext.js'), 'embed', CAT, ROCKET, '--model', path.join(tmp, 'atto'), '--output', path.join(tmp, 'e.npy')],
+        { encoding: 'utf8' },
+      );
       expect(emb.status, emb.stderr).to.equal(0);
       expect(fs.readFileSync(path.join(tmp, 'e.files.txt'), 'utf8').trim().split('\n')).to.deep.equal([CAT, ROCKET]);
     } finally {

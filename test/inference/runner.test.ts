@@ -47,11 +47,19 @@ describe('batch runners', function () {
 
     it('rejects with the first failing batch', async () => {
       let i = 0;
-      const p = pipeline(2, async () => (i < 5 ? i++ : undefined), async (b) => {
-        if (b === 2) throw new Error('batch 2 failed');
-        return b;
-      }, () => {});
-      await p.then(() => expect.fail('resolved'), (e: Error) => expect(e.message).to.equal('batch 2 failed'));
+      const p = pipeline(
+        2,
+        async () => (i < 5 ? i++ : undefined),
+        async (b) => {
+          if (b === 2) throw new Error('batch 2 failed');
+          return b;
+        },
+        () => {},
+      );
+      await p.then(
+        () => expect.fail('resolved'),
+        (e: Error) => expect(e.message).to.equal('batch 2 failed'),
+      );
     });
 
     it("resolves 'auto' workers: this thread for one batch, every core (at most one per batch) for more", () => {

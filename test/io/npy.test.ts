@@ -30,10 +30,23 @@ function npyHeader(dict: string, version = 1): Buffer {
 describe('io/npy', () => {
   const expected = JSON.parse(fs.readFileSync(path.join(NPY, 'expected.json'), 'utf8')) as Record<string, Expected>;
   const typeOf: Record<string, string> = {
-    '<f4': 'float32', '>f4': 'float32', '<f8': 'float64', '<f2': 'float16', '<i4': 'int32', '<i8': 'int64', '|u1': 'uint8', '|b1': 'bool',
+    '<f4': 'float32',
+    '>f4': 'float32',
+    '<f8': 'float64',
+    '<f2': 'float16',
+    '<i4': 'int32',
+    '<i8': 'int64',
+    '|u1': 'uint8',
+    '|b1': 'bool',
   };
   const ctorOf: Record<string, unknown> = {
-    float32: Float32Array, float64: Float64Array, float16: Float32Array, int32: Int32Array, int64: Int32Array, uint8: Uint8Array, bool: Uint8Array,
+    float32: Float32Array,
+    float64: Float64Array,
+    float16: Float32Array,
+    int32: Int32Array,
+    int64: Int32Array,
+    uint8: Uint8Array,
+    bool: Uint8Array,
   };
 
   for (const name of Object.keys(expected).sort()) {
@@ -105,13 +118,25 @@ describe('io/npy', () => {
     const cases: [string, Buffer, RegExp][] = [
       ['bad magic', Buffer.from('PK\x03\x04 not numpy', 'latin1'), /not a \.npy file \(bad magic\)/],
       ['too short', Buffer.from('\x93NUM', 'latin1'), /bad magic/],
-      ['version 4', Buffer.concat([npyHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }"), body]).fill(4, 6, 7), /unsupported \.npy format version 4\.0/],
+      [
+        'version 4',
+        Buffer.concat([npyHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }"), body]).fill(4, 6, 7),
+        /unsupported \.npy format version 4\.0/,
+      ],
       ['truncated header', npyHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }").subarray(0, 40), /truncated header/],
-      ['truncated data', Buffer.concat([npyHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (5,), }"), body]), /truncated data \(20 bytes needed for shape \[5\] <f4, 16 present\)/],
+      [
+        'truncated data',
+        Buffer.concat([npyHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (5,), }"), body]),
+        /truncated data \(20 bytes needed for shape \[5\] <f4, 16 present\)/,
+      ],
       ['absurd shape', Buffer.concat([npyHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (100000000000, 100000), }"), body]), /truncated data/],
       ['complex dtype', Buffer.concat([npyHeader("{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }"), body]), /unsupported dtype '<c8'/],
       ['object dtype', Buffer.concat([npyHeader("{'descr': '|O', 'fortran_order': False, 'shape': (2,), }"), body]), /unsupported dtype '\|O'/],
-      ['structured dtype', Buffer.concat([npyHeader("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }"), body]), /structured arrays are not supported/],
+      [
+        'structured dtype',
+        Buffer.concat([npyHeader("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }"), body]),
+        /structured arrays are not supported/,
+      ],
       ['header not a dict', Buffer.concat([npyHeader('[1, 2]'), body]), /header is not a dict/],
       ['garbage header', Buffer.concat([npyHeader("{'descr': <f4}"), body]), /malformed header/],
       ['negative dim', Buffer.concat([npyHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }"), body]), /invalid shape/],
@@ -125,8 +150,10 @@ describe('io/npy', () => {
     it('int64 outside int32', () => {
       const b = Buffer.alloc(8);
       b.writeBigInt64LE(1n << 40n);
-      expect(() => readNpy(Buffer.concat([npyHeader("{'descr': '<i8', 'fortran_order': False, 'shape': (1,), }"), b])))
-        .to.throw(NpyError, /int64 value 1099511627776 at element 0 does not fit in int32/);
+      expect(() => readNpy(Buffer.concat([npyHeader("{'descr': '<i8', 'fortran_order': False, 'shape': (1,), }"), b]))).to.throw(
+        NpyError,
+        /int64 value 1099511627776 at element 0 does not fit in int32/,
+      );
     });
     it('a missing file', () => {
       expect(() => readNpy('/nonexistent/x.npy')).to.throw(NpyError, /cannot read/);

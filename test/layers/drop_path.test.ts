@@ -26,7 +26,10 @@ for (const backend of BACKENDS) {
         const sample = v.slice(s * 12, (s + 1) * 12);
         const first = sample[0];
         // every element of a sample shares the same fate
-        expect(sample.every((e) => e === first), `sample ${s} is all-or-nothing`).to.equal(true);
+        expect(
+          sample.every((e) => e === first),
+          `sample ${s} is all-or-nothing`,
+        ).to.equal(true);
         if (first !== 0) {
           expect(first).to.be.closeTo(1 / (1 - rate), 1e-6);
           kept++;
@@ -64,6 +67,10 @@ describe('dropPathSchedule', () => {
     const flat = s.flat();
     expect(flat[0]).to.equal(0);
     expect(flat[17]).to.be.closeTo(0.1, 1e-12);
-    expectClose(flat, Array.from({ length: 18 }, (_, i) => (0.1 * i) / 17), 1e-12);
+    expectClose(
+      flat,
+      Array.from({ length: 18 }, (_, i) => (0.1 * i) / 17),
+      1e-12,
+    );
   });
 });

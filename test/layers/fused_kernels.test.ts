@@ -52,10 +52,14 @@ describe('GELU and LayerNorm kernels', () => {
 
     it('falls back to the composite when the size is not a multiple of 4, or off wasm', async () => {
       const x = tf.tensor1d([0.3, -1.2, 2.5]);
-      expect(await kernelsOf(() => gelu(x))).to.include('Erf').and.not.include(GELU_KERNEL);
+      expect(await kernelsOf(() => gelu(x)))
+        .to.include('Erf')
+        .and.not.include(GELU_KERNEL);
       await useBackend('cpu');
       const y = tf.tensor1d(xs.subarray(0, 8));
-      expect(await kernelsOf(() => gelu(y))).to.include('Erf').and.not.include(GELU_KERNEL);
+      expect(await kernelsOf(() => gelu(y)))
+        .to.include('Erf')
+        .and.not.include(GELU_KERNEL);
       tf.dispose([y]);
       await useBackend('wasm');
       x.dispose();
@@ -64,8 +68,16 @@ describe('GELU and LayerNorm kernels', () => {
     it('has the composite gradient', () => {
       const x = tf.tensor2d(randn(64, 'gelu-grad', 2), [8, 8]);
       const dy = tf.tensor2d(randn(64, 'gelu-dy'), [8, 8]);
-      const ours = tf.tidy(() => tf.grad((v: tf.Tensor) => tf.sum(tf.mul(gelu(v), dy)))(x).dataSync());
-      const ref = tf.tidy(() => tf.grad((v: tf.Tensor) => tf.sum(tf.mul(geluComposite(v), dy)))(x).dataSync());
+      const ours = tf.tidy(() =>
+        tf
+          .grad((v: tf.Tensor) => tf.sum(tf.mul(gelu(v), dy)))(x)
+          .dataSync(),
+      );
+      const ref = tf.tidy(() =>
+        tf
+          .grad((v: tf.Tensor) => tf.sum(tf.mul(geluComposite(v), dy)))(x)
+          .dataSync(),
+      );
       expectClose(ours, ref, 1e-6, 1e-5);
       tf.dispose([x, dy]);
     });
@@ -101,7 +113,9 @@ describe('GELU and LayerNorm kernels', () => {
       const x = tf.tensor2d(randn(18, 'ln-6'), [3, 6]);
       const w = tf.ones([6]) as tf.Tensor1D;
       const b = tf.zeros([6]) as tf.Tensor1D;
-      expect(await kernelsOf(() => layerNorm(x, w, b))).to.include('Mean').and.not.include(LAYER_NORM_KERNEL);
+      expect(await kernelsOf(() => layerNorm(x, w, b)))
+        .to.include('Mean')
+        .and.not.include(LAYER_NORM_KERNEL);
       tf.dispose([x, w, b]);
     });
 
@@ -112,8 +126,16 @@ describe('GELU and LayerNorm kernels', () => {
       const dy = tf.tensor4d(randn(size, 'ln-dy'), shape);
       const loss = (f: typeof layerNorm) => (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) =>
         tf.sum(tf.mul(f(xx, ww as tf.Tensor1D, bb as tf.Tensor1D, 1e-6), dy));
-      const ours = tf.tidy(() => tf.grads(loss(layerNorm))([x, w, b]).map((g) => g.dataSync()));
-      const ref = tf.tidy(() => tf.grads(loss(layerNormComposite))([x, w, b]).map((g) => g.dataSync()));
+      const ours = tf.tidy(() =>
+        tf
+          .grads(loss(layerNorm))([x, w, b])
+          .map((g) => g.dataSync()),
+      );
+      const ref = tf.tidy(() =>
+        tf
+          .grads(loss(layerNormComposite))([x, w, b])
+          .map((g) => g.dataSync()),
+      );
       for (let i = 0; i < 3; i++) expectClose(ours[i], ref[i], 2e-5 * Math.max(1, maxAbs(ref[i])), 0);
       tf.dispose([x, w, b, dy]);
     });
@@ -126,7 +148,11 @@ describe('GELU and LayerNorm kernels', () => {
     const before = tf.memory().numTensors;
     for (let i = 0; i < 5; i++) {
       tf.tidy(() => layerNorm(gelu(x), w, b).dataSync());
-      tf.tidy(() => tf.grads((v: tf.Tensor) => tf.sum(layerNorm(gelu(v), w, b)))([x])[0].dataSync());
+      tf.tidy(() =>
+        tf
+          .grads((v: tf.Tensor) => tf.sum(layerNorm(gelu(v), w, b)))([x])[0]
+          .dataSync(),
+      );
     }
     expect(tf.memory().numTensors).to.equal(before);
     tf.dispose([x, w, b]);

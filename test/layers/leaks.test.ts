@@ -3,7 +3,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import { gelu, grn, layerNorm, layerScale } from '../../src/layers';
 import { BACKENDS, expectNoLeak, useBackend } from '../helpers';
 
-
 for (const backend of BACKENDS) {
   describe(`layers free their tensors [${backend}]`, () => {
     before(() => useBackend(backend));

@@ -20,16 +20,28 @@ const PUBLISHED_M: Record<string, number> = {
   convnextv2_huge: 660.29,
 };
 
-
 describe('model registry', () => {
   it('registers every published V1 and V2 size under timm names', () => {
     expect(listModels('convnext_*')).to.deep.equal([
-      'convnext_atto', 'convnext_femto', 'convnext_pico', 'convnext_nano', 'convnext_tiny',
-      'convnext_small', 'convnext_base', 'convnext_large', 'convnext_xlarge',
+      'convnext_atto',
+      'convnext_femto',
+      'convnext_pico',
+      'convnext_nano',
+      'convnext_tiny',
+      'convnext_small',
+      'convnext_base',
+      'convnext_large',
+      'convnext_xlarge',
     ]);
     expect(listModels('convnextv2_*')).to.deep.equal([
-      'convnextv2_atto', 'convnextv2_femto', 'convnextv2_pico', 'convnextv2_nano',
-      'convnextv2_tiny', 'convnextv2_base', 'convnextv2_large', 'convnextv2_huge',
+      'convnextv2_atto',
+      'convnextv2_femto',
+      'convnextv2_pico',
+      'convnextv2_nano',
+      'convnextv2_tiny',
+      'convnextv2_base',
+      'convnextv2_large',
+      'convnextv2_huge',
     ]);
     expect(listModels()).to.have.length(17);
   });
@@ -52,7 +64,10 @@ describe('model registry', () => {
 
   it('rejects unknown names and bad custom configs with the field named', () => {
     expect(() => resolveConfig('convnext_tinny')).to.throw(ConfigError, /unknown model 'convnext_tinny'/);
-    expect(() => resolveConfig({ version: 1, depths: [1, 1, 1] as never, dims: [8, 16, 24, 32] })).to.throw(ConfigError, /depths must be four positive integers/);
+    expect(() => resolveConfig({ version: 1, depths: [1, 1, 1] as never, dims: [8, 16, 24, 32] })).to.throw(
+      ConfigError,
+      /depths must be four positive integers/,
+    );
     expect(() => resolveConfig('convnext_tiny', { numClasses: -1 })).to.throw(ConfigError, /numClasses/);
     expect(() => resolveConfig('convnext_tiny', { dropPathRate: 1 })).to.throw(ConfigError, /dropPathRate/);
     expect(() => resolveConfig({ version: 3 as never, depths: [1, 1, 1, 1], dims: [8, 8, 8, 8] })).to.throw(ConfigError, /version/);

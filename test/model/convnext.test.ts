@@ -9,8 +9,12 @@ import { BACKENDS, expectClose, expectNoLeak, maxAbs, useBackend } from '../help
 import { nd, refModel } from '../reference';
 import { assignWeights, randomWeights, toNd } from '../random_weights';
 
-
-const TINY = { version: 1 as const, depths: [1, 1, 2, 1] as [number, number, number, number], dims: [8, 16, 24, 32] as [number, number, number, number], numClasses: 10 };
+const TINY = {
+  version: 1 as const,
+  depths: [1, 1, 2, 1] as [number, number, number, number],
+  dims: [8, 16, 24, 32] as [number, number, number, number],
+  numClasses: 10,
+};
 
 describe('every registered config builds and runs', function () {
   this.timeout(600_000);

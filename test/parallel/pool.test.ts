@@ -15,7 +15,12 @@ import { expectClose, randn, useBackend } from '../helpers';
 import { assignWeights, randomWeights } from '../random_weights';
 
 const ROOT = path.resolve(__dirname, '../../..');
-const TINY = { version: 1 as const, depths: [1, 1, 2, 1] as [number, number, number, number], dims: [8, 16, 24, 32] as [number, number, number, number], numClasses: 10 };
+const TINY = {
+  version: 1 as const,
+  depths: [1, 1, 2, 1] as [number, number, number, number],
+  dims: [8, 16, 24, 32] as [number, number, number, number],
+  numClasses: 10,
+};
 
 /** The single-threaded answer for a pool run kind. */
 function reference(model: ConvNeXt, kind: RunKind, x: Float32Array, shape: number[]): Float32Array {
@@ -128,7 +133,11 @@ describe('InferencePool', function () {
     });
 
     it('rejects bad requests on the main thread with typed errors', async () => {
-      const reject = (p: Promise<unknown>) => p.then(() => expect.fail('resolved'), (e: unknown) => e as Error);
+      const reject = (p: Promise<unknown>) =>
+        p.then(
+          () => expect.fail('resolved'),
+          (e: unknown) => e as Error,
+        );
       expect(await reject(pool.run('logits', x.slice(), [3, 64, 48, 4]))).to.be.instanceOf(ShapeError);
       expect((await reject(pool.run('logits', x.slice(), [2, 64, 48, 3]))).message).to.match(/batch has 27648 values, shape \[2,64,48,3\] needs 18432/);
       expect(await reject(pool.run('logits', x.slice(), [3, 64, 48]))).to.be.instanceOf(ShapeError);
@@ -200,7 +209,10 @@ describe('InferencePool', function () {
     const bad = new Map(weights);
     bad.delete('head.fc.bias');
     bad.set('stem.conv.bias', { shape: [7], data: new Float32Array(7) });
-    expect(() => shareWeights({ config: model.config, weights: bad })).to.throw(WeightsError, /missing 1: head\.fc\.bias \[10\] \| shape mismatch 1: stem\.conv\.bias: \[/);
+    expect(() => shareWeights({ config: model.config, weights: bad })).to.throw(
+      WeightsError,
+      /missing 1: head\.fc\.bias \[10\] \| shape mismatch 1: stem\.conv\.bias: \[/,
+    );
     model.dispose();
   });
 
@@ -226,20 +238,34 @@ describe('InferencePool', function () {
       const x = randn(8 * 64 * 64 * 3, 'pool/crash-x');
       const job = pool.run('logits', x.slice(), [8, 64, 64, 3]);
       void workers[0].terminate(); // dies under a running job, behind the pool's back
-      const err = await job.then(() => null, (e: unknown) => e);
+      const err = await job.then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err).to.be.instanceOf(PoolError);
       expect((err as Error).message).to.match(/^worker 0 exited unexpectedly/);
       expect(pool.size).to.equal(1);
       expectClose(await pool.run('logits', x.slice(), [8, 64, 64, 3]), reference(model, 'logits', x, [8, 64, 64, 3]), 1e-5, 1e-5);
       // The last one dies with jobs queued: all of them reject.
-      const jobs = [0, 1, 2].map(() => pool.run('logits', x.slice(), [8, 64, 64, 3]).then(() => 'ok', (e: Error) => e.message));
+      const jobs = [0, 1, 2].map(() =>
+        pool.run('logits', x.slice(), [8, 64, 64, 3]).then(
+          () => 'ok',
+          (e: Error) => e.message,
+        ),
+      );
       void workers[1].terminate();
       const results = await Promise.all(jobs);
       expect(results[0]).to.match(/^worker 1 exited unexpectedly/);
       expect(results.slice(1)).to.satisfy((r: string[]) => r.every((m) => /^no workers left: worker 1 exited/.test(m)));
       expect(pool.size).to.equal(0);
-      const after = await pool.run('logits', x.slice(), [8, 64, 64, 3]).then(() => null, (e: Error) => e);
-      expect(after).to.be.instanceOf(PoolError).with.property('message').that.matches(/no live workers/);
+      const after = await pool.run('logits', x.slice(), [8, 64, 64, 3]).then(
+        () => null,
+        (e: Error) => e,
+      );
+      expect(after)
+        .to.be.instanceOf(PoolError)
+        .with.property('message')
+        .that.matches(/no live workers/);
     } finally {
       await pool.dispose();
       model.dispose();
@@ -250,10 +276,24 @@ describe('InferencePool', function () {
     const model = randomModel(TINY, 'pool/dispose');
     const pool = await InferencePool.create(model, { workers: 1 });
     const x = randn(4 * 64 * 64 * 3, 'pool/dispose-x');
-    const jobs = [0, 1, 2].map(() => pool.run('logits', x.slice(), [4, 64, 64, 3]).then(() => 'ok', (e: Error) => e));
+    const jobs = [0, 1, 2].map(() =>
+      pool.run('logits', x.slice(), [4, 64, 64, 3]).then(
+        () => 'ok',
+        (e: Error) => e,
+      ),
+    );
     await pool.dispose();
-    for (const r of await Promise.all(jobs)) expect(r).to.be.instanceOf(PoolError).with.property('message').that.matches(/disposed/);
-    expect(await pool.run('logits', x.slice(), [4, 64, 64, 3]).then(() => null, (e: Error) => e)).to.be.instanceOf(PoolError);
+    for (const r of await Promise.all(jobs))
+      expect(r)
+        .to.be.instanceOf(PoolError)
+        .with.property('message')
+        .that.matches(/disposed/);
+    expect(
+      await pool.run('logits', x.slice(), [4, 64, 64, 3]).then(
+        () => null,
+        (e: Error) => e,
+      ),
+    ).to.be.instanceOf(PoolError);
     expect(pool.size).to.equal(0);
     await pool.dispose(); // idempotent
     model.dispose();
@@ -262,10 +302,18 @@ describe('InferencePool', function () {
   it('fails create with a PoolError naming the worker when a replica cannot start', async () => {
     const model = randomModel(TINY, 'pool/bad-backend');
     try {
-      const err = await InferencePool.create(model, { workers: 2, backend: 'quantum' }).then(() => null, (e: unknown) => e);
+      const err = await InferencePool.create(model, { workers: 2, backend: 'quantum' }).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err).to.be.instanceOf(PoolError);
       expect((err as Error).message).to.match(/^worker \d failed to start: unknown backend 'quantum'/);
-      expect(await InferencePool.create(model, { workers: 0 }).then(() => null, (e: unknown) => e)).to.be.instanceOf(ConfigError);
+      expect(
+        await InferencePool.create(model, { workers: 0 }).then(
+          () => null,
+          (e: unknown) => e,
+        ),
+      ).to.be.instanceOf(ConfigError);
     } finally {
       model.dispose();
     }

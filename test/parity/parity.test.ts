@@ -122,7 +122,11 @@ describe(`parity with PyTorch [${BACKEND}] (${path.relative(process.cwd(), DIR) 
       try {
         writeModelDir(path.join(tmp, 'f32'), c.weights, c.meta);
         writeModelDir(path.join(tmp, 'f16'), c.weights, c.meta, { fp16: true });
-        const size = (d: string) => fs.readdirSync(d).filter((f) => f.endsWith('.bin')).reduce((a, f) => a + fs.statSync(path.join(d, f)).size, 0);
+        const size = (d: string) =>
+          fs
+            .readdirSync(d)
+            .filter((f) => f.endsWith('.bin'))
+            .reduce((a, f) => a + fs.statSync(path.join(d, f)).size, 0);
         expect(size(path.join(tmp, 'f16'))).to.equal(size(path.join(tmp, 'f32')) / 2);
         const x = nchwToNhwc(path.join(dir, 'input.npy'));
         const ref = readNpyFloat32(path.join(dir, 'logits.npy')).data;

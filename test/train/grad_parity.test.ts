@@ -28,7 +28,11 @@ interface Meta {
 }
 
 /** Reads <dir>/<official name>.npy files into TF.js layout under canonical names. */
-function readTree(dir: string, names: string[], sensitive: Record<string, number[]> = {}): { values: Map<string, Float32Array>; skip: Map<string, Set<number>> } {
+function readTree(
+  dir: string,
+  names: string[],
+  sensitive: Record<string, number[]> = {},
+): { values: Map<string, Float32Array>; skip: Map<string, Set<number>> } {
   const raw = new Map<string, RawTensor>();
   const mask = new Map<string, RawTensor>();
   for (const n of names) {
@@ -39,11 +43,19 @@ function readTree(dir: string, names: string[], sensitive: Record<string, number
     mask.set(n, { shape: a.shape, dtype: 'float32', data: m });
   }
   const values = new Map([...remapStateDict(raw, { layout: 'official' }).weights].map(([k, v]) => [k, v.data]));
-  const skip = new Map([...remapStateDict(mask, { layout: 'official' }).weights].map(([k, v]) => [k, new Set([...v.data.keys()].filter((i) => v.data[i] === 1))]));
+  const skip = new Map(
+    [...remapStateDict(mask, { layout: 'official' }).weights].map(([k, v]) => [k, new Set([...v.data.keys()].filter((i) => v.data[i] === 1))]),
+  );
   return { values, skip };
 }
 
-function expectTreeClose(label: string, ours: Map<string, tf.Tensor>, ref: Map<string, Float32Array>, tol: (r: Float32Array) => number, skip?: Map<string, Set<number>>): void {
+function expectTreeClose(
+  label: string,
+  ours: Map<string, tf.Tensor>,
+  ref: Map<string, Float32Array>,
+  tol: (r: Float32Array) => number,
+  skip?: Map<string, Set<number>>,
+): void {
   expect([...ours.keys()].sort(), `${label}: names`).to.deep.equal([...ref.keys()].sort());
   for (const [name, t] of ours) {
     const r = ref.get(name)!;
@@ -77,7 +89,13 @@ async function setup(caseDir: string, dropPathRate = 0): Promise<{ model: ConvNe
   return { model, x, labels, meta, names };
 }
 
-function lossAndGrads(model: ConvNeXt, x: tf.Tensor4D, labels: Int32Array, k: number, opts: { training?: boolean; dropPathMasks?: number[][] } = {}): { loss: number; grads: Map<string, tf.Tensor> } {
+function lossAndGrads(
+  model: ConvNeXt,
+  x: tf.Tensor4D,
+  labels: Int32Array,
+  k: number,
+  opts: { training?: boolean; dropPathMasks?: number[][] } = {},
+): { loss: number; grads: Map<string, tf.Tensor> } {
   const vars = model.getWeights();
   const byTf = new Map([...vars].map(([n, v]) => [v.name, n]));
   const targets = smoothOneHot(labels, k, 0.1);
@@ -143,7 +161,9 @@ for (const backend of ['wasm', 'cpu']) {
       const { model, x, labels, meta, names } = await setup(dir, 0.5);
       expect(meta.config.drop_path_rate).to.equal(0.5);
       const masksJson = JSON.parse(fs.readFileSync(path.join(dir, 'masks.json'), 'utf8')) as Record<string, number[]>;
-      const masks = Object.keys(masksJson).sort((a, b) => +a - +b).map((kk) => masksJson[kk]);
+      const masks = Object.keys(masksJson)
+        .sort((a, b) => +a - +b)
+        .map((kk) => masksJson[kk]);
       const refLoss = JSON.parse(fs.readFileSync(path.join(dir, 'loss.json'), 'utf8'));
       const before = tf.memory().numTensors;
       const { loss, grads } = lossAndGrads(model, x, labels, meta.config.num_classes, { training: true, dropPathMasks: masks });

@@ -64,7 +64,10 @@ describe('train/options', () => {
     try {
       const file = path.join(tmp, 'f');
       fs.writeFileSync(file, '');
-      expect(() => validateTrainOptions({ ...base(), out: file })).to.throw(TrainOptionError, /^out must be a directory \(it is created if missing\), not an existing file/);
+      expect(() => validateTrainOptions({ ...base(), out: file })).to.throw(
+        TrainOptionError,
+        /^out must be a directory \(it is created if missing\), not an existing file/,
+      );
       expect(() => validateTrainOptions({ ...base(), out: tmp })).to.not.throw();
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });

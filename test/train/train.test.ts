@@ -44,13 +44,19 @@ describe('training building blocks', () => {
     expect(convnextLayerId('head.fc.weight')).to.equal(13);
     expect(layerDecayScale('head.fc.weight', 0.8)).to.equal(1);
     expect(layerDecayScale('stem.conv.weight', 0.8)).to.be.closeTo(0.8 ** 13, 1e-15);
-    const g = paramGroups([{ name: 'stages.0.blocks.0.norm.weight', shape: [8] }, { name: 'stages.0.blocks.0.mlp.fc1.weight', shape: [8, 32] }]);
+    const g = paramGroups([
+      { name: 'stages.0.blocks.0.norm.weight', shape: [8] },
+      { name: 'stages.0.blocks.0.mlp.fc1.weight', shape: [8, 32] },
+    ]);
     expect(g.get('stages.0.blocks.0.norm.weight')).to.deep.equal({ lrScale: 1, decay: false });
     expect(g.get('stages.0.blocks.0.mlp.fc1.weight')).to.deep.equal({ lrScale: 1, decay: true });
   });
 
   it('label-smoothed cross-entropy equals the PyTorch formula', () => {
-    const logits = tf.tensor2d([[2, 0.5, -1], [0, 1, 3]]);
+    const logits = tf.tensor2d([
+      [2, 0.5, -1],
+      [0, 1, 3],
+    ]);
     const loss = tf.tidy(() => softCrossEntropy(logits, smoothOneHot([0, 2], 3, 0.1)).dataSync()[0]);
     const lsm = (row: number[]) => {
       const m = Math.max(...row);
@@ -66,12 +72,28 @@ describe('training building blocks', () => {
   });
 
   it('AdamW matches the torch.optim.AdamW update by hand, with decay only where asked', () => {
-    const p = new Map<string, tf.Variable>([['w', tf.variable(tf.tensor2d([[1, -2]]))], ['b', tf.variable(tf.tensor1d([0.5]))]]);
-    const opt = new AdamW(p, new Map([['w', { lrScale: 1, decay: true }], ['b', { lrScale: 0.5, decay: false }]]), { weightDecay: 0.1 });
+    const p = new Map<string, tf.Variable>([
+      ['w', tf.variable(tf.tensor2d([[1, -2]]))],
+      ['b', tf.variable(tf.tensor1d([0.5]))],
+    ]);
+    const opt = new AdamW(
+      p,
+      new Map([
+        ['w', { lrScale: 1, decay: true }],
+        ['b', { lrScale: 0.5, decay: false }],
+      ]),
+      { weightDecay: 0.1 },
+    );
     const lr = 0.01;
     const grads = [
-      new Map<string, tf.Tensor>([['w', tf.tensor2d([[0.3, -0.1]])], ['b', tf.tensor1d([2])]]),
-      new Map<string, tf.Tensor>([['w', tf.tensor2d([[-0.2, 0.4]])], ['b', tf.tensor1d([-1])]]),
+      new Map<string, tf.Tensor>([
+        ['w', tf.tensor2d([[0.3, -0.1]])],
+        ['b', tf.tensor1d([2])],
+      ]),
+      new Map<string, tf.Tensor>([
+        ['w', tf.tensor2d([[-0.2, 0.4]])],
+        ['b', tf.tensor1d([-1])],
+      ]),
     ];
     // Reference, written out for one scalar at a time.
     const ref = (p0: number, gs: number[], plr: number, wd: number) => {
@@ -168,7 +190,11 @@ describe('training runs', function () {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convnext-train-'));
     data = path.join(tmp, 'data');
     const rng = seedrandom('data');
-    const colours: [number, number, number][] = [[200, 60, 60], [60, 60, 200], [60, 200, 60]];
+    const colours: [number, number, number][] = [
+      [200, 60, 60],
+      [60, 60, 200],
+      [60, 200, 60],
+    ];
     colours.forEach((c, k) => {
       fs.mkdirSync(path.join(data, `class_${k}`), { recursive: true });
       for (let i = 0; i < 10; i++) {
@@ -195,7 +221,14 @@ describe('training runs', function () {
     const ds = scanImageFolder(data);
     const skipped: string[] = [];
     let n = 0;
-    for await (const b of batches(ds.samples, { batchSize: 8, size: 32, transform: () => new Float32Array(32 * 32 * 3), shuffle: true, seed: 's', onSkip: (f) => skipped.push(path.basename(f)) })) {
+    for await (const b of batches(ds.samples, {
+      batchSize: 8,
+      size: 32,
+      transform: () => new Float32Array(32 * 32 * 3),
+      shuffle: true,
+      seed: 's',
+      onSkip: (f) => skipped.push(path.basename(f)),
+    })) {
       expect(b.shape[1]).to.equal(32);
       n += b.labels.length;
     }
@@ -210,7 +243,8 @@ describe('training runs', function () {
     expect(full.history).to.have.length(2);
     expect(full.history[1].train_loss).to.be.below(full.history[0].train_loss);
     expect(full.final.top1).to.be.at.least(0.5);
-    for (const f of ['checkpoint.safetensors', 'log.jsonl', 'report.json', 'model/model.json']) expect(fs.existsSync(path.join(tmp, 'full', f)), f).to.equal(true);
+    for (const f of ['checkpoint.safetensors', 'log.jsonl', 'report.json', 'model/model.json'])
+      expect(fs.existsSync(path.join(tmp, 'full', f)), f).to.equal(true);
     const report = JSON.parse(fs.readFileSync(path.join(tmp, 'full', 'report.json'), 'utf8'));
     expect(report.final.confusion).to.have.length(3);
     const { model, meta } = await loadConvertedModel(path.join(tmp, 'full', 'model'));
@@ -253,7 +287,9 @@ describe('training runs', function () {
     const { model } = await loadConvertedModel(path.join(tmp, 'frozen', 'model'));
     const w0 = init.getWeights();
     const w1 = model.getWeights();
-    expect(Array.from(w1.get('stages.2.blocks.3.mlp.fc1.weight')!.dataSync())).to.deep.equal(Array.from(w0.get('stages.2.blocks.3.mlp.fc1.weight')!.dataSync()));
+    expect(Array.from(w1.get('stages.2.blocks.3.mlp.fc1.weight')!.dataSync())).to.deep.equal(
+      Array.from(w0.get('stages.2.blocks.3.mlp.fc1.weight')!.dataSync()),
+    );
     expect(w1.get('head.fc.weight')!.shape).to.deep.equal([320, 3]);
     expect(w0.get('head.fc.weight')!.shape).to.deep.equal([320, 5]);
     expect(Array.from(w1.get('stem.conv.weight')!.dataSync())).to.deep.equal(Array.from(w0.get('stem.conv.weight')!.dataSync()));

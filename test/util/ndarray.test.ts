@@ -30,12 +30,30 @@ describe('util/ndarray', () => {
   it('stridedGather equals the definition on transposes, slices, stride 0 and Fortran order', () => {
     const src = iota(4 * 3 * 5 * 2);
     const cases: [number[], number[]][] = [
-      [[3, 4], [1, 3]], // transpose of [4, 3]
-      [[2, 3, 4], [1, 2, 6]], // Fortran order of [2, 3, 4]
-      [[5, 2, 3, 4], [2, 1, 10, 30]], // NCHW -> a permuted view of [4, 3, 5, 2]
-      [[3, 2], [0, 7]], // broadcast (stride 0) along the first axis
-      [[2, 2], [12, 3]], // a strided slice
-      [[1, 7], [100, 1]], // a unit axis with an arbitrary stride
+      [
+        [3, 4],
+        [1, 3],
+      ], // transpose of [4, 3]
+      [
+        [2, 3, 4],
+        [1, 2, 6],
+      ], // Fortran order of [2, 3, 4]
+      [
+        [5, 2, 3, 4],
+        [2, 1, 10, 30],
+      ], // NCHW -> a permuted view of [4, 3, 5, 2]
+      [
+        [3, 2],
+        [0, 7],
+      ], // broadcast (stride 0) along the first axis
+      [
+        [2, 2],
+        [12, 3],
+      ], // a strided slice
+      [
+        [1, 7],
+        [100, 1],
+      ], // a unit axis with an arbitrary stride
       [[6], [4]],
     ];
     for (const [shape, strides] of cases) {
@@ -62,7 +80,12 @@ describe('util/ndarray', () => {
     const t = transposeArray(src, shape, [2, 3, 1, 0]);
     expect(t.shape).to.deep.equal([2, 2, 3, 4]);
     // out[h, w, i, o] = in[o, i, h, w]
-    for (const [h, w, i, o] of [[0, 0, 0, 0], [1, 0, 2, 3], [0, 1, 1, 2], [1, 1, 2, 1]]) {
+    for (const [h, w, i, o] of [
+      [0, 0, 0, 0],
+      [1, 0, 2, 3],
+      [0, 1, 1, 2],
+      [1, 1, 2, 1],
+    ]) {
       expect(t.data[((h * 2 + w) * 3 + i) * 4 + o]).to.equal(src[((o * 3 + i) * 2 + h) * 2 + w]);
     }
   });

@@ -189,8 +189,10 @@ describe('weights-converter/dtype', () => {
       expect([...out]).to.deep.equal([-5, 2147483647, -2147483648]);
       const big = Buffer.alloc(8);
       big.writeBigInt64LE(2147483648n, 0);
-      expect(() => decodeElements(new Uint8Array(big), 'int64', 'f.pth'))
-        .to.throw(CheckpointError, /checkpoint f\.pth: int64 value 2147483648 at element 0 does not fit in int32/);
+      expect(() => decodeElements(new Uint8Array(big), 'int64', 'f.pth')).to.throw(
+        CheckpointError,
+        /checkpoint f\.pth: int64 value 2147483648 at element 0 does not fit in int32/,
+      );
       expect([...decodeElements(new Uint8Array([0xff, 0x80, 7]), 'int8')]).to.deep.equal([-1, -128, 7]);
       expect([...decodeElements(new Uint8Array([0xff, 0x80, 7]), 'uint8')]).to.deep.equal([255, 128, 7]);
       expect([...decodeElements(new Uint8Array([0x00, 0x80, 0xff, 0x7f]), 'int16')]).to.deep.equal([-32768, 32767]);

@@ -36,9 +36,19 @@ describe('weights-converter: hostile and malformed checkpoints', () => {
       });
     }
     it('__builtin__.getattr inside a hand-built data.pkl', () => {
-      const pkl = new PickleBuilder().proto().emptyDict().str('model')
-        .global('__builtin__', 'getattr').mark().global('os', 'path').str('join').tuple().reduce()
-        .setitem().stop().bytes();
+      const pkl = new PickleBuilder()
+        .proto()
+        .emptyDict()
+        .str('model')
+        .global('__builtin__', 'getattr')
+        .mark()
+        .global('os', 'path')
+        .str('join')
+        .tuple()
+        .reduce()
+        .setitem()
+        .stop()
+        .bytes();
       const err = expectCheckpointError(() => readCheckpointSync(put(torchZip(pkl))), /refusing to load global '__builtin__\.getattr'/);
       expect(err).to.be.instanceOf(UnsafePickleError);
     });

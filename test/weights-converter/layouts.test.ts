@@ -26,8 +26,14 @@ describe('weights-converter layouts', () => {
     expect(detectLayout(['convnext.embeddings.patch_embeddings.weight'])).to.equal('hf');
     expect(detectLayout(['convnextv2.embeddings.patch_embeddings.weight'])).to.equal('hf');
     expect(detectLayout(['embeddings.patch_embeddings.weight'])).to.equal('hf');
-    expect(() => detectLayout(['conv1.weight', 'fc.weight'], 'resnet.pth')).to.throw(CheckpointError, /resnet\.pth: not a ConvNeXt state dict.*first keys: conv1\.weight, fc\.weight/);
-    expect(() => detectLayout(['encoder.downsample_layers.0.0.kernel', 'mask_token', 'decoder.0.weight'])).to.throw(CheckpointError, /FCMAE pretraining checkpoint/);
+    expect(() => detectLayout(['conv1.weight', 'fc.weight'], 'resnet.pth')).to.throw(
+      CheckpointError,
+      /resnet\.pth: not a ConvNeXt state dict.*first keys: conv1\.weight, fc\.weight/,
+    );
+    expect(() => detectLayout(['encoder.downsample_layers.0.0.kernel', 'mask_token', 'decoder.0.weight'])).to.throw(
+      CheckpointError,
+      /FCMAE pretraining checkpoint/,
+    );
   });
 
   it('transforms PyTorch layouts to TF.js layouts element by element', () => {
@@ -41,7 +47,10 @@ describe('weights-converter layouts', () => {
     expect(dw.shape).to.deep.equal([3, 3, 4, 1]);
     expect(dw.data[(2 * 3 + 1) * 4 + 3]).to.equal(3 * 9 + 2 * 3 + 1);
     // Linear [out,in] -> [in,out]; a timm 1x1 conv too
-    for (const shape of [[5, 3], [5, 3, 1, 1]]) {
+    for (const shape of [
+      [5, 3],
+      [5, 3, 1, 1],
+    ]) {
       const fc = toTfjsLayout('stages.0.blocks.0.mlp.fc1.weight', raw(shape) as { shape: number[]; data: Float32Array });
       expect(fc.shape).to.deep.equal([3, 5]);
       expect(fc.data[2 * 5 + 4]).to.equal(4 * 3 + 2);
@@ -64,7 +73,9 @@ describe('weights-converter layouts', () => {
       const r = remapStateDict(ck.tensors);
       expect(r.layout, c).to.equal(meta.layout);
       const config = inferConfig(r.weights, { layout: r.layout });
-      const names = parameterSpecs(config).map((p) => p.name).sort();
+      const names = parameterSpecs(config)
+        .map((p) => p.name)
+        .sort();
       expect([...r.weights.keys()].sort(), c).to.deep.equal(names);
       expect(config.numClasses).to.equal(meta.num_classes);
       expect(config.version).to.equal(meta.version);
@@ -80,7 +91,10 @@ describe('weights-converter layouts', () => {
     expect(inferConfig(w, { layout: 'hf' }).headNormEps).to.equal(1e-12);
     expect(inferConfig(w, { layout: 'hf', hfLayerNormEps: 1e-6 }).headNormEps).to.equal(1e-6);
     expect(() => checkArch(inferred, 'convnextv2_atto')).not.to.throw();
-    expect(() => checkArch(inferred, 'convnext_atto', 'a.pt')).to.throw(CheckpointError, /a\.pt: checkpoint is V2 depths \[2, 2, 6, 2\] dims \[40, 80, 160, 320\], but --arch convnext_atto is V1/);
+    expect(() => checkArch(inferred, 'convnext_atto', 'a.pt')).to.throw(
+      CheckpointError,
+      /a\.pt: checkpoint is V2 depths \[2, 2, 6, 2\] dims \[40, 80, 160, 320\], but --arch convnext_atto is V1/,
+    );
     w.delete('head.fc.weight');
     w.delete('head.fc.bias');
     expect(inferConfig(w, { layout: 'official' }).numClasses).to.equal(0);

@@ -23,7 +23,14 @@ describe('weights-converter/read', () => {
   it('keeps the state dict order', () => {
     const ckpt = readCheckpointSync(fixture('zip_dtypes.pth'));
     expect([...ckpt.tensors.keys()].slice(0, 8)).to.deep.equal([
-      'conv.weight', 'conv.bias', 'bn.weight', 'bn.bias', 'bn.running_mean', 'bn.running_var', 'bn.num_batches_tracked', 'norm.weight',
+      'conv.weight',
+      'conv.bias',
+      'bn.weight',
+      'bn.bias',
+      'bn.running_mean',
+      'bn.running_var',
+      'bn.num_batches_tracked',
+      'norm.weight',
     ]);
   });
 
@@ -34,8 +41,10 @@ describe('weights-converter/read', () => {
     for (const [k, t] of a.tensors) {
       const u = b.tensors.get(k)!;
       expect(u.shape).to.deep.equal(t.shape);
-      expect(Buffer.from(u.data.buffer, u.data.byteOffset, u.data.byteLength).equals(
-        Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)), k).to.equal(true);
+      expect(
+        Buffer.from(u.data.buffer, u.data.byteOffset, u.data.byteLength).equals(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)),
+        k,
+      ).to.equal(true);
     }
   });
 
@@ -90,7 +99,10 @@ describe('weights-converter/read', () => {
       tar.write('archive', 0);
       tar.write('ustar', 257);
       expectCheckpointError(() => readCheckpointSync(put(tar)), /tar-format torch checkpoint/);
-      expectCheckpointError(() => readCheckpointSync(put(Buffer.from([0x80, 0x01, 0x4e, 0x2e, 0, 0, 0, 0, 0, 0]))), /pickle protocol 1 is not supported \(expected 2 to 5\)/);
+      expectCheckpointError(
+        () => readCheckpointSync(put(Buffer.from([0x80, 0x01, 0x4e, 0x2e, 0, 0, 0, 0, 0, 0]))),
+        /pickle protocol 1 is not supported \(expected 2 to 5\)/,
+      );
     });
     it('a missing file', () => {
       expectCheckpointError(() => readCheckpointSync(path.join(tmp.dir, 'missing.pth')), /cannot open/);

@@ -35,7 +35,15 @@ describe('weights-converter/safetensors', () => {
       const file = path.join(dir, 'out.safetensors');
       const w = new Float32Array([0.1, -2.5, 3e4, 1e-6, 0, -0, 7.25, 65504]);
       const b = new Float32Array([1, 2, 3]);
-      writeSafetensors(file, new Map([['layer.weight', { shape: [2, 4], data: w }], ['layer.bias', { shape: [3], data: b }]]), { format: 'pt' }, { dtype });
+      writeSafetensors(
+        file,
+        new Map([
+          ['layer.weight', { shape: [2, 4], data: w }],
+          ['layer.bias', { shape: [3], data: b }],
+        ]),
+        { format: 'pt' },
+        { dtype },
+      );
       expect(fs.readdirSync(dir)).to.deep.equal(['out.safetensors']);
       // The header, parsed independently of the reader.
       const bytes = fs.readFileSync(file);
@@ -48,8 +56,7 @@ describe('weights-converter/safetensors', () => {
       expect(header.__metadata__).to.deep.equal({ format: 'pt' });
       expect(bytes.length).to.equal(8 + n + 11 * item);
 
-      const round = (x: number) =>
-        dtype === 'F32' ? Math.fround(x) : dtype === 'F16' ? halfToFloat(floatToHalf(x)) : bfloat16ToFloat(floatToBfloat16(x));
+      const round = (x: number) => (dtype === 'F32' ? Math.fround(x) : dtype === 'F16' ? halfToFloat(floatToHalf(x)) : bfloat16ToFloat(floatToBfloat16(x)));
       const c = readCheckpointSync(file);
       expect(c.format).to.equal('safetensors');
       expect(c.metadata).to.deep.equal({ format: 'pt' });
@@ -74,14 +81,34 @@ describe('weights-converter/safetensors', () => {
       ['header length past the end', () => stFile('{}', Buffer.alloc(0), 1000n), /truncated safetensors file: header length 1000 but only 2 bytes follow/],
       ['header not JSON', () => stFile('{"a": [1, 2', Buffer.alloc(0)), /safetensors header is not valid JSON/],
       ['header a JSON array', () => stFile('[1, 2]   ', Buffer.alloc(0)), /not a JSON object|unrecognized format/],
-      ['offsets past the data', () => stFile({ x: { dtype: 'F32', shape: [100], data_offsets: [0, 400] } }, f32x4), /data_offsets \[0, 400\] extend past the 16-byte data area/],
-      ['size that disagrees with the shape', () => stFile({ x: { dtype: 'F32', shape: [3], data_offsets: [0, 16] } }, f32x4), /spans 16 bytes but shape \[3\] of F32 needs 12/],
-      ['overlapping tensors', () => stFile({
-        x: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
-        y: { dtype: 'F32', shape: [3], data_offsets: [4, 16] },
-      }, f32x4), /entries 'x' and 'y' overlap/],
+      [
+        'offsets past the data',
+        () => stFile({ x: { dtype: 'F32', shape: [100], data_offsets: [0, 400] } }, f32x4),
+        /data_offsets \[0, 400\] extend past the 16-byte data area/,
+      ],
+      [
+        'size that disagrees with the shape',
+        () => stFile({ x: { dtype: 'F32', shape: [3], data_offsets: [0, 16] } }, f32x4),
+        /spans 16 bytes but shape \[3\] of F32 needs 12/,
+      ],
+      [
+        'overlapping tensors',
+        () =>
+          stFile(
+            {
+              x: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+              y: { dtype: 'F32', shape: [3], data_offsets: [4, 16] },
+            },
+            f32x4,
+          ),
+        /entries 'x' and 'y' overlap/,
+      ],
       ['a gap', () => stFile({ x: { dtype: 'F32', shape: [2], data_offsets: [8, 16] } }, f32x4), /gap before 'x'/],
-      ['uncovered trailing data', () => stFile({ x: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, f32x4), /data area is 16 bytes but the tensors cover 8/],
+      [
+        'uncovered trailing data',
+        () => stFile({ x: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, f32x4),
+        /data area is 16 bytes but the tensors cover 8/,
+      ],
       ['reversed offsets', () => stFile({ x: { dtype: 'F32', shape: [0], data_offsets: [8, 0] } }, f32x4), /invalid data_offsets/],
       ['negative shape', () => stFile({ x: { dtype: 'F32', shape: [-4], data_offsets: [0, 16] } }, f32x4), /invalid shape \[-4\]/],
       ['unsupported dtype', () => stFile({ x: { dtype: 'F8_E4M3', shape: [16], data_offsets: [0, 16] } }, f32x4), /unsupported dtype 'F8_E4M3'/],

@@ -69,7 +69,12 @@ describe('weights-converter/source', () => {
         [fifo, 'a FIFO (named pipe)'],
       ];
       for (const [file, kind] of cases) {
-        const err = expectCheckpointError(() => openRegularFile(file, 'a checkpoint'), new RegExp(`^checkpoint ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: a checkpoint must be a regular file, but this is ${kind.replace(/[()]/g, '\\$&')}$`));
+        const err = expectCheckpointError(
+          () => openRegularFile(file, 'a checkpoint'),
+          new RegExp(
+            `^checkpoint ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: a checkpoint must be a regular file, but this is ${kind.replace(/[()]/g, '\\$&')}$`,
+          ),
+        );
         expect(err.file).to.equal(file);
       }
     });
@@ -77,7 +82,10 @@ describe('weights-converter/source', () => {
     it('throws the error the caller asks for', () => {
       class NpyError extends Error {}
       const make = (file: string, reason: string) => new NpyError(`${file}: ${reason}`);
-      expect(() => openRegularFile('/dev/zero', 'an .npy file', make)).to.throw(NpyError, /^\/dev\/zero: an \.npy file must be a regular file, but this is a character device$/);
+      expect(() => openRegularFile('/dev/zero', 'an .npy file', make)).to.throw(
+        NpyError,
+        /^\/dev\/zero: an \.npy file must be a regular file, but this is a character device$/,
+      );
       expect(() => openRegularFile(path.join(tmp.dir, 'nope'), 'an .npy file', make)).to.throw(NpyError, /cannot open: ENOENT/);
     });
   });
@@ -93,7 +101,10 @@ describe('weights-converter/source', () => {
       }
     });
     it('/dev/zero (which never ends) and a directory', () => {
-      for (const [file, kind] of [['/dev/zero', 'a character device'], [tmp.dir, 'a directory']]) {
+      for (const [file, kind] of [
+        ['/dev/zero', 'a character device'],
+        [tmp.dir, 'a directory'],
+      ]) {
         const got = readersOn(file);
         for (const [reader, what] of Object.entries(EXPECTED_WHAT)) {
           expect(got[reader], `${reader} on ${file}`).to.equal(`CheckpointError: checkpoint ${file}: ${what} must be a regular file, but this is ${kind}`);

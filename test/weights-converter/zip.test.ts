@@ -41,14 +41,17 @@ describe('weights-converter/zip', () => {
     it(`reads stored and deflated entries${zip64 ? ' with ZIP64 records' : ''} and a trailing comment`, () => {
       const big = Buffer.alloc(5000);
       for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff;
-      const file = write(`t${zip64}.zip`, buildZip(
-        [
-          { name: 'a/stored.bin', data: Buffer.from('hello stored') },
-          { name: 'a/deflated.bin', data: big, method: 8 },
-          { name: 'a/empty', data: Buffer.alloc(0) },
-        ],
-        { zip64, comment: zip64 ? '' : 'a comment' },
-      ));
+      const file = write(
+        `t${zip64}.zip`,
+        buildZip(
+          [
+            { name: 'a/stored.bin', data: Buffer.from('hello stored') },
+            { name: 'a/deflated.bin', data: big, method: 8 },
+            { name: 'a/empty', data: Buffer.alloc(0) },
+          ],
+          { zip64, comment: zip64 ? '' : 'a comment' },
+        ),
+      );
       const zip = ZipReader.open(file);
       try {
         expect(zip.names()).to.deep.equal(['a/stored.bin', 'a/deflated.bin', 'a/empty']);
@@ -80,11 +83,14 @@ describe('weights-converter/zip', () => {
 
   it('checks CRCs, compression methods and encryption', () => {
     const data = Buffer.from('payload');
-    const file = write('bad.zip', buildZip([
-      { name: 'crc', data, crc: 1234 },
-      { name: 'bzip2', data, method: 12 },
-      { name: 'enc', data, flags: 0x1 },
-    ]));
+    const file = write(
+      'bad.zip',
+      buildZip([
+        { name: 'crc', data, crc: 1234 },
+        { name: 'bzip2', data, method: 12 },
+        { name: 'enc', data, flags: 0x1 },
+      ]),
+    );
     const zip = ZipReader.open(file);
     try {
       expectCheckpointError(() => zip.read('crc'), /CRC-32 mismatch in entry 'crc'/);

@@ -13,7 +13,17 @@ import { useBackend } from '../helpers';
 import { loadConvertedModel } from '../../src/io/model_dir';
 import { loadModel } from '../../src/factory';
 import { CheckpointError } from '../../weights-converter/errors';
-import { DownloadProgress, ZooEntry, ZooProgress, cacheState, defaultCacheDir, download, registerPretrained, resolvePretrained, unregisterPretrained } from '../../src/zoo';
+import {
+  DownloadProgress,
+  ZooEntry,
+  ZooProgress,
+  cacheState,
+  defaultCacheDir,
+  download,
+  registerPretrained,
+  resolvePretrained,
+  unregisterPretrained,
+} from '../../src/zoo';
 import { DownloadError } from '../../src/errors';
 import { ZooError } from '../../src/errors';
 
@@ -158,7 +168,11 @@ describe('zoo download', () => {
     const srv = await serve({ [REL]: sendFile(DATA, 10000, {}) });
     try {
       const events: DownloadProgress[] = [];
-      await expectRejects(download(srv.base + REL, path.join(tmp, 'a.pth'), { expectedSize: DATA.length + 1 }), DownloadError, new RegExp(`received ${DATA.length} bytes, expected ${DATA.length + 1}`));
+      await expectRejects(
+        download(srv.base + REL, path.join(tmp, 'a.pth'), { expectedSize: DATA.length + 1 }),
+        DownloadError,
+        new RegExp(`received ${DATA.length} bytes, expected ${DATA.length + 1}`),
+      );
       await download(srv.base + REL, path.join(tmp, 'b.pth'), { onProgress: (p) => events.push(p) });
       expect(events.every((e) => e.total === undefined)).to.equal(true);
       expect(events.at(-1)!.loaded).to.equal(DATA.length);
@@ -173,7 +187,11 @@ describe('zoo download', () => {
       const srv = await serve({ '/err.pth': (_req, res) => res.writeHead(status).end('nope') });
       try {
         const url = `${srv.base}/err.pth`;
-        const e = await expectRejects(download(url, path.join(tmp, 'x.pth')), DownloadError, new RegExp(`${url.replace(/[.]/g, '\\.')} failed: HTTP ${status}`));
+        const e = await expectRejects(
+          download(url, path.join(tmp, 'x.pth')),
+          DownloadError,
+          new RegExp(`${url.replace(/[.]/g, '\\.')} failed: HTTP ${status}`),
+        );
         expect(e.status).to.equal(status);
         expect(e.url).to.equal(url);
         expect(filesUnder(tmp)).to.deep.equal([]);
@@ -197,8 +215,16 @@ describe('zoo download', () => {
     const srv = await serve({ [REL]: sendFile(DATA) });
     try {
       const wrongSha = 'ab'.repeat(32);
-      await expectRejects(download(srv.base + REL, path.join(tmp, 'x.pth'), { expectedSize: 123 }), DownloadError, new RegExp(`size mismatch: the server sends ${DATA.length} bytes, expected 123`));
-      await expectRejects(download(srv.base + REL, path.join(tmp, 'x.pth'), { sha256: wrongSha }), DownloadError, new RegExp(`sha256 mismatch: got ${SHA}, expected ${wrongSha}`));
+      await expectRejects(
+        download(srv.base + REL, path.join(tmp, 'x.pth'), { expectedSize: 123 }),
+        DownloadError,
+        new RegExp(`size mismatch: the server sends ${DATA.length} bytes, expected 123`),
+      );
+      await expectRejects(
+        download(srv.base + REL, path.join(tmp, 'x.pth'), { sha256: wrongSha }),
+        DownloadError,
+        new RegExp(`sha256 mismatch: got ${SHA}, expected ${wrongSha}`),
+      );
       expect(filesUnder(tmp)).to.deep.equal([]);
     } finally {
       await srv.close();
@@ -209,8 +235,16 @@ describe('zoo download', () => {
     const srv = await serve({ '/stall-body.pth': stallAfterStart, '/stall-head.pth': stallBeforeHeaders });
     try {
       const t0 = Date.now();
-      await expectRejects(download(`${srv.base}/stall-body.pth`, path.join(tmp, 'x.pth'), { timeoutMs: 200 }), DownloadError, new RegExp(`no data for 200 ms \\(timed out after 1000 of ${DATA.length} bytes\\)`));
-      await expectRejects(download(`${srv.base}/stall-head.pth`, path.join(tmp, 'y.pth'), { timeoutMs: 200 }), DownloadError, /no data for 200 ms \(timed out after 0 bytes\)/);
+      await expectRejects(
+        download(`${srv.base}/stall-body.pth`, path.join(tmp, 'x.pth'), { timeoutMs: 200 }),
+        DownloadError,
+        new RegExp(`no data for 200 ms \\(timed out after 1000 of ${DATA.length} bytes\\)`),
+      );
+      await expectRejects(
+        download(`${srv.base}/stall-head.pth`, path.join(tmp, 'y.pth'), { timeoutMs: 200 }),
+        DownloadError,
+        /no data for 200 ms \(timed out after 0 bytes\)/,
+      );
       expect(Date.now() - t0).to.be.below(10000);
       expect(filesUnder(tmp)).to.deep.equal([]);
     } finally {
@@ -356,7 +390,11 @@ describe('zoo cache (resolvePretrained)', () => {
     const srv = await serve({ [REL]: sendFile(DATA) });
     try {
       const wrongSha = 'cd'.repeat(32);
-      await expectRejects(resolvePretrained({ ...ENTRY, sizeBytes: DATA.length - 1 }, opts(srv)), DownloadError, new RegExp(`server sends ${DATA.length} bytes, expected ${DATA.length - 1}`));
+      await expectRejects(
+        resolvePretrained({ ...ENTRY, sizeBytes: DATA.length - 1 }, opts(srv)),
+        DownloadError,
+        new RegExp(`server sends ${DATA.length} bytes, expected ${DATA.length - 1}`),
+      );
       await expectRejects(resolvePretrained({ ...ENTRY, sha256: wrongSha }, opts(srv)), DownloadError, new RegExp(`got ${SHA}, expected ${wrongSha}`));
       expect(filesUnder(tmp)).to.deep.equal([]);
       // The right values pass.
@@ -370,7 +408,11 @@ describe('zoo cache (resolvePretrained)', () => {
   it('a cached checkpoint that does not match the entry hash is refused, not silently used', async () => {
     fs.mkdirSync(path.join(tmp, 'checkpoints'));
     fs.writeFileSync(path.join(tmp, 'checkpoints', ENTRY.file), DATA);
-    await expectRejects(resolvePretrained({ ...ENTRY, sha256: 'ef'.repeat(32) }, { cacheDir: tmp, env: {}, offline: true }), ZooError, /has sha256 .* delete .* to download it again/);
+    await expectRejects(
+      resolvePretrained({ ...ENTRY, sha256: 'ef'.repeat(32) }, { cacheDir: tmp, env: {}, offline: true }),
+      ZooError,
+      /has sha256 .* delete .* to download it again/,
+    );
     expect(fs.existsSync(path.join(tmp, NAME))).to.equal(false);
   });
 

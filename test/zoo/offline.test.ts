@@ -26,6 +26,9 @@ describe('zoo/offline first use', () => {
     expect(m).to.include(`place it at ${checkpoint}`);
     expect(m).to.include(`CONVNEXT_MIRROR=http://host/ to a server holding ${entry.url.replace('https://dl.fbaipublicfiles.com/', '')}`);
     expect(m).to.include('convnext convert <checkpoint.pth> <dir>, then --model <dir>');
-    expect(fs.readdirSync(tmp, { recursive: true } as { recursive: true }).filter((f) => String(f).includes('partial')), 'no partial file left').to.deep.equal([]);
+    expect(
+      fs.readdirSync(tmp, { recursive: true } as { recursive: true }).filter((f) => String(f).includes('partial')),
+      'no partial file left',
+    ).to.deep.equal([]);
   });
 });

@@ -4,7 +4,14 @@ import { MODEL_CONFIGS } from '../../src/model/configs';
 import { ZooEntry, defaultPretrained, downloadUrl, getPretrained, isZooName, listPretrained, registerPretrained, unregisterPretrained } from '../../src/zoo';
 import { ZooError } from '../../src/errors';
 
-const PRE = { inputSize: 32, cropPct: 1, cropMode: 'squash' as const, interpolation: 'bicubic' as const, mean: [0.5, 0.5, 0.5] as [number, number, number], std: [0.5, 0.5, 0.5] as [number, number, number] };
+const PRE = {
+  inputSize: 32,
+  cropPct: 1,
+  cropMode: 'squash' as const,
+  interpolation: 'bicubic' as const,
+  mean: [0.5, 0.5, 0.5] as [number, number, number],
+  std: [0.5, 0.5, 0.5] as [number, number, number],
+};
 
 describe('zoo registry', () => {
   it('covers the official V1 and V2 checkpoints (47 entries, 8 of them FCMAE encoders)', () => {
@@ -100,7 +107,16 @@ describe('zoo registry', () => {
   });
 
   describe('custom entries', () => {
-    const custom: ZooEntry = { name: 'convnext_tiny.my_birds', arch: 'convnext_tiny', url: 'https://example.org/w/birds.pth', file: 'birds.pth', numClasses: 3, labels: ['a', 'b', 'c'], preprocessing: PRE, license: 'proprietary' };
+    const custom: ZooEntry = {
+      name: 'convnext_tiny.my_birds',
+      arch: 'convnext_tiny',
+      url: 'https://example.org/w/birds.pth',
+      file: 'birds.pth',
+      numClasses: 3,
+      labels: ['a', 'b', 'c'],
+      preprocessing: PRE,
+      license: 'proprietary',
+    };
     afterEach(() => unregisterPretrained(custom.name));
 
     it('registers, lists after the built-ins, and unregisters', () => {

@@ -56,20 +56,7 @@ export abstract class PyCustom {
 }
 
 /** Any value the unpickler can produce. Python int and float are both `number` (bigint beyond 2^53). */
-export type PyValue =
-  | null
-  | boolean
-  | number
-  | bigint
-  | string
-  | Uint8Array
-  | PyTuple
-  | PyList
-  | PyDict
-  | PySet
-  | PyGlobal
-  | PyObject
-  | PyCustom;
+export type PyValue = null | boolean | number | bigint | string | Uint8Array | PyTuple | PyList | PyDict | PySet | PyGlobal | PyObject | PyCustom;
 
 /** What a handler may use: the file (for errors), the opcode offset, and the work budget. */
 export interface HandlerContext {

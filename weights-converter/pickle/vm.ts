@@ -47,8 +47,20 @@ function decodeLong(b: Uint8Array): number | bigint {
 
 /** Opcodes of Lib/pickle.py that are deliberately not implemented, named in the error. */
 const UNSUPPORTED: Readonly<Record<number, string>> = {
-  0x46: 'FLOAT', 0x49: 'INT', 0x4c: 'LONG', 0x50: 'PERSID', 0x53: 'STRING', 0x56: 'UNICODE', 0x67: 'GET',
-  0x69: 'INST', 0x6f: 'OBJ', 0x70: 'PUT', 0x82: 'EXT1', 0x83: 'EXT2', 0x84: 'EXT4', 0x97: 'NEXT_BUFFER',
+  0x46: 'FLOAT',
+  0x49: 'INT',
+  0x4c: 'LONG',
+  0x50: 'PERSID',
+  0x53: 'STRING',
+  0x56: 'UNICODE',
+  0x67: 'GET',
+  0x69: 'INST',
+  0x6f: 'OBJ',
+  0x70: 'PUT',
+  0x82: 'EXT1',
+  0x83: 'EXT2',
+  0x84: 'EXT4',
+  0x97: 'NEXT_BUFFER',
   0x98: 'READONLY_BUFFER',
 };
 
@@ -407,9 +419,7 @@ const DISPATCH: readonly (Op | undefined)[] = (() => {
 })();
 
 /** The opcodes the machine implements (for tests and documentation). */
-export const SUPPORTED_OPCODES: readonly number[] = [STOP, ...DISPATCH.flatMap((op, code) => (op === undefined ? [] : [code]))].sort(
-  (a, b) => a - b,
-);
+export const SUPPORTED_OPCODES: readonly number[] = [STOP, ...DISPATCH.flatMap((op, code) => (op === undefined ? [] : [code]))].sort((a, b) => a - b);
 
 /**
  * Run one pickle from `src` up to and including its STOP opcode and return the result.
@@ -434,10 +444,6 @@ export function unpickle(src: ByteSource, opts: UnpickleOptions): PyValue {
       continue;
     }
     const name = UNSUPPORTED[op];
-    m.fail(
-      name !== undefined
-        ? `unsupported pickle opcode ${name} (0x${op.toString(16)})`
-        : `unknown pickle opcode 0x${op.toString(16).padStart(2, '0')}`,
-    );
+    m.fail(name !== undefined ? `unsupported pickle opcode ${name} (0x${op.toString(16)})` : `unknown pickle opcode 0x${op.toString(16).padStart(2, '0')}`);
   }
 }

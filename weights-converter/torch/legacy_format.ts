@@ -80,7 +80,10 @@ export function openTorchLegacy(path: string): TorchContents {
       }
       const bytes = ref.numel * ITEM_SIZE[ref.dtype];
       if (pos + 8 + bytes > size) {
-        throw new CheckpointError(path, `truncated legacy checkpoint: storage '${key}' (${bytes} bytes at ${pos + 8}) extends past the end of the ${size}-byte file`);
+        throw new CheckpointError(
+          path,
+          `truncated legacy checkpoint: storage '${key}' (${bytes} bytes at ${pos + 8}) extends past the end of the ${size}-byte file`,
+        );
       }
       offsets.set(key, pos + 8);
       pos += 8 + bytes;

@@ -25,10 +25,7 @@ export function openTorchZip(path: string, opts: ReadCheckpointOptions = {}): To
     const prefix = first.includes('/') ? first.slice(0, first.indexOf('/') + 1) : '';
     const pklName = `${prefix}data.pkl`;
     if (zip.get(`${prefix}constants.pkl`) !== undefined || names.some((n) => n.startsWith(`${prefix}code/`))) {
-      throw new CheckpointError(
-        path,
-        'this is a TorchScript archive (torch.jit.save), not a torch.save checkpoint; save model.state_dict() with torch.save',
-      );
+      throw new CheckpointError(path, 'this is a TorchScript archive (torch.jit.save), not a torch.save checkpoint; save model.state_dict() with torch.save');
     }
     if (zip.get(pklName) === undefined) {
       throw new CheckpointError(path, `zip archive has no '${pklName}' entry (not a torch.save checkpoint)`);

@@ -41,21 +41,44 @@ export function conv2dBackpropFilterNHWC(x: Float32Array, dy: Float32Array, g: C
         const o1 = o0 + outC;
         let co = 0;
         for (; co + 4 <= outC; co += 4) {
-          let a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+          let a0 = 0,
+            a1 = 0,
+            a2 = 0,
+            a3 = 0,
+            b0 = 0,
+            b1 = 0,
+            b2 = 0,
+            b3 = 0;
           for (let p = 0; p < np; p++) {
             const xi = xo[p] + ci;
             const yi = yo[p] + co;
             const x0 = x[xi];
             const x1 = x[xi + 1];
-            const d0 = dy[yi], d1 = dy[yi + 1], d2 = dy[yi + 2], d3 = dy[yi + 3];
-            a0 += x0 * d0; a1 += x0 * d1; a2 += x0 * d2; a3 += x0 * d3;
-            b0 += x1 * d0; b1 += x1 * d1; b2 += x1 * d2; b3 += x1 * d3;
+            const d0 = dy[yi],
+              d1 = dy[yi + 1],
+              d2 = dy[yi + 2],
+              d3 = dy[yi + 3];
+            a0 += x0 * d0;
+            a1 += x0 * d1;
+            a2 += x0 * d2;
+            a3 += x0 * d3;
+            b0 += x1 * d0;
+            b1 += x1 * d1;
+            b2 += x1 * d2;
+            b3 += x1 * d3;
           }
-          out[o0 + co] = a0; out[o0 + co + 1] = a1; out[o0 + co + 2] = a2; out[o0 + co + 3] = a3;
-          out[o1 + co] = b0; out[o1 + co + 1] = b1; out[o1 + co + 2] = b2; out[o1 + co + 3] = b3;
+          out[o0 + co] = a0;
+          out[o0 + co + 1] = a1;
+          out[o0 + co + 2] = a2;
+          out[o0 + co + 3] = a3;
+          out[o1 + co] = b0;
+          out[o1 + co + 1] = b1;
+          out[o1 + co + 2] = b2;
+          out[o1 + co + 3] = b3;
         }
         for (; co < outC; co++) {
-          let a0 = 0, b0 = 0;
+          let a0 = 0,
+            b0 = 0;
           for (let p = 0; p < np; p++) {
             const d = dy[yo[p] + co];
             const xi = xo[p] + ci;
@@ -70,13 +93,22 @@ export function conv2dBackpropFilterNHWC(x: Float32Array, dy: Float32Array, g: C
         const o0 = tap + ci * outC;
         let co = 0;
         for (; co + 4 <= outC; co += 4) {
-          let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+          let a0 = 0,
+            a1 = 0,
+            a2 = 0,
+            a3 = 0;
           for (let p = 0; p < np; p++) {
             const x0 = x[xo[p] + ci];
             const yi = yo[p] + co;
-            a0 += x0 * dy[yi]; a1 += x0 * dy[yi + 1]; a2 += x0 * dy[yi + 2]; a3 += x0 * dy[yi + 3];
+            a0 += x0 * dy[yi];
+            a1 += x0 * dy[yi + 1];
+            a2 += x0 * dy[yi + 2];
+            a3 += x0 * dy[yi + 3];
           }
-          out[o0 + co] = a0; out[o0 + co + 1] = a1; out[o0 + co + 2] = a2; out[o0 + co + 3] = a3;
+          out[o0 + co] = a0;
+          out[o0 + co + 1] = a1;
+          out[o0 + co + 2] = a2;
+          out[o0 + co + 3] = a3;
         }
         for (; co < outC; co++) {
           let a0 = 0;

@@ -37,7 +37,10 @@ function depthwiseFilterMult1(x: Float32Array, dy: Float32Array, g: ConvGeometry
       const iwMin = owMin * strideW + kw * dilW - padLeft;
       let c = 0;
       for (; c + 4 <= C; c += 4) {
-        let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        let a0 = 0,
+          a1 = 0,
+          a2 = 0,
+          a3 = 0;
         for (let n = 0; n < batch; n++) {
           for (let oh = ohMin; oh < ohMax; oh++) {
             const ih = oh * strideH + kh * dilH - padTop;
@@ -51,7 +54,10 @@ function depthwiseFilterMult1(x: Float32Array, dy: Float32Array, g: ConvGeometry
             }
           }
         }
-        out[wOff + c] = a0; out[wOff + c + 1] = a1; out[wOff + c + 2] = a2; out[wOff + c + 3] = a3;
+        out[wOff + c] = a0;
+        out[wOff + c + 1] = a1;
+        out[wOff + c + 2] = a2;
+        out[wOff + c + 3] = a3;
       }
       for (; c < C; c++) {
         let a0 = 0;

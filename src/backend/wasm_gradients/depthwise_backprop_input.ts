@@ -49,7 +49,10 @@ export function depthwiseBackpropInputNHWC(dy: Float32Array, w: Float32Array, g:
           // 4-channel register blocks summed over the taps.
           let c = 0;
           for (; c + 4 <= inC; c += 4) {
-            let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+            let a0 = 0,
+              a1 = 0,
+              a2 = 0,
+              a3 = 0;
             for (let t = 0; t < nt; t++) {
               const yi = dyo[t] + c;
               const wi = wo[t] + c;
@@ -58,7 +61,10 @@ export function depthwiseBackpropInputNHWC(dy: Float32Array, w: Float32Array, g:
               a2 += dy[yi + 2] * w[wi + 2];
               a3 += dy[yi + 3] * w[wi + 3];
             }
-            out[xo + c] = a0; out[xo + c + 1] = a1; out[xo + c + 2] = a2; out[xo + c + 3] = a3;
+            out[xo + c] = a0;
+            out[xo + c + 1] = a1;
+            out[xo + c + 2] = a2;
+            out[xo + c + 3] = a3;
           }
           for (; c < inC; c++) {
             let a0 = 0;

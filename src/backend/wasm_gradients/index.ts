@@ -32,11 +32,7 @@ export { depthwiseBackpropFilterNHWC } from './depthwise_backprop_filter';
 export { depthwiseBackpropInputNHWC } from './depthwise_backprop_input';
 
 /** The kernels this module can supply, in registration order. */
-export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
-  conv2dBackpropFilterConfig,
-  depthwiseBackpropFilterConfig,
-  depthwiseBackpropInputConfig,
-];
+export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [conv2dBackpropFilterConfig, depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig];
 
 /**
  * Registers, for backend 'wasm', each training kernel that is not registered yet (a later

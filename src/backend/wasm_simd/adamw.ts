@@ -36,9 +36,23 @@ export const adamwKernelConfig: tf.KernelConfig = {
     const b = backend as HeapBackend;
     const [p2, m2, v2] = [b.makeOutput(p.shape, 'float32'), b.makeOutput(p.shape, 'float32'), b.makeOutput(p.shape, 'float32')];
     kernels.adamw_f32(
-      heapOffset(b, p), heapOffset(b, m), heapOffset(b, v), heapOffset(b, g),
-      heapOffset(b, p2), heapOffset(b, m2), heapOffset(b, v2), n,
-      a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.keep, a.bc2Sqrt, a.eps, a.step, a.decay ? 1 : 0,
+      heapOffset(b, p),
+      heapOffset(b, m),
+      heapOffset(b, v),
+      heapOffset(b, g),
+      heapOffset(b, p2),
+      heapOffset(b, m2),
+      heapOffset(b, v2),
+      n,
+      a.beta1,
+      1 - a.beta1,
+      a.beta2,
+      1 - a.beta2,
+      a.keep,
+      a.bc2Sqrt,
+      a.eps,
+      a.step,
+      a.decay ? 1 : 0,
     );
     return [p2, m2, v2];
   },

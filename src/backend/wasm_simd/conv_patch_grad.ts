@@ -24,7 +24,11 @@ interface ConvGradAttrs {
 }
 
 /** The patch geometry if this conv is a patchify one we take, else null. */
-function patchify(xShape: number[], filterShape: number[], attrs: ConvGradAttrs): { n: number; h: number; w: number; c: number; oh: number; ow: number; s: number; cout: number } | null {
+function patchify(
+  xShape: number[],
+  filterShape: number[],
+  attrs: ConvGradAttrs,
+): { n: number; h: number; w: number; c: number; oh: number; ow: number; s: number; cout: number } | null {
   if ((attrs.dataFormat ?? 'NHWC') !== 'NHWC' || xShape.length !== 4 || filterShape.length !== 4) return null;
   const [fh, fw, fc, cout] = filterShape;
   const [n, h, w, c] = xShape;
@@ -60,7 +64,19 @@ export function simdConv2DBackpropFilter(args: Args): tf.TensorInfo | null {
   const patches = backend.makeOutput([rows, cols], 'float32');
   const out = backend.makeOutput(attrs.filterShape, 'float32');
   kernels.patches_f32(heapOffset(backend, x), heapOffset(backend, patches), g.n, g.oh, g.ow, g.s, g.c, g.h, g.w);
-  kernels.gemm_tn_f32(heapOffset(backend, patches), heapOffset(backend, dy), 0, heapOffset(backend, out), cols, rows, g.cout, scratchFor(backend), KC, packedAFor(backend), MC);
+  kernels.gemm_tn_f32(
+    heapOffset(backend, patches),
+    heapOffset(backend, dy),
+    0,
+    heapOffset(backend, out),
+    cols,
+    rows,
+    g.cout,
+    scratchFor(backend),
+    KC,
+    packedAFor(backend),
+    MC,
+  );
   backend.disposeData(patches.dataId);
   return out;
 }
@@ -79,7 +95,19 @@ export function simdConv2DBackpropInput(args: Args): tf.TensorInfo | null {
   const cols = g.s * g.s * g.c;
   const patches = backend.makeOutput([rows, cols], 'float32');
   const out = backend.makeOutput(attrs.inputShape, 'float32');
-  kernels.gemm_nt_f32(heapOffset(backend, dy), heapOffset(backend, filter), 0, heapOffset(backend, patches), rows, g.cout, cols, scratchFor(backend), KC, packedAFor(backend), MC);
+  kernels.gemm_nt_f32(
+    heapOffset(backend, dy),
+    heapOffset(backend, filter),
+    0,
+    heapOffset(backend, patches),
+    rows,
+    g.cout,
+    cols,
+    scratchFor(backend),
+    KC,
+    packedAFor(backend),
+    MC,
+  );
   kernels.unpatches_f32(heapOffset(backend, patches), heapOffset(backend, out), g.n, g.oh, g.ow, g.s, g.c, g.h, g.w);
   backend.disposeData(patches.dataId);
   return out;

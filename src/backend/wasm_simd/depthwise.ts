@@ -20,11 +20,7 @@ interface DepthwiseAttrs {
 }
 
 /** Runs the SIMD kernel if this call is one it takes; returns null otherwise. */
-export function simdDepthwise(args: {
-  inputs: tf.NamedTensorInfoMap;
-  backend: unknown;
-  attrs?: tf.NamedAttrMap;
-}): tf.TensorInfo | null {
+export function simdDepthwise(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo | null {
   const { x, filter, bias, preluActivationWeights } = args.inputs;
   const attrs = (args.attrs ?? {}) as unknown as DepthwiseAttrs;
   if (!x || !filter || preluActivationWeights) return null;
@@ -52,16 +48,6 @@ export function simdDepthwise(args: {
   if (!kernels) return null;
   const backend = args.backend as HeapBackend;
   const out = backend.makeOutput(x.shape, 'float32');
-  kernels.depthwise_nhwc(
-    heapOffset(backend, x),
-    heapOffset(backend, filter),
-    bias ? heapOffset(backend, bias) : 0,
-    heapOffset(backend, out),
-    n,
-    h,
-    w,
-    c,
-    k,
-  );
+  kernels.depthwise_nhwc(heapOffset(backend, x), heapOffset(backend, filter), bias ? heapOffset(backend, bias) : 0, heapOffset(backend, out), n, h, w, c, k);
   return out;
 }

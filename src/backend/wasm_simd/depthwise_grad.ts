@@ -39,8 +39,14 @@ function sameStride1(xShape: number[], filterShape: number[], attrs: GradAttrs):
   const p = (k - 1) / 2;
   const { top, left, bottom, right } = info.padInfo;
   return (
-    info.strideHeight === 1 && info.strideWidth === 1 && info.dilationHeight === 1 && info.dilationWidth === 1 &&
-    top === p && left === p && bottom === p && right === p
+    info.strideHeight === 1 &&
+    info.strideWidth === 1 &&
+    info.dilationHeight === 1 &&
+    info.dilationWidth === 1 &&
+    top === p &&
+    left === p &&
+    bottom === p &&
+    right === p
   );
 }
 

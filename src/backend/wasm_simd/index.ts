@@ -63,7 +63,14 @@ const FAST_PATHS: Record<string, FastPath> = {
 };
 
 /** Kernels of our own ops, for 'wasm' only. */
-const OWN_KERNELS: tf.KernelConfig[] = [geluKernelConfig, geluGradKernelConfig, layerNormKernelConfig, layerNormGradKernelConfig, linearGradKernelConfig, adamwKernelConfig];
+const OWN_KERNELS: tf.KernelConfig[] = [
+  geluKernelConfig,
+  geluGradKernelConfig,
+  layerNormKernelConfig,
+  layerNormGradKernelConfig,
+  linearGradKernelConfig,
+  adamwKernelConfig,
+];
 
 /** The package's kernels we stand in front of, by name (to restore them). */
 const replaced = new Map<string, tf.KernelConfig>();

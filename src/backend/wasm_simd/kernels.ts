@@ -38,8 +38,23 @@ export interface SimdExports {
   depthwise_filter_grad7_nhwc(x: number, dy: number, dw: number, n: number, h: number, w: number, c: number): void;
   /** adamw.wat */
   adamw_f32(
-    p: number, m: number, v: number, g: number, p2: number, m2: number, v2: number, n: number,
-    b1: number, omb1: number, b2: number, omb2: number, keep: number, bc2: number, eps: number, step: number, decay: number,
+    p: number,
+    m: number,
+    v: number,
+    g: number,
+    p2: number,
+    m2: number,
+    v2: number,
+    n: number,
+    b1: number,
+    omb1: number,
+    b2: number,
+    omb2: number,
+    keep: number,
+    bc2: number,
+    eps: number,
+    step: number,
+    decay: number,
   ): void;
   /** patches.wat */
   patches_f32(x: number, p: number, n: number, oh: number, ow: number, s: number, c: number, h: number, w: number): void;
@@ -54,11 +69,7 @@ const instances = new WeakMap<object, SimdExports | null>();
 function isHeapBackend(b: unknown): b is HeapBackend {
   const c = b as Partial<HeapBackend> | null;
   return (
-    !!c &&
-    typeof c.makeOutput === 'function' &&
-    typeof c.dataIdMap?.get === 'function' &&
-    typeof c.wasm === 'object' &&
-    typeof c.wasm._malloc === 'function'
+    !!c && typeof c.makeOutput === 'function' && typeof c.dataIdMap?.get === 'function' && typeof c.wasm === 'object' && typeof c.wasm._malloc === 'function'
   );
 }
 

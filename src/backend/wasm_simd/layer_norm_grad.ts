@@ -17,8 +17,10 @@ export const layerNormGradKernelConfig: tf.KernelConfig = {
     const c = x.shape[x.shape.length - 1];
     const size = tf.util.sizeFromShape(x.shape);
     const ok =
-      [x, weight, dy].every((t) => t.dtype === 'float32') && c % 4 === 0 &&
-      tf.util.sizeFromShape(weight.shape) === c && tf.util.sizeFromShape(dy.shape) === size;
+      [x, weight, dy].every((t) => t.dtype === 'float32') &&
+      c % 4 === 0 &&
+      tf.util.sizeFromShape(weight.shape) === c &&
+      tf.util.sizeFromShape(dy.shape) === size;
     if (!kernels || !ok) {
       throw new Error(`${LAYER_NORM_GRAD_KERNEL}: needs float32 x and dy [..., C] with C % 4 == 0 and a [C] weight on the wasm backend`);
     }
@@ -27,8 +29,15 @@ export const layerNormGradKernelConfig: tf.KernelConfig = {
     const dw = b.makeOutput([c], 'float32');
     const db = b.makeOutput([c], 'float32');
     kernels.layer_norm_grad_f32(
-      heapOffset(b, x), heapOffset(b, weight), heapOffset(b, dy),
-      heapOffset(b, dx), heapOffset(b, dw), heapOffset(b, db), size / c, c, eps,
+      heapOffset(b, x),
+      heapOffset(b, weight),
+      heapOffset(b, dy),
+      heapOffset(b, dx),
+      heapOffset(b, dw),
+      heapOffset(b, db),
+      size / c,
+      c,
+      eps,
     );
     return [dx, dw, db];
   },

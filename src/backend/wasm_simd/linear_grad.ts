@@ -25,7 +25,12 @@ export const linearGradKernelConfig: tf.KernelConfig = {
     const cout = w.shape[1];
     const ok =
       [x, w, dy].every((t) => t.dtype === 'float32' && t.shape.length === 2) &&
-      w.shape[0] === cin && dy.shape[0] === p && dy.shape[1] === cout && p > 0 && cin % 8 === 0 && cout % 8 === 0;
+      w.shape[0] === cin &&
+      dy.shape[0] === p &&
+      dy.shape[1] === cout &&
+      p > 0 &&
+      cin % 8 === 0 &&
+      cout % 8 === 0;
     if (!kernels || !ok) {
       throw new Error(
         `${LINEAR_GRAD_KERNEL}: needs float32 x [P, Cin], w [Cin, Cout], dy [P, Cout] with P > 0 and Cin, Cout % 8 == 0 on the wasm backend, ` +

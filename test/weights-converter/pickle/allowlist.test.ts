@@ -14,7 +14,24 @@ function load(bytes: Uint8Array, globals = BASE_GLOBALS): PyValue {
 describe('weights-converter/pickle/allowlist', () => {
   it('is exactly this list of names: adding one is a deliberate, reviewed change', () => {
     const storages = ['Float', 'Half', 'BFloat16', 'Double', 'Long', 'Int', 'Short', 'Char', 'Byte', 'Bool'].map((t) => `${t}Storage`);
-    const dtypes = ['float32', 'float', 'float16', 'half', 'bfloat16', 'float64', 'double', 'int64', 'long', 'int32', 'int', 'int16', 'short', 'int8', 'uint8', 'bool'];
+    const dtypes = [
+      'float32',
+      'float',
+      'float16',
+      'half',
+      'bfloat16',
+      'float64',
+      'double',
+      'int64',
+      'long',
+      'int32',
+      'int',
+      'int16',
+      'short',
+      'int8',
+      'uint8',
+      'bool',
+    ];
     const base = ['collections.OrderedDict', 'builtins.set', 'builtins.frozenset', 'builtins.bytes', 'builtins.bytearray', '_codecs.encode'];
     const expected = [
       ...base,
@@ -88,9 +105,10 @@ describe('weights-converter/pickle/allowlist', () => {
     for (const [module, name, full] of cases) {
       it(full, () => {
         const p = new PickleBuilder().proto().global(module, name).str('touch /tmp/x').raw(0x85).reduce().stop().bytes();
-        const err = expectCheckpointError(() => load(p, TORCH_GLOBALS), new RegExp(
-          `refusing to load global '${full.replace(/\./g, '\\.')}' \\(not in the allowlist of tensor state-dict types\\)`,
-        ));
+        const err = expectCheckpointError(
+          () => load(p, TORCH_GLOBALS),
+          new RegExp(`refusing to load global '${full.replace(/\./g, '\\.')}' \\(not in the allowlist of tensor state-dict types\\)`),
+        );
         expect(err).to.be.instanceOf(UnsafePickleError);
         expect((err as UnsafePickleError).globalName).to.equal(full);
       });

@@ -9,7 +9,10 @@ describe('weights-converter/pickle/builtins', () => {
     const ctx = handlerContext();
     const d = orderedDict([new PyList([new PyTuple(['z', 1]), new PyList(['a', 2])])], ctx) as PyDict;
     expect(d.className).to.equal('collections.OrderedDict');
-    expect([...d.map]).to.deep.equal([['z', 1], ['a', 2]]);
+    expect([...d.map]).to.deep.equal([
+      ['z', 1],
+      ['a', 2],
+    ]);
     expect(ctx.charged).to.equal(2);
     expect((orderedDict([], ctx) as PyDict).map.size).to.equal(0);
     expect((orderedDict([null], ctx) as PyDict).map.size).to.equal(0);

@@ -53,7 +53,10 @@ describe('weights-converter/pickle/torch_rebuild', () => {
       () => rebuildTensorV3([new StorageRef('b', 'uint8', 16, 'cpu', 2), 0, tuple(1), tuple(1), false, null, inert('torch.float32')], ctx),
       /storage 'b' is not aligned for float32/,
     );
-    expectCheckpointError(() => rebuildTensorV3([bytes, 0, tuple(1), tuple(1), false, null, inert('torch.complex64')], ctx), /unsupported tensor dtype global 'torch\.complex64'/);
+    expectCheckpointError(
+      () => rebuildTensorV3([bytes, 0, tuple(1), tuple(1), false, null, inert('torch.complex64')], ctx),
+      /unsupported tensor dtype global 'torch\.complex64'/,
+    );
   });
 
   it('parameters and _rebuild_from_type_v2 unwrap to the tensor; other tensor types are refused', () => {
@@ -65,7 +68,10 @@ describe('weights-converter/pickle/torch_rebuild', () => {
     const args = new PyTuple([storage, 0, tuple(3), tuple(1)]);
     const r = rebuildFromType([v2, inert('torch.nn.parameter.Parameter'), args, null], ctx) as TensorRef;
     expect(r.shape).to.deep.equal([3]);
-    expectCheckpointError(() => rebuildFromType([v2, inert('torch.masked.MaskedTensor'), args], ctx), /unsupported tensor type global 'torch\.masked\.MaskedTensor'/);
+    expectCheckpointError(
+      () => rebuildFromType([v2, inert('torch.masked.MaskedTensor'), args], ctx),
+      /unsupported tensor type global 'torch\.masked\.MaskedTensor'/,
+    );
     expectCheckpointError(() => rebuildFromType([inert('torch.float32'), inert('torch.Tensor'), args], ctx), /global 'torch\.float32' is not callable/);
   });
 
@@ -131,7 +137,10 @@ describe('weights-converter/pickle/torch_rebuild', () => {
       const pkl = new PickleBuilder().proto().emptyDict().str('w').tensor('FloatStorage', '0', 1, 0, [100000, 100000], [0, 0]).setitem().stop().bytes();
       expectCheckpointError(() => read('wide.pth', torchZip(pkl, { 0: f32Bytes([1]) })), /overlapping strides\) is too large|too large/);
       const mid = new PickleBuilder().proto().emptyDict().str('w').tensor('FloatStorage', '0', 1, 0, [5000, 5000], [0, 0]).setitem().stop().bytes();
-      expectCheckpointError(() => read('mid.pth', torchZip(mid, { 0: f32Bytes([1]) })), /tensor view of 25000000 elements over a storage of 1 elements \(overlapping strides\) is too large/);
+      expectCheckpointError(
+        () => read('mid.pth', torchZip(mid, { 0: f32Bytes([1]) })),
+        /tensor view of 25000000 elements over a storage of 1 elements \(overlapping strides\) is too large/,
+      );
     });
   });
 });

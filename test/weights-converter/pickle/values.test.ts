@@ -38,7 +38,10 @@ describe('weights-converter/pickle/values', () => {
     d.map.set('z', 1);
     d.map.set('a', 2);
     d.map.set('z', 3);
-    expect([...d.map]).to.deep.equal([['z', 3], ['a', 2]]);
+    expect([...d.map]).to.deep.equal([
+      ['z', 3],
+      ['a', 2],
+    ]);
     expect(d.state).to.equal(undefined);
     expect(new PyObject('x', []).state).to.equal(undefined);
   });

@@ -43,7 +43,10 @@ describe('weights-converter/torch/legacy_format', () => {
     const base = fixture('legacy_dtypes.pth');
     it('truncated in the storage area', () => {
       const whole = fs.readFileSync(base);
-      expectCheckpointError(() => readCheckpointSync(put(whole.subarray(0, whole.length - 10))), /truncated legacy checkpoint: storage '\d+' \(\d+ bytes at \d+\) extends past the end/);
+      expectCheckpointError(
+        () => readCheckpointSync(put(whole.subarray(0, whole.length - 10))),
+        /truncated legacy checkpoint: storage '\d+' \(\d+ bytes at \d+\) extends past the end/,
+      );
     });
     it('truncated in the pickles', () => {
       const whole = fs.readFileSync(base);

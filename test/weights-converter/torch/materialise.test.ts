@@ -27,7 +27,14 @@ describe('weights-converter/torch/materialise', () => {
   const s = new StorageRef('0', 'float32', 12, 'cpu');
   const base = f32Bytes([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
   const view = (offset: number, shape: number[], stride: number[], st = s) =>
-    new TensorRef(st, offset, shape, stride, st.dtype, shape.reduce((a, b) => a * b, 1));
+    new TensorRef(
+      st,
+      offset,
+      shape,
+      stride,
+      st.dtype,
+      shape.reduce((a, b) => a * b, 1),
+    );
 
   it('reads one block per storage, applies offsets and strides, keeps the state dict order', () => {
     const src = memorySource({ 0: base });
@@ -51,7 +58,14 @@ describe('weights-converter/torch/materialise', () => {
 
   it('falls back to byte ranges per tensor when the storage is too big for one block', () => {
     const src = memorySource({ 0: base }, false);
-    const out = materializeTensors([['a', view(2, [2], [3])], ['b', view(10, [2], [1])]], src, 'f');
+    const out = materializeTensors(
+      [
+        ['a', view(2, [2], [3])],
+        ['b', view(10, [2], [1])],
+      ],
+      src,
+      'f',
+    );
     expect([...out.get('a')!.data]).to.deep.equal([2, 5]);
     expect([...out.get('b')!.data]).to.deep.equal([10, 11]);
     expect(src.calls).to.deep.equal(['block 0 8 40', 'range 0 8 16', 'range 0 40 8']);

@@ -31,34 +31,64 @@ describe('weights-converter/torch/state_dict', () => {
   describe('selectStateDict', () => {
     it('a dict of tensors is the state dict', () => {
       const a = tensor();
-      const s = selectStateDict(dict([['w', a], ['b', tensor()]]), 'f');
+      const s = selectStateDict(
+        dict([
+          ['w', a],
+          ['b', tensor()],
+        ]),
+        'f',
+      );
       expect(s.wrapper).to.equal(null);
       expect(s.entries.map(([k]) => k)).to.deep.equal(['w', 'b']);
       expect(s.entries[0][1]).to.equal(a);
       expect([s.otherKeys, s.strippedPrefix]).to.deep.equal([[], null]);
     });
 
-    it('wrapper keys are tried in order; the rest is listed, sorted, with the wrapper\'s own non-tensors', () => {
+    it("wrapper keys are tried in order; the rest is listed, sorted, with the wrapper's own non-tensors", () => {
       expect(WRAPPER_KEYS).to.deep.equal(['model', 'state_dict', 'model_ema', 'module', 'state_dict_ema']);
       const root = dict([
         ['epoch', 3],
         ['state_dict_ema', dict([['w', tensor()]])],
-        ['state_dict', dict([['w', tensor()], ['_metadata', dict([])]])],
+        [
+          'state_dict',
+          dict([
+            ['w', tensor()],
+            ['_metadata', dict([])],
+          ]),
+        ],
         ['optimizer', dict([])],
       ]);
       const s = selectStateDict(root, 'f');
       expect(s.wrapper).to.equal('state_dict');
       expect(s.otherKeys).to.deep.equal(['epoch', 'optimizer', 'state_dict._metadata', 'state_dict_ema']);
       // A wrapper without tensors is skipped.
-      const t = selectStateDict(dict([['model', dict([['x', 1]])], ['model_ema', dict([['w', tensor()]])]]), 'f');
+      const t = selectStateDict(
+        dict([
+          ['model', dict([['x', 1]])],
+          ['model_ema', dict([['w', tensor()]])],
+        ]),
+        'f',
+      );
       expect(t.wrapper).to.equal('model_ema');
       expect(t.otherKeys).to.deep.equal(['model']);
     });
 
     it("'module.' is stripped only when every key has it", () => {
-      const all = selectStateDict(dict([['module.a', tensor()], ['module.b', tensor()]]), 'f');
+      const all = selectStateDict(
+        dict([
+          ['module.a', tensor()],
+          ['module.b', tensor()],
+        ]),
+        'f',
+      );
       expect([all.strippedPrefix, all.entries.map(([k]) => k)]).to.deep.equal(['module.', ['a', 'b']]);
-      const some = selectStateDict(dict([['module.a', tensor()], ['b', tensor()]]), 'f');
+      const some = selectStateDict(
+        dict([
+          ['module.a', tensor()],
+          ['b', tensor()],
+        ]),
+        'f',
+      );
       expect([some.strippedPrefix, some.entries.map(([k]) => k)]).to.deep.equal([null, ['module.a', 'b']]);
     });
 
@@ -96,14 +126,8 @@ describe('weights-converter/torch/state_dict', () => {
         readCheckpoint(fixture('fb_wrapped.pth'), { wrapperKey: 'ema' }),
         /wrapper key 'ema' not found; top-level keys: model, optimizer, epoch, model_ema, max_accuracy, args, scaler/,
       );
-      await expectCheckpointErrorAsync(
-        readCheckpoint(fixture('fb_wrapped.pth'), { wrapperKey: 'epoch' }),
-        /'epoch' holds int, not a state dict/,
-      );
-      await expectCheckpointErrorAsync(
-        readCheckpoint(fixture('mixed.safetensors'), { wrapperKey: 'model' }),
-        /safetensors files have no wrapper/,
-      );
+      await expectCheckpointErrorAsync(readCheckpoint(fixture('fb_wrapped.pth'), { wrapperKey: 'epoch' }), /'epoch' holds int, not a state dict/);
+      await expectCheckpointErrorAsync(readCheckpoint(fixture('mixed.safetensors'), { wrapperKey: 'model' }), /safetensors files have no wrapper/);
     });
   });
 

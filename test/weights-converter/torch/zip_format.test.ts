@@ -30,7 +30,9 @@ describe('weights-converter/torch/zip_format', () => {
   });
 
   it('a TorchScript archive', () => {
-    const z = torchZip(new PickleBuilder().proto().emptyDict().stop().bytes(), {}, [{ name: 'archive/constants.pkl', data: Buffer.from([0x80, 2, 0x29, 0x2e]) }]);
+    const z = torchZip(new PickleBuilder().proto().emptyDict().stop().bytes(), {}, [
+      { name: 'archive/constants.pkl', data: Buffer.from([0x80, 2, 0x29, 0x2e]) },
+    ]);
     expectCheckpointError(() => readCheckpointSync(put(z)), /TorchScript archive \(torch\.jit\.save\)/);
   });
   it('a zip without data.pkl', () => {
@@ -70,7 +72,10 @@ describe('weights-converter/torch/zip_format', () => {
       const pkl = Buffer.from(entries[0].data);
       pkl[pkl.length - 1] = 0xfe; // replace STOP
       entries[0].data = pkl;
-      expectCheckpointError(() => readCheckpointSync(put(buildZip(entries))), new RegExp(`corrupt ${pklName.replace('/', '\\/')}: unknown pickle opcode 0xfe at offset ${pkl.length - 1}`));
+      expectCheckpointError(
+        () => readCheckpointSync(put(buildZip(entries))),
+        new RegExp(`corrupt ${pklName.replace('/', '\\/')}: unknown pickle opcode 0xfe at offset ${pkl.length - 1}`),
+      );
     });
     it('a truncated data.pkl (with a valid CRC)', () => {
       const entries = entriesOf(base);
@@ -86,13 +91,23 @@ describe('weights-converter/torch/zip_format', () => {
       const s = entries.find((e) => e.name === 'zip_proto4/data/0')!;
       const full = s.data.length;
       s.data = s.data.subarray(0, 8);
-      expectCheckpointError(() => readCheckpointSync(put(buildZip(entries))), new RegExp(`storage '0' holds 8 bytes but its persistent id declares ${full / 4} float32 elements`));
+      expectCheckpointError(
+        () => readCheckpointSync(put(buildZip(entries))),
+        new RegExp(`storage '0' holds 8 bytes but its persistent id declares ${full / 4} float32 elements`),
+      );
     });
     it('a valid hand-built archive reads (control for the cases above)', () => {
-      const pkl = new PickleBuilder().proto().emptyDict()
-        .str('w').tensor('FloatStorage', '0', 4, 1, [3], [1]).setitem()
-        .str('t').tensor('FloatStorage', '0', 4, 0, [2, 2], [1, 2]).setitem()
-        .stop().bytes();
+      const pkl = new PickleBuilder()
+        .proto()
+        .emptyDict()
+        .str('w')
+        .tensor('FloatStorage', '0', 4, 1, [3], [1])
+        .setitem()
+        .str('t')
+        .tensor('FloatStorage', '0', 4, 0, [2, 2], [1, 2])
+        .setitem()
+        .stop()
+        .bytes();
       const c = readCheckpointSync(put(torchZip(pkl, { 0: f32Bytes([1, 2, 3, 4]) })));
       expect([...c.tensors.get('w')!.data]).to.deep.equal([2, 3, 4]);
       expect([...c.tensors.get('t')!.data]).to.deep.equal([1, 3, 2, 4]);
