@@ -30,10 +30,9 @@ export interface LoadModelOptions extends Omit<ResolveOptions, 'onProgress'>, Co
   onProgress?: (p: LoadProgress) => void;
 }
 
-/** The converted model directory a local directory stands for: itself, or a training run's model/. */
+/** The model directory a local directory stands for: itself, a training run's model/, or a pretraining run's encoder/. */
 function modelDirOf(dir: string): string | null {
-  if (fs.existsSync(path.join(dir, 'model.json'))) return dir;
-  if (fs.existsSync(path.join(dir, 'model', 'model.json'))) return path.join(dir, 'model');
+  for (const d of [dir, path.join(dir, 'model'), path.join(dir, 'encoder')]) if (fs.existsSync(path.join(d, 'model.json'))) return d;
   return null;
 }
 
@@ -50,7 +49,7 @@ async function loadWeights(source: string, opts: LoadModelOptions): Promise<Load
     const dir = modelDirOf(file);
     if (dir) return loadConvertedModel(dir);
     throw new ConvNeXtError(
-      `model ${file}: directory has no model.json, nor model/model.json of a training run (convert a checkpoint with \`convnext convert\`)`,
+      `model ${file}: directory has no model.json, nor model/model.json of a training run, nor encoder/model.json of a pretraining run (convert a checkpoint with \`convnext convert\`)`,
     );
   }
   const c = await convertCheckpoint(file, opts);

@@ -70,6 +70,6 @@ describe('loadModel', () => {
       () => null,
       (e: unknown) => e,
     );
-    expect((e3 as Error).message).to.match(/has no model\.json, nor model\/model\.json of a training run/);
+    expect((e3 as Error).message).to.match(/has no model\.json, nor model\/model\.json of a training run, nor encoder\/model\.json/);
   });
 });

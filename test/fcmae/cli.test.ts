@@ -91,6 +91,14 @@ describe('convnext reconstruct / pretrain CLI', function () {
     expect(x.code, x.stderr).to.equal(0);
     const y = run('reconstruct', path.join(data, 'p0.png'), '--image-size', '64', '--model', out, '--json');
     expect(JSON.parse(y.stdout).loss).to.be.closeTo(JSON.parse(x.stdout).loss, 1e-4 * JSON.parse(x.stdout).loss);
+    // export: the run's encoder in a PyTorch layout (the run dir stands for its encoder/), the whole FCMAE in FB2's layout
+    const t = run('export', out, path.join(tmp, 'enc.safetensors'), '--layout', 'timm', '--json');
+    expect(t.code, t.stderr).to.equal(0);
+    expect(JSON.parse(t.stdout).num_classes).to.equal(0);
+    const fx = run('export', out, path.join(tmp, 'full.pth'), '--layout', 'fcmae', '--json');
+    expect(fx.code, fx.stderr).to.equal(0);
+    const z = run('reconstruct', path.join(data, 'p0.png'), '--image-size', '64', '--model', path.join(tmp, 'full.pth'), '--json');
+    expect(JSON.parse(z.stdout).loss).to.be.closeTo(JSON.parse(x.stdout).loss, 1e-4 * JSON.parse(x.stdout).loss);
     expectUserError(run('pretrain', '--data', data, '--image-size', '48', '--out', path.join(tmp, 'r2')), /divisible by 32/);
   });
 });
