@@ -29,6 +29,8 @@ export interface ConvertOptions {
   wrapperKey?: string;
   /** Class names; default: HF config.json id2label beside the checkpoint, when present. */
   labels?: string[];
+  /** Accept weights holding NaN or Inf (refused by default: such a model answers NaN). */
+  allowNonFinite?: boolean;
 }
 
 export interface Converted {
@@ -93,6 +95,27 @@ function validateAgainstModel(
   return new Map(want.map((p) => [p.name, weights.get(p.name)!]));
 }
 
+/** Refuses weights with NaN or Inf, naming how many values and which tensors (by their checkpoint keys). */
+function checkFinite(weights: Map<string, ConvertedTensor>, sourceKeys: Map<string, string>, file: string): void {
+  const bad: string[] = [];
+  let count = 0;
+  for (const [name, t] of weights) {
+    let n = 0;
+    for (let i = 0; i < t.data.length; i++) if (!Number.isFinite(t.data[i])) n++;
+    if (n) {
+      count += n;
+      bad.push(`${sourceKeys.get(name) ?? name} (${n})`);
+    }
+  }
+  if (count) {
+    const shown = bad.slice(0, 8).join(', ') + (bad.length > 8 ? `, ... and ${bad.length - 8} more` : '');
+    throw new CheckpointError(
+      file,
+      `${count} NaN/Inf value(s) in ${bad.length} tensor(s): ${shown}; convert with allowNonFinite (--allow-nonfinite) to accept them`,
+    );
+  }
+}
+
 /** Reads and converts a checkpoint file into TF.js-layout weights plus metadata. */
 export async function convertCheckpoint(file: string, opts: ConvertOptions = {}): Promise<Converted> {
   if (opts.layout && !LAYOUTS.includes(opts.layout)) {
@@ -110,6 +133,7 @@ export async function convertCheckpoint(file: string, opts: ConvertOptions = {})
     config.name = opts.arch;
   }
   const weights = validateAgainstModel(config, remapped.weights, file, remapped.layout, remapped.sourceKeys);
+  if (!opts.allowNonFinite) checkFinite(weights, remapped.sourceKeys, file);
   const labels = opts.labels ?? labelsFromId2Label(hf?.id2label, config.numClasses) ?? labelsFromMetadata(ckpt.metadata, config.numClasses);
   if (labels && labels.length !== config.numClasses) {
     throw new CheckpointError(file, `${labels.length} labels given for a ${config.numClasses}-class head`);

@@ -17,6 +17,7 @@ import { ConvNeXtConfig, MODEL_CONFIGS, baseConfig, resolveConfig } from '../src
 import { transposeArray } from '../src/util/ndarray';
 import { CheckpointError } from './errors';
 import { RawTensor } from './types';
+import { REPORT_SHOWN } from '../src/layers/params';
 
 export type Layout = 'official' | 'timm' | 'torchvision' | 'hf';
 export const LAYOUTS: readonly Layout[] = ['official', 'timm', 'torchvision', 'hf'];
@@ -194,7 +195,18 @@ export function remapStateDict(tensors: Map<string, RawTensor>, opts: { layout?:
     sourceKeys.set(name, key);
   }
   if (unexpected.length) {
-    throw new CheckpointError(file, `${unexpected.length} unexpected key(s) for the ${layout} layout: ${unexpected.join(', ')}`);
+    // A wrong --layout mismatches every key: name the layout the keys look like and a few of them.
+    let detected = '';
+    if (opts.layout) {
+      try {
+        const d = detectLayout(keys, file);
+        if (d !== layout) detected = ` (the keys look like the ${d} layout: drop --layout, or give --layout ${d})`;
+      } catch {
+        // no layout recognised: the listing below says enough
+      }
+    }
+    const shown = unexpected.slice(0, REPORT_SHOWN).join(', ') + (unexpected.length > REPORT_SHOWN ? `, ... and ${unexpected.length - REPORT_SHOWN} more` : '');
+    throw new CheckpointError(file, `${unexpected.length} unexpected key(s) for the ${layout} layout${detected}: ${shown}`);
   }
   return { layout, weights, sourceKeys };
 }

@@ -201,13 +201,23 @@ export function weightsFit(
 }
 
 /** `missing N: name [shape], ... | unexpected N: ... | shape mismatch N: ...`, the parts that are not empty. */
-export function fitReport(f: WeightsFit, params: Map<string, readonly number[]>): string {
+export function fitReport(f: WeightsFit, params: Map<string, readonly number[]>, shown = REPORT_SHOWN): string {
+  const list = (items: string[], sep: string) => items.slice(0, shown).join(sep) + (items.length > shown ? `${sep}... and ${items.length - shown} more` : '');
   const parts: string[] = [];
-  if (f.missing.length) parts.push(`missing ${f.missing.length}: ${f.missing.map((k) => `${k} [${(params.get(k) ?? []).join(', ')}]`).join(', ')}`);
-  if (f.unexpected.length) parts.push(`unexpected ${f.unexpected.length}: ${f.unexpected.join(', ')}`);
-  if (f.mismatched.length) parts.push(`shape mismatch ${f.mismatched.length}: ${f.mismatched.join('; ')}`);
+  if (f.missing.length)
+    parts.push(
+      `missing ${f.missing.length}: ${list(
+        f.missing.map((k) => `${k} [${(params.get(k) ?? []).join(', ')}]`),
+        ', ',
+      )}`,
+    );
+  if (f.unexpected.length) parts.push(`unexpected ${f.unexpected.length}: ${list(f.unexpected, ', ')}`);
+  if (f.mismatched.length) parts.push(`shape mismatch ${f.mismatched.length}: ${list(f.mismatched, '; ')}`);
   return parts.join(' | ');
 }
+
+/** Names listed per kind in a fit report before "... and N more" (a wrong layout mismatches every key). */
+export const REPORT_SHOWN = 8;
 
 /**
  * Throws a WeightsError when the weights do not fit: any shape mismatch, and (strict) any missing or

@@ -163,6 +163,6 @@ describe('convertCheckpoint errors (names the key and the problem)', () => {
     expect(err!.message).to.match(/unknown layout 'keras'/);
     err = undefined;
     await convertCheckpoint(f, { layout: 'official' }).catch((e) => (err = e));
-    expect(err!.message).to.match(/unexpected key\(s\) for the official layout: stem\.0\.weight/);
+    expect(err!.message).to.match(/unexpected key\(s\) for the official layout \(the keys look like the timm layout[^)]*\): stem\.0\.weight/);
   });
 });
