@@ -12,6 +12,34 @@ import { openRegularFile, readExactly } from './source';
 import { ITEM_SIZE, RawTensor, SourceDType } from './types';
 import { writeFileAtomic } from '../src/util/fs';
 
+/**
+ * The first key that appears twice among the top-level keys of a JSON object text (already known to
+ * parse), or null. A scan of strings at depth 1, as safetensors' serde parser rejects duplicates.
+ */
+export function duplicateTopLevelKey(text: string): string | null {
+  const seen = new Set<string>();
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (depth === 1) {
+        let k = j + 1;
+        while (k < text.length && /\s/.test(text[k])) k++;
+        if (text[k] === ':') {
+          const key = JSON.parse(text.slice(i, j + 1)) as string;
+          if (seen.has(key)) return key;
+          seen.add(key);
+        }
+      }
+      i = j;
+    } else if (c === '{' || c === '[') depth++;
+    else if (c === '}' || c === ']') depth--;
+  }
+  return null;
+}
+
 /** Largest header accepted (the Rust reference uses the same 100 MB bound). */
 export const MAX_HEADER_BYTES = 100_000_000;
 
@@ -69,6 +97,8 @@ export function parseSafetensorsHeader(fd: number, fileSize: number, file: strin
     return fail(`safetensors header is not valid JSON: ${(e as Error).message}`);
   }
   if (!isRecord(json)) return fail('safetensors header is not a JSON object');
+  const dup = duplicateTopLevelKey(text);
+  if (dup !== null) fail(`safetensors header names '${dup}' twice (JSON.parse would keep the last; safetensors' own parser refuses it)`);
   const dataStart = 8 + headerLen;
   const dataSize = fileSize - dataStart;
   const metadata: Record<string, string> = {};

@@ -3,7 +3,7 @@ import * as path from 'path';
 import { expect } from 'chai';
 import { floatToBfloat16, bfloat16ToFloat, floatToHalf, halfToFloat } from '../../weights-converter/dtype';
 import { readCheckpointSync } from '../../weights-converter/read';
-import { readSafetensors, readSafetensorsHeader, writeSafetensors } from '../../weights-converter/safetensors';
+import { duplicateTopLevelKey, readSafetensors, readSafetensorsHeader, writeSafetensors } from '../../weights-converter/safetensors';
 import { expectCheckpointError, expectTensors, fixture, loadExpected, useTempDir } from './helpers';
 
 /** A safetensors file by hand: header object, then raw data bytes. */
@@ -65,6 +65,13 @@ describe('weights-converter/safetensors', () => {
       expect([...c.tensors.get('layer.bias')!.data]).to.deep.equal([1, 2, 3]);
     });
   }
+
+  it('refuses a header that names a tensor twice (JSON.parse would keep the last)', () => {
+    const one = '"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}';
+    const file = put('dup.safetensors', stFile(`{${one}, "__metadata__": {"w": "not a tensor key"}, ${one}}`, new Uint8Array(4)));
+    expectCheckpointError(() => readSafetensors(file), /safetensors header names 'w' twice/);
+    expect(duplicateTopLevelKey('{"a": {"a": 1}, "b": "a"}'), 'nested keys and string values are not top-level keys').to.equal(null);
+  });
 
   it('writeSafetensors rejects a shape that does not match the data', () => {
     expectCheckpointError(

@@ -53,6 +53,10 @@ export function openTorchZip(path: string, opts: ReadCheckpointOptions = {}): To
       if (entry!.uncompressedSize < need) {
         ctx.fail(`storage '${key}' holds ${entry!.uncompressedSize} bytes but its persistent id declares ${numel} ${dtype} elements (${need} bytes)`);
       }
+      // Inflation is bounded by what the tensor needs: a compressed entry claiming more is refused before it is inflated.
+      if (entry!.method !== 0 && entry!.uncompressedSize > need) {
+        ctx.fail(`storage '${key}' inflates to ${entry!.uncompressedSize} bytes but its ${numel} ${dtype} elements need ${need}`);
+      }
       const ref = new StorageRef(key, dtype, numel, asText(locV) ?? 'cpu');
       storages.set(key, ref);
       return ref;

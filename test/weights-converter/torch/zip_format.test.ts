@@ -29,6 +29,15 @@ describe('weights-converter/torch/zip_format', () => {
     }
   });
 
+  it('a compressed storage that inflates past what its tensor needs is refused before inflating', () => {
+    const entries = entriesOf(fixture('zip_proto4.pth'));
+    const k = entries.findIndex((e) => /\/data\/\d+$/.test(e.name));
+    const bomb = new Uint8Array(entries[k].data.length + (1 << 20)); // the storage plus 1 MiB of zeros, deflated
+    bomb.set(entries[k].data);
+    entries[k] = { name: entries[k].name, data: bomb, method: 8 };
+    expectCheckpointError(() => readCheckpointSync(put(buildZip(entries))), /storage '\d+' inflates to \d+ bytes but its \d+ \w+ elements need \d+/);
+  });
+
   it('a TorchScript archive', () => {
     const z = torchZip(new PickleBuilder().proto().emptyDict().stop().bytes(), {}, [
       { name: 'archive/constants.pkl', data: Buffer.from([0x80, 2, 0x29, 0x2e]) },
