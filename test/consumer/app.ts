@@ -1,10 +1,10 @@
 /**
  * A tiny app using convnext-tfjs from outside, as published (scripts/check-consumer.js packs the
  * package, installs the tarball beside this file, compiles it with tsc --strict and no
- * skipLibCheck, and runs it). Uses the root API, the re-exported `tf` and the converter entry.
+ * skipLibCheck, and runs it). Uses the root API, a namespace's type, the re-exported `tf` and the converter entry.
  */
 import { ConvNeXtError, ImageError, Predictor, createModel, initBackend, listModels, tf } from 'convnext-tfjs';
-import type { DecodeOptions, Prediction, TrainOptions } from 'convnext-tfjs';
+import type { Prediction, TrainOptions, data } from 'convnext-tfjs';
 import { convertCheckpoint } from 'convnext-tfjs/weights-converter';
 
 async function main(): Promise<void> {
@@ -13,8 +13,8 @@ async function main(): Promise<void> {
   const x = tf.randomNormal([1, 32, 32, 3]) as tf.Tensor4D;
   const logits = model.forward(x);
   const p = new Predictor(model, {}, { labels: ['a', 'b', 'c'], preprocessing: { inputSize: 32 } });
-  const top: Prediction[][] = p.classifyTensor(x, { topk: 2 });
-  const opts: DecodeOptions = { maxImagePixels: 1_000_000 };
+  const top: Prediction[][] = await p.classifyTensor(x, { topk: 2 });
+  const opts: data.DecodeOptions = { maxImagePixels: 1_000_000 }; // a namespace's type, as a consumer writes it
   const partial: Partial<TrainOptions> = { epochs: 1 };
   const ok = logits.shape.join(',') === '1,3' && top[0].length === 2 && listModels('convnext_*').length > 0;
   process.stdout.write(
