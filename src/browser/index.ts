@@ -53,7 +53,7 @@ export { Converted, ConvertOptions, modelFromConverted } from '../../weights-con
 export { CheckpointError, UnsafePickleError } from '../../weights-converter/errors';
 export { BROWSER_BACKENDS, BackendInfo, BrowserBackend, BrowserBackendOptions, BrowserBackendRequest, browserWasmThreads, initBackend } from './backend';
 export { BrowserConvertOptions, CheckpointInput, convertCheckpointBytes, inflateRaw } from './convert';
-export { BrowserImageInput, bitmapToRgb, decodeBrowserImage, rgbaToRgb } from '../data/image.browser';
+export { BrowserImageInput, bitmapToRgb, decodeBrowserImage, rgbaToRgb } from '../data/bitmap.browser';
 export { LoadProgress, ProgressCallback, UrlLoadOptions, loadModelFromUrl, modelJsonUrl } from './load';
 export { BrowserPredictor, BrowserPredictorOptions, ModelSource, Prediction, isCheckpointUrl, loadBrowserModel, topk } from './predictor';
 export * as tf from '@tensorflow/tfjs-core';

@@ -20,7 +20,7 @@ import { ConvNeXt } from '../model/convnext';
 import { modelFromConverted } from '../../weights-converter/convert';
 import { resolveLabels } from '../inference/labels';
 import { BrowserConvertOptions, CheckpointInput, convertCheckpointBytes } from './convert';
-import { BrowserImageInput, decodeBrowserImage } from '../data/image.browser';
+import { BrowserImageInput, decodeBrowserImage } from '../data/bitmap.browser';
 import { UrlLoadOptions, loadModelFromUrl, modelJsonUrl, readBody } from './load';
 
 /** One class of a top-k answer (as Node's Predictor). */

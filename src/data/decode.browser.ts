@@ -3,7 +3,7 @@
  * (createImageBitmap) instead of jimp, and no file paths: `input` is a URL, bytes, a Blob/File, an
  * <img>/<canvas>/ImageBitmap or ImageData. Same result type (RgbImage) and error (ImageError).
  */
-import { BrowserImageInput, decodeBrowserImage } from './image.browser';
+import { BrowserImageInput, decodeBrowserImage } from './bitmap.browser';
 import { RgbImage } from './image';
 
 export type ImageFormat = 'jpeg' | 'png' | 'gif' | 'bmp' | 'tiff';

@@ -238,7 +238,14 @@ export function isConvertedModel(source: string): boolean {
 
 export const SHARD_BYTES = 4 * 1024 * 1024;
 
-const VERSION: string = require('../../../package.json').version;
+/** The package version for model.json's generatedBy (read at run time: dist/src/io -> the package root; 'unknown' in a bundle). */
+const VERSION: string = (() => {
+  try {
+    return (require(path.join(__dirname, '..', '..', '..', 'package.json')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+})();
 
 export interface WriteOptions {
   /** Store weights as float16 (half the size; loads back to float32, parity within ~2e-3 relative). */

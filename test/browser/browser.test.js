@@ -103,7 +103,7 @@ describe('browser (headless chromium)', function () {
   before(async () => {
     lib = require(path.join(ROOT, 'dist', 'src'));
     const { convertCheckpoint } = require(path.join(ROOT, 'dist', 'weights-converter', 'convert'));
-    const { writeModelDir } = require(path.join(ROOT, 'dist', 'weights-converter', 'writer'));
+    const { writeModelDir } = require(path.join(ROOT, 'dist', 'src', 'io', 'model_dir'));
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convnext-browser-'));
     const c = await convertCheckpoint(path.join(FIX, 'parity', 'v1_official', 'checkpoint.pth'));
     writeModelDir(path.join(tmp, 'model'), c.weights, c.meta);

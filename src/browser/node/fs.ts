@@ -37,8 +37,11 @@ function fdBytes(fd: number, syscall: string): Uint8Array {
   return bytes;
 }
 
-export function openSync(path: string, flags: string = 'r'): number {
-  if (flags !== 'r') throw fsError('EROFS', 'open', path, 'the browser file table is read-only');
+/** Node's open flags the readers pass (openRegularFile: O_RDONLY | O_NONBLOCK); reading is all a page does. */
+export const constants = { O_RDONLY: 0, O_NONBLOCK: 0 };
+
+export function openSync(path: string, flags: string | number = 'r'): number {
+  if (flags !== 'r' && flags !== constants.O_RDONLY) throw fsError('EROFS', 'open', path, 'the browser file table is read-only');
   const fd = nextFd++;
   descriptors.set(fd, lookup(path, 'open'));
   return fd;
@@ -53,10 +56,17 @@ interface Stats {
   size: number;
   isFile(): boolean;
   isDirectory(): boolean;
+  isFIFO(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+  isSocket(): boolean;
+  isSymbolicLink(): boolean;
 }
 
+/** Every in-memory file is a regular file. */
 function stats(size: number): Stats {
-  return { size, isFile: () => true, isDirectory: () => false };
+  const no = () => false;
+  return { size, isFile: () => true, isDirectory: no, isFIFO: no, isCharacterDevice: no, isBlockDevice: no, isSocket: no, isSymbolicLink: no };
 }
 
 export function fstatSync(fd: number): Stats {
