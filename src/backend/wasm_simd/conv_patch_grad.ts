@@ -49,19 +49,29 @@ function patchify(
   return { n, h, w, c, oh: info.outHeight, ow: info.outWidth, s: fh, cout };
 }
 
-/** Conv2DBackpropFilter of a patchify conv: dW = X^T dy; null if not taken. */
-export function simdConv2DBackpropFilter(args: Args): tf.TensorInfo | null {
-  const { x, dy } = args.inputs;
-  const attrs = (args.attrs ?? {}) as unknown as ConvGradAttrs & { filterShape: number[] };
-  if (!x || !dy || x.dtype !== 'float32' || dy.dtype !== 'float32') return null;
-  const g = patchify(x.shape, attrs.filterShape, attrs);
+/**
+ * What both patchify-conv gradients share: the geometry (null unless a patchify conv whose dy fits),
+ * our kernels on this backend, and the [rows, cols] patch matrix on the heap (the caller disposes it).
+ */
+function patchCall(args: Args, inputShape: number[], filterShape: number[], dy: tf.TensorInfo) {
+  const g = patchify(inputShape, filterShape, (args.attrs ?? {}) as unknown as ConvGradAttrs);
   if (!g || dy.shape.join() !== [g.n, g.oh, g.ow, g.cout].join()) return null;
   const kernels = simdKernelsFor(args.backend);
   if (!kernels) return null;
   const backend = args.backend as HeapBackend;
   const rows = g.n * g.oh * g.ow;
   const cols = g.s * g.s * g.c;
-  const patches = backend.makeOutput([rows, cols], 'float32');
+  return { g, kernels, backend, rows, cols, patches: backend.makeOutput([rows, cols], 'float32') };
+}
+
+/** Conv2DBackpropFilter of a patchify conv: dW = X^T dy; null if not taken. */
+export function simdConv2DBackpropFilter(args: Args): tf.TensorInfo | null {
+  const { x, dy } = args.inputs;
+  const attrs = (args.attrs ?? {}) as unknown as ConvGradAttrs & { filterShape: number[] };
+  if (!x || !dy || x.dtype !== 'float32' || dy.dtype !== 'float32') return null;
+  const c = patchCall(args, x.shape, attrs.filterShape, dy);
+  if (!c) return null;
+  const { g, kernels, backend, rows, cols, patches } = c;
   const out = backend.makeOutput(attrs.filterShape, 'float32');
   kernels.patches_f32(heapOffset(backend, x), heapOffset(backend, patches), g.n, g.oh, g.ow, g.s, g.c, g.h, g.w);
   kernels.gemm_tn_f32(
@@ -86,14 +96,9 @@ export function simdConv2DBackpropInput(args: Args): tf.TensorInfo | null {
   const { dy, filter } = args.inputs;
   const attrs = (args.attrs ?? {}) as unknown as ConvGradAttrs & { inputShape: number[] };
   if (!dy || !filter || dy.dtype !== 'float32' || filter.dtype !== 'float32') return null;
-  const g = patchify(attrs.inputShape, filter.shape, attrs);
-  if (!g || dy.shape.join() !== [g.n, g.oh, g.ow, g.cout].join()) return null;
-  const kernels = simdKernelsFor(args.backend);
-  if (!kernels) return null;
-  const backend = args.backend as HeapBackend;
-  const rows = g.n * g.oh * g.ow;
-  const cols = g.s * g.s * g.c;
-  const patches = backend.makeOutput([rows, cols], 'float32');
+  const c = patchCall(args, attrs.inputShape, filter.shape, dy);
+  if (!c) return null;
+  const { g, kernels, backend, rows, cols, patches } = c;
   const out = backend.makeOutput(attrs.inputShape, 'float32');
   kernels.gemm_nt_f32(
     heapOffset(backend, dy),
