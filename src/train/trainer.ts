@@ -75,8 +75,14 @@ export interface TrainOptions {
   freeze?: Freeze;
   mixup?: number;
   cutmix?: number;
-  /** TrivialAugmentWide on training images (default true). */
+  /** Automatic augmentation, timm's --aa: 'none' (default), 'trivial' (TrivialAugmentWide) or RandAugment 'rand-m9-mstd0.5-inc1'. */
+  autoAugment?: string;
+  /** @deprecated use autoAugment: true means 'trivial', false 'none'. */
   trivialAugment?: boolean;
+  /** RandomResizedCrop area fraction range [min, max] (default [0.08, 1]). */
+  scale?: readonly [number, number];
+  /** RandomResizedCrop aspect ratio range [min, max] (default [3/4, 4/3]). */
+  ratio?: readonly [number, number];
   seed?: number;
   /** Batches decoded ahead (default 2). */
   prefetch?: number;
@@ -206,7 +212,7 @@ async function trainEpoch(
     for await (const b of batches(samples, {
       batchSize: o.batchSize,
       size: o.imageSize,
-      transform: (img, rng) => evalTransformOf(trainTransform(img, rng, { size: o.imageSize, trivialAugment: o.trivialAugment }), ctx.pre),
+      transform: (img, rng) => evalTransformOf(trainTransform(img, rng, { size: o.imageSize, autoAugment: o.autoAugment, scale: o.scale, ratio: o.ratio }), ctx.pre),
       shuffle: true,
       dropLast: true,
       seed: `${ctx.seed}-${epoch}`,
