@@ -118,7 +118,11 @@ export function registerTrain(program: Command): void {
     .option('--aa <policy>', `automatic augmentation, as timm's --aa: ${AUTO_AUGMENT_FORMS} (default: ${D.autoAugment})`)
     .option('--no-trivial-augment', 'the same as --aa none (kept for old scripts)')
     .option('--scale <range...>', `RandomResizedCrop area fraction range, two numbers MIN MAX in (0, 1] (default: ${D.scale.join(' ')})`, numberList)
-    .option('--ratio <range...>', `RandomResizedCrop aspect ratio range, two numbers MIN MAX (default: ${D.ratio.map((r) => +r.toFixed(4)).join(' ')})`, numberList)
+    .option(
+      '--ratio <range...>',
+      `RandomResizedCrop aspect ratio range, two numbers MIN MAX (default: ${D.ratio.map((r) => +r.toFixed(4)).join(' ')})`,
+      numberList,
+    )
     .option('--seed <n>', 'seed', Number, D.seed)
     .option('--json', 'print the final report as one JSON object')
     .action(async (o) => {

@@ -10,17 +10,7 @@
  */
 import { RgbImage, remapPixels } from '../data/image';
 import { resize } from '../data/resize';
-import {
-  affineNearestCentred as affine,
-  autocontrast,
-  brightness,
-  color,
-  contrast,
-  equalize,
-  posterize,
-  sharpness,
-  solarize,
-} from './image_ops';
+import { affineNearestCentred as affine, autocontrast, brightness, color, contrast, equalize, posterize, sharpness, solarize } from './image_ops';
 import { parseAutoAugment, randAugment } from './rand_augment';
 import { Rng, randint, standardNormal, uniform } from './random';
 

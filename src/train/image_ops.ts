@@ -134,21 +134,35 @@ export function equalize(img: RgbImage): RgbImage {
 }
 
 /** ImageOps.invert. */
-export const invert = (img: RgbImage): RgbImage => applyLuts(img, sameLut((v) => 255 - v));
+export const invert = (img: RgbImage): RgbImage =>
+  applyLuts(
+    img,
+    sameLut((v) => 255 - v),
+  );
 
 /** ImageOps.posterize: keep the `bits` most significant bits (0 gives black; 8 or more: unchanged). */
 export function posterize(img: RgbImage, bits: number): RgbImage {
   if (bits >= 8) return img;
   const mask = (0xff << (8 - Math.max(0, bits))) & 0xff;
-  return applyLuts(img, sameLut((v) => v & mask));
+  return applyLuts(
+    img,
+    sameLut((v) => v & mask),
+  );
 }
 
 /** ImageOps.solarize: values >= threshold inverted. */
-export const solarize = (img: RgbImage, threshold: number): RgbImage => applyLuts(img, sameLut((v) => (v < threshold ? v : 255 - v)));
+export const solarize = (img: RgbImage, threshold: number): RgbImage =>
+  applyLuts(
+    img,
+    sameLut((v) => (v < threshold ? v : 255 - v)),
+  );
 
 /** timm's solarize_add: `add` added to values below `threshold`, clipped at 255. */
 export const solarizeAdd = (img: RgbImage, add: number, threshold = 128): RgbImage =>
-  applyLuts(img, sameLut((v) => (v < threshold ? Math.min(255, v + add) : v)));
+  applyLuts(
+    img,
+    sameLut((v) => (v < threshold ? Math.min(255, v + add) : v)),
+  );
 
 /** Pillow's affine coefficients: the source point of output pixel centre (X, Y) is (a X + b Y + c, d X + e Y + f). */
 export type AffineCoefficients = readonly [number, number, number, number, number, number];

@@ -106,7 +106,16 @@ export function parseAutoAugment(policy: string): AutoAugmentPolicy {
   else {
     const [head, ...sections] = policy.split('-');
     if (head !== 'rand') refuse(policy, `unknown policy '${head}'`);
-    const r: RandAugmentPolicy = { kind: 'rand', magnitude: LEVEL_DENOM, numOps: 2, magnitudeStd: 0, magnitudeMax: LEVEL_DENOM, increasing: false, prob: 0.5, ops: [] };
+    const r: RandAugmentPolicy = {
+      kind: 'rand',
+      magnitude: LEVEL_DENOM,
+      numOps: 2,
+      magnitudeStd: 0,
+      magnitudeMax: LEVEL_DENOM,
+      increasing: false,
+      prob: 0.5,
+      ops: [],
+    };
     const seen = new Set<string>();
     for (const s of sections) {
       const m = /^([a-z]*)(\d.*)$/.exec(s);

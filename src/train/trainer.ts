@@ -212,7 +212,8 @@ async function trainEpoch(
     for await (const b of batches(samples, {
       batchSize: o.batchSize,
       size: o.imageSize,
-      transform: (img, rng) => evalTransformOf(trainTransform(img, rng, { size: o.imageSize, autoAugment: o.autoAugment, scale: o.scale, ratio: o.ratio }), ctx.pre),
+      transform: (img, rng) =>
+        evalTransformOf(trainTransform(img, rng, { size: o.imageSize, autoAugment: o.autoAugment, scale: o.scale, ratio: o.ratio }), ctx.pre),
       shuffle: true,
       dropLast: true,
       seed: `${ctx.seed}-${epoch}`,

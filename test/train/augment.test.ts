@@ -179,7 +179,14 @@ describe("timm's RandAugment", () => {
     expect(p.ops).to.equal(RAND_AUGMENT_INCREASING_OPS);
     expect(rand('rand')).to.deep.include({ magnitude: 10, numOps: 2, magnitudeStd: 0, increasing: false, prob: 0.5 });
     expect(rand('rand').ops).to.equal(RAND_AUGMENT_OPS);
-    expect(rand('rand-n3-p1-m7-mmax20-inc0-mstd101')).to.deep.include({ magnitude: 7, numOps: 3, prob: 1, magnitudeMax: 20, increasing: false, magnitudeStd: Infinity });
+    expect(rand('rand-n3-p1-m7-mmax20-inc0-mstd101')).to.deep.include({
+      magnitude: 7,
+      numOps: 3,
+      prob: 1,
+      magnitudeMax: 20,
+      increasing: false,
+      magnitudeStd: Infinity,
+    });
     expect(rand('rand-m9-mstd0.5-inc1')).to.equal(p); // memoised
   });
 
@@ -209,7 +216,9 @@ describe("timm's RandAugment", () => {
       expect((err as TrainOptionError).option).to.equal('autoAugment');
       const msg = (err as Error).message;
       expect(msg, s).to.match(re);
-      expect(msg).to.match(/^autoAugment must be 'none', 'trivial' or rand-m\{magnitude\}\[-n\{num_ops\}\]\[-mstd\{std\}\]\[-mmax\{max\}\]\[-inc\{0\|1\}\]\[-p\{prob\}\] \(e\.g\. rand-m9-mstd0\.5-inc1\); got /);
+      expect(msg).to.match(
+        /^autoAugment must be 'none', 'trivial' or rand-m\{magnitude\}\[-n\{num_ops\}\]\[-mstd\{std\}\]\[-mmax\{max\}\]\[-inc\{0\|1\}\]\[-p\{prob\}\] \(e\.g\. rand-m9-mstd0\.5-inc1\); got /,
+      );
     }
   });
 
@@ -255,9 +264,23 @@ describe("timm's RandAugment", () => {
     expect(arg('TranslateYRel', 10)).to.be.closeTo(0.45, 1e-12);
     expect(arg('AutoContrast', 9)).to.equal(0);
     expect(RAND_AUGMENT_OPS).to.have.length(15);
-    expect(RAND_AUGMENT_INCREASING_OPS).to.include.members(['PosterizeIncreasing', 'SolarizeIncreasing', 'ColorIncreasing', 'ContrastIncreasing', 'SolarizeAdd', 'Invert']);
+    expect(RAND_AUGMENT_INCREASING_OPS).to.include.members([
+      'PosterizeIncreasing',
+      'SolarizeIncreasing',
+      'ColorIncreasing',
+      'ContrastIncreasing',
+      'SolarizeAdd',
+      'Invert',
+    ]);
     expect(RAND_AUGMENT_INCREASING_OPS).to.not.include('Posterize');
-    for (const name of RAND_AUGMENT_INCREASING_OPS) expect(applyRandAugmentOp(image(5, 4, (x, y, c) => 40 * x + 9 * y + c), name, arg(name, 9)).data).to.have.length(60);
+    for (const name of RAND_AUGMENT_INCREASING_OPS)
+      expect(
+        applyRandAugmentOp(
+          image(5, 4, (x, y, c) => 40 * x + 9 * y + c),
+          name,
+          arg(name, 9),
+        ).data,
+      ).to.have.length(60);
   });
 
   it('is seeded by the sample rng; p0 leaves the image alone; ops vary with the seed', () => {
@@ -292,9 +315,18 @@ describe('train transform: --aa and RandomResizedCrop --scale/--ratio', () => {
   it('crop area fractions stay inside scale and aspect ratios inside ratio, over many seeds', () => {
     const [W, H] = [200, 160];
     for (const [scale, ratio] of [
-      [[0.3, 0.5], [3 / 4, 4 / 3]],
-      [[0.08, 1], [0.5, 2]],
-      [[0.5, 0.7], [1, 1]],
+      [
+        [0.3, 0.5],
+        [3 / 4, 4 / 3],
+      ],
+      [
+        [0.08, 1],
+        [0.5, 2],
+      ],
+      [
+        [0.5, 0.7],
+        [1, 1],
+      ],
     ] as [[number, number], [number, number]][]) {
       const rng = seedrandom(`crop-${scale}-${ratio}`);
       let lo = Infinity;

@@ -52,7 +52,10 @@ describe('train/options', () => {
       [{ ratio: [0, 1] }, /^ratio must be \[min, max\] with 0 < min <= max \(aspect ratios, width \/ height\), got \[0,1\]$/],
       [{ ratio: [2, 1] }, /^ratio must be \[min, max\]/],
       [{ autoAugment: 'rand-m9-bogus' }, /^autoAugment must be 'none', 'trivial' or rand-m\{magnitude\}.*; got "rand-m9-bogus": section 'bogus' has no value$/],
-      [{ autoAugment: 'trivial', trivialAugment: false }, /^trivialAugment must be absent \(deprecated: autoAugment replaces it\) or agree with autoAugment "trivial", got false$/],
+      [
+        { autoAugment: 'trivial', trivialAugment: false },
+        /^trivialAugment must be absent \(deprecated: autoAugment replaces it\) or agree with autoAugment "trivial", got false$/,
+      ],
     ];
     for (const [patch, re] of cases) {
       let err: unknown;
