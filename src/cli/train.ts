@@ -40,7 +40,6 @@ const TRAIN_FLAGS: Record<string, string> = {
   seed: '--seed',
   freeze: '--freeze',
   autoAugment: '--aa',
-  trivialAugment: '--no-trivial-augment',
   scale: '--scale',
   ratio: '--ratio',
 };

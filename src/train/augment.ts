@@ -11,7 +11,7 @@
 import { RgbImage, remapPixels } from '../data/image';
 import { resize } from '../data/resize';
 import { affineNearestCentred as affine, autocontrast, brightness, color, contrast, equalize, posterize, sharpness, solarize } from './image_ops';
-import { parseAutoAugment, randAugment } from './rand_augment';
+import { parseAutoAugment, randAugment, resolveAutoAugment } from './rand_augment';
 import { Rng, randint, standardNormal, uniform } from './random';
 
 export type { Rng } from './random';
@@ -111,7 +111,7 @@ export interface TrainTransformOptions {
 export function trainTransform(img: RgbImage, rng: Rng, o: TrainTransformOptions): RgbImage {
   let out = randomResizedCrop(img, o.size, rng, o.scale, o.ratio);
   if (rng() < (o.hflip ?? 0.5)) out = flipHorizontal(out);
-  const policy = parseAutoAugment(o.autoAugment ?? (o.trivialAugment ? 'trivial' : 'none'));
+  const policy = parseAutoAugment(resolveAutoAugment(o));
   if (policy.kind === 'trivial') out = trivialAugment(out, rng);
   else if (policy.kind === 'rand') out = randAugment(out, rng, policy);
   return out;

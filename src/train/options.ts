@@ -14,7 +14,7 @@ import * as path from 'path';
 import { TrainOptionError } from '../errors';
 import { MAX_INPUT_SIZE, MIN_INPUT_SIZE } from '../model/preprocessing';
 import { RRC_RATIO, RRC_SCALE } from './augment';
-import { parseAutoAugment } from './rand_augment';
+import { DEFAULT_AUTO_AUGMENT, parseAutoAugment, resolveAutoAugment } from './rand_augment';
 import type { TrainOptions } from './trainer';
 
 /**
@@ -36,7 +36,7 @@ export const TRAIN_DEFAULTS = Object.freeze({
   mixup: 0,
   cutmix: 0,
   /** timm's --aa: no automatic augmentation unless asked ('trivial', 'rand-m9-mstd0.5-inc1', ...). */
-  autoAugment: 'none' as string,
+  autoAugment: DEFAULT_AUTO_AUGMENT as string,
   /** RandomResizedCrop's area fraction and aspect ratio ranges (timm's --scale, --ratio). */
   scale: RRC_SCALE,
   ratio: RRC_RATIO,
@@ -75,11 +75,6 @@ export function withTrainDefaults(o: Partial<TrainOptions> & Pick<TrainOptions, 
   const given = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as typeof o;
   const d = { ...TRAIN_DEFAULTS, ...given, autoAugment: resolveAutoAugment(o) };
   return { ...d, lr: o.lr ?? recipeLr(d.batchSize * d.accumSteps, !!o.init), out: o.out ?? defaultRunDir() };
-}
-
-/** autoAugment, or the deprecated trivialAugment's meaning (true: 'trivial', false: 'none'), or the default. */
-export function resolveAutoAugment(o: Pick<Partial<TrainOptions>, 'autoAugment' | 'trivialAugment'>): string {
-  return o.autoAugment ?? (o.trivialAugment === undefined ? TRAIN_DEFAULTS.autoAugment : o.trivialAugment ? 'trivial' : 'none');
 }
 
 type Check = (v: number) => boolean;

@@ -94,6 +94,14 @@ function refuse(policy: string, problem: string): never {
   throw new TrainOptionError('autoAugment', `autoAugment must be ${AUTO_AUGMENT_FORMS}; got ${JSON.stringify(policy)}: ${problem}`);
 }
 
+/** timm's train.py default (--aa None): no automatic augmentation unless asked. */
+export const DEFAULT_AUTO_AUGMENT = 'none';
+
+/** autoAugment, else the deprecated trivialAugment's meaning (true: 'trivial', false: 'none'), else the default. */
+export function resolveAutoAugment(o: { autoAugment?: string; trivialAugment?: boolean }): string {
+  return o.autoAugment ?? (o.trivialAugment === undefined ? DEFAULT_AUTO_AUGMENT : o.trivialAugment ? 'trivial' : 'none');
+}
+
 const parsed = new Map<string, AutoAugmentPolicy>();
 
 /** The policy a string names; throws TrainOptionError('autoAugment') listing the valid forms. Memoised. */
