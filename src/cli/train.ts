@@ -1,6 +1,7 @@
 /**
  * `convnext train --data <dir> [--val <dir> | --val-split F] --arch <name> [--init M] --epochs N
- *  --image-size S --batch-size B --lr LR --out <dir> [--resume]` and
+ *  --image-size S --batch-size B --lr LR --out <dir> [--resume] [--aa none|trivial|rand-...] [--scale MIN MAX]
+ *  [--ratio MIN MAX]` (timm train.py's names and defaults) and
  * `convnext eval --model M --data <dir> [--image-size S] [--json]`.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
