@@ -23,8 +23,14 @@ const f32 = Math.fround;
 
 /** Applies a 256-entry lookup table per channel (Image.point). */
 function applyLuts(img: RgbImage, luts: readonly ArrayLike<number>[]): RgbImage {
-  const out = new Uint8Array(img.data.length);
-  for (let i = 0; i < out.length; i++) out[i] = luts[i % 3][img.data[i]];
+  const [l0, l1, l2] = luts;
+  const { data } = img;
+  const out = new Uint8Array(data.length);
+  for (let i = 0; i < out.length; i += 3) {
+    out[i] = l0[data[i]];
+    out[i + 1] = l1[data[i + 1]];
+    out[i + 2] = l2[data[i + 2]];
+  }
   return { ...img, data: out };
 }
 
@@ -98,11 +104,12 @@ export const sharpness = (img: RgbImage, factor: number): RgbImage => blend(img,
 export function autocontrast(img: RgbImage): RgbImage {
   const lo = [255, 255, 255];
   const hi = [0, 0, 0];
-  for (let i = 0; i < img.data.length; i++) {
-    const c = i % 3;
-    lo[c] = Math.min(lo[c], img.data[i]);
-    hi[c] = Math.max(hi[c], img.data[i]);
-  }
+  for (let i = 0; i < img.data.length; i += 3)
+    for (let c = 0; c < 3; c++) {
+      const v = img.data[i + c];
+      if (v < lo[c]) lo[c] = v;
+      if (v > hi[c]) hi[c] = v;
+    }
   const luts = [0, 1, 2].map((c) => {
     if (hi[c] <= lo[c]) return Uint8Array.from({ length: 256 }, (_, v) => v);
     const scale = 255 / (hi[c] - lo[c]);
@@ -114,13 +121,14 @@ export function autocontrast(img: RgbImage): RgbImage {
 
 /** ImageOps.equalize: each channel's histogram flattened (Pillow's step rule, identity when flat). */
 export function equalize(img: RgbImage): RgbImage {
-  const luts: number[][] = [];
+  const luts: Uint8Array[] = [];
   for (let c = 0; c < 3; c++) {
-    const hist = new Array<number>(256).fill(0);
+    const hist = new Float64Array(256);
     for (let i = c; i < img.data.length; i += 3) hist[img.data[i]]++;
-    const nonzero = hist.filter((x) => x > 0);
-    const step = Math.floor((img.data.length / 3 - nonzero[nonzero.length - 1]) / 255);
-    const lut = Array.from({ length: 256 }, (_, i) => i);
+    let last = 255;
+    while (hist[last] === 0) last--;
+    const step = Math.floor((img.data.length / 3 - hist[last]) / 255);
+    const lut = Uint8Array.from({ length: 256 }, (_, i) => i);
     if (step > 0) {
       let acc = Math.floor(step / 2);
       for (let i = 0; i < 256; i++) {
@@ -179,8 +187,9 @@ export function affineTransform(img: RgbImage, m: AffineCoefficients, resample: 
   const { width: w, height: h, data } = img;
   const out = new Uint8Array(data.length);
   const xc = (x: number) => (x < 0 ? 0 : x < w ? x : w - 1);
-  const rowOk = (y: number) => y >= 0 && y < h;
   const yc = (y: number) => (y < 0 ? 0 : y < h ? y : h - 1);
+  const cols = new Int32Array(4);
+  const rows = new Int32Array(4);
   for (let y = 0, o = 0; y < h; y++) {
     for (let x = 0; x < w; x++, o += 3) {
       const X = x + 0.5;
@@ -199,25 +208,31 @@ export function affineTransform(img: RgbImage, m: AffineCoefficients, resample: 
       const iy = Math.floor(sy);
       const dx = sx - ix;
       const dy = sy - iy;
+      // Source columns clamped to the image; a row past the image repeats the one before it
+      // (Pillow's row tests), which for the first row means clamping.
+      const taps = resample === 'bilinear' ? 2 : 4;
+      const first = resample === 'bilinear' ? 0 : -1;
+      for (let k = 0; k < taps; k++) {
+        cols[k] = xc(ix + first + k) * 3;
+        const yy = iy + first + k;
+        rows[k] = k === 0 ? yc(yy) * w * 3 : yy >= 0 && yy < h ? yy * w * 3 : rows[k - 1];
+      }
       for (let c = 0; c < 3; c++) {
-        // A row below the image repeats the row above it (Pillow); the row above the first is clamped.
-        if (resample === 'bilinear') {
-          const x0 = xc(ix) * 3 + c;
-          const x1 = xc(ix + 1) * 3 + c;
-          let r = yc(iy) * w * 3;
-          const v1 = data[r + x0] + (data[r + x1] - data[r + x0]) * dx;
-          let v2 = v1;
-          if (rowOk(iy + 1)) {
-            r = (iy + 1) * w * 3;
-            v2 = data[r + x0] + (data[r + x1] - data[r + x0]) * dx;
-          }
+        if (taps === 2) {
+          const [a0, a1, b0, b1] = [rows[0] + cols[0] + c, rows[0] + cols[1] + c, rows[1] + cols[0] + c, rows[1] + cols[1] + c];
+          const v1 = data[a0] + (data[a1] - data[a0]) * dx;
+          const v2 = data[b0] + (data[b1] - data[b0]) * dx;
           out[o + c] = Math.trunc(v1 + (v2 - v1) * dy);
         } else {
-          const xs = [xc(ix - 1) * 3 + c, xc(ix) * 3 + c, xc(ix + 1) * 3 + c, xc(ix + 2) * 3 + c];
-          const rowAt = (r: number) => cubic(data[r + xs[0]], data[r + xs[1]], data[r + xs[2]], data[r + xs[3]], dx);
-          const v = [rowAt(yc(iy - 1) * w * 3), 0, 0, 0];
-          for (let k = 1; k < 4; k++) v[k] = rowOk(iy - 1 + k) ? rowAt((iy - 1 + k) * w * 3) : v[k - 1];
-          const t = cubic(v[0], v[1], v[2], v[3], dy);
+          const [c0, c1, c2, c3] = [cols[0] + c, cols[1] + c, cols[2] + c, cols[3] + c];
+          const [r0, r1, r2, r3] = rows;
+          const t = cubic(
+            cubic(data[r0 + c0], data[r0 + c1], data[r0 + c2], data[r0 + c3], dx),
+            cubic(data[r1 + c0], data[r1 + c1], data[r1 + c2], data[r1 + c3], dx),
+            cubic(data[r2 + c0], data[r2 + c1], data[r2 + c2], data[r2 + c3], dx),
+            cubic(data[r3 + c0], data[r3 + c1], data[r3 + c2], data[r3 + c3], dx),
+            dy,
+          );
           out[o + c] = t <= 0 ? 0 : t >= 255 ? 255 : Math.trunc(t);
         }
       }
