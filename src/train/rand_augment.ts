@@ -127,7 +127,17 @@ export function parseAutoAugment(policy: string): AutoAugmentPolicy {
     const seen = new Set<string>();
     for (const s of sections) {
       const m = /^([a-z]*)(\d.*)$/.exec(s);
-      if (!m) refuse(policy, s === '' ? 'an empty section' : s.startsWith('t') ? `transform sets ('${s}') are not supported` : `section '${s}' has no value`);
+      if (!m)
+        refuse(
+          policy,
+          s === ''
+            ? 'an empty section'
+            : s.startsWith('t')
+              ? `transform sets ('${s}') are not supported`
+              : /^[a-z]+$/.test(s)
+                ? `section '${s}' has no value`
+                : `unknown section '${s}'`,
+        );
       const [, key, val] = m;
       if (seen.has(key)) refuse(policy, `section '${key}' given twice`);
       seen.add(key);

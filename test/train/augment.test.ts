@@ -198,6 +198,7 @@ describe("timm's RandAugment", () => {
       ['rand-inc2', /inc must be 0 or 1, got '2'$/],
       ['rand-p1.5', /p must be in \[0, 1\], got '1.5'$/],
       ['rand-mstd', /section 'mstd' has no value$/],
+      ['rand-M9', /unknown section 'M9'$/],
       ['rand-m9-m8', /section 'm' given twice$/],
       ['rand--m9', /an empty section$/],
       ['rand-tweights', /transform sets \('tweights'\) are not supported$/],
