@@ -4,7 +4,6 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import '@tensorflow/tfjs';
 import { expect } from 'chai';
 import seedrandom from 'seedrandom';
 import { requestedWasmThreads, simdRequested } from '../src/backend';
