@@ -96,6 +96,17 @@ export function argmaxRows(data: ArrayLike<number>, cols: number): number[] {
   return out;
 }
 
+/** Central finite differences (f(x + h e_i) - f(x - h e_i)) / 2h of a scalar function, one per element of x. */
+export function finiteDifferences(f: (v: Float32Array) => number, x: Float32Array, h = 1e-2): number[] {
+  return Array.from(x, (_, i) => {
+    const p = x.slice();
+    const m = x.slice();
+    p[i] += h;
+    m[i] -= h;
+    return (f(p) - f(m)) / (2 * h);
+  });
+}
+
 /** Runs fn and asserts it leaves tf.memory().numTensors unchanged. */
 export function expectNoLeak(fn: () => void): void {
   const before = tf.memory().numTensors;
