@@ -110,7 +110,7 @@ async function main() {
     outdir: out,
     splitting: true,
     chunkNames: 'chunk-[hash]',
-    inject: [path.join(nodeShims, 'buffer_global.ts')],
+    inject: [path.join(nodeShims, 'buffer_global.ts'), path.join(root, 'src', 'browser', 'webgl_registration.ts')],
     plugins: [browserVariants, nodeBuiltins, simdBinaries],
     metafile: true,
   });

@@ -77,6 +77,9 @@ export function statSync(path: string): Stats {
   return stats(lookup(path, 'stat').length);
 }
 
+/** The in-memory table has no links: lstat is stat. */
+export const lstatSync = statSync;
+
 export function existsSync(path: string): boolean {
   return files.has(String(path));
 }
@@ -111,6 +114,7 @@ export const rmSync = readOnly('rm');
 export const unlinkSync = readOnly('unlink');
 export const mkdirSync = readOnly('mkdir');
 export const readdirSync = readOnly('scandir');
+export const readlinkSync = readOnly('readlink');
 
 export const promises = {
   readFile: async (path: string, encoding?: string): Promise<Buffer | string> => readFileSync(path, encoding),
