@@ -13,7 +13,7 @@ import { evaluate } from '../train/evaluate';
 import { withBackend } from './common';
 import { SkippedEntry } from '../util/fs';
 import { reportSkipped } from './predict';
-import { WORKERS_HELP, countOrAuto, fraction, imageSizeArg, positiveFloat, positiveInt } from './options';
+import { TRAIN_WORKERS_HELP, WORKERS_HELP, countOrAuto, fraction, imageSizeArg, positiveFloat, positiveInt } from './options';
 import { progressBar } from './progress';
 
 /** TrainOptions names -> this command's flags, for the library's validation messages. */
@@ -38,6 +38,7 @@ const TRAIN_FLAGS: Record<string, string> = {
   valSplit: '--val-split',
   seed: '--seed',
   freeze: '--freeze',
+  workers: '--workers',
 };
 
 /** The library's TrainOptionError in the CLI's words: the option name becomes its flag. */
@@ -91,6 +92,7 @@ export function registerTrain(program: Command): void {
     .option('--cutmix <alpha>', 'cutmix alpha (0 = off)', Number, D.cutmix)
     .option('--no-trivial-augment', 'disable TrivialAugmentWide')
     .option('--seed <n>', 'seed', Number, D.seed)
+    .option('--workers <n>', TRAIN_WORKERS_HELP, countOrAuto, 'auto' as const)
     .option('--json', 'print the final report as one JSON object')
     .action(async (o) => {
       const missing = (['data', 'arch', 'epochs'] as const).filter((k) => o[k] === undefined);
@@ -123,6 +125,7 @@ export function registerTrain(program: Command): void {
         cutmix: o.cutmix,
         trivialAugment: o.trivialAugment,
         seed: o.seed,
+        workers: o.workers,
       });
       try {
         validateTrainOptions(opts);

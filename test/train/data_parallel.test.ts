@@ -144,7 +144,7 @@ describe('data-parallel training [wasm]', function () {
   it('1 vs 2 workers: the same losses and weights with drop path, mixup/cutmix, label smoothing and EMA', async () => {
     // lr 3e-4: the few weights whose first gradient is a near-cancelling sum (|g| ~ Adam's eps 1e-8)
     // move by lr x g / (|g| + eps), which turns float32 summation noise into ~2% of lr (measured:
-    // one element of 44k off by 2.0e-5 at lr 1e-3, 1.0e-5 at 5e-4; the next worst 8e-7).
+    // one element of 3.7M off by 2.0e-5 at lr 1e-3, 1.0e-5 at 5e-4; the next worst 8e-7).
     const opts = { lr: 3e-4, dropPathRate: 0.3, mixup: 0.8, cutmix: 1, labelSmoothing: 0.1, emaDecay: 0.9 };
     const one = await run({ ...base('w1', 1), ...opts });
     const two = await run({ ...base('w2', 2), ...opts });

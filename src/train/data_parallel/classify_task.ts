@@ -51,6 +51,8 @@ export class ClassifyTask implements ReplicaTask<ClassifyShare> {
   private readonly byTfName: Map<string, string>;
   private readonly rates: number[];
   private order: { epoch: number; samples: Sample[] } | null = null;
+  /** Synthetic shares, made once per micro-batch and share (the benchmark repeats one batch). */
+  private readonly synthetic = new Map<string, ClassifyShare>();
 
   constructor(
     readonly model: ConvNeXt,
@@ -72,6 +74,9 @@ export class ClassifyTask implements ReplicaTask<ClassifyShare> {
     const size = this.o.transform.size;
     if (!this.o.samples) {
       // Synthetic: seeded normal noise per global sample index, labels spread over the classes.
+      const id = `${ref.batch}:${start}:${end}`;
+      const made = this.synthetic.get(id);
+      if (made) return { ...made, x: made.x.slice() };
       const positions = Array.from({ length: end - start }, (_, i) => start + i);
       const per = size * size * 3;
       const x = new Float32Array(positions.length * per);
@@ -80,7 +85,9 @@ export class ClassifyTask implements ReplicaTask<ClassifyShare> {
         for (let k = 0; k < per; k++) x[i * per + k] = Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng());
       });
       const labels = Int32Array.from(positions, (g) => (g * 7919) % this.o.config.numClasses);
-      return { x, shape: [positions.length, size, size, 3], labels, positions };
+      const share: ClassifyShare = { x, shape: [positions.length, size, size, 3], labels, positions };
+      this.synthetic.set(id, share);
+      return { ...share, x: x.slice() };
     }
     const base = ref.batch * this.o.batchSize;
     const chunk = this.epochSamples(ref.epoch).slice(base + start, base + end);

@@ -40,6 +40,8 @@ export interface StepOutcome {
   n: number;
   lossSum: number;
   correct: number;
+  /** Each worker's time computing this step (weights loaded to gradients written); absent in this thread. */
+  workerMs?: number[];
 }
 
 export interface DataParallelEngine {
@@ -280,18 +282,25 @@ class WorkerEngine implements DataParallelEngine {
     const n = results.reduce((a, r) => a + r.n, 0);
     const grads = new Map<string, tf.Tensor>();
     if (n > 0) {
-      // Sum of every worker's count x mean gradient, over the step's samples: the global mean.
+      // Sum of every worker's count x mean gradient, over the step's samples: the global mean
+      // (added in the backend: its vector code beats a JS loop over shared memory several times).
       this.o.trainable.forEach((name, i) => {
-        const out = new Float32Array(this.slots[0].grads[i].length);
-        for (const s of this.slots) {
-          const g = viewOf(s.grads[i]);
-          for (let k = 0; k < out.length; k++) out[k] += g[k];
-        }
-        for (let k = 0; k < out.length; k++) out[k] /= n;
-        grads.set(name, tf.tensor(out, this.slots[0].grads[i].shape));
+        const shape = this.slots[0].grads[i].shape;
+        const parts = this.slots.map((s) => tf.tensor(viewOf(s.grads[i]), shape, 'float32'));
+        grads.set(
+          name,
+          tf.tidy(() => tf.mul(parts.length === 2 ? tf.add(parts[0], parts[1]) : tf.addN(parts), 1 / n)),
+        );
+        tf.dispose(parts);
       });
     }
-    return { grads, n, lossSum: results.reduce((a, r) => a + r.lossSum, 0), correct: results.reduce((a, r) => a + r.correct, 0) };
+    return {
+      grads,
+      n,
+      lossSum: results.reduce((a, r) => a + r.lossSum, 0),
+      correct: results.reduce((a, r) => a + r.correct, 0),
+      workerMs: results.map((r) => r.ms),
+    };
   }
 
   async publish(): Promise<void> {

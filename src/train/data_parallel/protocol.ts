@@ -34,6 +34,6 @@ export type FromTrainWorker =
   | { type: 'ready' }
   | { type: 'init-error'; name: string; message: string }
   /** The share's gradient (sum over micro-batches of count x mean gradient) is in the worker's region. */
-  | { type: 'done'; step: number; n: number; lossSum: number; correct: number }
+  | { type: 'done'; step: number; n: number; lossSum: number; correct: number; /** Time computing (weights load to gradients written). */ ms: number }
   | { type: 'error'; step: number; name: string; message: string }
   | { type: 'skip'; file: string; reason: string };

@@ -82,6 +82,7 @@ async function main(): Promise<void> {
           if (fault.how === 'exit') process.exit(3);
           throw new Error(`test fault injected at step ${ref.step + 1} (CONVNEXT_TEST_WORKER_FAULT)`);
         }
+        const t0 = performance.now();
         if (msg.version !== version) {
           loadWeights(task, init.trainable);
           version = msg.version;
@@ -113,7 +114,7 @@ async function main(): Promise<void> {
         } finally {
           tf.dispose([...acc.values()]);
         }
-        post({ type: 'done', step: ref.step, n, lossSum, correct });
+        post({ type: 'done', step: ref.step, n, lossSum, correct, ms: performance.now() - t0 });
         prefetch(msg.next);
       } catch (e) {
         post({ type: 'error', step: ref.step, ...errorFields(e) });
