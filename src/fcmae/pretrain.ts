@@ -206,7 +206,9 @@ async function fixedImages(samples: Sample[], k: number, size: number): Promise<
 function pretrainWorkers(workers: number | 'auto' | undefined, grnStats: GrnStats): number | 'auto' {
   if (grnStats !== 'batch') return workers ?? 'auto';
   if (workers !== undefined && workers !== 'auto' && workers > 1)
-    throw new FcmaeError(`workers ${workers}: grnStats 'batch' pools GRN statistics over the whole batch, which workers would split; use workers 1 or grnStats 'image'`);
+    throw new FcmaeError(
+      `workers ${workers}: grnStats 'batch' pools GRN statistics over the whole batch, which workers would split; use workers 1 or grnStats 'image'`,
+    );
   return 1;
 }
 

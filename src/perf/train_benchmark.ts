@@ -255,7 +255,10 @@ export async function runTrainBenchmark(o: TrainBenchOptions): Promise<TrainBenc
   let peak = process.memoryUsage().rss;
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
   sampler.unref();
-  const step = workers > 1 ? await createParallelStep({ arch: o.arch, imageSize: size, batch: o.batch }, workers) : asyncStep(createTrainStep({ arch: o.arch, imageSize: size, batch: o.batch }));
+  const step =
+    workers > 1
+      ? await createParallelStep({ arch: o.arch, imageSize: size, batch: o.batch }, workers)
+      : asyncStep(createTrainStep({ arch: o.arch, imageSize: size, batch: o.batch }));
   const { model } = step;
   const params = model.numParams();
   const gmacs = countMacs(model.config, size, size) / 1e9;

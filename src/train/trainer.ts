@@ -207,7 +207,8 @@ async function trainEpoch(
     const lr = r.lrAt(r.step);
     try {
       const lossVal = out.lossSum / out.n;
-      if (out.n > 0 && !Number.isFinite(lossVal)) throw new ConvNeXtError(`loss became ${lossVal} at epoch ${epoch + 1}, step ${r.step + 1}: lower the learning rate (lr)`);
+      if (out.n > 0 && !Number.isFinite(lossVal))
+        throw new ConvNeXtError(`loss became ${lossVal} at epoch ${epoch + 1}, step ${r.step + 1}: lower the learning rate (lr)`);
       // A step whose images all failed to decode moves the schedule on without an update.
       if (out.n > 0) r.opt.apply(out.grads, lr);
     } finally {

@@ -20,6 +20,7 @@ import { loadConvertedModel } from '../../src/io/model_dir';
 import { pairPartners, shareRange } from '../../src/train/data_parallel/task';
 import { resolveTrainWorkers } from '../../src/train/data_parallel/engine';
 import { train, TrainOptions } from '../../src/train/trainer';
+import { runTrainBenchmark } from '../../src/perf/train_benchmark';
 import { readSafetensors } from '../../weights-converter/safetensors';
 import { onBackend } from '../helpers';
 
@@ -241,5 +242,16 @@ describe('data-parallel training [wasm]', function () {
     let err: Error | undefined;
     await pretrain({ ...p('f3', 2), grnStats: 'batch' }).catch((e) => (err = e));
     expect(err?.message).to.match(/grnStats 'batch' pools GRN statistics over the whole batch/);
+  });
+
+  it('bench --train with 2 workers times data-parallel steps and leaves no tensors behind', async () => {
+    const before = tf.memory().numTensors;
+    const r = await runTrainBenchmark({ arch: 'convnext_atto', imageSize: 32, batch: 4, workers: 2, backend: 'wasm', reps: 2, warmup: 1 });
+    expect(r.workers).to.equal(2);
+    expect(r.step_ms).to.have.length(2);
+    expect(r.worker_ms).to.be.above(0);
+    expect(r.worker_ms!).to.be.below(Math.max(...r.step_ms));
+    expect(Number.isFinite(r.final_loss) && r.final_loss > 0).to.equal(true);
+    expect(r.num_tensors).to.equal(before);
   });
 });

@@ -108,7 +108,10 @@ export class ClassifyTask implements ReplicaTask<ClassifyShare> {
     const K = this.o.config.numClasses;
     const { seed } = this.o;
     let targets = smoothOneHot(s.labels, K, this.o.labelSmoothing);
-    const draw = this.o.mixup > 0 || this.o.cutmix > 0 ? drawMix(seedrandom(`mix-${seed}-${ref.step}-${ref.micro}`), s.shape[1], s.shape[2], { mixupAlpha: this.o.mixup, cutmixAlpha: this.o.cutmix }) : null;
+    const draw =
+      this.o.mixup > 0 || this.o.cutmix > 0
+        ? drawMix(seedrandom(`mix-${seed}-${ref.step}-${ref.micro}`), s.shape[1], s.shape[2], { mixupAlpha: this.o.mixup, cutmixAlpha: this.o.cutmix })
+        : null;
     if (draw) {
       const mixed = applyMix(s.x, s.shape, (await targets.data()) as Float32Array, K, draw, pairPartners(s.positions));
       targets.dispose();

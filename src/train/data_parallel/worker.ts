@@ -40,7 +40,6 @@ async function main(): Promise<void> {
   let task: ReplicaTask;
   try {
     await initBackend({ backend: init.backend, threads: 1 });
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const mod = require(init.taskModule) as TaskModule;
     task = mod.createReplicaTask(init.taskOptions, (file, reason) => post({ type: 'skip', file, reason }));
     loadWeights(task, task.variables.keys());
