@@ -29,7 +29,7 @@ import { ConvNeXtConfig, resolveConfig } from '../model/configs';
 import { AdamW } from '../train/adamw';
 import { Sample, batchCount } from '../train/dataset';
 import { DataParallelEngine, createEngine } from '../train/data_parallel/engine';
-import { StepRef } from '../train/data_parallel/task';
+import { stepRef } from '../train/data_parallel/task';
 import { FCMAE_TASK_MODULE, FcmaeTask, FcmaeTaskOptions } from './parallel_task';
 import { cosineLr } from '../train/schedule';
 import { writeFileAtomic } from '../util/fs';
@@ -317,11 +317,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
       inProcess: () => new FcmaeTask(f, task, onTaskSkip),
       onSkip: onTaskSkip,
     });
-    const refOf = (s: number): StepRef => {
-      const e = Math.floor(s / stepsPerEpoch);
-      const i = s - e * stepsPerEpoch;
-      return { epoch: e, step: s, batches: Array.from({ length: accum }, (_, m) => i * accum + m) };
-    };
+    const refOf = (s: number) => stepRef(s, stepsPerEpoch, accum);
     const endStep = endEpoch * stepsPerEpoch;
 
     for (let epoch = startEpoch; epoch < endEpoch; epoch++) {

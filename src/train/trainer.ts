@@ -31,7 +31,7 @@ import { AdamW } from './adamw';
 import { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint } from './checkpoint';
 import { ClassifyTask, ClassifyTaskOptions, CLASSIFY_TASK_MODULE } from './data_parallel/classify_task';
 import { DataParallelEngine, createEngine } from './data_parallel/engine';
-import { StepRef } from './data_parallel/task';
+import { stepRef } from './data_parallel/task';
 import { Sample, batchCount, scanImageFolder, splitTrainVal } from './dataset';
 import { ModelEma } from './ema';
 import { evaluate } from './evaluate';
@@ -192,11 +192,7 @@ async function trainEpoch(
   const te = Date.now();
   const accum = o.accumSteps;
   const spe = ctx.stepsPerEpoch;
-  const refOf = (step: number): StepRef => {
-    const e = Math.floor(step / spe);
-    const i = step - e * spe;
-    return { epoch: e, step, batches: Array.from({ length: accum }, (_, m) => i * accum + m) };
-  };
+  const refOf = (step: number) => stepRef(step, spe, accum);
   const endStep = ctx.endEpoch * spe;
   let seen = 0;
   let lossSum = 0;

@@ -35,6 +35,13 @@ export interface StepRef {
   batches: number[];
 }
 
+/** Optimizer step `step` (global) of a run with `stepsPerEpoch` steps of `accum` micro-batches each. */
+export function stepRef(step: number, stepsPerEpoch: number, accum: number): StepRef {
+  const epoch = Math.floor(step / stepsPerEpoch);
+  const i = step - epoch * stepsPerEpoch;
+  return { epoch, step, batches: Array.from({ length: accum }, (_, m) => i * accum + m) };
+}
+
 /** The micro-batches of a step, in order. */
 export function microRefs(ref: StepRef): MicroRef[] {
   return ref.batches.map((batch, micro) => ({ epoch: ref.epoch, step: ref.step, micro, batch }));
