@@ -86,7 +86,7 @@ export function registerPretrain(program: Command): void {
         onEvent: (e) => {
           if (e.type === 'start') {
             process.stderr.write(
-              `pretraining ${o.arch} (FCMAE) on ${info.backend}: ${e.images} images, ${e.stepsPerEpoch} steps/epoch, ${e.params.toLocaleString('en-US')} params, lr ${e.lr.toExponential(2)}` +
+              `pretraining ${o.arch} (FCMAE) on ${info.backend}${e.workers > 1 ? ` x ${e.workers} workers` : ''}: ${e.images} images, ${e.stepsPerEpoch} steps/epoch, ${e.params.toLocaleString('en-US')} params, lr ${e.lr.toExponential(2)}` +
                 (e.resumedFromEpoch ? `, resuming after epoch ${e.resumedFromEpoch}` : '') +
                 '\n',
             );

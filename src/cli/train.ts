@@ -139,7 +139,7 @@ export function registerTrain(program: Command): void {
         onEvent: (e) => {
           if (e.type === 'start') {
             process.stderr.write(
-              `training ${o.arch} on ${info.backend} into ${opts.out} (batch ${opts.batchSize}, lr ${opts.lr.toExponential(3)}, size ${opts.imageSize}): ` +
+              `training ${o.arch} on ${info.backend}${e.workers > 1 ? ` x ${e.workers} workers` : ''} into ${opts.out} (batch ${opts.batchSize}, lr ${opts.lr.toExponential(3)}, size ${opts.imageSize}): ` +
                 `${e.trainImages} train / ${e.valImages ? `${e.valImages} val images` : 'no validation set'}, ${e.classes.length} classes, ` +
                 `${e.trainable.toLocaleString('en-US')} of ${e.params.toLocaleString('en-US')} params trainable` +
                 (e.resumedFromEpoch ? `, resuming after epoch ${e.resumedFromEpoch}` : '') +

@@ -80,6 +80,7 @@ export interface PretrainOptions {
   reconstructEvery?: number;
   /** Images in the grid (evenly spaced in file order, centre-cropped; default 4). */
   reconstructImages?: number;
+  /** Unused since the data-parallel engine (each replica decodes its next share ahead); kept for compatibility. */
   prefetch?: number;
   /**
    * Data-parallel worker threads, each with a replica and its share of every batch (default 'auto':
@@ -93,7 +94,7 @@ export interface PretrainOptions {
 }
 
 export type PretrainEvent =
-  | { type: 'start'; epochs: number; stepsPerEpoch: number; images: number; resumedFromEpoch: number; params: number; lr: number }
+  | { type: 'start'; epochs: number; stepsPerEpoch: number; images: number; resumedFromEpoch: number; workers: number; params: number; lr: number }
   | { type: 'step'; epoch: number; batch: number; batches: number; loss: number; lr: number; imagesPerSec: number }
   | { type: 'skip'; file: string; reason: string }
   | { type: 'picture'; file: string }
@@ -280,15 +281,6 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
       history = meta.history;
     } else if (fs.existsSync(logFile)) fs.rmSync(logFile);
 
-    emit({
-      type: 'start',
-      epochs: o.epochs,
-      stepsPerEpoch,
-      images: images.length,
-      resumedFromEpoch: startEpoch,
-      params: [...params.values()].reduce((a, v) => a + v.size, 0),
-      lr,
-    });
     const every = o.reconstructEvery ?? 1;
     if (every > 0) fixed = await fixedImages(images, o.reconstructImages ?? 4, size);
     const fixedMask: PatchMask | null = fixed ? randomMask(fixed.shape[0], (size / FCMAE_PATCH) ** 2, f.maskRatio, `recon-${seed}`) : null;
@@ -316,6 +308,16 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
       taskOptions: task,
       inProcess: () => new FcmaeTask(f, task, onTaskSkip),
       onSkip: onTaskSkip,
+    });
+    emit({
+      type: 'start',
+      epochs: o.epochs,
+      stepsPerEpoch,
+      images: images.length,
+      resumedFromEpoch: startEpoch,
+      workers: engine.workers,
+      params: [...params.values()].reduce((a, v) => a + v.size, 0),
+      lr,
     });
     const refOf = (s: number) => stepRef(s, stepsPerEpoch, accum);
     const endStep = endEpoch * stepsPerEpoch;

@@ -78,7 +78,7 @@ export interface TrainOptions {
   /** TrivialAugmentWide on training images (default true). */
   trivialAugment?: boolean;
   seed?: number;
-  /** Batches decoded ahead (default 2). */
+  /** Batches decoded ahead (default 2; unused since the data-parallel engine: each replica decodes its next share ahead). */
   prefetch?: number;
   /**
    * Data-parallel worker threads, each with a model replica and its share of every batch (default
@@ -100,6 +100,8 @@ export type TrainEvent =
       valImages: number;
       classes: string[];
       resumedFromEpoch: number;
+      /** Data-parallel replicas (1: this thread). */
+      workers: number;
       params: number;
       trainable: number;
     }
@@ -282,17 +284,6 @@ export async function train(opts: TrainOptions): Promise<TrainReport> {
     } else if (fs.existsSync(logFile)) {
       fs.rmSync(logFile);
     }
-    emit({
-      type: 'start',
-      epochs: o.epochs,
-      stepsPerEpoch,
-      trainImages: data.train.length,
-      valImages: data.val.length,
-      classes,
-      resumedFromEpoch: startEpoch,
-      params: model.numParams(),
-      trainable: [...params.values()].reduce((a, v) => a + v.size, 0),
-    });
 
     const pre = evalPreprocessing(o.imageSize);
     const onSkip = (file: string, e: Error) => emit({ type: 'skip', file, reason: e.message });
@@ -320,6 +311,18 @@ export async function train(opts: TrainOptions): Promise<TrainReport> {
       taskOptions: task,
       inProcess: () => new ClassifyTask(model, task, onTaskSkip),
       onSkip: onTaskSkip,
+    });
+    emit({
+      type: 'start',
+      epochs: o.epochs,
+      stepsPerEpoch,
+      trainImages: data.train.length,
+      valImages: data.val.length,
+      classes,
+      resumedFromEpoch: startEpoch,
+      workers: engine.workers,
+      params: model.numParams(),
+      trainable: [...params.values()].reduce((a, v) => a + v.size, 0),
     });
     const endEpoch = Math.min(o.epochs, startEpoch + (o.stopAfterEpochs ?? o.epochs));
     const evalOpts = { imageSize: o.imageSize, batchSize: o.batchSize, preprocessing: pre };
