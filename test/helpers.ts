@@ -1,10 +1,11 @@
 /** Shared test helpers: backends to loop over, closeness checks, seeded data, naive references. */
 import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import '@tensorflow/tfjs';
 import { expect } from 'chai';
 import seedrandom from 'seedrandom';
 import { requestedWasmThreads, simdRequested } from '../src/backend';
@@ -83,6 +84,28 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
+/** Index of the largest value in each row of a row-major [rows, cols] array (first one on ties). */
+export function argmaxRows(data: ArrayLike<number>, cols: number): number[] {
+  const out: number[] = [];
+  for (let r = 0; r < data.length / cols; r++) {
+    let best = 0;
+    for (let c = 1; c < cols; c++) if (data[r * cols + c] > data[r * cols + best]) best = c;
+    out.push(best);
+  }
+  return out;
+}
+
+/** Central finite differences (f(x + h e_i) - f(x - h e_i)) / 2h of a scalar function, one per element of x. */
+export function finiteDifferences(f: (v: Float32Array) => number, x: Float32Array, h = 1e-2): number[] {
+  return Array.from(x, (_, i) => {
+    const p = x.slice();
+    const m = x.slice();
+    p[i] += h;
+    m[i] -= h;
+    return (f(p) - f(m)) / (2 * h);
+  });
+}
+
 /** Runs fn and asserts it leaves tf.memory().numTensors unchanged. */
 export function expectNoLeak(fn: () => void): void {
   const before = tf.memory().numTensors;
@@ -93,6 +116,20 @@ export function expectNoLeak(fn: () => void): void {
 /** The repository root (tests run from dist/test/...) and the CLI entry point. */
 export const ROOT = path.resolve(__dirname, '../..');
 export const BIN = path.join(ROOT, 'bin/convnext.js');
+
+/**
+ * A temporary directory for the enclosing describe block: made before its tests, removed after
+ * them. Returns a path builder: `tmp('a', 'b.npy')` is a path inside it, `tmp()` the directory.
+ */
+export function useTmpDir(prefix: string): (...parts: string[]) => string {
+  let dir = '';
+  before(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))));
+  after(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
+  return (...parts) => {
+    if (!dir) throw new Error(`useTmpDir('${prefix}'): the directory exists only while its describe block runs`);
+    return path.join(dir, ...parts);
+  };
+}
 
 /** Result of one CLI run in a child process. */
 export interface CliResult {

@@ -55,10 +55,15 @@ export function refLayerNorm(x: Nd, w: ArrayLike<number>, b: ArrayLike<number>, 
   return { shape: x.shape, data: out };
 }
 
-/** Dense conv, NHWC input, HWIO weight, zero padding `pad`, stride s. */
-export function refConv2d(x: Nd, w: Nd, bias: ArrayLike<number>, stride: number, pad: number): Nd {
+/**
+ * Conv, NHWC input, HWIO weight [kh, kw, ci / groups, co], zero padding `pad`, stride s; with
+ * `groups`, output channel o sees input channels of group floor(o / (co / groups)) only (PyTorch's
+ * Conv2d groups).
+ */
+export function refConv2d(x: Nd, w: Nd, bias: ArrayLike<number>, stride: number, pad: number, groups = 1): Nd {
   const [n, h, wd, ci] = x.shape;
-  const [kh, kw, , co] = w.shape;
+  const [kh, kw, cg, co] = w.shape;
+  const og = co / groups;
   const oh = Math.floor((h + 2 * pad - kh) / stride) + 1;
   const ow = Math.floor((wd + 2 * pad - kw) / stride) + 1;
   const out = new Float64Array(n * oh * ow * co);
@@ -67,39 +72,27 @@ export function refConv2d(x: Nd, w: Nd, bias: ArrayLike<number>, stride: number,
       for (let xx = 0; xx < ow; xx++)
         for (let o = 0; o < co; o++) {
           let s = bias[o];
+          const c0 = Math.floor(o / og) * cg;
           for (let i = 0; i < kh; i++)
             for (let j = 0; j < kw; j++) {
               const yy = y * stride + i - pad;
               const xj = xx * stride + j - pad;
               if (yy < 0 || yy >= h || xj < 0 || xj >= wd) continue;
-              for (let c = 0; c < ci; c++) s += x.data[((b * h + yy) * wd + xj) * ci + c] * w.data[((i * kw + j) * ci + c) * co + o];
+              for (let c = 0; c < cg; c++) s += x.data[((b * h + yy) * wd + xj) * ci + c0 + c] * w.data[((i * kw + j) * cg + c) * co + o];
             }
           out[((b * oh + y) * ow + xx) * co + o] = s;
         }
   return { shape: [n, oh, ow, co], data: out };
 }
 
-/** Depthwise conv, stride 1, 'same' zero padding; weight [k, k, C, 1]. */
+/**
+ * Depthwise conv, stride 1, 'same' zero padding; weight [k, k, C, 1] (TF.js), whose values are the
+ * grouped conv's HWIO [k, k, 1, C] in the same order.
+ */
 export function refDepthwise(x: Nd, w: Nd, bias: ArrayLike<number>): Nd {
-  const [n, h, wd, c] = x.shape;
   const k = w.shape[0];
-  const p = (k - 1) / 2;
-  const out = new Float64Array(x.data.length);
-  for (let b = 0; b < n; b++)
-    for (let y = 0; y < h; y++)
-      for (let xx = 0; xx < wd; xx++)
-        for (let ch = 0; ch < c; ch++) {
-          let s = bias[ch];
-          for (let i = 0; i < k; i++)
-            for (let j = 0; j < k; j++) {
-              const yy = y + i - p;
-              const xj = xx + j - p;
-              if (yy < 0 || yy >= h || xj < 0 || xj >= wd) continue;
-              s += x.data[((b * h + yy) * wd + xj) * c + ch] * w.data[(i * k + j) * c + ch];
-            }
-          out[((b * h + y) * wd + xx) * c + ch] = s;
-        }
-  return { shape: x.shape, data: out };
+  const c = x.shape[3];
+  return refConv2d(x, { shape: [k, k, 1, c], data: w.data }, bias, 1, (k - 1) / 2, c);
 }
 
 /** Linear on the last axis; weight [in, out]. */

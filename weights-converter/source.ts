@@ -5,6 +5,7 @@
  * and a directory has no bytes; each is refused by name before a byte is read.
  */
 import * as fs from 'fs';
+import { fileKind } from '../src/util/fs';
 import { CheckpointError } from './errors';
 
 /** Builds the error thrown for `file` (CheckpointError by default). */
@@ -20,16 +21,6 @@ export interface RegularFile {
   close(): void;
 }
 
-/** What a non-regular file is, in words. */
-function kindOf(st: fs.Stats): string {
-  if (st.isDirectory()) return 'a directory';
-  if (st.isFIFO()) return 'a FIFO (named pipe)';
-  if (st.isCharacterDevice()) return 'a character device';
-  if (st.isBlockDevice()) return 'a block device';
-  if (st.isSocket()) return 'a socket';
-  return 'not a regular file';
-}
-
 /**
  * Open `file` for reading and require a regular file. `what` names what the file should be, for
  * the message (e.g. 'a checkpoint'): "<what> must be a regular file, but this is a FIFO (named
@@ -39,7 +30,7 @@ function kindOf(st: fs.Stats): string {
  * path swapped in between is still caught); O_NONBLOCK keeps even that open from blocking.
  */
 export function openRegularFile(file: string, what: string, makeError: FileErrorFactory = checkpointError): RegularFile {
-  const refuse = (st: fs.Stats): Error => makeError(file, `${what} must be a regular file, but this is ${kindOf(st)}`);
+  const refuse = (st: fs.Stats): Error => makeError(file, `${what} must be a regular file, but this is a ${fileKind(st)}`);
   let st: fs.Stats;
   try {
     st = fs.statSync(file);

@@ -20,6 +20,7 @@ import { CheckpointError } from './errors';
 import { PickleDict, PickleGlobal, PicklePersistentId, PickleReduce, PickleTuple, PickleValue, pickle } from './pickle_writer';
 import { crc32 } from './zip';
 import { encodeFloat16 } from './dtype';
+import { cStrides } from '../src/util/ndarray';
 
 /** Storage dtype written. */
 export type TorchWriteDType = 'float32' | 'float16';
@@ -34,14 +35,16 @@ const ALIGN = 64;
 const LOCAL_HEADER = 30;
 const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-function cStrides(shape: number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i];
-  }
-  return s;
+/** Little-endian 16- and 32-bit fields, in order: the pieces of a zip record (APPNOTE 4.3). */
+function u16(...values: number[]): Buffer {
+  const b = Buffer.alloc(2 * values.length);
+  values.forEach((v, i) => b.writeUInt16LE(v, 2 * i));
+  return b;
+}
+function u32(...values: number[]): Buffer {
+  const b = Buffer.alloc(4 * values.length);
+  values.forEach((v, i) => b.writeUInt32LE(v, 4 * i));
+  return b;
 }
 
 /** Builds the STORED, 64-byte aligned zip in memory as a list of chunks. */
@@ -64,49 +67,20 @@ function buildZip(entries: { name: string; data: Uint8Array }[], file: string): 
     if (offset + LOCAL_HEADER + name.length + extra.length + size > 0xffffffff) {
       throw new CheckpointError(file, 'export larger than 4 GiB: ZIP64 is not written; use --fp16 or the safetensors layouts');
     }
-    const local = Buffer.alloc(LOCAL_HEADER);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4); // version needed
-    local.writeUInt16LE(0, 6); // flags
-    local.writeUInt16LE(0, 8); // STORED
-    local.writeUInt16LE(dosTime, 10);
-    local.writeUInt16LE(dosDate, 12);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(size, 18);
-    local.writeUInt32LE(size, 22);
-    local.writeUInt16LE(name.length, 26);
-    local.writeUInt16LE(extra.length, 28);
-    out.push(local, name, extra, e.data);
-
-    const cd = Buffer.alloc(46);
-    cd.writeUInt32LE(0x02014b50, 0);
-    cd.writeUInt16LE(20, 4); // version made by
-    cd.writeUInt16LE(20, 6); // version needed
-    cd.writeUInt16LE(0, 8);
-    cd.writeUInt16LE(0, 10);
-    cd.writeUInt16LE(dosTime, 12);
-    cd.writeUInt16LE(dosDate, 14);
-    cd.writeUInt32LE(crc, 16);
-    cd.writeUInt32LE(size, 20);
-    cd.writeUInt32LE(size, 24);
-    cd.writeUInt16LE(name.length, 28);
-    cd.writeUInt16LE(0, 30); // extra
-    cd.writeUInt16LE(0, 32); // comment
-    cd.writeUInt16LE(0, 34); // disk
-    cd.writeUInt16LE(0, 36); // internal attributes
-    cd.writeUInt32LE(0, 38); // external attributes
-    cd.writeUInt32LE(offset, 42);
+    // The fields the local and central headers share: version needed 2.0, flags, STORED, time,
+    // date, crc, both sizes, name length, extra length.
+    const shared = (extraLength: number) => [u16(20, 0, 0, dosTime, dosDate), u32(crc, size, size), u16(name.length, extraLength)];
+    out.push(Buffer.concat([u32(0x04034b50), ...shared(extra.length)]), name, extra, e.data);
+    // Central directory entry: version made by, the shared fields (no extra), then comment length,
+    // disk, internal attributes, external attributes and the local header's offset.
+    const cd = Buffer.concat([u32(0x02014b50), u16(20), ...shared(0), u16(0, 0, 0), u32(0, offset)]);
     central.push(cd, name);
     offset += LOCAL_HEADER + name.length + extra.length + size;
   }
   const cdSize = central.reduce((a, c) => a + c.byteLength, 0);
   if (offset + cdSize > 0xffffffff || entries.length > 0xffff) throw new CheckpointError(file, 'export too large for a classic zip (ZIP64 is not written)');
-  const eocd = Buffer.alloc(22);
-  eocd.writeUInt32LE(0x06054b50, 0);
-  eocd.writeUInt16LE(entries.length, 8);
-  eocd.writeUInt16LE(entries.length, 10);
-  eocd.writeUInt32LE(cdSize, 12);
-  eocd.writeUInt32LE(offset, 16);
+  // End of central directory: disk numbers, entry counts, its size and offset, comment length.
+  const eocd = Buffer.concat([u32(0x06054b50), u16(0, 0, entries.length, entries.length), u32(cdSize, offset), u16(0)]);
   return [...out, ...central, eocd];
 }
 

@@ -28,8 +28,9 @@ SEED=${SEED:-0}
 # TrivialAugmentWide off by default: on 64x64 crops of 480 images its strength (translations up to
 # 32 px, rotations up to 135 deg) made the from-scratch model underfit (~80% val top-1 vs ~90% without).
 TRIVIAL_AUGMENT=${TRIVIAL_AUGMENT:-0}
-TA_FLAG=()
-[ "$TRIVIAL_AUGMENT" = 1 ] || TA_FLAG=(--no-trivial-augment)
+# TA_FLAG for torch_throughput.py, AA_FLAG for convnext train (whose default is --aa none, as timm's).
+TA_FLAG=(); AA_FLAG=(--aa trivial)
+[ "$TRIVIAL_AUGMENT" = 1 ] || { TA_FLAG=(--no-trivial-augment); AA_FLAG=(--aa none); }
 TORCH_STEPS=${TORCH_STEPS:-20}
 TORCH_REPEATS=${TORCH_REPEATS:-3}
 THROUGHPUT_EPOCHS=${THROUGHPUT_EPOCHS:-3}
@@ -64,7 +65,7 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 OUT="$WORK/run"
 TRAIN_CMD=(node bin/convnext.js train --data "$WORK/data/train" --val "$WORK/data/val" --arch "$ARCH"
   --epochs "$EPOCHS" --image-size "$SIZE" --batch-size "$BS" --lr "$LR" --warmup-epochs "$WARMUP"
-  --drop-path "$DROP_PATH" --smoothing "$SMOOTHING" ${TA_FLAG[@]+"${TA_FLAG[@]}"} --seed "$SEED" --out "$OUT" --json)
+  --drop-path "$DROP_PATH" --smoothing "$SMOOTHING" "${AA_FLAG[@]}" --seed "$SEED" --out "$OUT" --json)
 log "${TRAIN_CMD[*]}"
 ( TIMEFORMAT='%R %U %S'; time "${TRAIN_CMD[@]}" > "$WORK/train.json" 2> "$WORK/train.err" ) 2> "$WORK/train.time"
 cat "$WORK/train.err" >&2
@@ -83,11 +84,11 @@ node bin/convnext.js eval --model "$OUT/model" --data "$WORK/data/val" --json | 
 #    PyTorch: torch_throughput.py, 1 and 2 threads (OpenBLAS pinned to 1 thread; for the main
 #    setting also left at its default), num_workers=0, median of TORCH_REPEATS repeats.
 OTHER_TA=$(( 1 - TRIVIAL_AUGMENT ))
-OTHER_FLAG=(); [ "$OTHER_TA" = 1 ] || OTHER_FLAG=(--no-trivial-augment)
+OTHER_FLAG=(); OTHER_AA=(--aa trivial); [ "$OTHER_TA" = 1 ] || { OTHER_FLAG=(--no-trivial-augment); OTHER_AA=(--aa none); }
 log "throughput, ours, TrivialAugmentWide=$OTHER_TA (no val)"
 ( TIMEFORMAT='%R %U %S'; time node bin/convnext.js train --data "$WORK/data/train" --arch "$ARCH" --epochs "$THROUGHPUT_EPOCHS" \
   --image-size "$SIZE" --batch-size "$BS" --lr "$LR" --warmup-epochs "$WARMUP" --drop-path "$DROP_PATH" --smoothing "$SMOOTHING" \
-  ${OTHER_FLAG[@]+"${OTHER_FLAG[@]}"} --seed "$SEED" --out "$WORK/run-ta$OTHER_TA" > /dev/null 2> "$WORK/run-ta$OTHER_TA.err" ) 2> "$WORK/run-ta$OTHER_TA.time"
+ "${OTHER_AA[@]}" --seed "$SEED" --out "$WORK/run-ta$OTHER_TA" > /dev/null 2> "$WORK/run-ta$OTHER_TA.err" ) 2> "$WORK/run-ta$OTHER_TA.time"
 cat "$WORK/run-ta$OTHER_TA.err" >&2
 log "throughput, PyTorch, TrivialAugmentWide=$TRIVIAL_AUGMENT"
 "$PY" "$HERE/torch_throughput.py" "$WORK/data/train" --image-size "$SIZE" --batch-size "$BS" --steps "$TORCH_STEPS" --repeats "$TORCH_REPEATS" \

@@ -11,11 +11,11 @@
  * error, never a silent fallback.
  */
 import * as tf from '@tensorflow/tfjs-core';
-// The umbrella package registers every op's gradient (tfjs-core's CommonJS build alone has none)
-// and the cpu backend, on the one tfjs-core engine the wasm backend shares. A require, not an
-// import: an `import '@tensorflow/tfjs'` stays in our .d.ts and makes every TypeScript consumer
-// type-check tfjs-layers, which fails under --strict without skipLibCheck (issue 14).
-require('@tensorflow/tfjs');
+// What the @tensorflow/tfjs umbrella used to register for us (we no longer depend on it, issue 14):
+// the cpu backend, and every op's gradient plus the chained tensor methods, which tfjs-core's
+// CommonJS build alone lacks (./core_registrations).
+import '@tensorflow/tfjs-backend-cpu';
+import { registerCoreGradients } from './core_registrations';
 import * as os from 'os';
 import { BackendError } from '../errors';
 import { settings } from '../env';
@@ -23,6 +23,8 @@ import { registerSimdKernels, unregisterSimdKernels } from './wasm_simd';
 import { registerWasmTrainingKernels } from './wasm_gradients';
 import { AdapterReport, DAWN_PACKAGE, dawnOptions, gpuDeviceNodes, importEsm, installWebGpu, webGpuAdapter } from './webgpu';
 import { MAX_WASM_THREADS, useThreadedWasm, wasmThreads, wasmThreadsSupported } from './wasm_threads';
+
+registerCoreGradients();
 
 export type BackendRequest = 'auto' | 'node-gpu' | 'webgpu' | 'node' | 'tensorflow' | 'wasm' | 'cpu';
 

@@ -23,23 +23,8 @@ export * from '../model';
 export { BuildModelOptions as CreateModelOptions, buildModel as createModel } from '../factory/build';
 export * from '../blocks';
 export * as layers from '../layers';
-export { RgbImage } from '../data/image';
+export * from '../data/portable';
 export { ImageError } from '../errors';
-export { Interpolation, ResizeOptions, resize } from '../data/resize';
-export {
-  CLIP_MEAN,
-  CLIP_STD,
-  EvalTransformOptions,
-  Float32Array4D,
-  centerCrop,
-  evalResizeCrop,
-  evalResizeSize,
-  evalTransform,
-  imageToTensor,
-  normalizeImage,
-  resizeShorterSide,
-  toNchw,
-} from '../data/transforms';
 export { IMAGENET_MEAN, IMAGENET_STD } from '../model/preprocessing';
 // The browser variant itself (not '../data/decode'), so that the declared types are the browser's.
 export { DecodeOptions, decodeImage } from '../data/decode.browser';

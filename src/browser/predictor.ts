@@ -15,20 +15,15 @@ import { ConvNeXtError } from '../errors';
 import { Float32Array4D, evalTransform } from '../data/transforms';
 import { LoadedModel, MODEL_FORMAT_VERSION } from '../io/model_dir';
 import { ModelMeta } from '../model/meta';
-import { PreprocessingInfo, evalPreprocessing } from '../model/preprocessing';
+import { PreprocessingInfo } from '../model/preprocessing';
 import { ConvNeXt } from '../model/convnext';
 import { modelFromConverted } from '../../weights-converter/convert';
-import { resolveLabels } from '../inference/labels';
+import { Prediction, adoptLoaded, predictorSettings, topk } from '../inference/predictions';
 import { BrowserConvertOptions, CheckpointInput, convertCheckpointBytes } from './convert';
 import { BrowserImageInput, decodeBrowserImage } from '../data/bitmap.browser';
 import { UrlLoadOptions, loadModelFromUrl, modelJsonUrl, readBody } from './load';
 
-/** One class of a top-k answer (as Node's Predictor). */
-export interface Prediction {
-  label: string;
-  index: number;
-  prob: number;
-}
+export { Prediction, topk };
 
 export type ModelSource = string | URL | CheckpointInput | LoadedModel;
 
@@ -53,13 +48,6 @@ function isFloat32Array4D(x: unknown): x is Float32Array4D {
 
 function isLoadedModel(x: unknown): x is LoadedModel {
   return typeof x === 'object' && x !== null && (x as LoadedModel).model instanceof ConvNeXt;
-}
-
-/** The top `k` of one row of probabilities: highest first, ties by lower index (as Node's). */
-export function topk(probs: Float32Array, k: number, labels: string[]): Prediction[] {
-  const idx = Array.from({ length: probs.length }, (_, i) => i);
-  idx.sort((a, b) => probs[b] - probs[a] || a - b);
-  return idx.slice(0, Math.min(k, probs.length)).map((i) => ({ label: labels[i], index: i, prob: probs[i] }));
 }
 
 async function fetchCheckpoint(url: string, opts: BrowserPredictorOptions): Promise<Uint8Array> {
@@ -108,18 +96,11 @@ export class BrowserPredictor {
     readonly meta: Partial<ModelMeta> = {},
     opts: Pick<BrowserPredictorOptions, 'labels' | 'preprocessing'> = {},
   ) {
-    this.labels = model.numClasses > 0 ? resolveLabels(model.numClasses, meta, opts.labels) : [];
-    this.preprocessing = { ...evalPreprocessing(224), ...(meta.preprocessing ?? {}), ...(opts.preprocessing ?? {}) };
+    ({ labels: this.labels, preprocessing: this.preprocessing } = predictorSettings(model, meta, opts));
   }
 
   static async load(source: ModelSource, opts: BrowserPredictorOptions = {}): Promise<BrowserPredictor> {
-    const { model, meta } = await loadBrowserModel(source, opts);
-    try {
-      return new BrowserPredictor(model, meta, opts);
-    } catch (e) {
-      model.dispose();
-      throw e;
-    }
+    return adoptLoaded(await loadBrowserModel(source, opts), (model, meta) => new BrowserPredictor(model, meta, opts));
   }
 
   /** Decodes the image (browser decoders) and applies timm's eval transform: NHWC [1, S, S, 3]. */

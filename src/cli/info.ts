@@ -11,6 +11,7 @@ import { parseMeta } from '../io/model_dir';
 import { ConvNeXtConfig, countMacs, countParams, featureInfo, listModels, resolveConfig } from '../model/configs';
 import { getPretrained, isZooName, listPretrained } from '../zoo/registry';
 import { editDistance } from '../util/strings';
+import { printResult } from './common';
 
 export function modelInfo(name: string | ConvNeXtConfig): Record<string, unknown> {
   const c = typeof name === 'string' ? resolveConfig(name) : name;
@@ -98,40 +99,38 @@ export function registerInfo(program: Command): void {
     )
     .argument('<name>', 'architecture (convnext_tiny), pretrained tag (convnext_tiny.fb_in1k) or converted model directory')
     .option('--json', 'print one JSON object')
-    .action((name: string, opts: { json?: boolean }) => {
-      const info = describeModel(name);
-      if (opts.json) {
-        process.stdout.write(JSON.stringify(info) + '\n');
-        return;
-      }
-      const fi = info.feature_info as ReturnType<typeof featureInfo>;
-      const lines = [
-        `${info.name}  (ConvNeXt V${info.version})`,
-        `  depths       ${(info.depths as number[]).join(', ')}`,
-        `  dims         ${(info.dims as number[]).join(', ')}`,
-        `  classes      ${info.num_classes}`,
-        `  params       ${(info.params as number).toLocaleString('en-US')}`,
-        `  GMACs @224   ${info.gmacs_224}  (convs + linears; papers' "FLOPs")`,
-        `  layer scale  ${info.layer_scale_init ?? 'none'}    GRN ${info.grn ? 'yes' : 'no'}`,
-        `  features     ${fi.map((f) => `stage${f.stage}: ${f.numChs}ch /${f.reduction}`).join('  ')}`,
-      ];
-      const pre = info.pretrained as { url: string; input_size: number; crop_pct: number; crop_mode: string; license: string } | undefined;
-      if (pre) {
-        lines.splice(1, 0, `  tag          ${info.tag}`);
-        lines.push(
-          `  input        ${pre.input_size}x${pre.input_size} (crop_pct ${pre.crop_pct}, ${pre.crop_mode})`,
-          `  licence      ${pre.license}`,
-          `  checkpoint   ${pre.url}`,
-        );
-      }
-      if (info.dir !== undefined) {
-        const src = info.source as { file?: string; layout?: string; tag?: string } | null;
-        const pp = info.preprocessing as { input_size: number; crop_pct: number; crop_mode: string } | null;
-        lines.splice(1, 0, `  directory    ${info.dir}`);
-        if (src) lines.push(`  source       ${[src.tag, src.file, src.layout && `layout ${src.layout}`].filter(Boolean).join(', ')}`);
-        if (pp) lines.push(`  input        ${pp.input_size}x${pp.input_size} (crop_pct ${pp.crop_pct}, ${pp.crop_mode})`);
-        lines.push(`  labels       ${info.labels || 'none stored'}    storage ${info.storage}`);
-      }
-      process.stdout.write(lines.join('\n') + '\n');
-    });
+    .action((name: string, opts: { json?: boolean }) => printResult(opts.json, describeModel(name), formatInfo));
+}
+
+/** `convnext info` as text: one line a property. */
+function formatInfo(info: Record<string, unknown>): string {
+  const fi = info.feature_info as ReturnType<typeof featureInfo>;
+  const lines = [
+    `${info.name}  (ConvNeXt V${info.version})`,
+    `  depths       ${(info.depths as number[]).join(', ')}`,
+    `  dims         ${(info.dims as number[]).join(', ')}`,
+    `  classes      ${info.num_classes}`,
+    `  params       ${(info.params as number).toLocaleString('en-US')}`,
+    `  GMACs @224   ${info.gmacs_224}  (convs + linears; papers' "FLOPs")`,
+    `  layer scale  ${info.layer_scale_init ?? 'none'}    GRN ${info.grn ? 'yes' : 'no'}`,
+    `  features     ${fi.map((f) => `stage${f.stage}: ${f.numChs}ch /${f.reduction}`).join('  ')}`,
+  ];
+  const pre = info.pretrained as { url: string; input_size: number; crop_pct: number; crop_mode: string; license: string } | undefined;
+  if (pre) {
+    lines.splice(1, 0, `  tag          ${info.tag}`);
+    lines.push(
+      `  input        ${pre.input_size}x${pre.input_size} (crop_pct ${pre.crop_pct}, ${pre.crop_mode})`,
+      `  licence      ${pre.license}`,
+      `  checkpoint   ${pre.url}`,
+    );
+  }
+  if (info.dir !== undefined) {
+    const src = info.source as { file?: string; layout?: string; tag?: string } | null;
+    const pp = info.preprocessing as { input_size: number; crop_pct: number; crop_mode: string } | null;
+    lines.splice(1, 0, `  directory    ${info.dir}`);
+    if (src) lines.push(`  source       ${[src.tag, src.file, src.layout && `layout ${src.layout}`].filter(Boolean).join(', ')}`);
+    if (pp) lines.push(`  input        ${pp.input_size}x${pp.input_size} (crop_pct ${pp.crop_pct}, ${pp.crop_mode})`);
+    lines.push(`  labels       ${info.labels || 'none stored'}    storage ${info.storage}`);
+  }
+  return lines.join('\n');
 }

@@ -6,6 +6,7 @@
 import { Command } from 'commander';
 import { countMacs, countParams, listModels, resolveConfig } from '../model/configs';
 import { getPretrained, listPretrained } from '../zoo/registry';
+import { printResult } from './common';
 
 export interface ModelsListing {
   architectures: { name: string; version: number; params: number; gmacs_224: number }[];
@@ -45,30 +46,31 @@ export function registerModels(program: Command): void {
     .option('--json', 'print one JSON object: {"architectures": [...], "pretrained": [...]}')
     .action((pattern: string, opts: { json?: boolean }) => {
       const l = listModelsAndTags(pattern);
-      if (opts.json) {
-        process.stdout.write(JSON.stringify(l) + '\n');
-        return;
-      }
-      const out: string[] = [];
-      if (l.architectures.length) {
-        out.push(`architectures (${l.architectures.length}; random init, or --init weights):`);
-        const w = Math.max(...l.architectures.map((a) => a.name.length));
-        for (const a of l.architectures)
-          out.push(`  ${a.name.padEnd(w)}  V${a.version}  ${millions(a.params).padStart(7)} params  ${a.gmacs_224.toFixed(2).padStart(7)} GMACs@224`);
-      }
-      if (l.pretrained.length) {
-        out.push(`pretrained (${l.pretrained.length}; downloaded on first use):`);
-        const w = Math.max(...l.pretrained.map((p) => p.name.length));
-        for (const p of l.pretrained)
-          out.push(
-            `  ${p.name.padEnd(w)}  ${String(p.input_size).padStart(3)}px  ${String(p.num_classes).padStart(5)} classes  ${millions(p.params).padStart(7)} params  ${p.license}`,
-          );
-      }
-      if (!out.length) {
+      if (!opts.json && !l.architectures.length && !l.pretrained.length) {
         process.stderr.write(`no architectures or pretrained tags match '${pattern}'\n`);
         process.exitCode = 1;
         return;
       }
-      process.stdout.write(out.join('\n') + '\n');
+      printResult(opts.json, l, formatModelList);
     });
+}
+
+/** `convnext models` as text: the architectures, then the pretrained tags, one a line. */
+function formatModelList(l: ReturnType<typeof listModelsAndTags>): string {
+  const out: string[] = [];
+  if (l.architectures.length) {
+    out.push(`architectures (${l.architectures.length}; random init, or --init weights):`);
+    const w = Math.max(...l.architectures.map((a) => a.name.length));
+    for (const a of l.architectures)
+      out.push(`  ${a.name.padEnd(w)}  V${a.version}  ${millions(a.params).padStart(7)} params  ${a.gmacs_224.toFixed(2).padStart(7)} GMACs@224`);
+  }
+  if (l.pretrained.length) {
+    out.push(`pretrained (${l.pretrained.length}; downloaded on first use):`);
+    const w = Math.max(...l.pretrained.map((p) => p.name.length));
+    for (const p of l.pretrained)
+      out.push(
+        `  ${p.name.padEnd(w)}  ${String(p.input_size).padStart(3)}px  ${String(p.num_classes).padStart(5)} classes  ${millions(p.params).padStart(7)} params  ${p.license}`,
+      );
+  }
+  return out.join('\n');
 }

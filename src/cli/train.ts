@@ -1,6 +1,7 @@
 /**
  * `convnext train --data <dir> [--val <dir> | --val-split F] --arch <name> [--init M] --epochs N
- *  --image-size S --batch-size B --lr LR --out <dir> [--resume]` and
+ *  --image-size S --batch-size B --lr LR --out <dir> [--resume] [--aa none|trivial|rand-...] [--scale MIN MAX]
+ *  [--ratio MIN MAX]` (timm train.py's names and defaults) and
  * `convnext eval --model M --data <dir> [--image-size S] [--json]`.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -8,6 +9,7 @@ import { ConvNeXtError, TrainOptionError } from '../errors';
 import { DEFAULT_BATCH_SIZE, Predictor } from '../inference';
 import { scanImageFolder } from '../train/dataset';
 import { TRAIN_DEFAULTS as D, defaultRunDir, validateTrainOptions, withTrainDefaults } from '../train/options';
+import { AUTO_AUGMENT_FORMS } from '../train/rand_augment';
 import { TrainOptions, train } from '../train/trainer';
 import { evaluate } from '../train/evaluate';
 import { withBackend } from './common';
@@ -38,6 +40,9 @@ const TRAIN_FLAGS: Record<string, string> = {
   valSplit: '--val-split',
   seed: '--seed',
   freeze: '--freeze',
+  autoAugment: '--aa',
+  scale: '--scale',
+  ratio: '--ratio',
   workers: '--workers',
 };
 
@@ -58,6 +63,27 @@ function freezeArg(v: string): 'head' | number {
   const n = Number(v);
   if (!(Number.isInteger(n) && n >= 0 && n <= 4)) throw new InvalidArgumentError("must be 'head' or a number of stages 0-4");
   return n;
+}
+
+/** One number of a two-number flag (--scale MIN MAX), collected in order. */
+function numberList(v: string, previous?: number[]): number[] {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('must be two numbers, MIN MAX');
+  return [...(previous ?? []), n];
+}
+
+/** --scale / --ratio: exactly two numbers, or absent (the library's default). */
+export function pairFlag(flag: string, v: number[] | undefined): [number, number] | undefined {
+  if (v === undefined) return undefined;
+  if (v.length !== 2) throw new ConvNeXtError(`${flag} takes two numbers, MIN MAX; got ${v.length}: ${v.join(' ')}`);
+  return [v[0], v[1]];
+}
+
+/** --aa, with --no-trivial-augment kept as an alias of --aa none (commander sets trivialAugment false for it). */
+export function autoAugmentFlag(o: { aa?: string; trivialAugment?: boolean }): string | undefined {
+  if (o.trivialAugment !== false) return o.aa;
+  if (o.aa !== undefined && o.aa !== 'none') throw new ConvNeXtError(`--no-trivial-augment means --aa none; it contradicts --aa ${o.aa}`);
+  return 'none';
 }
 
 export function registerTrain(program: Command): void {
@@ -90,7 +116,14 @@ export function registerTrain(program: Command): void {
     .option('--freeze <what>', "'head' (train the head only) or N (freeze the stem and the first N stages)", freezeArg)
     .option('--mixup <alpha>', 'mixup alpha (0 = off)', Number, D.mixup)
     .option('--cutmix <alpha>', 'cutmix alpha (0 = off)', Number, D.cutmix)
-    .option('--no-trivial-augment', 'disable TrivialAugmentWide')
+    .option('--aa <policy>', `automatic augmentation, as timm's --aa: ${AUTO_AUGMENT_FORMS} (default: ${D.autoAugment})`)
+    .option('--no-trivial-augment', 'the same as --aa none (kept for old scripts)')
+    .option('--scale <range...>', `RandomResizedCrop area fraction range, two numbers MIN MAX in (0, 1] (default: ${D.scale.join(' ')})`, numberList)
+    .option(
+      '--ratio <range...>',
+      `RandomResizedCrop aspect ratio range, two numbers MIN MAX (default: ${D.ratio.map((r) => +r.toFixed(4)).join(' ')})`,
+      numberList,
+    )
     .option('--seed <n>', 'seed', Number, D.seed)
     .option('--workers <n>', TRAIN_WORKERS_HELP, countOrAuto, 'auto' as const)
     .option('--json', 'print the final report as one JSON object')
@@ -123,7 +156,9 @@ export function registerTrain(program: Command): void {
         freeze: o.freeze,
         mixup: o.mixup,
         cutmix: o.cutmix,
-        trivialAugment: o.trivialAugment,
+        autoAugment: autoAugmentFlag(o),
+        scale: pairFlag('--scale', o.scale),
+        ratio: pairFlag('--ratio', o.ratio),
         seed: o.seed,
         workers: o.workers,
       });

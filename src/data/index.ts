@@ -5,21 +5,6 @@
  *   import { preprocessFile, imageToTensor, decodeImage } from 'convnext-tfjs';
  *   const x = imageToTensor(await decodeImage('cat.jpg'));   // tf.Tensor4D [1, 224, 224, 3]
  */
-export { RgbImage } from './image';
+export * from './portable';
 export { DecodeOptions, ImageFormat, MAX_IMAGE_PIXELS, decodeImage, plainDecodeReason, sniffImageFormat } from './decode';
-export { Interpolation, ResizeOptions, resize } from './resize';
-export {
-  CLIP_MEAN,
-  CLIP_STD,
-  EvalTransformOptions,
-  Float32Array4D,
-  centerCrop,
-  evalResizeCrop,
-  evalResizeSize,
-  evalTransform,
-  imageToTensor,
-  normalizeImage,
-  preprocessFile,
-  resizeShorterSide,
-  toNchw,
-} from './transforms';
+export { preprocessFile } from './transforms';

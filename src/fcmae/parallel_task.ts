@@ -68,7 +68,7 @@ export class FcmaeTask implements ReplicaTask<FcmaeShare> {
     const d = await decodeChunk(
       this.order.samples.slice(base + start, base + end),
       size,
-      (img, rng) => normalizeImage(trainTransform(img, rng, { size, scale: [0.2, 1], trivialAugment: false })).data,
+      (img, rng) => normalizeImage(trainTransform(img, rng, { size, scale: [0.2, 1], autoAugment: 'none' })).data,
       `${this.o.seed}-${ref.epoch}`,
       (file, e) => this.onSkip(file, e.message),
     );

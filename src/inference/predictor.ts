@@ -18,20 +18,15 @@ import { ImageError } from '../errors';
 import { evalTransform } from '../data/transforms';
 import { loadModel, LoadModelOptions } from '../factory';
 import { ModelMeta } from '../model/meta';
-import { PreprocessingInfo, checkInputSize, evalPreprocessing } from '../model/preprocessing';
+import { PreprocessingInfo, checkInputSize } from '../model/preprocessing';
 import { ConvNeXt } from '../model/convnext';
 import { RunKind } from '../parallel/protocol';
-import { resolveLabels } from './labels';
+import { Prediction, adoptLoaded, predictorSettings, topk } from './predictions';
 import { BatchRunner, localRunner, pipeline, poolRunner, resolveWorkers } from './runner';
 
 export type ImageInput = string | Buffer | Uint8Array | RgbImage;
 
-/** One class of a top-k answer. */
-export interface Prediction {
-  label: string;
-  index: number;
-  prob: number;
-}
+export { Prediction };
 
 /** Images per forward pass unless told otherwise (Predictor, evaluate, the CLI). */
 export const DEFAULT_BATCH_SIZE = 8;
@@ -81,12 +76,6 @@ async function readAndDispose(t: tf.Tensor): Promise<Float32Array> {
   }
 }
 
-function topk(probs: Float32Array, offset: number, n: number, k: number, labels: string[]): Prediction[] {
-  const idx = Array.from({ length: n }, (_, i) => i);
-  idx.sort((a, b) => probs[offset + b] - probs[offset + a] || a - b);
-  return idx.slice(0, Math.min(k, n)).map((i) => ({ label: labels[i], index: i, prob: probs[offset + i] }));
-}
-
 export class Predictor {
   readonly labels: string[];
   readonly preprocessing: PreprocessingInfo;
@@ -100,9 +89,7 @@ export class Predictor {
     readonly meta: Partial<ModelMeta> = {},
     opts: PredictorOptions = {},
   ) {
-    this.labels = model.numClasses > 0 ? resolveLabels(model.numClasses, meta, opts.labels) : [];
-    // A model without stored preprocessing gets timm's default eval transform at 224.
-    this.preprocessing = { ...evalPreprocessing(224), ...(meta.preprocessing ?? {}), ...(opts.preprocessing ?? {}) };
+    ({ labels: this.labels, preprocessing: this.preprocessing } = predictorSettings(model, meta, opts));
     checkInputSize(this.preprocessing.inputSize, 'preprocessing.inputSize');
     this.maxImagePixels = resolveMaxImagePixels(opts);
     this.batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
@@ -131,7 +118,7 @@ export class Predictor {
     if (this.model.numClasses === 0) throw new ConvNeXtError('this model has no classifier head (numClasses 0): use embed()');
     const k = opts.topk ?? DEFAULT_TOPK;
     const n = this.model.numClasses;
-    return { kind: 'probs', rows: (probs, rows) => Array.from({ length: rows }, (_, r) => topk(probs, r * n, n, k, this.labels)) };
+    return { kind: 'probs', rows: (probs, rows) => Array.from({ length: rows }, (_, r) => topk(probs, k, this.labels, r * n, n)) };
   }
 
   /** Pooled pre-logits embedding [C] per image. */
@@ -142,13 +129,7 @@ export class Predictor {
 
   /** Loads from a zoo name (downloading on first use), a converted dir/URL, or a PyTorch checkpoint. */
   static async load(source: string, opts: PredictorLoadOptions = {}): Promise<Predictor> {
-    const { model, meta } = await loadModel(source, opts);
-    try {
-      return new Predictor(model, meta, opts);
-    } catch (e) {
-      model.dispose();
-      throw e;
-    }
+    return adoptLoaded(await loadModel(source, opts), (model, meta) => new Predictor(model, meta, opts));
   }
 
   /** Decodes (if needed) and applies the eval transform: NHWC [1, S, S, 3] values. */

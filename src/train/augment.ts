@@ -1,32 +1,33 @@
 /**
- * Training augmentations on 8-bit RGB images (HWC), torchvision semantics:
- *   RandomResizedCrop(scale (0.08, 1), ratio (3/4, 4/3)) with Pillow-exact bicubic resampling,
- *   RandomHorizontalFlip(0.5), TrivialAugmentWide (one random op at a random magnitude of 31 bins),
+ * Training augmentations on 8-bit RGB images (HWC), torchvision / timm semantics:
+ *   RandomResizedCrop(scale, ratio; default (0.08, 1), (3/4, 4/3)) with Pillow-exact bicubic resampling,
+ *   RandomHorizontalFlip(0.5), then the automatic augmentation named by `autoAugment` as timm's
+ *   --aa: 'none' (timm's default), 'trivial' (TrivialAugmentWide: one random op at a random magnitude
+ *   of 31 bins) or a RandAugment string such as 'rand-m9-mstd0.5-inc1' (rand_augment.ts),
  * and Mixup / CutMix on normalised tensors with soft targets (timm Mixup: one draw per batch; the
  * partner of a sample is given by the caller).
- * Randomness comes from a caller's seeded generator, so epochs are reproducible.
+ * Randomness comes from a caller's seeded generator, so epochs are reproducible. The pixel ops are
+ * Pillow's (image_ops.ts).
  */
 import { RgbImage, remapPixels } from '../data/image';
 import { resize } from '../data/resize';
+import { affineNearestCentred as affine, autocontrast, brightness, color, contrast, equalize, posterize, sharpness, solarize } from './image_ops';
+import { parseAutoAugment, randAugment, resolveAutoAugment } from './rand_augment';
+import { Rng, randint, standardNormal, uniform } from './random';
 
-/** A uniform [0, 1) generator (seedrandom's prng). */
-export type Rng = () => number;
+export type { Rng } from './random';
 
-function uniform(rng: Rng, a: number, b: number): number {
-  return a + (b - a) * rng();
-}
-
-function randint(rng: Rng, lo: number, hiInclusive: number): number {
-  return lo + Math.floor(rng() * (hiInclusive - lo + 1));
-}
+/** torchvision RandomResizedCrop's default area fraction range (scale) and aspect ratio range. */
+export const RRC_SCALE: readonly [number, number] = Object.freeze([0.08, 1] as [number, number]);
+export const RRC_RATIO: readonly [number, number] = Object.freeze([3 / 4, 4 / 3] as [number, number]);
 
 /** torchvision RandomResizedCrop.get_params: [top, left, height, width]. */
 export function randomResizedCropParams(
   w: number,
   h: number,
   rng: Rng,
-  scale: [number, number] = [0.08, 1],
-  ratio: [number, number] = [3 / 4, 4 / 3],
+  scale: readonly [number, number] = RRC_SCALE,
+  ratio: readonly [number, number] = RRC_RATIO,
 ): [number, number, number, number] {
   const area = w * h;
   const logR = [Math.log(ratio[0]), Math.log(ratio[1])];
@@ -46,100 +47,14 @@ export function randomResizedCropParams(
   return [Math.floor((h - ch) / 2), Math.floor((w - cw) / 2), ch, cw];
 }
 
-export function randomResizedCrop(img: RgbImage, size: number, rng: Rng, scale?: [number, number]): RgbImage {
-  const [top, left, ch, cw] = randomResizedCropParams(img.width, img.height, rng, scale);
+export function randomResizedCrop(img: RgbImage, size: number, rng: Rng, scale?: readonly [number, number], ratio?: readonly [number, number]): RgbImage {
+  const [top, left, ch, cw] = randomResizedCropParams(img.width, img.height, rng, scale, ratio);
   return resize(img, size, size, { interpolation: 'bicubic', box: [left, top, left + cw, top + ch] });
 }
 
 export function flipHorizontal(img: RgbImage): RgbImage {
   const { width: w, height: h } = img;
   return remapPixels(img, w, h, (x, y) => y * w + (w - 1 - x));
-}
-
-const clip = (v: number) => (v < 0 ? 0 : v > 255 ? 255 : v);
-
-function mapPixels(img: RgbImage, f: (v: number, c: number) => number): RgbImage {
-  const out = new Uint8Array(img.data.length);
-  for (let i = 0; i < out.length; i++) out[i] = clip(Math.round(f(img.data[i], i % 3)));
-  return { ...img, data: out };
-}
-
-/** PIL ImageEnhance-style blend: out = degenerate + factor * (img - degenerate). */
-function blend(img: RgbImage, degenerate: Uint8Array | number, factor: number): RgbImage {
-  const out = new Uint8Array(img.data.length);
-  for (let i = 0; i < out.length; i++) {
-    const d = typeof degenerate === 'number' ? degenerate : degenerate[i];
-    out[i] = clip(Math.round(d + factor * (img.data[i] - d)));
-  }
-  return { ...img, data: out };
-}
-
-function grayscale(img: RgbImage): Uint8Array {
-  const out = new Uint8Array(img.data.length);
-  for (let i = 0; i < out.length; i += 3) {
-    const l = Math.round((img.data[i] * 299 + img.data[i + 1] * 587 + img.data[i + 2] * 114) / 1000);
-    out[i] = out[i + 1] = out[i + 2] = l;
-  }
-  return out;
-}
-
-/** Inverse-mapped affine warp, nearest neighbour, fill 0 (torchvision's defaults for TrivialAugment). */
-function affine(img: RgbImage, m: [number, number, number, number, number, number]): RgbImage {
-  const { width: w, height: h } = img;
-  const cx = w * 0.5;
-  const cy = h * 0.5;
-  return remapPixels(img, w, h, (x, y) => {
-    const xc = x + 0.5 - cx;
-    const yc = y + 0.5 - cy;
-    const sx = Math.floor(m[0] * xc + m[1] * yc + m[2] + cx);
-    const sy = Math.floor(m[3] * xc + m[4] * yc + m[5] + cy);
-    return sx < 0 || sy < 0 || sx >= w || sy >= h ? -1 : sy * w + sx;
-  });
-}
-
-function autocontrast(img: RgbImage): RgbImage {
-  const lo = [255, 255, 255];
-  const hi = [0, 0, 0];
-  for (let i = 0; i < img.data.length; i++) {
-    const c = i % 3;
-    lo[c] = Math.min(lo[c], img.data[i]);
-    hi[c] = Math.max(hi[c], img.data[i]);
-  }
-  return mapPixels(img, (v, c) => (hi[c] > lo[c] ? ((v - lo[c]) * 255) / (hi[c] - lo[c]) : v));
-}
-
-function equalize(img: RgbImage): RgbImage {
-  const luts: number[][] = [];
-  for (let c = 0; c < 3; c++) {
-    const hist = new Array<number>(256).fill(0);
-    for (let i = c; i < img.data.length; i += 3) hist[img.data[i]]++;
-    const nonzero = hist.filter((x) => x > 0);
-    const step = Math.floor((img.data.length / 3 - nonzero[nonzero.length - 1]) / 255);
-    const lut = Array.from({ length: 256 }, (_, i) => i);
-    if (step > 0) {
-      let acc = Math.floor(step / 2);
-      for (let i = 0; i < 256; i++) {
-        lut[i] = Math.min(255, Math.floor(acc / step));
-        acc += hist[i];
-      }
-    }
-    luts.push(lut);
-  }
-  return mapPixels(img, (v, c) => luts[c][v]);
-}
-
-function boxBlur3(img: RgbImage): Uint8Array {
-  // PIL's SMOOTH kernel [[1,1,1],[1,5,1],[1,1,1]] / 13, borders kept.
-  const { width: w, height: h, data } = img;
-  const out = Uint8Array.from(data);
-  for (let y = 1; y < h - 1; y++)
-    for (let x = 1; x < w - 1; x++)
-      for (let c = 0; c < 3; c++) {
-        let s = 0;
-        for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) s += data[((y + dy) * w + x + dx) * 3 + c] * (dx === 0 && dy === 0 ? 5 : 1);
-        out[(y * w + x) * 3 + c] = clip(Math.round(s / 13));
-      }
-  return out;
 }
 
 /** The ops and magnitude ranges of torchvision's TrivialAugmentWide (31 bins). */
@@ -158,31 +73,13 @@ const TRIVIAL_OPS: { name: string; max: number; signed: boolean; apply: (img: Rg
       return affine(img, [Math.cos(r), Math.sin(r), 0, -Math.sin(r), Math.cos(r), 0]);
     },
   },
-  { name: 'Brightness', max: 0.99, signed: true, apply: (img, m) => blend(img, 0, 1 + m) },
-  { name: 'Color', max: 0.99, signed: true, apply: (img, m) => blend(img, grayscale(img), 1 + m) },
-  {
-    name: 'Contrast',
-    max: 0.99,
-    signed: true,
-    apply: (img, m) => {
-      const g = grayscale(img);
-      let mean = 0;
-      for (let i = 0; i < g.length; i += 3) mean += g[i];
-      return blend(img, Math.round(mean / (g.length / 3)), 1 + m);
-    },
-  },
-  { name: 'Sharpness', max: 0.99, signed: true, apply: (img, m) => blend(img, boxBlur3(img), 1 + m) },
-  {
-    name: 'Posterize',
-    max: 6,
-    signed: false,
-    apply: (img, m) => {
-      const bits = 8 - Math.round(m); // torchvision: 8 - round(bin * 6 / 30)
-      const mask = (0xff << (8 - bits)) & 0xff;
-      return mapPixels(img, (v) => v & mask);
-    },
-  },
-  { name: 'Solarize', max: 255, signed: false, apply: (img, m) => mapPixels(img, (v) => (v >= 255 - m ? 255 - v : v)) },
+  { name: 'Brightness', max: 0.99, signed: true, apply: (img, m) => brightness(img, 1 + m) },
+  { name: 'Color', max: 0.99, signed: true, apply: (img, m) => color(img, 1 + m) },
+  { name: 'Contrast', max: 0.99, signed: true, apply: (img, m) => contrast(img, 1 + m) },
+  { name: 'Sharpness', max: 0.99, signed: true, apply: (img, m) => sharpness(img, 1 + m) },
+  // torchvision: 8 - round(bin * 6 / 30) bits kept
+  { name: 'Posterize', max: 6, signed: false, apply: (img, m) => posterize(img, 8 - Math.round(m)) },
+  { name: 'Solarize', max: 255, signed: false, apply: (img, m) => solarize(img, 255 - m) },
   { name: 'AutoContrast', max: 0, signed: false, apply: (img) => autocontrast(img) },
   { name: 'Equalize', max: 0, signed: false, apply: (img) => equalize(img) },
 ];
@@ -200,16 +97,24 @@ export function trivialAugment(img: RgbImage, rng: Rng): RgbImage {
 
 export interface TrainTransformOptions {
   size: number;
-  scale?: [number, number];
+  /** RandomResizedCrop's area fraction range (default RRC_SCALE, 0.08-1). */
+  scale?: readonly [number, number];
+  /** RandomResizedCrop's aspect ratio range (default RRC_RATIO, 3/4-4/3). */
+  ratio?: readonly [number, number];
   hflip?: number;
+  /** 'none' (default), 'trivial' or a RandAugment config string (parseAutoAugment). */
+  autoAugment?: string;
+  /** @deprecated use autoAugment: true means 'trivial', false 'none' (read only when autoAugment is absent). */
   trivialAugment?: boolean;
 }
 
-/** RandomResizedCrop -> flip -> TrivialAugmentWide, on uint8 RGB (normalisation comes after). */
+/** RandomResizedCrop -> flip -> the automatic augmentation, on uint8 RGB (normalisation comes after). */
 export function trainTransform(img: RgbImage, rng: Rng, o: TrainTransformOptions): RgbImage {
-  let out = randomResizedCrop(img, o.size, rng, o.scale);
+  let out = randomResizedCrop(img, o.size, rng, o.scale, o.ratio);
   if (rng() < (o.hflip ?? 0.5)) out = flipHorizontal(out);
-  if (o.trivialAugment ?? true) out = trivialAugment(out, rng);
+  const policy = parseAutoAugment(resolveAutoAugment(o));
+  if (policy.kind === 'trivial') out = trivialAugment(out, rng);
+  else if (policy.kind === 'rand') out = randAugment(out, rng, policy);
   return out;
 }
 
@@ -315,7 +220,7 @@ function sampleGamma(a: number, rng: Rng): number {
     let z: number;
     let v: number;
     do {
-      z = Math.sqrt(-2 * Math.log(rng() || 1e-12)) * Math.cos(2 * Math.PI * rng());
+      z = standardNormal(rng);
       v = 1 + cc * z;
     } while (v <= 0);
     v = v * v * v;

@@ -1,5 +1,25 @@
 export { AdamW, AdamWOptions, ParamGroup } from './adamw';
-export { TRIVIAL_AUGMENT_OPS, flipHorizontal, mixBatch, randomResizedCrop, randomResizedCropParams, trainTransform, trivialAugment } from './augment';
+export {
+  RRC_RATIO,
+  RRC_SCALE,
+  TRIVIAL_AUGMENT_OPS,
+  TrainTransformOptions,
+  flipHorizontal,
+  mixBatch,
+  randomResizedCrop,
+  randomResizedCropParams,
+  trainTransform,
+  trivialAugment,
+} from './augment';
+export {
+  AUTO_AUGMENT_FORMS,
+  AutoAugmentPolicy,
+  RAND_AUGMENT_INCREASING_OPS,
+  RAND_AUGMENT_OPS,
+  RandAugmentPolicy,
+  parseAutoAugment,
+  randAugment,
+} from './rand_augment';
 export { Batch, ImageFolder, Sample, batches, scanImageFolder, splitTrainVal } from './dataset';
 export { ModelEma } from './ema';
 export { convnextLayerId, layerDecayScale, paramGroups } from './layer_decay';

@@ -13,6 +13,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { TrainOptionError } from '../errors';
 import { MAX_INPUT_SIZE, MIN_INPUT_SIZE } from '../model/preprocessing';
+import { RRC_RATIO, RRC_SCALE } from './augment';
+import { DEFAULT_AUTO_AUGMENT, parseAutoAugment, resolveAutoAugment } from './rand_augment';
 import type { TrainOptions } from './trainer';
 
 /**
@@ -33,14 +35,22 @@ export const TRAIN_DEFAULTS = Object.freeze({
   accumSteps: 1,
   mixup: 0,
   cutmix: 0,
-  trivialAugment: true,
+  /** timm's --aa: no automatic augmentation unless asked ('trivial', 'rand-m9-mstd0.5-inc1', ...). */
+  autoAugment: DEFAULT_AUTO_AUGMENT as string,
+  /** RandomResizedCrop's area fraction and aspect ratio ranges (timm's --scale, --ratio). */
+  scale: RRC_SCALE,
+  ratio: RRC_RATIO,
   seed: 0,
   prefetch: 2,
 });
 
 /** TrainOptions with every default filled in. */
 export type ResolvedTrainOptions = TrainOptions & {
-  -readonly [K in keyof typeof TRAIN_DEFAULTS]: (typeof TRAIN_DEFAULTS)[K] extends boolean ? boolean : number;
+  -readonly [K in keyof typeof TRAIN_DEFAULTS]: (typeof TRAIN_DEFAULTS)[K] extends boolean
+    ? boolean
+    : (typeof TRAIN_DEFAULTS)[K] extends number
+      ? number
+      : (typeof TRAIN_DEFAULTS)[K];
 };
 
 /**
@@ -63,7 +73,7 @@ export const REQUIRED_TRAIN_OPTIONS = ['data', 'arch', 'epochs'] as const;
 /** `o` with the defaults filled in for imageSize, batchSize, lr (recipe, scaled) and out (runs/<timestamp>). */
 export function withTrainDefaults(o: Partial<TrainOptions> & Pick<TrainOptions, 'data' | 'arch' | 'epochs'>): ResolvedTrainOptions {
   const given = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as typeof o;
-  const d = { ...TRAIN_DEFAULTS, ...given };
+  const d = { ...TRAIN_DEFAULTS, ...given, autoAugment: resolveAutoAugment(o) };
   return { ...d, lr: o.lr ?? recipeLr(d.batchSize * d.accumSteps, !!o.init), out: o.out ?? defaultRunDir() };
 }
 
@@ -115,6 +125,18 @@ export function validateTrainOptions(o: Partial<TrainOptions>): void {
   if (o.workers !== undefined && o.workers !== 'auto' && !(isInt(o.workers) && o.workers >= 1)) bad('workers', "'auto' or a positive integer", o.workers);
   if (o.freeze !== undefined && o.freeze !== 'head' && !(isInt(o.freeze) && o.freeze >= 0 && o.freeze <= 4))
     bad('freeze', "'head' or a number of stages 0-4", o.freeze);
+  if (o.autoAugment !== undefined) {
+    parseAutoAugment(o.autoAugment); // throws TrainOptionError('autoAugment') naming the valid forms
+    if (o.trivialAugment !== undefined && resolveAutoAugment({ trivialAugment: o.trivialAugment }) !== o.autoAugment)
+      bad('trivialAugment', `absent (deprecated: autoAugment replaces it) or agree with autoAugment ${JSON.stringify(o.autoAugment)}`, o.trivialAugment);
+  }
+  const range = (option: 'scale' | 'ratio', rule: string, ok: (lo: number, hi: number) => boolean): void => {
+    const v = o[option];
+    if (v === undefined) return;
+    if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => typeof x === 'number' && Number.isFinite(x)) || !ok(v[0], v[1])) bad(option, rule, v);
+  };
+  range('scale', '[min, max] with 0 < min <= max <= 1 (area fractions of the image)', (lo, hi) => lo > 0 && lo <= hi && hi <= 1);
+  range('ratio', '[min, max] with 0 < min <= max (aspect ratios, width / height)', (lo, hi) => lo > 0 && lo <= hi);
   if (o.val && o.valSplit) throw new TrainOptionError('valSplit', 'use either a val folder or valSplit, not both');
   let st: fs.Stats | null = null;
   try {

@@ -75,8 +75,14 @@ export interface TrainOptions {
   freeze?: Freeze;
   mixup?: number;
   cutmix?: number;
-  /** TrivialAugmentWide on training images (default true). */
+  /** Automatic augmentation, timm's --aa: 'none' (default), 'trivial' (TrivialAugmentWide) or RandAugment 'rand-m9-mstd0.5-inc1'. */
+  autoAugment?: string;
+  /** @deprecated use autoAugment: true means 'trivial', false 'none'. */
   trivialAugment?: boolean;
+  /** RandomResizedCrop area fraction range [min, max] (default [0.08, 1]). */
+  scale?: readonly [number, number];
+  /** RandomResizedCrop aspect ratio range [min, max] (default [3/4, 4/3]). */
+  ratio?: readonly [number, number];
   seed?: number;
   /** Batches decoded ahead (default 2; unused since the data-parallel engine: each replica decodes its next share ahead). */
   prefetch?: number;
@@ -292,7 +298,7 @@ export async function train(opts: TrainOptions): Promise<TrainReport> {
       samples: data.train,
       batchSize: o.batchSize,
       seed,
-      transform: { size: o.imageSize, trivialAugment: o.trivialAugment },
+      transform: { size: o.imageSize, autoAugment: o.autoAugment, scale: o.scale, ratio: o.ratio },
       mean: [...pre.mean],
       std: [...pre.std],
       labelSmoothing: o.labelSmoothing,

@@ -82,6 +82,7 @@ describe('wasm training kernels', () => {
 
   describe('wasm conv gradients equal the cpu backend', () => {
     interface ConvCase {
+      op: 'conv2d' | 'depthwiseConv2d';
       name: string;
       x: Shape4;
       w: Shape4;
@@ -89,93 +90,60 @@ describe('wasm training kernels', () => {
       pad: 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
     }
 
+    /** Explicit padding of H and W, [before, after] each (NHWC: none on N and C). */
+    const explicitPad = (h: [number, number], w: [number, number]): tf.backend_util.ExplicitPadding => [[0, 0], h, w, [0, 0]];
+
     const convCases: ConvCase[] = [
-      { name: 'stem 4x4/s4 valid, batch 2, 17x18 input (floor), 3 -> 7 channels', x: [2, 17, 18, 3], w: [4, 4, 3, 7], strides: 4, pad: 'valid' },
-      { name: 'downsample 2x2/s2 valid, batch 3, 9x7 input, 6 -> 10 channels', x: [3, 9, 7, 6], w: [2, 2, 6, 10], strides: 2, pad: 'valid' },
-      { name: 'downsample 2x2/s2 valid, 40 -> 80 channels (atto stage 1 -> 2)', x: [2, 8, 8, 40], w: [2, 2, 40, 80], strides: 2, pad: 'valid' },
-      { name: '3x3/s1 same, 5 -> 9 channels', x: [2, 7, 6, 5], w: [3, 3, 5, 9], strides: 1, pad: 'same' },
-      { name: '3x3/s2 same, even input', x: [1, 10, 8, 3], w: [3, 3, 3, 5], strides: 2, pad: 'same' },
-      { name: '5x3 kernel, strides [2, 1], same', x: [2, 9, 8, 2], w: [5, 3, 2, 3], strides: [2, 1], pad: 'same' },
-      { name: '3x3/s2, numeric pad 1', x: [2, 9, 8, 2], w: [3, 3, 2, 3], strides: 2, pad: 1 },
-      {
-        name: 'explicit asymmetric padding',
-        x: [2, 6, 7, 3],
-        w: [3, 2, 3, 4],
-        strides: [1, 2],
-        pad: [
-          [0, 0],
-          [1, 2],
-          [0, 1],
-          [0, 0],
-        ],
-      },
+      { op: 'conv2d', name: 'stem 4x4/s4 valid, batch 2, 17x18 input (floor), 3 -> 7 channels', x: [2, 17, 18, 3], w: [4, 4, 3, 7], strides: 4, pad: 'valid' },
+      { op: 'conv2d', name: 'downsample 2x2/s2 valid, batch 3, 9x7 input, 6 -> 10 channels', x: [3, 9, 7, 6], w: [2, 2, 6, 10], strides: 2, pad: 'valid' },
+      { op: 'conv2d', name: 'downsample 2x2/s2 valid, 40 -> 80 channels (atto stage 1 -> 2)', x: [2, 8, 8, 40], w: [2, 2, 40, 80], strides: 2, pad: 'valid' },
+      { op: 'conv2d', name: '3x3/s1 same, 5 -> 9 channels', x: [2, 7, 6, 5], w: [3, 3, 5, 9], strides: 1, pad: 'same' },
+      { op: 'conv2d', name: '3x3/s2 same, even input', x: [1, 10, 8, 3], w: [3, 3, 3, 5], strides: 2, pad: 'same' },
+      { op: 'conv2d', name: '5x3 kernel, strides [2, 1], same', x: [2, 9, 8, 2], w: [5, 3, 2, 3], strides: [2, 1], pad: 'same' },
+      { op: 'conv2d', name: '3x3/s2, numeric pad 1', x: [2, 9, 8, 2], w: [3, 3, 2, 3], strides: 2, pad: 1 },
+      { op: 'conv2d', name: 'explicit asymmetric padding', x: [2, 6, 7, 3], w: [3, 2, 3, 4], strides: [1, 2], pad: explicitPad([1, 2], [0, 1]) },
+      { op: 'depthwiseConv2d', name: '7x7/s1 same, odd 9x11, batch 3, 5 channels', x: [3, 9, 11, 5], w: [7, 7, 5, 1], strides: 1, pad: 'same' },
+      { op: 'depthwiseConv2d', name: '7x7/s1 same, 5x5 map smaller than 2*pad, 13 channels', x: [2, 5, 5, 13], w: [7, 7, 13, 1], strides: 1, pad: 'same' },
+      { op: 'depthwiseConv2d', name: '7x7/s1 same, 1x1 map (last ConvNeXt stage at 32 px)', x: [2, 1, 1, 6], w: [7, 7, 6, 1], strides: 1, pad: 'same' },
+      { op: 'depthwiseConv2d', name: '7x7/s1 same, atto stage 1 (16x16x40)', x: [2, 16, 16, 40], w: [7, 7, 40, 1], strides: 1, pad: 'same' },
+      { op: 'depthwiseConv2d', name: '3x3/s2 same, channel multiplier 2', x: [2, 9, 10, 3], w: [3, 3, 3, 2], strides: 2, pad: 'same' },
+      { op: 'depthwiseConv2d', name: '5x5/s1 valid, multiplier 3', x: [2, 8, 7, 2], w: [5, 5, 2, 3], strides: 1, pad: 'valid' },
+      { op: 'depthwiseConv2d', name: '3x3 strides [1, 2], numeric pad 2', x: [1, 7, 8, 4], w: [3, 3, 4, 1], strides: [1, 2], pad: 2 },
+      { op: 'depthwiseConv2d', name: '3x3 explicit asymmetric padding', x: [2, 6, 5, 3], w: [3, 3, 3, 1], strides: 1, pad: explicitPad([2, 0], [1, 3]) },
     ];
 
     for (const c of convCases) {
-      it(`conv2d ${c.name}: dx, dW`, async () => {
+      it(`${c.op} ${c.name}: dx, dW`, async () => {
+        const conv = c.op === 'conv2d' ? tf.conv2d : tf.depthwiseConv2d;
         await compareGrads(
-          (x, w) => weightedSum(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.strides, c.pad), `dy/${c.name}`),
+          (x, w) => weightedSum(conv(x as tf.Tensor4D, w as tf.Tensor4D, c.strides, c.pad), `dy/${c.name}`),
           [input(c.x, `x/${c.name}`), input(c.w, `w/${c.name}`, 0.3)],
           ['x', 'filter'],
         );
       });
     }
 
-    it('fused.conv2d with bias (stem 4x4/s4 valid): dx, dW, dbias', async () => {
-      await compareGrads(
-        (x, w, b) => weightedSum(tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, strides: 4, pad: 'valid', bias: b }), 'dy/fused'),
-        [input([2, 16, 20, 3], 'x/fused'), input([4, 4, 3, 10], 'w/fused', 0.3), input([10], 'b/fused')],
-        ['x', 'filter', 'bias'],
-      );
-    });
-
-    interface DwCase {
-      name: string;
-      x: Shape4;
-      w: Shape4;
-      strides: number | [number, number];
-      pad: 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
-    }
-
-    const dwCases: DwCase[] = [
-      { name: '7x7/s1 same, odd 9x11, batch 3, 5 channels', x: [3, 9, 11, 5], w: [7, 7, 5, 1], strides: 1, pad: 'same' },
-      { name: '7x7/s1 same, 5x5 map smaller than 2*pad, 13 channels', x: [2, 5, 5, 13], w: [7, 7, 13, 1], strides: 1, pad: 'same' },
-      { name: '7x7/s1 same, 1x1 map (last ConvNeXt stage at 32 px)', x: [2, 1, 1, 6], w: [7, 7, 6, 1], strides: 1, pad: 'same' },
-      { name: '7x7/s1 same, atto stage 1 (16x16x40)', x: [2, 16, 16, 40], w: [7, 7, 40, 1], strides: 1, pad: 'same' },
-      { name: '3x3/s2 same, channel multiplier 2', x: [2, 9, 10, 3], w: [3, 3, 3, 2], strides: 2, pad: 'same' },
-      { name: '5x5/s1 valid, multiplier 3', x: [2, 8, 7, 2], w: [5, 5, 2, 3], strides: 1, pad: 'valid' },
-      { name: '3x3 strides [1, 2], numeric pad 2', x: [1, 7, 8, 4], w: [3, 3, 4, 1], strides: [1, 2], pad: 2 },
+    const fusedCases = [
+      { name: 'fused.conv2d with bias (stem 4x4/s4 valid)', op: tf.fused.conv2d, tag: 'fused', x: [2, 16, 20, 3], w: [4, 4, 3, 10], strides: 4, pad: 'valid' },
       {
-        name: '3x3 explicit asymmetric padding',
-        x: [2, 6, 5, 3],
-        w: [3, 3, 3, 1],
+        name: 'fused.depthwiseConv2d 7x7/s1 same with bias (ConvNeXt block)',
+        op: tf.fused.depthwiseConv2d,
+        tag: 'fused-dw',
+        x: [3, 7, 9, 10],
+        w: [7, 7, 10, 1],
         strides: 1,
-        pad: [
-          [0, 0],
-          [2, 0],
-          [1, 3],
-          [0, 0],
-        ],
+        pad: 'same',
       },
-    ];
-
-    for (const c of dwCases) {
-      it(`depthwiseConv2d ${c.name}: dx, dW`, async () => {
+    ] as const;
+    for (const c of fusedCases) {
+      it(`${c.name}: dx, dW, dbias`, async () => {
         await compareGrads(
-          (x, w) => weightedSum(tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.strides, c.pad), `dy/${c.name}`),
-          [input(c.x, `x/${c.name}`), input(c.w, `w/${c.name}`, 0.3)],
-          ['x', 'filter'],
+          (x, w, b) => weightedSum(c.op({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, strides: c.strides, pad: c.pad, bias: b }), `dy/${c.tag}`),
+          [input([...c.x], `x/${c.tag}`), input([...c.w], `w/${c.tag}`, 0.3), input([10], `b/${c.tag}`)],
+          ['x', 'filter', 'bias'],
         );
       });
     }
-
-    it('fused.depthwiseConv2d 7x7/s1 same with bias (ConvNeXt block): dx, dW, dbias', async () => {
-      await compareGrads(
-        (x, w, b) => weightedSum(tf.fused.depthwiseConv2d({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, strides: 1, pad: 'same', bias: b }), 'dy/fused-dw'),
-        [input([3, 7, 9, 10], 'x/fused-dw'), input([7, 7, 10, 1], 'w/fused-dw', 0.3), input([10], 'b/fused-dw')],
-        ['x', 'filter', 'bias'],
-      );
-    });
 
     it('fused.matMul with bias (ConvNeXt MLP) is differentiable on wasm as on cpu', async () => {
       await compareGrads(

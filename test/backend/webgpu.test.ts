@@ -10,11 +10,10 @@
  */
 import { spawnSync, SpawnSyncReturns } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { expect } from 'chai';
 import { readNpyFloat32 } from '../../src/io/npy';
-import { maxAbs, maxAbsDiff } from '../helpers';
+import { maxAbs, maxAbsDiff, useTmpDir } from '../helpers';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const BIN = path.join(ROOT, 'bin/convnext.js');
@@ -127,34 +126,22 @@ describe('webgpu backend (Dawn; software Vulkan in CI)', function () {
 
 describe('convnext --backend webgpu (CLI)', function () {
   this.timeout(900_000);
-  let tmp: string;
   before(function () {
     if (childReport().skip) this.skip();
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convnext-webgpu-'));
   });
-  after(() => tmp && fs.rmSync(tmp, { recursive: true, force: true }));
+  const tmp = useTmpDir('convnext-webgpu-');
+  const cli = (backend: string, ...args: string[]) => node([BIN, '--backend', backend, ...args]);
 
   it('forward: logits match the PyTorch fixture; the process ends by itself', () => {
     const dir = path.join(ROOT, 'test/fixtures/parity/v2_official');
-    const out = path.join(tmp, 'logits.npy');
-    const r = node([
-      BIN,
-      '--backend',
-      'webgpu',
-      'forward',
-      '--model',
-      path.join(dir, 'convnextv2_test_1k_224_ema.pt'),
-      '--input',
-      path.join(dir, 'input.npy'),
-      '--output',
-      out,
-    ]);
+    const out = tmp('logits.npy');
+    const r = cli('webgpu', 'forward', '--model', path.join(dir, 'convnextv2_test_1k_224_ema.pt'), '--input', path.join(dir, 'input.npy'), '--output', out);
     expect(r.status, r.stderr).to.equal(0);
     expect(rel(readNpyFloat32(out).data, readNpyFloat32(path.join(dir, 'logits.npy')).data)).to.be.at.most(1e-4);
   });
 
   it('train (with validation), then predict and embed on its model agree with wasm', () => {
-    const data = path.join(tmp, 'data');
+    const data = tmp('data');
     for (const [cls, file] of [
       ['cat', 'chelsea.png'],
       ['rocket', 'rocket.jpg'],
@@ -162,30 +149,9 @@ describe('convnext --backend webgpu (CLI)', function () {
       fs.mkdirSync(path.join(data, cls), { recursive: true });
       fs.copyFileSync(path.join(IMAGES, file), path.join(data, cls, file));
     }
-    const run = path.join(tmp, 'run');
-    const t = node([
-      BIN,
-      '--backend',
-      'webgpu',
-      'train',
-      '--data',
-      data,
-      '--val',
-      data,
-      '--arch',
-      'convnext_atto',
-      '--epochs',
-      '1',
-      '--image-size',
-      '32',
-      '--batch-size',
-      '2',
-      '--lr',
-      '1e-3',
-      '--out',
-      run,
-      '--json',
-    ]);
+    const run = tmp('run');
+    const settings = '--arch convnext_atto --epochs 1 --image-size 32 --batch-size 2 --lr 1e-3'.split(' ');
+    const t = cli('webgpu', 'train', '--data', data, '--val', data, ...settings, '--out', run, '--json');
     expect(t.status, t.stderr).to.equal(0);
     expect(t.stderr).to.match(/training convnext_atto on webgpu/);
     const rec = JSON.parse(fs.readFileSync(path.join(run, 'log.jsonl'), 'utf8').trim().split('\n')[0]);
@@ -195,7 +161,7 @@ describe('convnext --backend webgpu (CLI)', function () {
 
     const images = [path.join(IMAGES, 'chelsea.png'), path.join(IMAGES, 'rocket.jpg')];
     const predict = (backend: string) => {
-      const p = node([BIN, '--backend', backend, 'predict', ...images, '--model', path.join(run, 'model'), '--top', '2', '--json']);
+      const p = cli(backend, 'predict', ...images, '--model', path.join(run, 'model'), '--top', '2', '--json');
       expect(p.status, p.stderr).to.equal(0);
       return p.stdout
         .trim()
@@ -208,8 +174,8 @@ describe('convnext --backend webgpu (CLI)', function () {
     for (let i = 0; i < gpu.length; i++) expect(gpu[i].top[0].prob).to.be.closeTo(wasm[i].top[0].prob, 1e-4);
 
     const embed = (backend: string) => {
-      const out = path.join(tmp, `emb-${backend}.npy`);
-      const e = node([BIN, '--backend', backend, 'embed', ...images, '--model', path.join(run, 'model'), '--output', out]);
+      const out = tmp(`emb-${backend}.npy`);
+      const e = cli(backend, 'embed', ...images, '--model', path.join(run, 'model'), '--output', out);
       expect(e.status, e.stderr).to.equal(0);
       return readNpyFloat32(out).data;
     };

@@ -23,7 +23,7 @@ import { createModel } from '../../src/factory';
 import { smoothOneHot, softCrossEntropy } from '../../src/train/loss';
 import { remapStateDict } from '../../weights-converter/layouts';
 import { RawTensor } from '../../weights-converter/types';
-import { randn } from '../helpers';
+import { argmaxRows, randn } from '../helpers';
 import { assignWeights, randomWeights } from '../random_weights';
 
 const ROOT = path.resolve(__dirname, '../../..');
@@ -181,16 +181,6 @@ function gradExcess(ours: Arrays, ref: Arrays): { worstRel: number; worstName: s
   return { worstRel, worstName, within };
 }
 
-function argmax(data: Float32Array, cols: number): number[] {
-  const out: number[] = [];
-  for (let r = 0; r < data.length / cols; r++) {
-    let best = 0;
-    for (let c = 1; c < cols; c++) if (data[r * cols + c] > data[r * cols + best]) best = c;
-    out.push(best);
-  }
-  return out;
-}
-
 async function main(): Promise<void> {
   // Probe first, so a machine without an adapter skips in a second, before the wasm half.
   try {
@@ -216,14 +206,14 @@ async function main(): Promise<void> {
       case: name,
       logitsRel: rel(g.logits, ref),
       prelogitsRel: rel(g.prelogits, refPre),
-      argmaxEqual: JSON.stringify(argmax(g.logits, g.classes)) === JSON.stringify(argmax(ref, g.classes)),
+      argmaxEqual: JSON.stringify(argmaxRows(g.logits, g.classes)) === JSON.stringify(argmaxRows(ref, g.classes)),
       logitsRelVsWasm: rel(g.logits, wasm.fixtures.get(name)!.logits),
     };
   });
   const random = [...gpu.random].map(([name, g]) => ({
     model: name,
     ...Object.fromEntries([...g].map(([k, v]) => [`${k}Rel`, rel(v, wasm.random.get(name)!.get(k)!)])),
-    argmaxEqual: JSON.stringify(argmax(g.get('logits')!, 11)) === JSON.stringify(argmax(wasm.random.get(name)!.get('logits')!, 11)),
+    argmaxEqual: JSON.stringify(argmaxRows(g.get('logits')!, 11)) === JSON.stringify(argmaxRows(wasm.random.get(name)!.get('logits')!, 11)),
   }));
   const grads = [...gpu.grads].map(([c, g]) => {
     const torch = torchTree(path.join(TRAIN, c, 'grads'), JSON.parse(fs.readFileSync(path.join(TRAIN, c, 'grad_names.json'), 'utf8')) as string[]);

@@ -89,6 +89,22 @@ function expectNoErrors(errors) {
   expect(errors, errors.join('\n')).to.deep.equal([]);
 }
 
+/**
+ * Runs `fn` on a fresh page, which must log no error (console.error, page error, failed request)
+ * meanwhile, and closes the page after it.
+ * @param {import('puppeteer-core').Browser} browser
+ * @param {(page: import('puppeteer-core').Page) => Promise<void>} fn
+ */
+async function inPage(browser, fn) {
+  const { page, errors } = await openPage(browser);
+  try {
+    await fn(page);
+    expectNoErrors(errors);
+  } finally {
+    await page.close();
+  }
+}
+
 const CHECKPOINTS = [
   ['v1_official/checkpoint.pth', 'torch zip, official V1'],
   ['deflated.pth', 'torch zip, deflated entries'],
@@ -141,64 +157,61 @@ describe('browser (headless chromium)', function () {
   const demo = (base, q) => `${base}/index.html?model=/fixtures/model/&image=/images/chelsea.png&topk=${TOPK}&${q}`;
 
   it('wasm: the demo gives Node predict’s probabilities (within 1e-4), with our SIMD kernels on', async () => {
-    const { page, errors } = await openPage(browser);
-    const r = await demoResult(page, demo(server.url, 'backend=wasm'));
-    expect(r.error, r.error).to.equal(undefined);
-    expect(r.backend).to.equal('wasm');
-    expect(r.top[0].index).to.equal(nodeTop[0].index);
-    const d = maxProbDiff(r.top, nodeTop);
-    console.log(`      wasm: max |p - p_node| = ${d.toExponential(2)}, ${r.ms} ms`);
-    expect(d).to.be.at.most(WASM_TOL);
-    expect(r.top.map((t) => t.label)).to.deep.equal(nodeTop.map((t) => t.label));
-    const simd = await page.evaluate(async () => {
-      const m = await import('./convnext-tfjs.js');
-      return {
-        on: m.simdKernelsFor(m.tf.backend()) !== null,
-        kernel: m.tf.getKernel('ConvNeXtGelu', 'wasm') !== undefined,
-        threads: m.tf.backend().wasm ? 1 : 0,
-      };
+    await inPage(browser, async (page) => {
+      const r = await demoResult(page, demo(server.url, 'backend=wasm'));
+      expect(r.error, r.error).to.equal(undefined);
+      expect(r.backend).to.equal('wasm');
+      expect(r.top[0].index).to.equal(nodeTop[0].index);
+      const d = maxProbDiff(r.top, nodeTop);
+      console.log(`      wasm: max |p - p_node| = ${d.toExponential(2)}, ${r.ms} ms`);
+      expect(d).to.be.at.most(WASM_TOL);
+      expect(r.top.map((t) => t.label)).to.deep.equal(nodeTop.map((t) => t.label));
+      const simd = await page.evaluate(async () => {
+        const m = await import('./convnext-tfjs.js');
+        return {
+          on: m.simdKernelsFor(m.tf.backend()) !== null,
+          kernel: m.tf.getKernel('ConvNeXtGelu', 'wasm') !== undefined,
+          threads: m.tf.backend().wasm ? 1 : 0,
+        };
+      });
+      expect(simd.on, 'SIMD kernels bound to the wasm heap').to.equal(true);
+      expect(simd.kernel, 'ConvNeXtGelu kernel registered').to.equal(true);
+      // The 2D maps of the four stages were drawn.
+      expect(await page.$$eval('#stages canvas', (cs) => cs.map((c) => /** @type {HTMLCanvasElement} */ (c).width))).to.deep.equal([56, 28, 14, 7]);
+      fs.mkdirSync(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: path.join(ARTIFACTS, 'browser.png'), fullPage: true });
+      expect(fs.statSync(path.join(ARTIFACTS, 'browser.png')).size).to.be.above(10000);
     });
-    expect(simd.on, 'SIMD kernels bound to the wasm heap').to.equal(true);
-    expect(simd.kernel, 'ConvNeXtGelu kernel registered').to.equal(true);
-    // The 2D maps of the four stages were drawn.
-    expect(await page.$$eval('#stages canvas', (cs) => cs.map((c) => /** @type {HTMLCanvasElement} */ (c).width))).to.deep.equal([56, 28, 14, 7]);
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: path.join(ARTIFACTS, 'browser.png'), fullPage: true });
-    expect(fs.statSync(path.join(ARTIFACTS, 'browser.png')).size).to.be.above(10000);
-    expectNoErrors(errors);
-    await page.close();
   });
 
   it('preprocessing in the page (createImageBitmap + Pillow-exact resize) equals Node’s bit for bit', async () => {
-    const { page, errors } = await openPage(browser);
-    await demoReady(page, `${server.url}/index.html?backend=cpu`);
-    const x = await page.evaluate(async () => {
-      const m = await import('./convnext-tfjs.js');
-      const img = await m.decodeBrowserImage('/images/chelsea.png');
-      const t = m.evalTransform(img);
-      return { shape: t.shape, data: Array.from(t.data), w: img.width, h: img.height };
+    await inPage(browser, async (page) => {
+      await demoReady(page, `${server.url}/index.html?backend=cpu`);
+      const x = await page.evaluate(async () => {
+        const m = await import('./convnext-tfjs.js');
+        const img = await m.decodeBrowserImage('/images/chelsea.png');
+        const t = m.evalTransform(img);
+        return { shape: t.shape, data: Array.from(t.data), w: img.width, h: img.height };
+      });
+      expect([x.w, x.h]).to.deep.equal(nodeSize);
+      expect(x.shape).to.deep.equal([1, 224, 224, 3]);
+      let maxDiff = 0;
+      for (let i = 0; i < nodeInput.length; i++) maxDiff = Math.max(maxDiff, Math.abs(x.data[i] - nodeInput[i]));
+      expect(x.data.length).to.equal(nodeInput.length);
+      expect(maxDiff).to.equal(0);
     });
-    expect([x.w, x.h]).to.deep.equal(nodeSize);
-    expect(x.shape).to.deep.equal([1, 224, 224, 3]);
-    let maxDiff = 0;
-    for (let i = 0; i < nodeInput.length; i++) maxDiff = Math.max(maxDiff, Math.abs(x.data[i] - nodeInput[i]));
-    expect(x.data.length).to.equal(nodeInput.length);
-    expect(maxDiff).to.equal(0);
-    expectNoErrors(errors);
-    await page.close();
   });
 
   it(`webgl (software GL): within ${WEBGL_TOL} of Node's probabilities`, async () => {
-    const { page, errors } = await openPage(browser);
-    const r = await demoResult(page, demo(server.url, 'backend=webgl'));
-    expect(r.error, r.error).to.equal(undefined);
-    expect(r.backend).to.equal('webgl');
-    const d = maxProbDiff(r.top, nodeTop);
-    console.log(`      webgl: max |p - p_node| = ${d.toExponential(2)}, ${r.ms} ms`);
-    expect(r.top[0].index).to.equal(nodeTop[0].index);
-    expect(d).to.be.at.most(WEBGL_TOL);
-    expectNoErrors(errors);
-    await page.close();
+    await inPage(browser, async (page) => {
+      const r = await demoResult(page, demo(server.url, 'backend=webgl'));
+      expect(r.error, r.error).to.equal(undefined);
+      expect(r.backend).to.equal('webgl');
+      const d = maxProbDiff(r.top, nodeTop);
+      console.log(`      webgl: max |p - p_node| = ${d.toExponential(2)}, ${r.ms} ms`);
+      expect(r.top[0].index).to.equal(nodeTop[0].index);
+      expect(d).to.be.at.most(WEBGL_TOL);
+    });
   });
 
   it(`V2 (GRN, timm layout): wasm equals Node (1e-4), webgl within ${WEBGL_TOL}`, async () => {
@@ -206,189 +219,182 @@ describe('browser (headless chromium)', function () {
       ['wasm', WASM_TOL],
       ['webgl', WEBGL_TOL],
     ])) {
-      const { page, errors } = await openPage(browser);
-      const r = await demoResult(
-        page,
-        `${server.url}/index.html?model=/fixtures/model_v2/&image=/images/chelsea.png&topk=${nodeTopV2.length}&backend=${backend}`,
-      );
-      expect(r.error, r.error).to.equal(undefined);
-      expect(r.backend).to.equal(backend);
-      const d = maxProbDiff(r.top, nodeTopV2);
-      console.log(`      V2 ${backend}: max |p - p_node| = ${d.toExponential(2)}`);
-      expect(r.top[0].index).to.equal(nodeTopV2[0].index);
-      expect(d).to.be.at.most(tol);
-      expectNoErrors(errors);
-      await page.close();
+      await inPage(browser, async (page) => {
+        const r = await demoResult(
+          page,
+          `${server.url}/index.html?model=/fixtures/model_v2/&image=/images/chelsea.png&topk=${nodeTopV2.length}&backend=${backend}`,
+        );
+        expect(r.error, r.error).to.equal(undefined);
+        expect(r.backend).to.equal(backend);
+        const d = maxProbDiff(r.top, nodeTopV2);
+        console.log(`      V2 ${backend}: max |p - p_node| = ${d.toExponential(2)}`);
+        expect(r.top[0].index).to.equal(nodeTopV2[0].index);
+        expect(d).to.be.at.most(tol);
+      });
     }
   });
 
   it(`auto picks webgpu where an adapter exists (within ${WEBGPU_TOL}), else names why it skipped it`, async () => {
-    const { page, errors } = await openPage(browser);
-    const r = await demoResult(page, demo(server.url, 'backend=auto'));
-    expect(r.error, r.error).to.equal(undefined);
-    const info = await page.evaluate(() => /** @type {any} */ (window).convnextDemo.backend());
-    if (r.backend === 'webgpu') {
-      const d = maxProbDiff(r.top, nodeTop);
-      console.log(`      webgpu: max |p - p_node| = ${d.toExponential(2)}, ${r.ms} ms`);
-      expect(r.top[0].index).to.equal(nodeTop[0].index);
-      expect(d).to.be.at.most(WEBGPU_TOL);
-    } else {
-      expect(r.backend).to.equal('webgl');
-      expect(info.skipped[0].package).to.equal('@tensorflow/tfjs-backend-webgpu');
-      expect(info.skipped[0].reason).to.match(/gpu|adapter/);
-      console.log(`      webgpu skipped: ${info.skipped[0].reason}`);
-    }
-    expectNoErrors(errors);
-    await page.close();
+    await inPage(browser, async (page) => {
+      const r = await demoResult(page, demo(server.url, 'backend=auto'));
+      expect(r.error, r.error).to.equal(undefined);
+      const info = await page.evaluate(() => /** @type {any} */ (window).convnextDemo.backend());
+      if (r.backend === 'webgpu') {
+        const d = maxProbDiff(r.top, nodeTop);
+        console.log(`      webgpu: max |p - p_node| = ${d.toExponential(2)}, ${r.ms} ms`);
+        expect(r.top[0].index).to.equal(nodeTop[0].index);
+        expect(d).to.be.at.most(WEBGPU_TOL);
+      } else {
+        expect(r.backend).to.equal('webgl');
+        expect(info.skipped[0].package).to.equal('@tensorflow/tfjs-backend-webgpu');
+        expect(info.skipped[0].reason).to.match(/gpu|adapter/);
+        console.log(`      webgpu skipped: ${info.skipped[0].reason}`);
+      }
+    });
   });
 
   it('the converter in the page gives exactly Node’s weights (zip, deflated zip, legacy, V2, HF safetensors)', async () => {
     const { convertCheckpoint } = require(path.join(ROOT, 'dist', 'weights-converter', 'convert'));
-    const { page, errors } = await openPage(browser);
-    await demoReady(page, `${server.url}/index.html?backend=cpu`);
-    for (const [rel, what] of CHECKPOINTS) {
-      if (rel === 'legacy.pth' && !fs.existsSync(path.join(tmp, rel))) continue;
-      const url = fs.existsSync(path.join(tmp, rel)) ? `/fixtures/${rel}` : `/parity/${rel}`;
-      const file = fs.existsSync(path.join(tmp, rel)) ? path.join(tmp, rel) : path.join(FIX, 'parity', rel);
-      const hf = rel.includes('_hf_') ? `/parity/${path.dirname(rel)}/config.json` : null;
-      const got = await page.evaluate(
-        async (url, hf) => {
-          const m = await import('./convnext-tfjs.js');
-          const bytes = await (await fetch(url)).arrayBuffer();
-          const hfConfig = hf ? await (await fetch(hf)).json() : undefined;
-          const c = await m.convertCheckpointBytes(bytes, { name: url.replace(/^.*\//, ''), hfConfig });
-          return {
-            config: c.config,
-            source: c.meta.source,
-            weights: [...c.weights].map(([name, w]) => ({ name, shape: w.shape, data: Array.from(w.data) })),
-          };
-        },
-        url,
-        hf,
-      );
-      const want = await convertCheckpoint(file);
-      expect(got.config, what).to.deep.equal(JSON.parse(JSON.stringify(want.config)));
-      expect(got.source.format, what).to.equal(want.meta.source.format);
-      expect(
-        got.weights.map((w) => w.name),
-        what,
-      ).to.deep.equal([...want.weights.keys()]);
-      for (const w of got.weights) {
-        const ref = want.weights.get(w.name);
-        expect(w.shape, `${what}: ${w.name}`).to.deep.equal(ref.shape);
-        expect(Float32Array.from(w.data), `${what}: ${w.name}`).to.deep.equal(ref.data);
+    await inPage(browser, async (page) => {
+      await demoReady(page, `${server.url}/index.html?backend=cpu`);
+      for (const [rel, what] of CHECKPOINTS) {
+        if (rel === 'legacy.pth' && !fs.existsSync(path.join(tmp, rel))) continue;
+        const url = fs.existsSync(path.join(tmp, rel)) ? `/fixtures/${rel}` : `/parity/${rel}`;
+        const file = fs.existsSync(path.join(tmp, rel)) ? path.join(tmp, rel) : path.join(FIX, 'parity', rel);
+        const hf = rel.includes('_hf_') ? `/parity/${path.dirname(rel)}/config.json` : null;
+        const got = await page.evaluate(
+          async (url, hf) => {
+            const m = await import('./convnext-tfjs.js');
+            const bytes = await (await fetch(url)).arrayBuffer();
+            const hfConfig = hf ? await (await fetch(hf)).json() : undefined;
+            const c = await m.convertCheckpointBytes(bytes, { name: url.replace(/^.*\//, ''), hfConfig });
+            return {
+              config: c.config,
+              source: c.meta.source,
+              weights: [...c.weights].map(([name, w]) => ({ name, shape: w.shape, data: Array.from(w.data) })),
+            };
+          },
+          url,
+          hf,
+        );
+        const want = await convertCheckpoint(file);
+        expect(got.config, what).to.deep.equal(JSON.parse(JSON.stringify(want.config)));
+        expect(got.source.format, what).to.equal(want.meta.source.format);
+        expect(
+          got.weights.map((w) => w.name),
+          what,
+        ).to.deep.equal([...want.weights.keys()]);
+        for (const w of got.weights) {
+          const ref = want.weights.get(w.name);
+          expect(w.shape, `${what}: ${w.name}`).to.deep.equal(ref.shape);
+          expect(Float32Array.from(w.data), `${what}: ${w.name}`).to.deep.equal(ref.data);
+        }
       }
-    }
-    expectNoErrors(errors);
-    await page.close();
+    });
   });
 
   it('a checkpoint picked in the demo is converted in the page and gives Node’s answer', async () => {
-    const { page, errors } = await openPage(browser);
-    await page.goto(`${server.url}/index.html?backend=wasm&topk=${TOPK}`);
-    await page.waitForFunction(() => /backend wasm/.test(document.getElementById('status')?.textContent || ''));
-    const model = /** @type {import('puppeteer-core').ElementHandle<HTMLInputElement>} */ (await page.$('#model-file'));
-    await model.uploadFile(path.join(FIX, 'parity', 'v1_official', 'checkpoint.pth'));
-    await page.waitForFunction(() => /ready/.test(document.getElementById('status')?.textContent || ''));
-    const image = /** @type {import('puppeteer-core').ElementHandle<HTMLInputElement>} */ (await page.$('#image-file'));
-    await image.uploadFile(path.join(FIX, 'images', 'chelsea.png'));
-    await page.waitForFunction(() => (document.getElementById('result')?.textContent || '').length > 0);
-    const r = JSON.parse((await page.$eval('#result', (e) => e.textContent)) || 'null');
-    expect(r.error, r.error).to.equal(undefined);
-    expect(r.top[0].index).to.equal(nodeTop[0].index);
-    expect(maxProbDiff(r.top, nodeTop)).to.be.at.most(WASM_TOL);
-    expectNoErrors(errors);
-    await page.close();
+    await inPage(browser, async (page) => {
+      await page.goto(`${server.url}/index.html?backend=wasm&topk=${TOPK}`);
+      await page.waitForFunction(() => /backend wasm/.test(document.getElementById('status')?.textContent || ''));
+      const model = /** @type {import('puppeteer-core').ElementHandle<HTMLInputElement>} */ (await page.$('#model-file'));
+      await model.uploadFile(path.join(FIX, 'parity', 'v1_official', 'checkpoint.pth'));
+      await page.waitForFunction(() => /ready/.test(document.getElementById('status')?.textContent || ''));
+      const image = /** @type {import('puppeteer-core').ElementHandle<HTMLInputElement>} */ (await page.$('#image-file'));
+      await image.uploadFile(path.join(FIX, 'images', 'chelsea.png'));
+      await page.waitForFunction(() => (document.getElementById('result')?.textContent || '').length > 0);
+      const r = JSON.parse((await page.$eval('#result', (e) => e.textContent)) || 'null');
+      expect(r.error, r.error).to.equal(undefined);
+      expect(r.top[0].index).to.equal(nodeTop[0].index);
+      expect(maxProbDiff(r.top, nodeTop)).to.be.at.most(WASM_TOL);
+    });
   });
 
   it('?model=<checkpoint URL>: the demo downloads it with progress, converts it in the page, Node’s answer', async () => {
-    const { page, errors } = await openPage(browser);
-    await page.evaluateOnNewDocument(() => {
-      // Records the progress bar's values as the demo sets them.
-      const seen = /** @type {number[]} */ ([]);
-      /** @type {any} */ (window).progressSeen = seen;
-      const desc = /** @type {PropertyDescriptor} */ (Object.getOwnPropertyDescriptor(HTMLProgressElement.prototype, 'value'));
-      Object.defineProperty(HTMLProgressElement.prototype, 'value', {
-        get() {
-          return desc.get?.call(this);
-        },
-        set(v) {
-          seen.push(v / (this.max || 1));
-          desc.set?.call(this, v);
-        },
+    await inPage(browser, async (page) => {
+      await page.evaluateOnNewDocument(() => {
+        // Records the progress bar's values as the demo sets them.
+        const seen = /** @type {number[]} */ ([]);
+        /** @type {any} */ (window).progressSeen = seen;
+        const desc = /** @type {PropertyDescriptor} */ (Object.getOwnPropertyDescriptor(HTMLProgressElement.prototype, 'value'));
+        Object.defineProperty(HTMLProgressElement.prototype, 'value', {
+          get() {
+            return desc.get?.call(this);
+          },
+          set(v) {
+            seen.push(v / (this.max || 1));
+            desc.set?.call(this, v);
+          },
+        });
       });
+      const r = await demoResult(page, `${server.url}/index.html?backend=wasm&model=/parity/v1_official/checkpoint.pth&image=/images/chelsea.png&topk=${TOPK}`);
+      expect(r.error, r.error).to.equal(undefined);
+      expect(maxProbDiff(r.top, nodeTop)).to.be.at.most(WASM_TOL);
+      const seen = await page.evaluate(() => /** @type {any} */ (window).progressSeen);
+      expect(
+        seen.some((v) => v > 0 && v <= 1),
+        `progress values ${seen}`,
+      ).to.equal(true);
+      expect(await page.$eval('#status', (e) => e.textContent)).to.equal('done');
     });
-    const r = await demoResult(page, `${server.url}/index.html?backend=wasm&model=/parity/v1_official/checkpoint.pth&image=/images/chelsea.png&topk=${TOPK}`);
-    expect(r.error, r.error).to.equal(undefined);
-    expect(maxProbDiff(r.top, nodeTop)).to.be.at.most(WASM_TOL);
-    const seen = await page.evaluate(() => /** @type {any} */ (window).progressSeen);
-    expect(
-      seen.some((v) => v > 0 && v <= 1),
-      `progress values ${seen}`,
-    ).to.equal(true);
-    expect(await page.$eval('#status', (e) => e.textContent)).to.equal('done');
-    expectNoErrors(errors);
-    await page.close();
   });
 
   it('model directories load over fetch with progress events; the fp16 model stays within 2e-3; nothing leaks', async () => {
-    const { page, errors } = await openPage(browser);
-    await demoReady(page, `${server.url}/index.html?backend=wasm`);
-    const out = await page.evaluate(async () => {
-      const m = await import('./convnext-tfjs.js');
-      /** @type {{ status: string, loaded: number, total: number }[]} */
-      const events = [];
-      const before = m.tf.memory().numTensors;
-      const p = await m.BrowserPredictor.load('/fixtures/model_fp16/', {
-        onProgress: (e) => events.push({ status: e.status, loaded: e.loaded, total: e.total }),
+    await inPage(browser, async (page) => {
+      await demoReady(page, `${server.url}/index.html?backend=wasm`);
+      const out = await page.evaluate(async () => {
+        const m = await import('./convnext-tfjs.js');
+        /** @type {{ status: string, loaded: number, total: number }[]} */
+        const events = [];
+        const before = m.tf.memory().numTensors;
+        const p = await m.BrowserPredictor.load('/fixtures/model_fp16/', {
+          onProgress: (e) => events.push({ status: e.status, loaded: e.loaded, total: e.total }),
+        });
+        const top = await p.classify('/images/chelsea.png', { topk: 10 });
+        const loaded = m.tf.memory().numTensors;
+        await p.classifyWithStages('/images/chelsea.png');
+        const afterStages = m.tf.memory().numTensors;
+        p.dispose();
+        return { events, top, before, loaded, afterStages, after: m.tf.memory().numTensors };
       });
-      const top = await p.classify('/images/chelsea.png', { topk: 10 });
-      const loaded = m.tf.memory().numTensors;
-      await p.classifyWithStages('/images/chelsea.png');
-      const afterStages = m.tf.memory().numTensors;
-      p.dispose();
-      return { events, top, before, loaded, afterStages, after: m.tf.memory().numTensors };
+      expect(out.events[0].status).to.equal('manifest');
+      expect(out.events.at(-1)).to.deep.include({ status: 'done' });
+      const weights = out.events.filter((e) => e.status === 'weights');
+      expect(weights.length).to.be.above(0);
+      expect(weights.at(-1).loaded).to.equal(weights.at(-1).total);
+      expect(out.top[0].index).to.equal(nodeTop[0].index);
+      expect(maxProbDiff(out.top, nodeTop)).to.be.at.most(2e-3);
+      // Nothing leaks: classify and classifyWithStages keep the tensor count; dispose frees the weights.
+      expect(out.loaded).to.be.above(out.before);
+      expect(out.afterStages).to.equal(out.loaded);
+      expect(out.after).to.equal(out.before);
     });
-    expect(out.events[0].status).to.equal('manifest');
-    expect(out.events.at(-1)).to.deep.include({ status: 'done' });
-    const weights = out.events.filter((e) => e.status === 'weights');
-    expect(weights.length).to.be.above(0);
-    expect(weights.at(-1).loaded).to.equal(weights.at(-1).total);
-    expect(out.top[0].index).to.equal(nodeTop[0].index);
-    expect(maxProbDiff(out.top, nodeTop)).to.be.at.most(2e-3);
-    // Nothing leaks: classify and classifyWithStages keep the tensor count; dispose frees the weights.
-    expect(out.loaded).to.be.above(out.before);
-    expect(out.afterStages).to.equal(out.loaded);
-    expect(out.after).to.equal(out.before);
-    expectNoErrors(errors);
-    await page.close();
   });
 
   it('a cross-origin isolated page runs the threaded wasm build with our shared-memory kernels, same answer', async () => {
-    const { page, errors } = await openPage(browser);
-    // tfjs-backend-wasm sizes XNNPACK's pool as min(requested, cores / 2): on a 2-core machine that
-    // is 1; the page is told of 4 cores so that 2 threads really split the work here too.
-    await page.evaluateOnNewDocument(() => Object.defineProperty(navigator, 'hardwareConcurrency', { get: () => 4 }));
-    const r = await demoResult(page, demo(isolatedServer.url, 'backend=wasm'));
-    expect(r.error, r.error).to.equal(undefined);
-    const state = await page.evaluate(async () => {
-      const m = await import('./convnext-tfjs.js');
-      const b = /** @type {any} */ (m.tf.backend());
-      return {
-        isolated: crossOriginIsolated,
-        threads: /** @type {any} */ (window).convnextDemo.backend().threads,
-        shared: b.wasm.wasmMemory?.buffer instanceof SharedArrayBuffer,
-        simd: m.simdKernelsFor(b) !== null,
-      };
+    await inPage(browser, async (page) => {
+      // tfjs-backend-wasm sizes XNNPACK's pool as min(requested, cores / 2): on a 2-core machine that
+      // is 1; the page is told of 4 cores so that 2 threads really split the work here too.
+      await page.evaluateOnNewDocument(() => Object.defineProperty(navigator, 'hardwareConcurrency', { get: () => 4 }));
+      const r = await demoResult(page, demo(isolatedServer.url, 'backend=wasm'));
+      expect(r.error, r.error).to.equal(undefined);
+      const state = await page.evaluate(async () => {
+        const m = await import('./convnext-tfjs.js');
+        const b = /** @type {any} */ (m.tf.backend());
+        return {
+          isolated: crossOriginIsolated,
+          threads: /** @type {any} */ (window).convnextDemo.backend().threads,
+          shared: b.wasm.wasmMemory?.buffer instanceof SharedArrayBuffer,
+          simd: m.simdKernelsFor(b) !== null,
+        };
+      });
+      expect(state.isolated).to.equal(true);
+      expect(state.threads).to.equal(2);
+      expect(state.shared).to.equal(true);
+      expect(state.simd).to.equal(true);
+      expect(r.top[0].index).to.equal(nodeTop[0].index);
+      expect(maxProbDiff(r.top, nodeTop)).to.be.at.most(WASM_TOL);
     });
-    expect(state.isolated).to.equal(true);
-    expect(state.threads).to.equal(2);
-    expect(state.shared).to.equal(true);
-    expect(state.simd).to.equal(true);
-    expect(r.top[0].index).to.equal(nodeTop[0].index);
-    expect(maxProbDiff(r.top, nodeTop)).to.be.at.most(WASM_TOL);
-    expectNoErrors(errors);
-    await page.close();
   });
 
   it('bundlers resolve convnext-tfjs to the browser build (exports "browser" condition); Node to dist/src', async () => {

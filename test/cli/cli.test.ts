@@ -1,11 +1,10 @@
 /** The `convnext` CLI as a user runs it: exit codes, stdout JSON, one-line errors, no stack traces. */
 import * as fs from 'fs';
-import * as os from 'os';
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { expect } from 'chai';
 import { readNpyFloat32, writeNpy } from '../../src/io/npy';
-import { BIN, expectUserError, maxAbsDiff, runCli } from '../helpers';
+import { BIN, expectUserError, maxAbsDiff, runCli, useTmpDir } from '../helpers';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const PARITY = path.join(ROOT, 'test/fixtures/parity');
@@ -14,9 +13,7 @@ const run = runCli;
 
 describe('convnext CLI', function () {
   this.timeout(120_000);
-  let tmp: string;
-  before(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convnext-cli-'))));
-  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const tmp = useTmpDir('convnext-cli-');
 
   it('--help lists the commands', () => {
     const r = run('--help');
@@ -55,7 +52,7 @@ describe('convnext CLI', function () {
 
   it('convert + forward reproduce PyTorch logits and pre-logits (v2 official fixture)', () => {
     const c = path.join(PARITY, 'v2_official');
-    const out = path.join(tmp, 'v2');
+    const out = tmp('v2');
     const conv = run('convert', path.join(c, 'convnextv2_test_1k_224_ema.pt'), out, '--json');
     expect(conv.code, conv.stderr).to.equal(0);
     expect(JSON.parse(conv.stdout)).to.include({ version: 2, num_classes: 10, layout: 'official', format: 'torch-zip' });
@@ -63,7 +60,7 @@ describe('convnext CLI', function () {
       [[], 'logits.npy'],
       [['--features'], 'prelogits.npy'],
     ] as const) {
-      const o = path.join(tmp, `out-${ref}`);
+      const o = tmp(`out-${ref}`);
       const f = run('forward', '--model', out, '--input', path.join(c, 'input.npy'), '--output', o, ...flag);
       expect(f.code, f.stderr).to.equal(0);
       const ours = readNpyFloat32(o);
@@ -75,27 +72,24 @@ describe('convnext CLI', function () {
 
   it('hostile and broken inputs: clear error, exit 1, nothing written', () => {
     const evil = path.join(ROOT, 'test/fixtures/checkpoints/evil_os_system.pth');
-    const out = path.join(tmp, 'evil-out');
+    const out = tmp('evil-out');
     expectUserError(run('convert', evil, out), /refusing to load global '(posix|os)\.system'/);
     expect(fs.existsSync(path.join(out, 'model.json'))).to.equal(false);
-    const junk = path.join(tmp, 'junk.pth');
+    const junk = tmp('junk.pth');
     fs.writeFileSync(junk, Buffer.from('definitely not a checkpoint, just some text bytes'));
     expectUserError(run('convert', junk, out), /checkpoint .*junk\.pth: .*unrecognized format/);
-    expectUserError(run('convert', path.join(tmp, 'absent.pth'), out), /absent\.pth/);
+    expectUserError(run('convert', tmp('absent.pth'), out), /absent\.pth/);
     // forward: wrong input layout, missing model
-    const nhwc = path.join(tmp, 'nhwc.npy');
+    const nhwc = tmp('nhwc.npy');
     writeNpy(nhwc, { shape: [1, 32, 32, 3], data: new Float32Array(32 * 32 * 3) });
     expectUserError(
-      run('forward', '--model', path.join(tmp, 'v2'), '--input', nhwc, '--output', path.join(tmp, 'o.npy')),
+      run('forward', '--model', tmp('v2'), '--input', nhwc, '--output', tmp('o.npy')),
       /expected float32 NCHW \[N, 3, H, W\], got shape \[1, 32, 32, 3\]/,
     );
-    const nchw = path.join(tmp, 'nchw.npy');
+    const nchw = tmp('nchw.npy');
     writeNpy(nchw, { shape: [1, 3, 32, 32], data: new Float32Array(32 * 32 * 3) });
-    expectUserError(
-      run('forward', '--model', path.join(tmp, 'nowhere'), '--input', nchw, '--output', path.join(tmp, 'o.npy')),
-      /model .*nowhere: no such file or directory/,
-    );
-    expectUserError(run('forward', '--model', path.join(tmp, 'v2'), '--input', junk, '--output', path.join(tmp, 'o.npy')), /junk\.pth/);
-    expect(fs.existsSync(path.join(tmp, 'o.npy'))).to.equal(false);
+    expectUserError(run('forward', '--model', tmp('nowhere'), '--input', nchw, '--output', tmp('o.npy')), /model .*nowhere: no such file or directory/);
+    expectUserError(run('forward', '--model', tmp('v2'), '--input', junk, '--output', tmp('o.npy')), /junk\.pth/);
+    expect(fs.existsSync(tmp('o.npy'))).to.equal(false);
   });
 });

@@ -5,12 +5,12 @@
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { expect } from 'chai';
 import { RgbImage } from '../../src/data/image';
 import { readNpyFloat32 } from '../../src/io/npy';
 import { encodePng } from '../../src/data/png';
+import { useTmpDir } from '../helpers';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const BIN = path.join(ROOT, 'bin/convnext.js');
@@ -28,13 +28,11 @@ function noStack(r: { stderr: string }): void {
 
 describe('convnext CLI: the first hour', function () {
   this.timeout(180_000);
-  let tmp: string;
-  before(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convnext-cli-first-'))));
-  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const tmp = useTmpDir('convnext-cli-first-');
 
   it('the headline command without network says what to do (cache path, CONVNEXT_MIRROR, convnext convert)', () => {
     // A closed port on localhost: the connection is refused at once, as without network.
-    const cache = path.join(tmp, 'cache');
+    const cache = tmp('cache');
     const r = run(['predict', path.join(IMAGES, 'chelsea.png'), '--model', 'convnext_tiny.fb_in1k', '--cache-dir', cache], {
       CONVNEXT_MIRROR: 'http://127.0.0.1:59999/',
     });
@@ -70,7 +68,7 @@ describe('convnext CLI: the first hour', function () {
     const tag = JSON.parse(run(['info', 'convnext_tiny.fb_in22k', '--json']).stdout);
     expect(tag).to.deep.include({ name: 'convnext_tiny', tag: 'convnext_tiny.fb_in22k', num_classes: 21841 });
     expect(tag.pretrained).to.deep.include({ input_size: 224, license: 'MIT', url: 'https://dl.fbaipublicfiles.com/convnext/convnext_tiny_22k_224.pth' });
-    const out = path.join(tmp, 'v2dir');
+    const out = tmp('v2dir');
     expect(run(['convert', path.join(PARITY, 'convnextv2_test_1k_224_ema.pt'), out]).code).to.equal(0);
     const dir = JSON.parse(run(['info', out, '--json']).stdout);
     expect(dir).to.deep.include({ version: 2, num_classes: 10, dir: out, storage: 'float32' });
@@ -101,7 +99,7 @@ describe('convnext CLI: the first hour', function () {
   });
 
   it('train without a validation set says so instead of NaN%, with the defaults it chose', () => {
-    const data = path.join(tmp, 'data');
+    const data = tmp('data');
     for (const [c, v] of [
       ['cats', 40],
       ['dogs', 200],
@@ -112,7 +110,7 @@ describe('convnext CLI: the first hour', function () {
         fs.writeFileSync(path.join(data, c, `${i}.png`), encodePng(img));
       }
     }
-    const out = path.join(tmp, 'run');
+    const out = tmp('run');
     const r = run(['train', '--data', data, '--arch', 'convnext_atto', '--epochs', '1', '--image-size', '32', '--batch-size', '6', '--out', out]);
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stderr).to.not.include('NaN');
@@ -124,14 +122,14 @@ describe('convnext CLI: the first hour', function () {
   });
 
   it('preprocess and forward say what they wrote', () => {
-    const x = path.join(tmp, 'x.npy');
+    const x = tmp('x.npy');
     const p = run(['preprocess', path.join(IMAGES, 'chelsea.png'), '--output', x]);
     expect(p.code, p.stderr).to.equal(0);
     expect(p.stderr).to.equal(
       `wrote float32 NCHW [1, 3, 224, 224] to ${x} (${path.join(IMAGES, 'chelsea.png')} 338x225: resize 256 bicubic, centre crop 224, normalised)\n`,
     );
     expect(readNpyFloat32(x).shape).to.deep.equal([1, 3, 224, 224]);
-    const y = path.join(tmp, 'y.npy');
+    const y = tmp('y.npy');
     const f = run(['forward', '--model', path.join(PARITY, 'convnextv2_test_1k_224_ema.pt'), '--input', path.join(PARITY, 'input.npy'), '--output', y]);
     expect(f.code, f.stderr).to.equal(0);
     expect(f.stderr).to.equal(`wrote float32 logits [2, 10] to ${y}\n`);

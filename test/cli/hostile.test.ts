@@ -5,10 +5,9 @@
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { expect } from 'chai';
-import { expectUserError } from '../helpers';
+import { expectUserError, useTmpDir } from '../helpers';
 import { makeHostileFolder } from '../data/hostile_images';
 
 const ROOT = path.resolve(__dirname, '../../..');
@@ -28,12 +27,10 @@ function run(args: string[], opts: { timeout?: number; time?: boolean } = {}) {
 
 describe('convnext CLI on hostile input', function () {
   this.timeout(180_000);
-  let tmp: string;
-  before(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convnext-cli-hostile-'))));
-  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const tmp = useTmpDir('convnext-cli-hostile-');
 
   it('predict over a hostile folder: every good file gets a result, every bad entry is named, exit 1, peak RSS < 1 GB', () => {
-    const f = makeHostileFolder(path.join(tmp, 'folder'));
+    const f = makeHostileFolder(tmp('folder'));
     const hasTime = fs.existsSync('/usr/bin/time');
     const r = run(['predict', f.dir, '--model', MODEL, '--json', '--top', '1', '--workers', '1'], { time: hasTime });
     expect(r.code, r.stderr).to.equal(1);
@@ -58,9 +55,9 @@ describe('convnext CLI on hostile input', function () {
   });
 
   it('/dev/zero, a link to it and a FIFO given directly are refused by name without reading or hanging', () => {
-    const fifo = path.join(tmp, 'fifo.jpg');
+    const fifo = tmp('fifo.jpg');
     spawnSync('mkfifo', [fifo]);
-    const link = path.join(tmp, 'zero.png');
+    const link = tmp('zero.png');
     fs.symlinkSync('/dev/zero', link);
     const r = run(['predict', '/dev/zero', link, fifo, path.join(IMAGES, 'chelsea.png'), '--model', MODEL, '--json'], { timeout: 60_000 });
     expect(r.signal, 'it must not hang').to.equal(null);
@@ -81,7 +78,7 @@ describe('convnext CLI on hostile input', function () {
   it('--image-size 100000 is refused with the bound, in predict, embed and train, before any work', () => {
     const bound = /option '--image-size <n>' argument '100000' is invalid. must be an integer from 32 to 2048/;
     expectUserError(run(['predict', 'x.png', '--model', 'no-such-model', '--image-size', '100000']), bound);
-    expectUserError(run(['embed', 'x.png', '--model', 'no-such-model', '--output', path.join(tmp, 'e.npy'), '--image-size', '100000']), bound);
+    expectUserError(run(['embed', 'x.png', '--model', 'no-such-model', '--output', tmp('e.npy'), '--image-size', '100000']), bound);
     expectUserError(run(['train', '--data', 'nowhere', '--arch', 'convnext_atto', '--epochs', '1', '--image-size', '100000']), bound);
     expectUserError(
       run(['train', '--data', 'nowhere', '--arch', 'convnext_atto', '--epochs', '1', '--image-size', '16']),
@@ -102,12 +99,12 @@ describe('convnext CLI on hostile input', function () {
       run(['embed', path.join(IMAGES, 'chelsea.png'), '--model', 'no-such-model', '--output', '']),
       /^error: --output must be a file path, got ""\n/,
     );
-    const missing = path.join(tmp, 'no', 'such', 'dir', 'emb.npy');
+    const missing = tmp('no', 'such', 'dir', 'emb.npy');
     expectUserError(
       run(['embed', path.join(IMAGES, 'chelsea.png'), '--model', 'no-such-model', '--output', missing]),
       new RegExp(`^error: --output ${missing}: its directory ${path.dirname(missing)} does not exist\\n`),
     );
-    expectUserError(run(['embed', path.join(IMAGES, 'chelsea.png'), '--model', 'no-such-model', '--output', tmp]), /is a directory, not a file path/);
+    expectUserError(run(['embed', path.join(IMAGES, 'chelsea.png'), '--model', 'no-such-model', '--output', tmp()]), /is a directory, not a file path/);
     expectUserError(run(['forward', '--model', 'no-such-model', '--input', 'x.npy', '--output', missing]), /^error: --output .* does not exist/);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * A tiny app using convnext-tfjs from outside, as published (scripts/check-consumer.js packs the
  * package, installs the tarball beside this file, compiles it with tsc --strict and no
- * skipLibCheck, and runs it). Uses the root API, a namespace's type, the re-exported `tf` and the converter entry.
+ * skipLibCheck, and runs it). Uses the root API, a namespace's type, the re-exported `tf` (a gradient
+ * included) and the converter entry.
  */
 import { ConvNeXtError, ImageError, Predictor, createModel, initBackend, listModels, tf } from 'convnext-tfjs';
 import type { Prediction, TrainOptions, data } from 'convnext-tfjs';
@@ -16,7 +17,17 @@ async function main(): Promise<void> {
   const top: Prediction[][] = await p.classifyTensor(x, { topk: 2 });
   const opts: data.DecodeOptions = { maxImagePixels: 1_000_000 }; // a namespace's type, as a consumer writes it
   const partial: Partial<TrainOptions> = { epochs: 1 };
-  const ok = logits.shape.join(',') === '1,3' && top[0].length === 2 && listModels('convnext_*').length > 0;
+  // A gradient: tfjs-core's registrations, which the package supplies itself (it depends on
+  // tfjs-core, not the @tensorflow/tfjs umbrella that used to register them).
+  const v = tf.tensor1d([1, 2]);
+  const grad = tf.tidy(() =>
+    Array.from(
+      tf
+        .grad((t: tf.Tensor) => tf.sum(tf.square(t)))(v)
+        .dataSync(),
+    ),
+  );
+  const ok = logits.shape.join(',') === '1,3' && top[0].length === 2 && listModels('convnext_*').length > 0 && grad.join(',') === '2,4';
   process.stdout.write(
     JSON.stringify({
       ok,
@@ -24,11 +35,12 @@ async function main(): Promise<void> {
       top: top[0].map((t) => t.label),
       opts,
       partial,
+      grad,
       errors: [ConvNeXtError.name, ImageError.name],
       convert: typeof convertCheckpoint,
     }) + '\n',
   );
-  tf.dispose([x, logits]);
+  tf.dispose([x, logits, v]);
   await p.dispose();
 }
 

@@ -3,7 +3,6 @@
  * that are not regular files, links and loops in folders, decoder-internal error texts.
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { expect } from 'chai';
 import { decodeImage, plainDecodeReason, MAX_IMAGE_PIXELS } from '../../src/data/decode';
@@ -13,6 +12,7 @@ import { resize, resizeWindow } from '../../src/data/resize';
 import { centerCrop, evalResizeCrop, evalTransform, resizeShorterSide } from '../../src/data/transforms';
 import { FileReadError, SkippedEntry, listFiles, readRegularFile } from '../../src/util/fs';
 import { makeHostileFolder } from './hostile_images';
+import { useTmpDir } from '../helpers';
 
 function noise(width: number, height: number, seed = 1): RgbImage {
   const data = new Uint8Array(width * height * 3);
@@ -36,9 +36,7 @@ async function refusal(p: Promise<unknown>): Promise<ImageError> {
 
 describe('data/hostile input', function () {
   this.timeout(60_000);
-  let tmp: string;
-  before(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convnext-hostile-'))));
-  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const tmp = useTmpDir('convnext-hostile-');
 
   describe('extreme aspect ratios', () => {
     it('resizeWindow equals the full resize cropped, bit for bit (shrink, enlarge, padding, one axis, bilinear)', () => {
@@ -95,7 +93,7 @@ describe('data/hostile input', function () {
 
   describe('the hostile folder', () => {
     it('every good file decodes; every bad one is refused with its plain reason; the walk names every skip', async () => {
-      const f = makeHostileFolder(path.join(tmp, 'folder'));
+      const f = makeHostileFolder(tmp('folder'));
       const skipped: SkippedEntry[] = [];
       const files = listFiles(f.dir, ['.png', '.jpg', '.gif', '.bmp'], (s) => skipped.push(s));
       for (const g of f.good) expect(files, g).to.include(g);
@@ -131,19 +129,19 @@ describe('data/hostile input', function () {
 
   describe('regular files only', () => {
     it('/dev/zero, a link to it and a FIFO are refused by name, without reading or hanging', async () => {
-      const fifo = path.join(tmp, 'pipe.png');
+      const fifo = tmp('pipe.png');
       require('child_process').execFileSync('mkfifo', [fifo]);
-      const zero = path.join(tmp, 'zero.png');
+      const zero = tmp('zero.png');
       fs.symlinkSync('/dev/zero', zero);
       expect((await refusal(decodeImage('/dev/zero'))).message).to.equal('image /dev/zero: is a character device, not a regular file');
       expect((await refusal(decodeImage(zero))).message).to.equal(`image ${zero}: is a character device, not a regular file`);
       expect((await refusal(decodeImage(fifo))).message).to.equal(`image ${fifo}: is a FIFO (named pipe), not a regular file`);
-      expect((await refusal(decodeImage(tmp))).message).to.match(/is a directory/);
-      expect((await refusal(decodeImage(path.join(tmp, 'nope.png')))).message).to.match(/no such file$/);
+      expect((await refusal(decodeImage(tmp()))).message).to.match(/is a directory/);
+      expect((await refusal(decodeImage(tmp('nope.png')))).message).to.match(/no such file$/);
     });
 
     it('readRegularFile reads a file whole and caps what it reads', async () => {
-      const file = path.join(tmp, 'ten.bin');
+      const file = tmp('ten.bin');
       fs.writeFileSync(file, Buffer.from('0123456789'));
       expect((await readRegularFile(file)).toString()).to.equal('0123456789');
       let err: unknown;
@@ -155,7 +153,7 @@ describe('data/hostile input', function () {
 
   describe('directory walks', () => {
     it('follow links to files and directories, name loops, broken links and special files, list a folder once', () => {
-      const d = path.join(tmp, 'walk');
+      const d = tmp('walk');
       fs.mkdirSync(path.join(d, 'real'), { recursive: true });
       fs.writeFileSync(path.join(d, 'real', 'a.png'), 'x');
       fs.writeFileSync(path.join(d, 'notes.txt'), 'x');

@@ -145,20 +145,6 @@ class TimmConvNeXt(nn.Module):
 HFLayerNormCF = mf.LayerNormCF
 
 
-class HFGRN(nn.Module):
-    """transformers ConvNextV2GRN: weight/bias [1, 1, 1, C], NHWC."""
-
-    def __init__(self, dim):
-        super().__init__()
-        self.weight = nn.Parameter(torch.zeros(1, 1, 1, dim))
-        self.bias = nn.Parameter(torch.zeros(1, 1, 1, dim))
-
-    def forward(self, x):
-        g = torch.norm(x, p=2, dim=(1, 2), keepdim=True)
-        n = g / (g.mean(dim=-1, keepdim=True) + 1e-6)
-        return self.weight * (x * n) + self.bias + x
-
-
 class HFLayer(nn.Module):
     def __init__(self, dim, version, ls_init):
         super().__init__()
@@ -167,7 +153,7 @@ class HFLayer(nn.Module):
         self.pwconv1 = nn.Linear(dim, 4 * dim)
         self.act = nn.GELU()
         if version == 2:
-            self.grn = HFGRN(4 * dim)
+            self.grn = mf.GRN(4 * dim, names=("weight", "bias"))  # transformers ConvNextV2GRN
         self.pwconv2 = nn.Linear(4 * dim, dim)
         if version == 1 and ls_init > 0:
             self.layer_scale_parameter = nn.Parameter(ls_init * torch.ones(dim))

@@ -1,9 +1,9 @@
 /** `convnext export` refusals: one line naming the problem, exit 1, no stack trace; nothing written. */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { expect } from 'chai';
+import { useTmpDir } from '../helpers';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const BIN = path.join(ROOT, 'bin', 'convnext.js');
@@ -15,31 +15,27 @@ function run(...args: string[]) {
 
 describe('convnext export (CLI errors)', function () {
   this.timeout(60_000);
-  let tmp: string;
-  before(() => {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convnext-export-cli-'));
-  });
-  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const tmp = useTmpDir('convnext-export-cli-');
 
   it('refuses V2 -> torchvision, a missing output directory and a missing model, each in one line', () => {
-    const tv = run('export', V2, path.join(tmp, 'v2.pth'), '--layout', 'torchvision');
+    const tv = run('export', V2, tmp('v2.pth'), '--layout', 'torchvision');
     expect(tv.status).to.equal(1);
     expect(tv.stderr.trim().split('\n')).to.have.length(1);
     expect(tv.stderr).to.match(/torchvision's ConvNeXt is V1 only/);
-    const nodir = run('export', V2, path.join(tmp, 'no', 'such', 'v2.pth'), '--layout', 'official');
+    const nodir = run('export', V2, tmp('no', 'such', 'v2.pth'), '--layout', 'official');
     expect(nodir.status).to.equal(1);
     expect(nodir.stderr).to.match(/output directory .*no\/such does not exist/);
-    const nomodel = run('export', path.join(tmp, 'missing.pth'), path.join(tmp, 'x.pth'), '--layout', 'official');
+    const nomodel = run('export', tmp('missing.pth'), tmp('x.pth'), '--layout', 'official');
     expect(nomodel.status).to.equal(1);
     expect(nomodel.stderr).to.match(/missing\.pth: no such file or directory/);
-    expect(fs.readdirSync(tmp)).to.deep.equal([]);
+    expect(fs.readdirSync(tmp())).to.deep.equal([]);
   });
 
   it('requires --layout and names the choices', () => {
-    const r = run('export', V2, path.join(tmp, 'v2.pth'));
+    const r = run('export', V2, tmp('v2.pth'));
     expect(r.status).to.not.equal(0);
     expect(r.stderr).to.match(/--layout/);
-    const bad = run('export', V2, path.join(tmp, 'v2.pth'), '--layout', 'keras');
+    const bad = run('export', V2, tmp('v2.pth'), '--layout', 'keras');
     expect(bad.status).to.not.equal(0);
     expect(bad.stderr).to.match(/official, timm, torchvision, hf/);
   });

@@ -4,7 +4,6 @@
  * weights; exporting to the fixture's own layout reproduces its keys and shapes exactly.
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { expect } from 'chai';
 import { convertCheckpoint } from '../../weights-converter/convert';
@@ -13,6 +12,7 @@ import { expandPattern, exportKeyMap } from '../../weights-converter/export_layo
 import { LAYOUTS, Layout } from '../../weights-converter/layouts';
 import { readCheckpoint } from '../../weights-converter/read';
 import { decodeFloat16, encodeFloat16 } from '../../weights-converter/dtype';
+import { useTmpDir } from '../helpers';
 
 const FIXTURES = path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'parity');
 
@@ -70,11 +70,7 @@ describe('export: rename rules run backwards', () => {
 
 describe('export: round trips through every layout (committed fixtures)', function () {
   this.timeout(120000);
-  let tmp: string;
-  before(() => {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convnext-export-'));
-  });
-  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const tmp = useTmpDir('convnext-export-');
 
   it('has V1 and V2 fixtures to test', () => {
     const metas = cases.map((c) => JSON.parse(fs.readFileSync(path.join(FIXTURES, c, 'meta.json'), 'utf8')) as FixtureMeta);
@@ -89,11 +85,11 @@ describe('export: round trips through every layout (committed fixtures)', functi
       const first = await convertCheckpoint(src);
       for (const layout of LAYOUTS) {
         if (layout === 'torchvision' && first.config.version === 2) {
-          expect(() => exportWeights(first.config, first.weights, path.join(tmp, `${c}.tv.pth`), { layout })).to.throw(/V1 only/);
+          expect(() => exportWeights(first.config, first.weights, tmp(`${c}.tv.pth`), { layout })).to.throw(/V1 only/);
           continue;
         }
         for (const fp16 of [false, true]) {
-          const dir = path.join(tmp, `${c}-${layout}-${fp16 ? 'fp16' : 'fp32'}`);
+          const dir = tmp(`${c}-${layout}-${fp16 ? 'fp16' : 'fp32'}`);
           fs.mkdirSync(dir);
           const file = path.join(dir, `model${EXPORT_EXTENSIONS[layout]}`);
           const r = exportWeights(first.config, first.weights, file, { layout, fp16 });
@@ -118,7 +114,7 @@ describe('export: round trips through every layout (committed fixtures)', functi
       const src = path.join(FIXTURES, c, meta.checkpoint);
       const orig = await readCheckpoint(src);
       const first = await convertCheckpoint(src);
-      const file = path.join(tmp, `${c}-own${EXPORT_EXTENSIONS[meta.layout]}`);
+      const file = tmp(`${c}-own${EXPORT_EXTENSIONS[meta.layout]}`);
       exportWeights(first.config, first.weights, file, { layout: meta.layout, convMlp: meta.conv_mlp });
       const mine = await readCheckpoint(file);
       expect(mine.wrapper).to.equal(meta.layout === 'official' ? 'model' : null);
@@ -133,23 +129,17 @@ describe('export: round trips through every layout (committed fixtures)', functi
 
 describe('export: labels travel with the file', function () {
   this.timeout(60000);
+  const tmp = useTmpDir('convnext-export-labels-');
   it('timm (safetensors metadata) and hf (config.json id2label) give the labels back to convert; official/torchvision have no place for them', async () => {
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convnext-export-labels-'));
-    try {
-      const c = await convertCheckpoint(path.join(FIXTURES, 'v1_official', 'checkpoint.pth'));
-      const labels = Array.from({ length: c.config.numClasses }, (_, i) => `kind ${i} "q"`);
-      for (const layout of LAYOUTS) {
-        const file = path.join(tmp, `m-${layout}${EXPORT_EXTENSIONS[layout]}`);
-        const target = layout === 'hf' ? path.join(tmp, 'hf') : file;
-        const r = exportWeights(c.config, c.weights, target, { layout, labels });
-        const back = await convertCheckpoint(r.files[0]);
-        expect(back.meta.labels, layout).to.deep.equal(layout === 'timm' || layout === 'hf' ? labels : undefined);
-      }
-      expect(() => exportWeights(c.config, c.weights, path.join(tmp, 'x.pth'), { layout: 'official', labels: ['a'] })).to.throw(
-        /1 labels given for a 10-class head/,
-      );
-    } finally {
-      fs.rmSync(tmp, { recursive: true, force: true });
+    const c = await convertCheckpoint(path.join(FIXTURES, 'v1_official', 'checkpoint.pth'));
+    const labels = Array.from({ length: c.config.numClasses }, (_, i) => `kind ${i} "q"`);
+    for (const layout of LAYOUTS) {
+      const file = tmp(`m-${layout}${EXPORT_EXTENSIONS[layout]}`);
+      const target = layout === 'hf' ? tmp('hf') : file;
+      const r = exportWeights(c.config, c.weights, target, { layout, labels });
+      const back = await convertCheckpoint(r.files[0]);
+      expect(back.meta.labels, layout).to.deep.equal(layout === 'timm' || layout === 'hf' ? labels : undefined);
     }
+    expect(() => exportWeights(c.config, c.weights, tmp('x.pth'), { layout: 'official', labels: ['a'] })).to.throw(/1 labels given for a 10-class head/);
   });
 });

@@ -5,7 +5,6 @@
  * `train --init <encoder>` starts from FB2's fresh head (std 2e-5).
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
@@ -18,7 +17,7 @@ import { readNpyFloat32 } from '../../src/io/npy';
 import { writeModelDir } from '../../src/io/model_dir';
 import { readTensors } from '../../src/util/tensors';
 import { encodePng } from '../../src/data/png';
-import { maxAbs, onBackend, runCli } from '../helpers';
+import { maxAbs, onBackend, runCli, useTmpDir } from '../helpers';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const FIX = path.join(ROOT, 'test/fixtures/fcmae');
@@ -28,17 +27,15 @@ const run = runCli;
 describe('FCMAE checkpoints as model input', function () {
   this.timeout(300_000);
   onBackend('wasm', registerWasmTrainingKernels);
-  let tmp = '';
-  before(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fcmae-in-'))));
-  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const tmp = useTmpDir('fcmae-in-');
 
   const ref = () => readNpyFloat32(path.join(FIX, 'pt_only_features.npy'));
 
   it('convert + forward --features on a pt_only-layout file equals PyTorch (pool -> LayerNorm at init)', () => {
-    const out = path.join(tmp, 'pt_only');
+    const out = tmp('pt_only');
     const c = run('convert', path.join(FIX, 'pt_only.pth'), out);
     expect(c.code, c.stderr).to.equal(0);
-    const f = path.join(tmp, 'f.npy');
+    const f = tmp('f.npy');
     const r = run('forward', '--model', out, '--input', path.join(FIX, 'input.npy'), '--features', '--output', f);
     expect(r.code, r.stderr).to.equal(0);
     const got = readNpyFloat32(f);
@@ -76,16 +73,16 @@ describe('FCMAE checkpoints as model input', function () {
 
   it('train --init <FCMAE encoder> gets a fresh head with std 2e-5 and bias 0 (FB2 main_finetune)', async () => {
     const enc = createModel('convnextv2_atto', { numClasses: 0, seed: 3 });
-    const encDir = path.join(tmp, 'enc');
+    const encDir = tmp('enc');
     writeModelDir(encDir, await readTensors(enc.getWeights()), { config: enc.config });
     enc.dispose();
-    const data = path.join(tmp, 'cls');
+    const data = tmp('cls');
     for (const c of ['a', 'b'])
       for (let i = 0; i < 2; i++) {
         fs.mkdirSync(path.join(data, c), { recursive: true });
         fs.writeFileSync(path.join(data, c, `${i}.png`), encodePng({ width: 40, height: 40, data: new Uint8Array(40 * 40 * 3).fill(c === 'a' ? 40 : 200) }));
       }
-    const out = path.join(tmp, 'ft');
+    const out = tmp('ft');
     await train({ data, arch: 'convnextv2_atto', init: encDir, epochs: 1, imageSize: 32, batchSize: 2, lr: 1e-12, minLr: 0, out, dropPathRate: 0 });
     const { model } = await loadModel(path.join(out, 'model'));
     const w = model.getWeights().get('head.fc.weight')!.dataSync();

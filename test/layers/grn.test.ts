@@ -1,7 +1,7 @@
 /** grn: against a float64 loop reference (test/reference.ts), on cpu and wasm. */
 import * as tf from '@tensorflow/tfjs-core';
 import { grn } from '../../src/layers';
-import { BACKENDS, expectClose, randn, useBackend } from '../helpers';
+import { BACKENDS, expectClose, finiteDifferences, randn, useBackend } from '../helpers';
 import { nd, refGrn } from '../reference';
 
 for (const backend of BACKENDS) {
@@ -34,15 +34,7 @@ for (const backend of BACKENDS) {
           .grad((x: tf.Tensor) => tf.sum(tf.mul(grn(x as tf.Tensor4D, g, b), wsum)))(tf.tensor4d(xs, shape))
           .dataSync(),
       );
-      const h = 1e-2;
-      const fd = Array.from(xs, (_, i) => {
-        const p = xs.slice();
-        const m = xs.slice();
-        p[i] += h;
-        m[i] -= h;
-        return (f(p) - f(m)) / (2 * h);
-      });
-      expectClose(gx, fd, 3e-3, 2e-2);
+      expectClose(gx, finiteDifferences(f, xs), 3e-3, 2e-2);
       tf.dispose([g, b, wsum]);
     });
   });

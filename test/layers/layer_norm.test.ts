@@ -1,7 +1,7 @@
 /** layerNorm: against a float64 loop reference (test/reference.ts), on cpu and wasm. */
 import * as tf from '@tensorflow/tfjs-core';
 import { layerNorm } from '../../src/layers';
-import { BACKENDS, expectClose, randn, useBackend } from '../helpers';
+import { BACKENDS, expectClose, finiteDifferences, randn, useBackend } from '../helpers';
 import { nd, refLayerNorm } from '../reference';
 
 for (const backend of BACKENDS) {
@@ -45,16 +45,7 @@ for (const backend of BACKENDS) {
       expectClose(gb.dataSync(), [3, 3, 3, 3], 1e-6);
       // d/dx sum(w * xhat) = (w - mean(w) - xhat * mean(w * xhat)) / sigma: check by finite differences.
       const f = (v: ArrayLike<number>) => tf.tidy(() => tf.sum(layerNorm(tf.tensor2d(Array.from(v), [3, 4]), w, b)).dataSync()[0]);
-      const base = Float32Array.from(x.dataSync());
-      const h = 1e-2;
-      const fd = Array.from(base, (_, i) => {
-        const p = base.slice();
-        const m = base.slice();
-        p[i] += h;
-        m[i] -= h;
-        return (f(p) - f(m)) / (2 * h);
-      });
-      expectClose(gx.dataSync(), fd, 2e-3, 2e-2);
+      expectClose(gx.dataSync(), finiteDifferences(f, Float32Array.from(x.dataSync())), 2e-3, 2e-2);
       tf.dispose([x, w, b, gx, gb]);
     });
   });

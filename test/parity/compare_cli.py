@@ -89,23 +89,15 @@ def check_case(case, cli, tol_override, features, out_dir):
     model = os.path.join(case, meta["checkpoint"])
     inp = os.path.join(case, "input.npy")
     ok = True
-
-    out = os.path.join(out_dir, "out.npy")
-    got, err = run_cli(cli, model, inp, out, features=False)
-    if err:
-        print(f"  logits: FAIL {err}")
-        ok = False
-    else:
-        ok &= compare("logits", got, np.load(os.path.join(case, "logits.npy")), tol, True)
-
-    if features:
-        out = os.path.join(out_dir, "out_features.npy")
-        got, err = run_cli(cli, model, inp, out, features=True)
+    # (reference, CLI output file, --features, argmax check): logits always, pre-logits with features.
+    outputs = [("logits", "out.npy", False, True)] + ([("prelogits", "out_features.npy", True, False)] if features else [])
+    for name, out_file, with_features, check_argmax in outputs:
+        got, err = run_cli(cli, model, inp, os.path.join(out_dir, out_file), features=with_features)
         if err:
-            print(f"  prelogits: FAIL {err}")
+            print(f"  {name}: FAIL {err}")
             ok = False
         else:
-            ok &= compare("prelogits", got, np.load(os.path.join(case, "prelogits.npy")), tol, False)
+            ok &= compare(name, got, np.load(os.path.join(case, f"{name}.npy")), tol, check_argmax)
     return ok
 
 

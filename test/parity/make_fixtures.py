@@ -27,7 +27,6 @@ import math
 import os
 import re
 import shutil
-import struct
 import sys
 import time
 from collections import OrderedDict
@@ -41,6 +40,11 @@ from torchvision.models.convnext import ConvNeXt as TVConvNeXt
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "test"))
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
+
+from pyref import safetensors_io  # noqa: E402
+from pyref.cases import select_cases  # noqa: E402
 DEFAULT_SMALL_OUT = os.path.join(REPO, "test", "fixtures", "parity")
 
 BLOCK_EPS = 1e-6          # every LN except HF's final one
@@ -71,17 +75,20 @@ class LayerNormCF(nn.Module):
 
 
 class GRN(nn.Module):
-    """FB2 models/utils.py GRN on NHWC input; gamma/beta are [1,1,1,C]."""
+    """FB2 models/utils.py GRN on NHWC input; gamma/beta are [1,1,1,C]. transformers'
+    ConvNextV2GRN is the same module with the names weight/bias (names=("weight", "bias"))."""
 
-    def __init__(self, dim):
+    def __init__(self, dim, names=("gamma", "beta")):
         super().__init__()
-        self.gamma = nn.Parameter(torch.zeros(1, 1, 1, dim))
-        self.beta = nn.Parameter(torch.zeros(1, 1, 1, dim))
+        self.names = names
+        for n in names:
+            self.register_parameter(n, nn.Parameter(torch.zeros(1, 1, 1, dim)))
 
     def forward(self, x):
+        gamma, beta = (getattr(self, n) for n in self.names)
         gx = torch.norm(x, p=2, dim=(1, 2), keepdim=True)
         nx = gx / (gx.mean(dim=-1, keepdim=True) + 1e-6)
-        return self.gamma * (x * nx) + self.beta + x
+        return gamma * (x * nx) + beta + x
 
 
 class Block(nn.Module):
@@ -199,8 +206,8 @@ def randomize_(model, gen):
                 m.weight.copy_(1.0 + 0.2 * randn(m.weight.shape))
                 m.bias.copy_(0.1 * randn(m.bias.shape))
             elif isinstance(m, GRN):
-                m.gamma.copy_(0.5 * randn(m.gamma.shape))
-                m.beta.copy_(0.5 * randn(m.beta.shape))
+                for n in m.names:
+                    getattr(m, n).copy_(0.5 * randn(getattr(m, n).shape))
             if isinstance(m, CNBlock):
                 m.layer_scale.copy_(layer_scale(m.layer_scale.shape))
             elif isinstance(m, Block) and m.version == 1:
@@ -392,45 +399,13 @@ TO_OFFICIAL = {"official": lambda sd: OrderedDict(sd), "timm": timm_to_official,
 # File formats
 # --------------------------------------------------------------------------
 
-ST_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
-             torch.float64: "F64", torch.int64: "I64"}
-ST_NP = {"F32": "<f4", "F16": "<f2", "F64": "<f8", "I64": "<i8"}
-
-
 def save_safetensors(path, sd, metadata=None):
-    header = OrderedDict()
-    header["__metadata__"] = dict(metadata or {"format": "pt"})
-    blobs, offset = [], 0
-    for k in sorted(sd):
-        t = sd[k].detach().contiguous()
-        dt = ST_DTYPES[t.dtype]
-        data = t.numpy().astype(ST_NP[dt], copy=False).tobytes()
-        header[k] = {"dtype": dt, "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    hjson = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    hjson += b" " * ((8 - len(hjson) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(hjson)))
-        f.write(hjson)
-        for b in blobs:
-            f.write(b)
+    """The state dict in sorted key order, __metadata__ first (default {'format': 'pt'}, as torch's
+    safetensors.torch.save_file writes it)."""
+    safetensors_io.write_safetensors(path, OrderedDict((k, sd[k]) for k in sorted(sd)), dict(metadata or {"format": "pt"}))
 
 
-def load_safetensors(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n].decode("utf-8"))
-    base = 8 + n
-    out = OrderedDict()
-    for k, info in header.items():
-        if k == "__metadata__":
-            continue
-        b, e = info["data_offsets"]
-        arr = np.frombuffer(raw[base + b:base + e], dtype=ST_NP[info["dtype"]]).reshape(info["shape"])
-        out[k] = torch.from_numpy(arr.copy())
-    return out
+load_safetensors = safetensors_io.read_safetensors
 
 
 def hf_config(version, depths, dims, num_classes, eps):
@@ -911,12 +886,7 @@ def main(argv=None):
         if args.full:
             ap.error("--full needs --out DIR")
         args.out = DEFAULT_SMALL_OUT
-    selected = list(cases)
-    if args.only:
-        selected = [c.strip() for c in args.only.split(",") if c.strip()]
-        unknown = [c for c in selected if c not in cases]
-        if unknown:
-            ap.error(f"unknown case(s) {unknown}; known: {list(cases)}")
+    selected = select_cases(ap, args.only, cases)
     if args.skip_existing:
         kept = [c for c in selected if _is_current(os.path.join(args.out, c, "meta.json"))]
         for c in kept:

@@ -17,7 +17,7 @@ import { loadModel } from '../../src/factory';
 import { loadConvertedModel } from '../../src/io/model_dir';
 import { convertCheckpoint } from '../../weights-converter/convert';
 import { writeModelDir } from '../../src/io/model_dir';
-import { expectNoLeak, maxAbs, maxAbsDiff, useBackend } from '../helpers';
+import { argmaxRows, expectNoLeak, maxAbs, maxAbsDiff, useBackend } from '../helpers';
 
 const DIR = process.env.PARITY_DIR ?? path.join(__dirname, '../../../test/fixtures/parity');
 const ONLY = (process.env.PARITY_ONLY ?? '').split(',').filter(Boolean);
@@ -47,16 +47,6 @@ function cases(): string[] {
 function nchwToNhwc(file: string): tf.Tensor4D {
   const a = readNpyFloat32(file);
   return tf.tidy(() => tf.transpose(tf.tensor4d(a.data, a.shape as [number, number, number, number]), [0, 2, 3, 1]) as tf.Tensor4D);
-}
-
-function argmaxRows(data: ArrayLike<number>, cols: number): number[] {
-  const out: number[] = [];
-  for (let r = 0; r < data.length / cols; r++) {
-    let best = 0;
-    for (let c = 1; c < cols; c++) if (data[r * cols + c] > data[r * cols + best]) best = c;
-    out.push(best);
-  }
-  return out;
 }
 
 /** Asserts the parity bound and returns the relative error. */

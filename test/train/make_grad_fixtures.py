@@ -38,6 +38,7 @@ from torchvision.models.convnext import CNBlock, CNBlockConfig  # noqa: E402
 from torchvision.models.convnext import ConvNeXt as TVConvNeXt  # noqa: E402
 
 import make_fixtures as mf  # noqa: E402  (reference models, randomisation, key tables)
+from pyref.cases import select_cases  # noqa: E402  (make_fixtures put test/ on sys.path)
 
 DEFAULT_OUT = os.path.join(REPO, "test", "fixtures", "train")
 GENERATOR_VERSION = 1
@@ -622,12 +623,7 @@ def main(argv=None):
     ap.add_argument("--out", default=DEFAULT_OUT)
     ap.add_argument("--only", default=None, help="comma-separated case names: " + ",".join(CASES))
     args = ap.parse_args(argv)
-    selected = list(CASES)
-    if args.only:
-        selected = [c.strip() for c in args.only.split(",") if c.strip()]
-        bad = [c for c in selected if c not in CASES]
-        if bad:
-            ap.error(f"unknown case(s) {bad}; known: {list(CASES)}")
+    selected = select_cases(ap, args.only, CASES)
     torch.set_num_threads(1)  # fixed reduction order -> byte-identical reruns
     t0 = time.time()
     os.makedirs(args.out, exist_ok=True)

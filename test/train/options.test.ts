@@ -44,6 +44,18 @@ describe('train/options', () => {
       [{ out: '' }, /^missing training option: out$/],
       [{ arch: '  ' }, /^arch must be a non-empty string/],
       [{ val: 'v', valSplit: 0.2 }, /^use either a val folder or valSplit, not both$/],
+      [{ scale: [0, 1] }, /^scale must be \[min, max\] with 0 < min <= max <= 1 \(area fractions of the image\), got \[0,1\]$/],
+      [{ scale: [0.5, 1.2] }, /^scale must be \[min, max\] with 0 < min <= max <= 1/],
+      [{ scale: [0.6, 0.5] }, /^scale must be \[min, max\]/],
+      [{ scale: [0.5] as unknown as [number, number] }, /^scale must be \[min, max\]/],
+      [{ scale: [0.5, NaN] }, /^scale must be \[min, max\]/],
+      [{ ratio: [0, 1] }, /^ratio must be \[min, max\] with 0 < min <= max \(aspect ratios, width \/ height\), got \[0,1\]$/],
+      [{ ratio: [2, 1] }, /^ratio must be \[min, max\]/],
+      [{ autoAugment: 'rand-m9-bogus' }, /^autoAugment must be 'none', 'trivial' or rand-m\{magnitude\}.*; got "rand-m9-bogus": section 'bogus' has no value$/],
+      [
+        { autoAugment: 'trivial', trivialAugment: false },
+        /^trivialAugment must be absent \(deprecated: autoAugment replaces it\) or agree with autoAugment "trivial", got false$/,
+      ],
     ];
     for (const [patch, re] of cases) {
       let err: unknown;
@@ -56,6 +68,20 @@ describe('train/options', () => {
       expect((err as Error).message, JSON.stringify(patch)).to.match(re);
       expect((err as TrainOptionError).option).to.equal(Object.keys(patch).pop());
     }
+  });
+
+  it("autoAugment: 'none' by default (timm); the deprecated trivialAugment maps to 'trivial' / 'none'; scale and ratio default to torchvision's", () => {
+    const o = base();
+    expect(o.autoAugment).to.equal('none');
+    expect(o.scale).to.deep.equal([0.08, 1]);
+    expect(o.ratio).to.deep.equal([3 / 4, 4 / 3]);
+    const w = (p: Partial<TrainOptions>) => withTrainDefaults({ data: 'd', arch: 'a', epochs: 1, ...p });
+    expect(w({ trivialAugment: true }).autoAugment).to.equal('trivial');
+    expect(w({ trivialAugment: false }).autoAugment).to.equal('none');
+    expect(w({ autoAugment: 'rand-m9-mstd0.5-inc1' }).autoAugment).to.equal('rand-m9-mstd0.5-inc1');
+    expect(w({ scale: [0.35, 1], ratio: [0.5, 2] })).to.deep.include({ scale: [0.35, 1], ratio: [0.5, 2] });
+    for (const ok of [w({ trivialAugment: false }), w({ autoAugment: 'rand-m7-n3-mstd101-mmax20-inc0-p0.9' }), w({ scale: [1, 1], ratio: [1, 1] })])
+      expect(() => validateTrainOptions(ok)).to.not.throw();
   });
 
   it('lists every missing option at once, and refuses an out path that is a file', () => {

@@ -10,7 +10,7 @@ import * as path from 'path';
 import * as zlib from 'zlib';
 import { expect } from 'chai';
 import { CheckpointError } from '../../weights-converter/errors';
-import { HandlerContext } from '../../weights-converter/pickle/values';
+import { HandlerContext, PyFloat } from '../../weights-converter/pickle/values';
 import { RawTensor } from '../../weights-converter/types';
 import { ZipReader, crc32 } from '../../weights-converter/zip';
 
@@ -278,6 +278,18 @@ export class PickleBuilder {
     this.parts.push(h);
     return this;
   }
+  /** BINFLOAT: a Python float, big-endian float64. */
+  float(x: number): this {
+    const h = Buffer.alloc(9);
+    h[0] = 0x47;
+    h.writeDoubleBE(x, 1);
+    this.parts.push(h);
+    return this;
+  }
+  /** An int, or a float where a PyFloat is given (hostile sizes such as 8.0). */
+  num(n: number | PyFloat): this {
+    return n instanceof PyFloat ? this.float(n.value) : this.int(n);
+  }
   mark(): this {
     return this.raw(0x28);
   }
@@ -318,16 +330,19 @@ export class PickleBuilder {
     return this.raw(0x2e);
   }
   /** Persistent id ('storage', torch.<type>, key, 'cpu', numel) as torch's zip format writes it. */
-  storagePid(type: string, key: string, numel: number): this {
-    return this.mark().str('storage').global('torch', type).str(key).str('cpu').int(numel).tuple().binpersid();
+  storagePid(type: string, key: string, numel: number | PyFloat): this {
+    return this.mark().str('storage').global('torch', type).str(key).str('cpu').num(numel).tuple().binpersid();
   }
-  /** _rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict()) for a storage pid. */
-  tensor(type: string, key: string, numel: number, offset: number, size: number[], stride: number[]): this {
-    this.global('torch._utils', '_rebuild_tensor_v2').mark().storagePid(type, key, numel).int(offset);
+  /**
+   * _rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict()) for a storage pid; a
+   * PyFloat anywhere is pickled as a float (torch itself never writes one).
+   */
+  tensor(type: string, key: string, numel: number | PyFloat, offset: number | PyFloat, size: (number | PyFloat)[], stride: (number | PyFloat)[]): this {
+    this.global('torch._utils', '_rebuild_tensor_v2').mark().storagePid(type, key, numel).num(offset);
     this.mark();
-    for (const s of size) this.int(s);
+    for (const s of size) this.num(s);
     this.tuple().mark();
-    for (const s of stride) this.int(s);
+    for (const s of stride) this.num(s);
     return this.tuple().newFalse().global('collections', 'OrderedDict').emptyTuple().reduce().tuple().reduce();
   }
   bytes(): Buffer {
@@ -364,6 +379,7 @@ export function handlerContext(file = 't.pkl'): HandlerContext & { charged: numb
     charge(n: number): void {
       ctx.charged += n;
     },
+    pendingKey: (): string | undefined => undefined,
   };
   return ctx;
 }

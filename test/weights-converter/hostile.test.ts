@@ -7,7 +7,8 @@ import * as fs from 'fs';
 import { expect } from 'chai';
 import { CheckpointError, UnsafePickleError } from '../../weights-converter/errors';
 import { readCheckpointSync } from '../../weights-converter/read';
-import { PickleBuilder, buildZip, entriesOf, expectCheckpointError, fixture, rng, torchZip, useTempDir } from './helpers';
+import { PyFloat } from '../../weights-converter/pickle/values';
+import { PickleBuilder, buildZip, entriesOf, expectCheckpointError, f32Bytes, fixture, rng, torchZip, useTempDir } from './helpers';
 
 const MARKER = '/tmp/convnext_tfjs_PWNED';
 
@@ -55,6 +56,96 @@ describe('weights-converter: hostile and malformed checkpoints', () => {
     it('a whole pickled nn.Module is refused with a hint', () => {
       const pkl = new PickleBuilder().proto().global('__main__', 'Net').emptyTuple().raw(0x81).stop().bytes();
       expectCheckpointError(() => readCheckpointSync(put(torchZip(pkl))), /refusing to load global '__main__\.Net'/);
+    });
+  });
+
+  describe("float sizes are refused by the tensor's name, as torch refuses them; floats elsewhere load", () => {
+    const F = (x: number) => new PyFloat(x);
+    // {'head.bias': <valid>, key: <tensor with the given offset, size, stride, storage size>}
+    const archive = (key: string, numel: number | PyFloat, offset: number | PyFloat, size: (number | PyFloat)[], stride: (number | PyFloat)[]) => {
+      const pkl = new PickleBuilder()
+        .proto()
+        .emptyDict()
+        .str('head.bias')
+        .tensor('FloatStorage', '0', 2, 0, [2], [1])
+        .setitem()
+        .str(key)
+        .tensor('FloatStorage', '1', numel, offset, size, stride)
+        .setitem()
+        .stop()
+        .bytes();
+      return put(torchZip(pkl, { 0: f32Bytes([1, 2]), 1: f32Bytes(new Array<number>(384).fill(0.5)) }));
+    };
+    const INT = /not an int \(torch refuses float sizes, strides and offsets\)/;
+
+    it('a size of (8.0, 3, 4, 4)', () => {
+      const err = expectCheckpointError(
+        () => readCheckpointSync(archive('stem.0.weight', 384, 0, [F(8), 3, 4, 4], [48, 16, 4, 1])),
+        /tensor 'stem\.0\.weight': size\[0\] is the float 8\.0, /,
+      );
+      expect(err.message).to.match(INT);
+      expect(err).to.not.be.instanceOf(UnsafePickleError);
+      // The same archive with int sizes reads: the float alone is what is refused.
+      const ok = readCheckpointSync(archive('stem.0.weight', 384, 0, [8, 3, 4, 4], [48, 16, 4, 1]));
+      expect(ok.tensors.get('stem.0.weight')!.shape).to.deep.equal([8, 3, 4, 4]);
+    });
+    it('a float stride, storage offset or storage size (integral or not)', () => {
+      expectCheckpointError(() => readCheckpointSync(archive('w', 384, 0, [8, 48], [48, F(1)])), /tensor 'w': stride\[1\] is the float 1\.0, /);
+      expectCheckpointError(() => readCheckpointSync(archive('w', 384, F(0), [8, 48], [48, 1])), /tensor 'w': storage offset is the float 0\.0, /);
+      expectCheckpointError(() => readCheckpointSync(archive('w', F(384), 0, [8, 48], [48, 1])), /tensor 'w': storage size is the float 384\.0, /);
+      expectCheckpointError(() => readCheckpointSync(archive('w', 384, 0, [F(2.5), 48], [48, 1])), /tensor 'w': size\[0\] is the float 2\.5, /);
+      expectCheckpointError(() => readCheckpointSync(archive('w', 384, 0, [F(Infinity), 48], [48, 1])), /tensor 'w': size\[0\] is the float inf, /);
+    });
+    it('inside an nn.Parameter (_rebuild_parameter) the key is still named', () => {
+      const pkl = new PickleBuilder()
+        .proto()
+        .emptyDict()
+        .str('stages.0.gamma')
+        .global('torch._utils', '_rebuild_parameter')
+        .mark()
+        .tensor('FloatStorage', '0', 4, 0, [F(4)], [1])
+        .newFalse()
+        .global('collections', 'OrderedDict')
+        .emptyTuple()
+        .reduce()
+        .tuple()
+        .reduce()
+        .setitem()
+        .stop()
+        .bytes();
+      expectCheckpointError(
+        () => readCheckpointSync(put(torchZip(pkl, { 0: f32Bytes([1, 2, 3, 4]) }))),
+        /tensor 'stages\.0\.gamma': size\[0\] is the float 4\.0, /,
+      );
+    });
+    it("BINFLOAT values outside tensor metadata load: {'model': {...}, 'lr': 0.004, 'epoch': 3.0, 'best': [0.5, inf]}", () => {
+      const pkl = new PickleBuilder()
+        .proto()
+        .emptyDict()
+        .str('model')
+        .emptyDict()
+        .str('w')
+        .tensor('FloatStorage', '0', 4, 0, [2, 2], [2, 1])
+        .setitem()
+        .setitem()
+        .str('lr')
+        .float(0.004)
+        .setitem()
+        .str('epoch')
+        .float(3)
+        .setitem()
+        .str('best')
+        .mark()
+        .float(0.5)
+        .float(Infinity)
+        .raw(0x6c) // LIST
+        .setitem()
+        .stop()
+        .bytes();
+      const c = readCheckpointSync(put(torchZip(pkl, { 0: f32Bytes([1, 2, 3, 4]) })));
+      expect(c.wrapper).to.equal('model');
+      expect([...c.tensors.get('w')!.data]).to.deep.equal([1, 2, 3, 4]);
+      expect(c.otherKeys).to.deep.equal(['best', 'epoch', 'lr']);
     });
   });
 

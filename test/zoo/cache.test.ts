@@ -69,6 +69,16 @@ async function serve(routes: Record<string, Handler>): Promise<TestServer> {
   };
 }
 
+/** Runs `fn` against a server of `routes` (see serve) and closes the server after it, whatever happens. */
+async function withServer(routes: Record<string, Handler>, fn: (srv: TestServer) => Promise<void>): Promise<void> {
+  const srv = await serve(routes);
+  try {
+    await fn(srv);
+  } finally {
+    await srv.close();
+  }
+}
+
 /** 200 with Content-Length, in `chunk`-byte writes `delayMs` apart (several progress events when > 0). */
 function sendFile(data: Buffer, chunk = 16384, headers: http.OutgoingHttpHeaders = { 'content-length': data.length }, delayMs = 0): Handler {
   return (_req, res) => {
@@ -134,8 +144,7 @@ afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 describe('zoo download', () => {
   it('streams to dest with monotone progress, hashing and verifying', async () => {
-    const srv = await serve({ [REL]: sendFile(DATA, 16384, { 'content-length': DATA.length }, 20) });
-    try {
+    await withServer({ [REL]: sendFile(DATA, 16384, { 'content-length': DATA.length }, 20) }, async (srv) => {
       const dest = path.join(tmp, 'sub', 'ckpt.pth');
       const events: DownloadProgress[] = [];
       const r = await download(srv.base + REL, dest, { expectedSize: DATA.length, sha256: SHA.toUpperCase(), onProgress: (p) => events.push(p) });
@@ -145,28 +154,25 @@ describe('zoo download', () => {
       expectMonotoneProgress(events, DATA.length, 3);
       expect(events[0].file).to.equal('ckpt.pth');
       expect(filesUnder(tmp)).to.deep.equal([path.join('sub', 'ckpt.pth')]);
-    } finally {
-      await srv.close();
-    }
+    });
   });
 
   it('follows redirects', async () => {
-    const srv = await serve({
-      '/moved.pth': (_req, res) => res.writeHead(302, { location: REL }).end(),
-      [REL]: sendFile(DATA),
-    });
-    try {
-      const r = await download(`${srv.base}/moved.pth`, path.join(tmp, 'a.pth'));
-      expect(r.sha256).to.equal(SHA);
-      expect(srv.requests).to.deep.equal(['/moved.pth', REL]);
-    } finally {
-      await srv.close();
-    }
+    await withServer(
+      {
+        '/moved.pth': (_req, res) => res.writeHead(302, { location: REL }).end(),
+        [REL]: sendFile(DATA),
+      },
+      async (srv) => {
+        const r = await download(`${srv.base}/moved.pth`, path.join(tmp, 'a.pth'));
+        expect(r.sha256).to.equal(SHA);
+        expect(srv.requests).to.deep.equal(['/moved.pth', REL]);
+      },
+    );
   });
 
   it('without Content-Length: still checks expectedSize and reports progress without a total', async () => {
-    const srv = await serve({ [REL]: sendFile(DATA, 10000, {}) });
-    try {
+    await withServer({ [REL]: sendFile(DATA, 10000, {}) }, async (srv) => {
       const events: DownloadProgress[] = [];
       await expectRejects(
         download(srv.base + REL, path.join(tmp, 'a.pth'), { expectedSize: DATA.length + 1 }),
@@ -177,15 +183,12 @@ describe('zoo download', () => {
       expect(events.every((e) => e.total === undefined)).to.equal(true);
       expect(events.at(-1)!.loaded).to.equal(DATA.length);
       expect(filesUnder(tmp)).to.deep.equal(['b.pth']);
-    } finally {
-      await srv.close();
-    }
+    });
   });
 
   for (const status of [404, 500]) {
     it(`HTTP ${status}: DownloadError naming the URL and status, no file`, async () => {
-      const srv = await serve({ '/err.pth': (_req, res) => res.writeHead(status).end('nope') });
-      try {
+      await withServer({ '/err.pth': (_req, res) => res.writeHead(status).end('nope') }, async (srv) => {
         const url = `${srv.base}/err.pth`;
         const e = await expectRejects(
           download(url, path.join(tmp, 'x.pth')),
@@ -195,25 +198,19 @@ describe('zoo download', () => {
         expect(e.status).to.equal(status);
         expect(e.url).to.equal(url);
         expect(filesUnder(tmp)).to.deep.equal([]);
-      } finally {
-        await srv.close();
-      }
+      });
     });
   }
 
   it('a connection dropped mid-body: DownloadError "connection closed after N of M bytes", partial removed', async () => {
-    const srv = await serve({ [REL]: dropHalfway });
-    try {
+    await withServer({ [REL]: dropHalfway }, async (srv) => {
       await expectRejects(download(srv.base + REL, path.join(tmp, 'x.pth')), DownloadError, new RegExp(`connection closed after \\d+ of ${DATA.length} bytes`));
       expect(filesUnder(tmp)).to.deep.equal([]);
-    } finally {
-      await srv.close();
-    }
+    });
   });
 
   it('size and sha256 mismatches name both values', async () => {
-    const srv = await serve({ [REL]: sendFile(DATA) });
-    try {
+    await withServer({ [REL]: sendFile(DATA) }, async (srv) => {
       const wrongSha = 'ab'.repeat(32);
       await expectRejects(
         download(srv.base + REL, path.join(tmp, 'x.pth'), { expectedSize: 123 }),
@@ -226,14 +223,11 @@ describe('zoo download', () => {
         new RegExp(`sha256 mismatch: got ${SHA}, expected ${wrongSha}`),
       );
       expect(filesUnder(tmp)).to.deep.equal([]);
-    } finally {
-      await srv.close();
-    }
+    });
   });
 
   it('times out when no data arrives for timeoutMs (before and during the body)', async () => {
-    const srv = await serve({ '/stall-body.pth': stallAfterStart, '/stall-head.pth': stallBeforeHeaders });
-    try {
+    await withServer({ '/stall-body.pth': stallAfterStart, '/stall-head.pth': stallBeforeHeaders }, async (srv) => {
       const t0 = Date.now();
       await expectRejects(
         download(`${srv.base}/stall-body.pth`, path.join(tmp, 'x.pth'), { timeoutMs: 200 }),
@@ -247,21 +241,16 @@ describe('zoo download', () => {
       );
       expect(Date.now() - t0).to.be.below(10000);
       expect(filesUnder(tmp)).to.deep.equal([]);
-    } finally {
-      await srv.close();
-    }
+    });
   });
 
   it('an aborted signal cancels the download', async () => {
-    const srv = await serve({ [REL]: stallAfterStart });
-    try {
+    await withServer({ [REL]: stallAfterStart }, async (srv) => {
       const ac = new AbortController();
       setTimeout(() => ac.abort(), 100);
       await expectRejects(download(srv.base + REL, path.join(tmp, 'x.pth'), { signal: ac.signal, timeoutMs: 20000 }), DownloadError, /aborted/);
       expect(filesUnder(tmp)).to.deep.equal([]);
-    } finally {
-      await srv.close();
-    }
+    });
   });
 });
 
@@ -286,8 +275,7 @@ describe('zoo cache (resolvePretrained)', () => {
   after(() => unregisterPretrained(NAME));
 
   it('downloads, converts and caches; later resolves use no network, also offline', async () => {
-    const srv = await serve({ [REL]: sendFile(DATA) });
-    try {
+    await withServer({ [REL]: sendFile(DATA) }, async (srv) => {
       const r1 = await resolvePretrained(NAME, opts(srv));
       expect(r1).to.include({ dir: path.join(tmp, NAME), downloaded: true, converted: true });
       expect(r1.entry.name).to.equal(NAME);
@@ -324,14 +312,11 @@ describe('zoo cache (resolvePretrained)', () => {
       loaded.model.dispose();
       expect(loaded.meta.storage).to.equal('float16');
       expect(srv.requests, 'one request in all').to.have.length(1);
-    } finally {
-      await srv.close();
-    }
+    });
   });
 
   it('offline cache miss: ZooError saying how to get it, no request', async () => {
-    const srv = await serve({ [REL]: sendFile(DATA) });
-    try {
+    await withServer({ [REL]: sendFile(DATA) }, async (srv) => {
       const ckpt = path.join(tmp, 'checkpoints', ENTRY.file);
       await expectRejects(resolvePretrained(NAME, { ...opts(srv), offline: true }), ZooError, /not in the cache and offline mode is on/);
       const e = await expectRejects(resolvePretrained(NAME, { ...opts(srv), env: { CONVNEXT_OFFLINE: 'true' } }), ZooError, /offline/);
@@ -340,21 +325,16 @@ describe('zoo cache (resolvePretrained)', () => {
       await expectRejects(resolvePretrained(NAME, { ...opts(srv), offline: false, env: { CONVNEXT_OFFLINE: '1' } }), ZooError, /offline/);
       expect(srv.requests).to.deep.equal([]);
       expect(filesUnder(tmp)).to.deep.equal([]);
-    } finally {
-      await srv.close();
-    }
+    });
   });
 
   it('reads CONVNEXT_CACHE and CONVNEXT_MIRROR from the environment', async () => {
-    const srv = await serve({ [REL]: sendFile(DATA) });
-    try {
+    await withServer({ [REL]: sendFile(DATA) }, async (srv) => {
       const cache = path.join(tmp, 'env-cache');
       const r = await resolvePretrained(NAME, { env: { CONVNEXT_CACHE: cache, CONVNEXT_MIRROR: `${srv.base}/` } });
       expect(r.dir).to.equal(path.join(cache, NAME));
       expect(srv.requests).to.deep.equal([REL]);
-    } finally {
-      await srv.close();
-    }
+    });
   });
 
   it('default cache dir: CONVNEXT_CACHE, then XDG_CACHE_HOME, then ~/.cache', () => {
@@ -364,31 +344,24 @@ describe('zoo cache (resolvePretrained)', () => {
   });
 
   it('HTTP 404: DownloadError with status and URL; no cache entry', async () => {
-    const srv = await serve({});
-    try {
+    await withServer({}, async (srv) => {
       const e = await expectRejects(resolvePretrained(NAME, opts(srv)), DownloadError, /HTTP 404/);
       expect(e.message).to.include(`${srv.base}${REL}`);
       expect(filesUnder(tmp)).to.deep.equal([]);
       expect(fs.existsSync(path.join(tmp, NAME))).to.equal(false);
-    } finally {
-      await srv.close();
-    }
+    });
   });
 
   it('a connection dropped mid-file: DownloadError, partial gone, no model dir', async () => {
-    const srv = await serve({ [REL]: dropHalfway });
-    try {
+    await withServer({ [REL]: dropHalfway }, async (srv) => {
       await expectRejects(resolvePretrained(NAME, opts(srv)), DownloadError, new RegExp(`connection closed after \\d+ of ${DATA.length} bytes`));
       expect(filesUnder(tmp)).to.deep.equal([]);
       expect(fs.existsSync(path.join(tmp, NAME))).to.equal(false);
-    } finally {
-      await srv.close();
-    }
+    });
   });
 
   it('an entry with the wrong size or sha256: DownloadError with both values, no cache entry', async () => {
-    const srv = await serve({ [REL]: sendFile(DATA) });
-    try {
+    await withServer({ [REL]: sendFile(DATA) }, async (srv) => {
       const wrongSha = 'cd'.repeat(32);
       await expectRejects(
         resolvePretrained({ ...ENTRY, sizeBytes: DATA.length - 1 }, opts(srv)),
@@ -400,9 +373,7 @@ describe('zoo cache (resolvePretrained)', () => {
       // The right values pass.
       const r = await resolvePretrained({ ...ENTRY, sizeBytes: DATA.length, sha256: SHA }, opts(srv));
       expect(r.downloaded).to.equal(true);
-    } finally {
-      await srv.close();
-    }
+    });
   });
 
   it('a cached checkpoint that does not match the entry hash is refused, not silently used', async () => {
@@ -417,49 +388,37 @@ describe('zoo cache (resolvePretrained)', () => {
   });
 
   it('a slow server times out: DownloadError, no cache entry', async () => {
-    const srv = await serve({ [REL]: stallAfterStart });
-    try {
+    await withServer({ [REL]: stallAfterStart }, async (srv) => {
       await expectRejects(resolvePretrained(NAME, { ...opts(srv), timeoutMs: 150 }), DownloadError, /no data for 150 ms/);
       expect(filesUnder(tmp)).to.deep.equal([]);
-    } finally {
-      await srv.close();
-    }
+    });
   });
 
   it('progress: monotone download events ending at loaded === total, then convert', async () => {
-    const srv = await serve({ [REL]: sendFile(DATA, 8192) });
-    try {
+    await withServer({ [REL]: sendFile(DATA, 8192) }, async (srv) => {
       const events: ZooProgress[] = [];
       await resolvePretrained(NAME, { ...opts(srv), onProgress: (p) => events.push(p) });
       const dl = events.filter((e): e is DownloadProgress => e.status === 'download');
       expectMonotoneProgress(dl, DATA.length);
       expect(dl[0].file).to.equal(ENTRY.file);
       expect(events.at(-1)).to.deep.equal({ status: 'convert', file: ENTRY.file, name: NAME });
-    } finally {
-      await srv.close();
-    }
+    });
   });
 
   it('a real entry whose download is not that architecture: CheckpointError, download dropped', async () => {
     // The fixture served under the real convnext_tiny.fb_in1k path: arch checking must refuse it.
-    const srv = await serve({ '/convnext/convnext_tiny_1k_224_ema.pth': sendFile(DATA) });
-    try {
+    await withServer({ '/convnext/convnext_tiny_1k_224_ema.pth': sendFile(DATA) }, async (srv) => {
       await expectRejects(resolvePretrained('convnext_tiny.fb_in1k', opts(srv)), CheckpointError, /--arch convnext_tiny/);
       expect(srv.requests).to.deep.equal(['/convnext/convnext_tiny_1k_224_ema.pth']);
       expect(filesUnder(tmp)).to.deep.equal([]);
-    } finally {
-      await srv.close();
-    }
+    });
   });
 
   it('a head that does not match numClasses is refused', async () => {
-    const srv = await serve({ [REL]: sendFile(DATA) });
-    try {
+    await withServer({ [REL]: sendFile(DATA) }, async (srv) => {
       await expectRejects(resolvePretrained({ ...ENTRY, numClasses: 1000 }, opts(srv)), ZooError, /10-class head, convnext_test\.fixture should have 1000/);
       expect(filesUnder(tmp)).to.deep.equal([]);
-    } finally {
-      await srv.close();
-    }
+    });
   });
 
   it('a leftover model directory without model.json is replaced', async () => {
@@ -476,8 +435,7 @@ describe('zoo cache (resolvePretrained)', () => {
   });
 
   it('concurrent resolves of one model leave one complete model and no stray files', async () => {
-    const srv = await serve({ [REL]: sendFile(DATA, 4096) });
-    try {
+    await withServer({ [REL]: sendFile(DATA, 4096) }, async (srv) => {
       const rs = await Promise.all([resolvePretrained(NAME, opts(srv)), resolvePretrained(NAME, opts(srv)), resolvePretrained(NAME, opts(srv))]);
       expect(new Set(rs.map((r) => r.dir)).size).to.equal(1);
       expect(srv.requests.length).to.be.within(1, 3);
@@ -486,8 +444,6 @@ describe('zoo cache (resolvePretrained)', () => {
       expect(fs.readdirSync(tmp).sort()).to.deep.equal(['checkpoints', NAME]);
       const { model } = await loadConvertedModel(rs[0].dir);
       model.dispose();
-    } finally {
-      await srv.close();
-    }
+    });
   });
 });

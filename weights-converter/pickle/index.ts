@@ -7,4 +7,4 @@ export { opaqueClass } from './builtins';
 export { ByteSource, BufferSource, FileSource } from './source';
 export { StorageRef, TensorRef } from './torch_rebuild';
 export { SUPPORTED_OPCODES, UnpickleOptions, unpickle } from './vm';
-export { GlobalHandler, HandlerContext, PyCustom, PyDict, PyGlobal, PyList, PyObject, PySet, PyTuple, PyValue, typeName } from './values';
+export { GlobalHandler, HandlerContext, PyCustom, PyDict, PyFloat, PyGlobal, PyList, PyObject, PySet, PyTuple, PyValue, typeName } from './values';

@@ -7,7 +7,7 @@
  * ../torch/materialise.ts). The names that reach these handlers are listed in ./allowlist.ts.
  */
 import { ITEM_SIZE, SourceDType } from '../types';
-import { HandlerContext, PyCustom, PyGlobal, PyList, PyTuple, PyValue, typeName } from './values';
+import { HandlerContext, PyCustom, PyFloat, PyGlobal, PyList, PyTuple, PyValue, typeName } from './values';
 
 /** Elements of a tensor larger than its storage (stride-0 broadcasts) are capped at this. */
 const MAX_EXPANDED_NUMEL = 1 << 24;
@@ -111,12 +111,17 @@ function torchDType(v: PyValue, ctx: HandlerContext): SourceDType {
   return ctx.fail(`unsupported tensor dtype ${typeName(v)}`);
 }
 
-/** A non-negative safe integer, or a failure naming `what`. */
+/**
+ * A non-negative safe integer (a size, stride or offset), or a failure naming `what`, the tensor's
+ * key where the VM can tell (ctx.pendingKey), and the value. A float is refused even when integral
+ * (8.0), as torch refuses float sizes.
+ */
 export function asInt(v: PyValue, what: string, ctx: HandlerContext): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-    ctx.fail(`${what} must be a non-negative integer, got ${typeName(v)} ${typeof v === 'number' ? v : ''}`.trimEnd());
-  }
-  return v as number;
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
+  const key = ctx.pendingKey();
+  const subject = key === undefined ? what : `tensor '${key}': ${what}`;
+  if (v instanceof PyFloat) return ctx.fail(`${subject} is the float ${v.repr()}, not an int (torch refuses float sizes, strides and offsets)`);
+  return ctx.fail(`${subject} must be a non-negative integer, got ${typeName(v)} ${typeof v === 'number' || typeof v === 'bigint' ? v : ''}`.trimEnd());
 }
 
 function asIntTuple(v: PyValue, what: string, ctx: HandlerContext): number[] {

@@ -5,6 +5,26 @@
  * Mirrors the types Lib/pickle.py produces for a tensor state dict; nothing here can execute code.
  */
 
+/**
+ * A Python float (BINFLOAT), kept apart from int as Python keeps them: int is a plain `number`, so a
+ * pickled `8.0` in a tensor's size stays a float, which torch refuses, instead of becoming the int 8.
+ */
+export class PyFloat {
+  constructor(readonly value: number) {}
+  /** Python's repr: 8.0, 1.5, 1e-07, 1e+16, inf, nan (JavaScript's `8` would pass for an int). */
+  repr(): string {
+    const x = this.value;
+    if (Number.isNaN(x)) return 'nan';
+    if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
+    // Both languages print the shortest round-trip digits; Python goes exponential below 1e-4 and from 1e16.
+    const [digits, exp] = x.toExponential().split('e');
+    const e = Number(exp);
+    if (x !== 0 && (e < -4 || e >= 16)) return `${digits}e${e < 0 ? '-' : '+'}${String(Math.abs(e)).padStart(2, '0')}`;
+    const fixed = Object.is(x, -0) ? '-0' : String(x);
+    return Number.isInteger(x) ? `${fixed}.0` : fixed;
+  }
+}
+
 /** A Python tuple. */
 export class PyTuple {
   constructor(readonly items: PyValue[]) {}
@@ -55,8 +75,8 @@ export abstract class PyCustom {
   abstract describe(): string;
 }
 
-/** Any value the unpickler can produce. Python int and float are both `number` (bigint beyond 2^53). */
-export type PyValue = null | boolean | number | bigint | string | Uint8Array | PyTuple | PyList | PyDict | PySet | PyGlobal | PyObject | PyCustom;
+/** Any value the unpickler can produce. A Python int is a `number` (bigint beyond 2^53), a float a PyFloat. */
+export type PyValue = null | boolean | number | bigint | PyFloat | string | Uint8Array | PyTuple | PyList | PyDict | PySet | PyGlobal | PyObject | PyCustom;
 
 /** What a handler may use: the file (for errors), the opcode offset, and the work budget. */
 export interface HandlerContext {
@@ -66,6 +86,11 @@ export interface HandlerContext {
   fail(reason: string): never;
   /** Account for `n` units of work (items copied); throws when the budget is exceeded. */
   charge(n: number): void;
+  /**
+   * The state-dict key the value being built will most likely be stored under (torch.save's
+   * layout: the nearest str below it on the stack, past globals), for messages only; a guess.
+   */
+  pendingKey(): string | undefined;
 }
 
 /** How an allowlisted global behaves. A global with neither function is an inert constant or type. */
@@ -90,6 +115,7 @@ export function typeName(v: PyValue | undefined): string {
     case 'string':
       return 'str';
   }
+  if (v instanceof PyFloat) return 'float';
   if (v instanceof Uint8Array) return 'bytes';
   if (v instanceof PyTuple) return 'tuple';
   if (v instanceof PyList) return 'list';

@@ -15,7 +15,7 @@
 import { CheckpointError, UnsafePickleError } from '../errors';
 import { MAX_NAME, normaliseGlobalName } from './allowlist';
 import { ByteSource } from './source';
-import { GlobalHandler, HandlerContext, PyDict, PyGlobal, PyList, PyObject, PySet, PyTuple, PyValue, typeName } from './values';
+import { GlobalHandler, HandlerContext, PyDict, PyFloat, PyGlobal, PyList, PyObject, PySet, PyTuple, PyValue, typeName } from './values';
 
 export interface UnpickleOptions {
   /** Name of the file for error messages. */
@@ -93,7 +93,16 @@ class Machine {
       },
       fail: (reason) => this.fail(reason),
       charge: (n) => this.charge(n),
+      pendingKey: () => this.pendingKey(),
     };
+  }
+
+  pendingKey(): string | undefined {
+    for (let i = this.stack.length - 1; i >= 0; i--) {
+      const v = this.stack[i];
+      if (!(v instanceof PyGlobal)) return typeof v === 'string' ? v : undefined;
+    }
+    return undefined;
   }
 
   fail(reason: string): never {
@@ -309,9 +318,9 @@ const SCALAR_OPS: Readonly<Record<number, Op>> = {
     m.push(decodeLong(m.le(n)));
   },
   0x47: (m: Machine) => {
-    // BINFLOAT: big-endian float64
+    // BINFLOAT: big-endian float64, a float even when integral (8.0 is no int)
     const b = m.le(8);
-    m.push(new DataView(b.buffer, b.byteOffset, 8).getFloat64(0, false));
+    m.push(new PyFloat(new DataView(b.buffer, b.byteOffset, 8).getFloat64(0, false)));
   },
   0x4e: (m: Machine) => m.push(null), // NONE
   0x88: (m: Machine) => m.push(true), // NEWTRUE

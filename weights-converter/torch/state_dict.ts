@@ -6,7 +6,7 @@
  */
 import { CheckpointError } from '../errors';
 import { TensorRef } from '../pickle/torch_rebuild';
-import { PyDict, PyValue, typeName } from '../pickle/values';
+import { PyDict, PyFloat, PyValue, typeName } from '../pickle/values';
 
 /** The state dict chosen from a checkpoint's root object. */
 export interface SelectedStateDict {
@@ -20,6 +20,7 @@ export interface SelectedStateDict {
 export const WRAPPER_KEYS: readonly string[] = ['model', 'state_dict', 'model_ema', 'module', 'state_dict_ema'];
 
 function keyText(k: PyValue): string {
+  if (k instanceof PyFloat) return k.repr();
   return typeof k === 'string' ? k : typeof k === 'number' || typeof k === 'bigint' ? String(k) : `<${typeName(k)}>`;
 }
 

@@ -9,7 +9,7 @@
  * reads, no per-element stores.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ConvGeometry, asWasmBackend, checkShape, geometry, prepare } from './common';
+import { ConvGeometry, convGradKernel } from './common';
 
 export function conv2dBackpropFilterNHWC(x: Float32Array, dy: Float32Array, g: ConvGeometry, out: Float32Array): void {
   const { batch, inH, inW, inC, outH, outW, outC, fH, fW, strideH, strideW, padTop, padLeft } = g;
@@ -120,28 +120,4 @@ export function conv2dBackpropFilterNHWC(x: Float32Array, dy: Float32Array, g: C
   }
 }
 
-export const conv2dBackpropFilterConfig: tf.KernelConfig = {
-  kernelName: tf.Conv2DBackpropFilter,
-  backendName: 'wasm',
-  kernelFunc: ({ inputs, backend, attrs }) => {
-    const name = tf.Conv2DBackpropFilter;
-    const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
-    const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as tf.Conv2DBackpropFilterAttrs;
-    if (dataFormat === 'NCHW') throw new Error(`${name} (wasm): dataFormat NCHW is not supported, use NHWC`);
-    const info = tf.backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number],
-      filterShape,
-      strides,
-      1,
-      pad,
-      dimRoundingMode,
-      false,
-      'channelsLast',
-    );
-    checkShape(name, 'dy', dy.shape, info.outShape);
-    const b = asWasmBackend(backend, name);
-    const { out, outVals, inVals } = prepare(b, [x, dy], [...filterShape]);
-    conv2dBackpropFilterNHWC(inVals[0], inVals[1], geometry(info), outVals);
-    return out;
-  },
-};
+export const conv2dBackpropFilterConfig: tf.KernelConfig = convGradKernel(tf.Conv2DBackpropFilter, false, conv2dBackpropFilterNHWC);

@@ -8,7 +8,7 @@
  * Accumulation in JS doubles, as the cpu backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ConvGeometry, asWasmBackend, checkShape, geometry, prepare } from './common';
+import { ConvGeometry, convGradKernel, sumRowProducts } from './common';
 
 export function depthwiseBackpropFilterNHWC(x: Float32Array, dy: Float32Array, g: ConvGeometry, out: Float32Array): void {
   if (g.outC === g.inC) depthwiseFilterMult1(x, dy, g, out);
@@ -23,54 +23,28 @@ function outRange(k: number, dil: number, pad: number, stride: number, inSize: n
 }
 
 /**
- * Multiplier 1 (ConvNeXt): per tap, 4-channel blocks accumulated in registers over every output
- * pixel the tap reaches (rows clipped once, no per-pixel bounds checks).
+ * Multiplier 1 (ConvNeXt): per tap, where each output row's run of pixels the tap reaches starts
+ * in x and dy (rows clipped once, no per-pixel bounds checks), then dW[tap] = the sum of x row *
+ * dy row over those runs.
  */
 function depthwiseFilterMult1(x: Float32Array, dy: Float32Array, g: ConvGeometry, out: Float32Array): void {
   const { batch, inH, inW, inC: C, outH, outW, fH, fW, strideH, strideW, dilH, dilW, padTop, padLeft } = g;
-  const xStep = strideW * C;
+  const xo = new Int32Array(batch * outH);
+  const yo = new Int32Array(batch * outH);
   for (let kh = 0; kh < fH; kh++) {
     const [ohMin, ohMax] = outRange(kh, dilH, padTop, strideH, inH, outH);
     for (let kw = 0; kw < fW; kw++) {
       const [owMin, owMax] = outRange(kw, dilW, padLeft, strideW, inW, outW);
-      const wOff = (kh * fW + kw) * C;
       const iwMin = owMin * strideW + kw * dilW - padLeft;
-      let c = 0;
-      for (; c + 4 <= C; c += 4) {
-        let a0 = 0,
-          a1 = 0,
-          a2 = 0,
-          a3 = 0;
-        for (let n = 0; n < batch; n++) {
-          for (let oh = ohMin; oh < ohMax; oh++) {
-            const ih = oh * strideH + kh * dilH - padTop;
-            let xi = ((n * inH + ih) * inW + iwMin) * C + c;
-            let yi = ((n * outH + oh) * outW + owMin) * C + c;
-            for (let ow = owMin; ow < owMax; ow++, xi += xStep, yi += C) {
-              a0 += x[xi] * dy[yi];
-              a1 += x[xi + 1] * dy[yi + 1];
-              a2 += x[xi + 2] * dy[yi + 2];
-              a3 += x[xi + 3] * dy[yi + 3];
-            }
-          }
+      let runs = 0;
+      for (let n = 0; n < batch; n++) {
+        for (let oh = ohMin; oh < ohMax; oh++, runs++) {
+          const ih = oh * strideH + kh * dilH - padTop;
+          xo[runs] = ((n * inH + ih) * inW + iwMin) * C;
+          yo[runs] = ((n * outH + oh) * outW + owMin) * C;
         }
-        out[wOff + c] = a0;
-        out[wOff + c + 1] = a1;
-        out[wOff + c + 2] = a2;
-        out[wOff + c + 3] = a3;
       }
-      for (; c < C; c++) {
-        let a0 = 0;
-        for (let n = 0; n < batch; n++) {
-          for (let oh = ohMin; oh < ohMax; oh++) {
-            const ih = oh * strideH + kh * dilH - padTop;
-            let xi = ((n * inH + ih) * inW + iwMin) * C + c;
-            let yi = ((n * outH + oh) * outW + owMin) * C + c;
-            for (let ow = owMin; ow < owMax; ow++, xi += xStep, yi += C) a0 += x[xi] * dy[yi];
-          }
-        }
-        out[wOff + c] = a0;
-      }
+      sumRowProducts(x, xo, strideW * C, dy, yo, C, runs, owMax - owMin, C, out, (kh * fW + kw) * C);
     }
   }
 }
@@ -107,26 +81,4 @@ function depthwiseFilterGeneral(x: Float32Array, dy: Float32Array, g: ConvGeomet
   for (let i = 0; i < acc.length; i++) out[i] = acc[i];
 }
 
-export const depthwiseBackpropFilterConfig: tf.KernelConfig = {
-  kernelName: tf.DepthwiseConv2dNativeBackpropFilter,
-  backendName: 'wasm',
-  kernelFunc: ({ inputs, backend, attrs }) => {
-    const name = tf.DepthwiseConv2dNativeBackpropFilter;
-    const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
-    const { strides, dilations, pad, dimRoundingMode, filterShape } = attrs as unknown as tf.DepthwiseConv2dNativeBackpropFilterAttrs;
-    const info = tf.backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number],
-      filterShape,
-      strides,
-      dilations ?? 1,
-      pad,
-      dimRoundingMode,
-      true,
-    );
-    checkShape(name, 'dy', dy.shape, info.outShape);
-    const b = asWasmBackend(backend, name);
-    const { out, outVals, inVals } = prepare(b, [x, dy], [...filterShape]);
-    depthwiseBackpropFilterNHWC(inVals[0], inVals[1], geometry(info), outVals);
-    return out;
-  },
-};
+export const depthwiseBackpropFilterConfig: tf.KernelConfig = convGradKernel(tf.DepthwiseConv2dNativeBackpropFilter, true, depthwiseBackpropFilterNHWC);

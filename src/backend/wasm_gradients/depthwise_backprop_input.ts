@@ -5,10 +5,11 @@
  *                      where ih = oh*sh + kh*dh - padTop, iw = ow*sw + kw*dw - padLeft
  *
  * Gather form: each input pixel lists the taps that reach it, then sums them per channel in
- * registers (4-channel blocks for multiplier 1; JS doubles) and writes each output element once.
+ * registers (4-channel blocks for multiplier 1, sumRowProducts; JS doubles) and writes each output
+ * element once.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ConvGeometry, asWasmBackend, checkShape, geometry, prepare } from './common';
+import { ConvGeometry, convGradKernel, sumRowProducts } from './common';
 
 export function depthwiseBackpropInputNHWC(dy: Float32Array, w: Float32Array, g: ConvGeometry, out: Float32Array): void {
   const { batch, inH, inW, inC, outH, outW, outC, fH, fW, strideH, strideW, dilH, dilW, padTop, padLeft } = g;
@@ -46,31 +47,7 @@ export function depthwiseBackpropInputNHWC(dy: Float32Array, w: Float32Array, g:
         }
         const xo = ((n * inH + ih) * inW + iw) * inC;
         if (mult === 1) {
-          // 4-channel register blocks summed over the taps.
-          let c = 0;
-          for (; c + 4 <= inC; c += 4) {
-            let a0 = 0,
-              a1 = 0,
-              a2 = 0,
-              a3 = 0;
-            for (let t = 0; t < nt; t++) {
-              const yi = dyo[t] + c;
-              const wi = wo[t] + c;
-              a0 += dy[yi] * w[wi];
-              a1 += dy[yi + 1] * w[wi + 1];
-              a2 += dy[yi + 2] * w[wi + 2];
-              a3 += dy[yi + 3] * w[wi + 3];
-            }
-            out[xo + c] = a0;
-            out[xo + c + 1] = a1;
-            out[xo + c + 2] = a2;
-            out[xo + c + 3] = a3;
-          }
-          for (; c < inC; c++) {
-            let a0 = 0;
-            for (let t = 0; t < nt; t++) a0 += dy[dyo[t] + c] * w[wo[t] + c];
-            out[xo + c] = a0;
-          }
+          sumRowProducts(dy, dyo, 0, w, wo, 0, nt, 1, inC, out, xo);
         } else {
           for (let c = 0; c < inC; c++) {
             let a0 = 0;
@@ -88,26 +65,4 @@ export function depthwiseBackpropInputNHWC(dy: Float32Array, w: Float32Array, g:
   }
 }
 
-export const depthwiseBackpropInputConfig: tf.KernelConfig = {
-  kernelName: tf.DepthwiseConv2dNativeBackpropInput,
-  backendName: 'wasm',
-  kernelFunc: ({ inputs, backend, attrs }) => {
-    const name = tf.DepthwiseConv2dNativeBackpropInput;
-    const { dy, filter } = inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
-    const { strides, dilations, pad, dimRoundingMode, inputShape } = attrs as unknown as tf.DepthwiseConv2dNativeBackpropInputAttrs;
-    const info = tf.backend_util.computeConv2DInfo(
-      inputShape,
-      filter.shape as [number, number, number, number],
-      strides,
-      dilations ?? 1,
-      pad,
-      dimRoundingMode,
-      true,
-    );
-    checkShape(name, 'dy', dy.shape, info.outShape);
-    const b = asWasmBackend(backend, name);
-    const { out, outVals, inVals } = prepare(b, [dy, filter], [...inputShape]);
-    depthwiseBackpropInputNHWC(inVals[0], inVals[1], geometry(info), outVals);
-    return out;
-  },
-};
+export const depthwiseBackpropInputConfig: tf.KernelConfig = convGradKernel(tf.DepthwiseConv2dNativeBackpropInput, true, depthwiseBackpropInputNHWC);

@@ -14,10 +14,10 @@ import {
   storageDType,
   torchSize,
 } from '../../../weights-converter/pickle/torch_rebuild';
-import { PyGlobal, PyTuple, PyValue } from '../../../weights-converter/pickle/values';
+import { PyFloat, PyGlobal, PyTuple, PyValue } from '../../../weights-converter/pickle/values';
 import { PickleBuilder, expectCheckpointError, f32Bytes, handlerContext, torchZip, useTempDir } from '../helpers';
 
-const tuple = (...xs: number[]) => new PyTuple(xs);
+const tuple = (...xs: PyValue[]) => new PyTuple(xs);
 const inert = (name: string) => new PyGlobal(name, {});
 
 describe('weights-converter/pickle/torch_rebuild', () => {
@@ -85,6 +85,13 @@ describe('weights-converter/pickle/torch_rebuild', () => {
     expect((torchSize([], ctx) as PyTuple).items).to.deep.equal([]);
     expect(asInt(7, 'n', ctx)).to.equal(7);
     expectCheckpointError(() => asInt(1.5, 'n', ctx), /n must be a non-negative integer, got float 1\.5/);
+    // A pickled float is no int even when integral (torch: "size must be tuple of ints").
+    expectCheckpointError(() => asInt(new PyFloat(7), 'n', ctx), /n is the float 7\.0, not an int/);
+    expectCheckpointError(
+      () => asInt(-1, 'n', { ...ctx, pendingKey: () => 'stem.0.weight' }),
+      /tensor 'stem\.0\.weight': n must be a non-negative integer, got int -1/,
+    );
+    expectCheckpointError(() => torchSize([tuple(2, new PyFloat(3))], ctx), /torch\.Size\[1\] is the float 3\.0/);
     expect(asText('k')).to.equal('k');
     expect(asText(Uint8Array.from([0x6b, 0xe9]))).to.equal('k\u00e9');
     expect(asText(3 as PyValue)).to.equal(null);

@@ -1,7 +1,7 @@
 /** weights-converter/pickle/values.ts: the Python values and their names in messages. */
 import { expect } from 'chai';
 import { opaqueClass } from '../../../weights-converter/pickle/builtins';
-import { PyCustom, PyDict, PyGlobal, PyList, PyObject, PySet, PyTuple, typeName } from '../../../weights-converter/pickle/values';
+import { PyCustom, PyDict, PyFloat, PyGlobal, PyList, PyObject, PySet, PyTuple, typeName } from '../../../weights-converter/pickle/values';
 
 class Thing extends PyCustom {
   describe(): string {
@@ -17,6 +17,7 @@ describe('weights-converter/pickle/values', () => {
       [true, 'bool'],
       [3, 'int'],
       [2.5, 'float'],
+      [new PyFloat(8), 'float'],
       [2n ** 70n, 'int'],
       ['s', 'str'],
       [new Uint8Array(2), 'bytes'],
@@ -31,6 +32,23 @@ describe('weights-converter/pickle/values', () => {
       [new Thing(), 'tensor float32[2, 3]'],
     ];
     for (const [v, name] of cases) expect(typeName(v)).to.equal(name);
+  });
+
+  it("PyFloat's repr is Python's: an integral float keeps its '.0'", () => {
+    const cases: [number, string][] = [
+      [8, '8.0'],
+      [-0.5, '-0.5'],
+      [-0, '-0.0'],
+      [1e-7, '1e-07'],
+      [0.0001, '0.0001'],
+      [123456789012345680, '1.2345678901234568e+17'],
+      [1e16, '1e+16'],
+      [1e15, '1000000000000000.0'],
+      [Infinity, 'inf'],
+      [-Infinity, '-inf'],
+      [NaN, 'nan'],
+    ];
+    for (const [x, repr] of cases) expect(new PyFloat(x).repr()).to.equal(repr);
   });
 
   it('a dict keeps insertion order and identity keys; BUILD state starts empty', () => {

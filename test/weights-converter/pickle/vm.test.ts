@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { CheckpointError } from '../../../weights-converter/errors';
 import { BASE_GLOBALS } from '../../../weights-converter/pickle/allowlist';
 import { BufferSource } from '../../../weights-converter/pickle/source';
-import { PyDict, PyList, PySet, PyTuple, PyValue } from '../../../weights-converter/pickle/values';
+import { PyDict, PyFloat, PyList, PySet, PyTuple, PyValue } from '../../../weights-converter/pickle/values';
 import { SUPPORTED_OPCODES, unpickle } from '../../../weights-converter/pickle/vm';
 import { PickleBuilder, expectCheckpointError, fixture } from '../helpers';
 
@@ -14,7 +14,8 @@ type J = null | boolean | number | string | J[] | { [k: string]: J };
 function toJS(v: PyValue): J {
   if (v === null || typeof v === 'boolean' || typeof v === 'string') return v;
   if (typeof v === 'bigint') return { int: v.toString() };
-  if (typeof v === 'number') return Number.isFinite(v) ? v : { float: v > 0 ? 'inf' : '-inf' };
+  if (typeof v === 'number') return v;
+  if (v instanceof PyFloat) return Number.isFinite(v.value) ? v.value : { float: v.repr() };
   if (v instanceof Uint8Array) return { bytes: Buffer.from(v).toString('hex') };
   if (v instanceof PyTuple) return { tuple: v.items.map(toJS) };
   if (v instanceof PyList) return v.items.map(toJS);
@@ -58,6 +59,14 @@ describe('weights-converter/pickle/vm', () => {
   it('reads Python 2 strings (SHORT_BINSTRING, BINSTRING) as text', () => {
     const p = new PickleBuilder().proto().raw(0x55, 2, 0x68, 0x69).raw(0x54, 1, 0, 0, 0, 0x21).raw(0x86).stop().bytes();
     expect(toJS(load(p))).to.deep.equal({ tuple: ['hi', '!'] });
+  });
+
+  it('BINFLOAT is a float even when integral (8.0 is not the int 8); ints stay numbers', () => {
+    const t = load(new PickleBuilder().proto().mark().float(8).float(-2.5).int(8).tuple().stop().bytes()) as PyTuple;
+    expect(t.items[0]).to.be.instanceOf(PyFloat);
+    expect((t.items[0] as PyFloat).repr()).to.equal('8.0');
+    expect((t.items[1] as PyFloat).value).to.equal(-2.5);
+    expect(t.items[2]).to.equal(8);
   });
 
   it("integers: BININT1/2/4 and LONG1 beyond 2^53 become bigint, negatives in two's complement", () => {
