@@ -6,7 +6,7 @@
 #   bash bench/train.sh                     (after npm run build; or: npm run bench:train)
 #
 # Environment: CONFIGS="convnext_atto:64:32 convnext_tiny:224:16" (arch:size:batch)
-#              WORKERS="1" (add counts once data-parallel training exists: "1 2")
+#              WORKERS="1 auto" (data-parallel worker counts; auto = every core)
 #              REPS / WARMUP (ours; default 5/2 for atto, 3/1 for tiny), PEER_STEPS (default 8 / 4)
 #              PEERS_DIR=<dir with peer-train-bench.py>  SKIP_PEERS=1
 # The peer runs with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (that one command only), as the
@@ -19,7 +19,7 @@ PEERS=${PEERS_DIR:-$REPO/../shared/peers}
 # a git worktree one level further down (wt/<name>) finds the same shared folder
 [ -n "${PEERS_DIR:-}" ] || [ -d "$PEERS" ] || PEERS=$REPO/../../shared/peers
 CONFIGS=${CONFIGS:-convnext_atto:64:32 convnext_tiny:224:16}
-WORKERS=${WORKERS:-1}
+WORKERS=${WORKERS:-1 auto}
 SKIP_PEERS=${SKIP_PEERS:-0}
 if [ ! -f dist/src/cli/bench.js ]; then
   echo "error: not built; run npm run build (or npm run bench:train)" >&2
@@ -43,7 +43,7 @@ for cfg in $CONFIGS; do
   for w in $WORKERS; do
     printf 'ours %s %spx batch %s workers %s ... ' "$arch" "$size" "$batch" "$w" >&2
     if line=$(node bin/convnext.js bench --train --arch "$arch" --image-size "$size" --batch-size "$batch" --workers "$w" --reps "$reps" --warmup "$warm" --json </dev/null 2>"$err" | tail -n 1) && [ -n "$line" ]; then
-      echo "$line" | jq -c '{who: "ours", arch, size: .image_size, batch, workers, threads, simd, images_per_s, ms_per_step, cpu_util, peak_rss_mb}' >>"$raw"
+      echo "$line" | jq -c '{who: "ours", arch, size: .image_size, batch, workers, threads, simd, images_per_s, ms_per_step, worker_ms, overhead_ms, cpu_util, peak_rss_mb}' >>"$raw"
       echo "$line" | jq -r '"\(.images_per_s) img/s (CPU \(.cpu_util)x)"' >&2
     else
       echo "failed" >&2

@@ -84,6 +84,12 @@ export class PoolError extends ConvNeXtError {
   }
 }
 
+/**
+ * A data-parallel training worker failed: it threw during a step, could not start, or died. The run
+ * stops; the last checkpoint written stays valid (checkpoints are atomic).
+ */
+export class TrainWorkerError extends PoolError {}
+
 /** A checkpoint file could not be read: truncated, corrupt, unsupported or unsafe. */
 export class CheckpointError extends ConvNeXtError {
   /** The file being read (or a label such as '<buffer>'). */

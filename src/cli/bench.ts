@@ -57,7 +57,12 @@ export function registerBench(program: Command): void {
   cmd
     .description('time inference (or, with --train, full training steps) of one configuration with random weights: images/s, memory')
     .requiredOption('--arch <name>', 'architecture or pretrained tag, e.g. convnext_tiny (weights are random)')
-    .option('--batch-size <n>', 'images per forward pass or training step (per worker call with --workers > 1)', positiveInt, 1)
+    .option(
+      '--batch-size <n>',
+      'images per forward pass (per worker call with --workers > 1) or per training step (--train: the global batch, split over the workers)',
+      positiveInt,
+      1,
+    )
     .option('--train', 'time full training steps (forward, backward, AdamW) on random data instead of inference')
     .option('--workers <n>', "model replicas in worker threads (1: this thread), or 'auto': every core", countOrAuto, 1)
     .option('--backend <name>', 'TF.js backend (also accepted before the command)')

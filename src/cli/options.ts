@@ -42,6 +42,9 @@ export const MAX_PIXELS_HELP = `largest image decoded, width x height in pixels,
 
 export const WORKERS_HELP = "worker threads with model replicas, or 'auto': every core when there is more than one batch";
 
+export const TRAIN_WORKERS_HELP =
+  "data-parallel worker threads, a model replica each with its share of every batch, or 'auto': every core (at most one per image pair); 1: this thread";
+
 /** A positive finite number. */
 export function positiveFloat(v: string): number {
   const n = Number(v);

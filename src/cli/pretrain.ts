@@ -5,7 +5,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { pretrain } from '../fcmae/pretrain';
 import { withBackend } from './common';
-import { positiveInt } from './options';
+import { TRAIN_WORKERS_HELP, countOrAuto, positiveInt } from './options';
 import { progressBar } from './progress';
 
 function positiveFloat(v: string): number {
@@ -53,6 +53,7 @@ export function registerPretrain(program: Command): void {
     .option('--reconstruct-every <n>', 'a reconstruction grid every N epochs (0 = never)', Number, 1)
     .option('--init <how>', "'official' (FB2 fcmae.py, std 1) or 'convnext' (std 0.02)", 'official')
     .option('--seed <n>', 'seed', Number, 0)
+    .option('--workers <n>', `${TRAIN_WORKERS_HELP} (grn-stats batch: 1)`, countOrAuto, 'auto' as const)
     .option('--out <dir>', 'output: checkpoint.safetensors, log.jsonl, reconstruction-eNNN.png, encoder/, fcmae.pth', 'run')
     .option('--resume', 'continue from <out>/checkpoint.safetensors')
     .option('--json', 'print the result as one JSON object')
@@ -80,11 +81,12 @@ export function registerPretrain(program: Command): void {
         reconstructEvery: o.reconstructEvery,
         init: o.init,
         seed: o.seed,
+        workers: o.workers,
         resume: o.resume,
         onEvent: (e) => {
           if (e.type === 'start') {
             process.stderr.write(
-              `pretraining ${o.arch} (FCMAE) on ${info.backend}: ${e.images} images, ${e.stepsPerEpoch} steps/epoch, ${e.params.toLocaleString('en-US')} params, lr ${e.lr.toExponential(2)}` +
+              `pretraining ${o.arch} (FCMAE) on ${info.backend}${e.workers > 1 ? ` x ${e.workers} workers` : ''}: ${e.images} images, ${e.stepsPerEpoch} steps/epoch, ${e.params.toLocaleString('en-US')} params, lr ${e.lr.toExponential(2)}` +
                 (e.resumedFromEpoch ? `, resuming after epoch ${e.resumedFromEpoch}` : '') +
                 '\n',
             );

@@ -15,7 +15,7 @@ import { evaluate } from '../train/evaluate';
 import { withBackend } from './common';
 import { SkippedEntry } from '../util/fs';
 import { reportSkipped } from './predict';
-import { WORKERS_HELP, countOrAuto, fraction, imageSizeArg, positiveFloat, positiveInt } from './options';
+import { TRAIN_WORKERS_HELP, WORKERS_HELP, countOrAuto, fraction, imageSizeArg, positiveFloat, positiveInt } from './options';
 import { progressBar } from './progress';
 
 /** TrainOptions names -> this command's flags, for the library's validation messages. */
@@ -43,6 +43,7 @@ const TRAIN_FLAGS: Record<string, string> = {
   autoAugment: '--aa',
   scale: '--scale',
   ratio: '--ratio',
+  workers: '--workers',
 };
 
 /** The library's TrainOptionError in the CLI's words: the option name becomes its flag. */
@@ -124,6 +125,7 @@ export function registerTrain(program: Command): void {
       numberList,
     )
     .option('--seed <n>', 'seed', Number, D.seed)
+    .option('--workers <n>', TRAIN_WORKERS_HELP, countOrAuto, 'auto' as const)
     .option('--json', 'print the final report as one JSON object')
     .action(async (o) => {
       const missing = (['data', 'arch', 'epochs'] as const).filter((k) => o[k] === undefined);
@@ -158,6 +160,7 @@ export function registerTrain(program: Command): void {
         scale: pairFlag('--scale', o.scale),
         ratio: pairFlag('--ratio', o.ratio),
         seed: o.seed,
+        workers: o.workers,
       });
       try {
         validateTrainOptions(opts);
@@ -171,7 +174,7 @@ export function registerTrain(program: Command): void {
         onEvent: (e) => {
           if (e.type === 'start') {
             process.stderr.write(
-              `training ${o.arch} on ${info.backend} into ${opts.out} (batch ${opts.batchSize}, lr ${opts.lr.toExponential(3)}, size ${opts.imageSize}): ` +
+              `training ${o.arch} on ${info.backend}${e.workers > 1 ? ` x ${e.workers} workers` : ''} into ${opts.out} (batch ${opts.batchSize}, lr ${opts.lr.toExponential(3)}, size ${opts.imageSize}): ` +
                 `${e.trainImages} train / ${e.valImages ? `${e.valImages} val images` : 'no validation set'}, ${e.classes.length} classes, ` +
                 `${e.trainable.toLocaleString('en-US')} of ${e.params.toLocaleString('en-US')} params trainable` +
                 (e.resumedFromEpoch ? `, resuming after epoch ${e.resumedFromEpoch}` : '') +

@@ -5,8 +5,9 @@
  *   optimizer AdamW betas (0.9, 0.95), eps 1e-8, wd 0.05 with the pretraining decay groups
  *             (Fcmae.paramGroups: GRN and mask_token decayed), lr = blr x eff_batch / 256
  *   schedule  per optimizer step: linear warmup over warmupEpochs, half-cosine to minLr (0)
- *   accum     the loss of each micro-batch / accum, one step every accum micro-batches
- *   masks     a fresh seeded random mask per micro-batch (seed, epoch, batch)
+ *   accum     the mean loss over the accum micro-batches of a step, one step every accum micro-batches
+ *   masks     a fresh seeded random mask per image (seed, epoch, batch, position in the batch)
+ *   workers   the steps run data-parallel on every core (src/train/data_parallel; parallel_task.ts)
  * Seeded throughout (data order, augmentation, masks), so `resume` continues bit-identically.
  *
  * <out>/checkpoint.safetensors each epoch (atomic: encoder, decoder, mask token, AdamW moments,
@@ -26,8 +27,10 @@ import { IMAGE_EXTENSIONS } from '../data/decode';
 import { PreprocessingInfo } from '../model/preprocessing';
 import { ConvNeXtConfig, resolveConfig } from '../model/configs';
 import { AdamW } from '../train/adamw';
-import { trainTransform } from '../train/augment';
-import { Sample, batchCount, batches } from '../train/dataset';
+import { Sample, batchCount } from '../train/dataset';
+import { DataParallelEngine, createEngine } from '../train/data_parallel/engine';
+import { stepRef } from '../train/data_parallel/task';
+import { FCMAE_TASK_MODULE, FcmaeTask, FcmaeTaskOptions } from './parallel_task';
 import { cosineLr } from '../train/schedule';
 import { writeFileAtomic } from '../util/fs';
 import { writeModelDir } from '../io/model_dir';
@@ -77,14 +80,21 @@ export interface PretrainOptions {
   reconstructEvery?: number;
   /** Images in the grid (evenly spaced in file order, centre-cropped; default 4). */
   reconstructImages?: number;
+  /** Unused since the data-parallel engine (each replica decodes its next share ahead); kept for compatibility. */
   prefetch?: number;
+  /**
+   * Data-parallel worker threads, each with a replica and its share of every batch (default 'auto':
+   * every core, at most one per pair of images; 1 with grnStats 'batch', whose statistics pool over
+   * the whole batch); 1 trains in this thread. Results do not depend on the count.
+   */
+  workers?: number | 'auto';
   /** Stop after this many epochs in this call (the schedule still spans `epochs`). */
   stopAfterEpochs?: number;
   onEvent?: (e: PretrainEvent) => void;
 }
 
 export type PretrainEvent =
-  | { type: 'start'; epochs: number; stepsPerEpoch: number; images: number; resumedFromEpoch: number; params: number; lr: number }
+  | { type: 'start'; epochs: number; stepsPerEpoch: number; images: number; resumedFromEpoch: number; workers: number; params: number; lr: number }
   | { type: 'step'; epoch: number; batch: number; batches: number; loss: number; lr: number; imagesPerSec: number }
   | { type: 'skip'; file: string; reason: string }
   | { type: 'picture'; file: string }
@@ -190,6 +200,19 @@ async function fixedImages(samples: Sample[], k: number, size: number): Promise<
   return tf.tensor4d(x, [data.length, size, size, 3]);
 }
 
+/**
+ * The worker count of a run: 'auto' unless GRN statistics pool over the batch ('batch'), which a
+ * split batch would change; then one, and an explicit count above one is refused.
+ */
+function pretrainWorkers(workers: number | 'auto' | undefined, grnStats: GrnStats): number | 'auto' {
+  if (grnStats !== 'batch') return workers ?? 'auto';
+  if (workers !== undefined && workers !== 'auto' && workers > 1)
+    throw new FcmaeError(
+      `workers ${workers}: grnStats 'batch' pools GRN statistics over the whole batch, which workers would split; use workers 1 or grnStats 'image'`,
+    );
+  return 1;
+}
+
 /** Pretrains; returns the history and where the results are. */
 export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
   const t0 = Date.now();
@@ -221,9 +244,9 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
 
   const f = new Fcmae(o.arch, { decoderDim: o.decoderDim, decoderDepth: o.decoderDepth, maskRatio: o.maskRatio, grnStats: o.grnStats, init: o.init, seed });
   const params = f.parameters();
-  const byTf = new Map([...params].map(([k, v]) => [v.name, k]));
   const opt = new AdamW(params, f.paramGroups(), { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: o.weightDecay ?? 0.05 });
   let fixed: tf.Tensor4D | null = null;
+  let engine: DataParallelEngine | null = null;
   try {
     fs.mkdirSync(o.out, { recursive: true });
     const logFile = path.join(o.out, 'log.jsonl');
@@ -258,84 +281,78 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
       history = meta.history;
     } else if (fs.existsSync(logFile)) fs.rmSync(logFile);
 
+    const every = o.reconstructEvery ?? 1;
+    if (every > 0) fixed = await fixedImages(images, o.reconstructImages ?? 4, size);
+    const fixedMask: PatchMask | null = fixed ? randomMask(fixed.shape[0], (size / FCMAE_PATCH) ** 2, f.maskRatio, `recon-${seed}`) : null;
+    const endEpoch = Math.min(o.epochs, startEpoch + (o.stopAfterEpochs ?? o.epochs));
+
+    const task: FcmaeTaskOptions = {
+      config: { ...f.encoderModel.config, depths: [...f.encoderModel.config.depths], dims: [...f.encoderModel.config.dims] },
+      decoderDim: f.decoder.options.dim,
+      decoderDepth: f.decoder.options.depth,
+      maskRatio: f.maskRatio,
+      grnStats: f.grnStats,
+      samples,
+      batchSize: o.batchSize,
+      imageSize: size,
+      seed,
+    };
+    const onTaskSkip = (file: string, reason: string) => emit({ type: 'skip', file, reason });
+    // After a resume: the replicas start from the restored weights.
+    engine = await createEngine({
+      workers: pretrainWorkers(o.workers, f.grnStats),
+      batchSize: o.batchSize,
+      variables: params,
+      trainable: [...params.keys()],
+      taskModule: FCMAE_TASK_MODULE,
+      taskOptions: task,
+      inProcess: () => new FcmaeTask(f, task, onTaskSkip),
+      onSkip: onTaskSkip,
+    });
     emit({
       type: 'start',
       epochs: o.epochs,
       stepsPerEpoch,
       images: images.length,
       resumedFromEpoch: startEpoch,
+      workers: engine.workers,
       params: [...params.values()].reduce((a, v) => a + v.size, 0),
       lr,
     });
-    const every = o.reconstructEvery ?? 1;
-    if (every > 0) fixed = await fixedImages(images, o.reconstructImages ?? 4, size);
-    const fixedMask: PatchMask | null = fixed ? randomMask(fixed.shape[0], (size / FCMAE_PATCH) ** 2, f.maskRatio, `recon-${seed}`) : null;
-    const onSkip = (file: string, e: Error) => emit({ type: 'skip', file, reason: e.message });
-    const endEpoch = Math.min(o.epochs, startEpoch + (o.stopAfterEpochs ?? o.epochs));
+    const refOf = (s: number) => stepRef(s, stepsPerEpoch, accum);
+    const endStep = endEpoch * stepsPerEpoch;
 
     for (let epoch = startEpoch; epoch < endEpoch; epoch++) {
       const te = Date.now();
       let seen = 0;
       let lossSum = 0;
-      let micro = 0;
-      let acc: Map<string, tf.Tensor> | null = null;
       const nb = stepsPerEpoch * accum;
-      let bi = 0;
-      for await (const b of batches(samples, {
-        batchSize: o.batchSize,
-        size,
-        transform: (img, rng) => normalizeImage(trainTransform(img, rng, { size, scale: [0.2, 1], trivialAugment: false })).data,
-        shuffle: true,
-        dropLast: true,
-        seed: `${seed}-${epoch}`,
-        prefetch: o.prefetch,
-        onSkip,
-      })) {
-        if (bi >= nb) break;
-        const n = b.shape[0];
-        const mask = randomMask(n, (size / FCMAE_PATCH) ** 2, f.maskRatio, `mask-${seed}-${epoch}-${bi}`);
-        bi++;
-        const x = tf.tensor4d(b.x, b.shape);
-        const { value, grads } = tf.variableGrads(() => {
-          const l = f.loss(x, mask);
-          return accum > 1 ? tf.tidy(() => tf.div(l, accum)) : l;
-        }, [...params.values()]);
-        const lossVal = value.dataSync()[0] * accum;
-        tf.dispose([x, value]);
-        if (!Number.isFinite(lossVal)) {
-          tf.dispose(Object.values(grads));
-          throw new FcmaeError(`loss became ${lossVal} at epoch ${epoch + 1}, step ${step + 1}: lower --blr (or use --init convnext)`);
+      for (let i = 0; i < stepsPerEpoch; i++) {
+        const ref = refOf(epoch * stepsPerEpoch + i);
+        const out = await engine.step(ref, ref.step + 1 < endStep ? refOf(ref.step + 1) : null);
+        const lrNow = lrAt(step);
+        try {
+          const lossVal = out.lossSum / out.n;
+          if (out.n > 0 && !Number.isFinite(lossVal))
+            throw new FcmaeError(`loss became ${lossVal} at epoch ${epoch + 1}, step ${step + 1}: lower --blr (or use --init convnext)`);
+          if (out.n > 0) opt.apply(out.grads, lrNow);
+        } finally {
+          tf.dispose([...out.grads.values()]);
         }
-        lossSum += lossVal * n;
-        seen += n;
-        if (!acc) acc = new Map(Object.entries(grads).map(([k, g]) => [byTf.get(k)!, g]));
-        else
-          for (const [k, g] of Object.entries(grads)) {
-            const name = byTf.get(k)!;
-            const sum = tf.add(acc.get(name)!, g);
-            tf.dispose([acc.get(name)!, g]);
-            acc.set(name, sum);
-          }
-        micro++;
-        if (micro === accum) {
-          const lrNow = lrAt(step);
-          opt.apply(acc, lrNow);
-          tf.dispose([...acc.values()]);
-          acc = null;
-          micro = 0;
-          step++;
-          emit({
-            type: 'step',
-            epoch: epoch + 1,
-            batch: bi,
-            batches: nb,
-            loss: lossSum / seen,
-            lr: lrNow,
-            imagesPerSec: seen / Math.max((Date.now() - te) / 1000, 1e-3),
-          });
-        }
+        if (out.n > 0) await engine.publish();
+        lossSum += out.lossSum;
+        seen += out.n;
+        step++;
+        emit({
+          type: 'step',
+          epoch: epoch + 1,
+          batch: (i + 1) * accum,
+          batches: nb,
+          loss: lossSum / Math.max(seen, 1),
+          lr: lrNow,
+          imagesPerSec: seen / Math.max((Date.now() - te) / 1000, 1e-3),
+        });
       }
-      if (acc) tf.dispose([...acc.values()]);
       const secs = (Date.now() - te) / 1000;
       const rec: PretrainRecord = {
         epoch: epoch + 1,
@@ -400,6 +417,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
     }
     return { history, encoderDir, checkpoint: fcmaePth, seconds: (Date.now() - t0) / 1000 };
   } finally {
+    await engine?.dispose();
     fixed?.dispose();
     opt.dispose();
     f.dispose();

@@ -7,9 +7,11 @@
  *   const r = await runTrainBenchmark({ arch: 'convnext_atto', imageSize: 64, batch: 32 });
  *   r.images_per_s;   // batch / median step time
  *
- * The step is `createTrainStep` (also used by bench/train_profile.ts to profile it per kernel).
- * workers > 1 is not implemented here yet (issue 11 §1, data-parallel workers): it is refused with
- * a clear error rather than silently timing one worker.
+ * The step is `createTrainStep` (also used by bench/train_profile.ts to profile it per kernel); with
+ * workers > 1 it is the data-parallel step `convnext train` takes (src/train/data_parallel): the
+ * global batch split over worker replicas, gradients combined in shared memory, one AdamW step on the
+ * main thread and the weights published back, with seeded synthetic data made once per worker.
+ * Peak RSS is the whole process's (worker threads included).
  * The library never prints; progress goes through onProgress.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -23,6 +25,10 @@ import { AdamW } from '../train/adamw';
 import { paramGroups } from '../train/layer_decay';
 import { smoothOneHot, softCrossEntropy } from '../train/loss';
 import { BenchProgress, machineInfo } from './benchmark';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../model/preprocessing';
+import { CLASSIFY_TASK_MODULE, ClassifyTask, ClassifyTaskOptions } from '../train/data_parallel/classify_task';
+import { DataParallelEngine, createEngine, resolveTrainWorkers } from '../train/data_parallel/engine';
+import { StepRef } from '../train/data_parallel/task';
 
 /** The architecture a name denotes (the name rule); the weights are random. */
 function trainArch(name: string): string {
@@ -95,13 +101,84 @@ export function createTrainStep(o: TrainStepOptions): TrainStep {
   };
 }
 
+interface AsyncStep {
+  model: ConvNeXt;
+  /** The loss, and with workers the slowest worker's compute time of the step. */
+  run(): Promise<{ loss: number; workerMs?: number }>;
+  dispose(): Promise<void>;
+}
+
+function asyncStep(s: TrainStep): AsyncStep {
+  return { model: s.model, run: async () => ({ loss: s.run() }), dispose: async () => s.dispose() };
+}
+
+/**
+ * The same step data-parallel over `workers` replicas (the engine `convnext train` uses): synthetic
+ * seeded data, label smoothing 0.1, no drop path, AdamW on the main thread.
+ */
+async function createParallelStep(o: TrainStepOptions, workers: number): Promise<AsyncStep> {
+  const numClasses = o.numClasses ?? 1000;
+  const model = createModel(trainArch(o.arch), { init: 'random', numClasses, dropPathRate: 0 });
+  const params = model.getWeights();
+  const opt = new AdamW(params, paramGroups(model.parameterInfo()), { weightDecay: 0.05 });
+  const task: ClassifyTaskOptions = {
+    config: { ...model.config, depths: [...model.config.depths], dims: [...model.config.dims] },
+    samples: null,
+    batchSize: o.batch,
+    seed: 1,
+    transform: { size: o.imageSize },
+    mean: [...IMAGENET_MEAN],
+    std: [...IMAGENET_STD],
+    labelSmoothing: 0.1,
+    mixup: 0,
+    cutmix: 0,
+    trainable: [...params.keys()],
+  };
+  let engine: DataParallelEngine;
+  try {
+    engine = await createEngine({
+      workers,
+      batchSize: o.batch,
+      variables: params,
+      trainable: task.trainable,
+      taskModule: CLASSIFY_TASK_MODULE,
+      taskOptions: task,
+      inProcess: () => new ClassifyTask(model, task, () => undefined),
+    });
+  } catch (e) {
+    opt.dispose();
+    model.dispose();
+    throw e;
+  }
+  const lr = o.lr ?? 1e-3;
+  let step = 0;
+  // The one synthetic batch, every step (as createTrainStep's fixed data).
+  const ref = (s: number): StepRef => ({ epoch: 0, step: s, batches: [0] });
+  return {
+    model,
+    run: async () => {
+      const out = await engine.step(ref(step), ref(step + 1));
+      opt.apply(out.grads, lr);
+      tf.dispose([...out.grads.values()]);
+      await engine.publish();
+      step++;
+      return { loss: out.lossSum / out.n, workerMs: Math.max(...(out.workerMs ?? [NaN])) };
+    },
+    dispose: async () => {
+      await engine.dispose();
+      opt.dispose();
+      model.dispose();
+    },
+  };
+}
+
 export interface TrainBenchOptions {
   arch: string;
   /** Square input size (default 224). */
   imageSize?: number;
   /** Images per step. */
   batch: number;
-  /** Data-parallel workers; only 1 exists yet (issue 11 §1). */
+  /** Data-parallel workers (1: this thread, createTrainStep); the batch is the global batch. */
   workers?: number;
   backend?: string;
   threads?: number | 'auto';
@@ -132,6 +209,12 @@ export interface TrainBenchResult {
   ms_per_step: number;
   ms_per_step_best: number;
   step_ms: number[];
+  /**
+   * workers > 1: the slowest worker's compute time per step (median), and the rest of the step
+   * (gradients combined, AdamW, weights published, messages; median of step - slowest worker).
+   */
+  worker_ms: number | null;
+  overhead_ms: number | null;
   /** Process CPU time over wall time during the timed steps. */
   cpu_util: number;
   final_loss: number;
@@ -167,37 +250,43 @@ export async function runTrainBenchmark(o: TrainBenchOptions): Promise<TrainBenc
   positiveInt('workers', workers);
   if (!(Number.isInteger(warmup) && warmup >= 0)) throw new ConfigError(`warmup must be an integer >= 0, got ${warmup}`);
   if (size < 32) throw new ConfigError(`imageSize must be at least 32, got ${size}`);
-  if (workers > 1) throw new ConfigError(`workers ${workers}: data-parallel training workers are not available yet (issue 11); use --workers 1`);
+  if (workers > 1) resolveTrainWorkers(workers, o.batch); // whole pairs per worker
   const info = await initBackend({ backend: o.backend, threads: o.threads });
   let peak = process.memoryUsage().rss;
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
   sampler.unref();
-  const step = createTrainStep({ arch: o.arch, imageSize: size, batch: o.batch });
+  const step =
+    workers > 1
+      ? await createParallelStep({ arch: o.arch, imageSize: size, batch: o.batch }, workers)
+      : asyncStep(createTrainStep({ arch: o.arch, imageSize: size, batch: o.batch }));
   const { model } = step;
   const params = model.numParams();
   const gmacs = countMacs(model.config, size, size) / 1e9;
   const arch = trainArch(o.arch);
   const times: number[] = [];
+  const workerTimes: number[] = [];
   let loss = NaN;
   let cpuUtil = 0;
   try {
     for (let i = 0; i < warmup; i++) {
       const t = performance.now();
-      loss = step.run();
+      loss = (await step.run()).loss;
       o.onProgress?.({ phase: 'warmup', index: i + 1, total: warmup, ms: performance.now() - t });
     }
     const cpu0 = process.cpuUsage();
     const wall0 = performance.now();
     for (let i = 0; i < reps; i++) {
       const t = performance.now();
-      loss = step.run();
+      const r = await step.run();
+      loss = r.loss;
       times.push(performance.now() - t);
+      if (r.workerMs !== undefined) workerTimes.push(r.workerMs);
       o.onProgress?.({ phase: 'rep', index: i + 1, total: reps, ms: times[i] });
     }
     const cpu = process.cpuUsage(cpu0);
     cpuUtil = (cpu.user + cpu.system) / 1000 / (performance.now() - wall0);
   } finally {
-    step.dispose();
+    await step.dispose();
     clearInterval(sampler);
   }
   peak = Math.max(peak, process.memoryUsage().rss, process.resourceUsage().maxRSS * 1024);
@@ -219,6 +308,8 @@ export async function runTrainBenchmark(o: TrainBenchOptions): Promise<TrainBenc
     ms_per_step: round(med, 1),
     ms_per_step_best: round(best, 1),
     step_ms: times.map((t) => round(t, 1)),
+    worker_ms: workerTimes.length ? round(median(workerTimes), 1) : null,
+    overhead_ms: workerTimes.length ? round(median(times.map((t, i) => t - workerTimes[i])), 1) : null,
     cpu_util: round(cpuUtil),
     final_loss: round(loss, 4),
     params,

@@ -4,7 +4,8 @@
  *   RandomHorizontalFlip(0.5), then the automatic augmentation named by `autoAugment` as timm's
  *   --aa: 'none' (timm's default), 'trivial' (TrivialAugmentWide: one random op at a random magnitude
  *   of 31 bins) or a RandAugment string such as 'rand-m9-mstd0.5-inc1' (rand_augment.ts),
- * and batch-level Mixup / CutMix on normalised tensors with soft targets (timm Mixup, 'batch' mode).
+ * and Mixup / CutMix on normalised tensors with soft targets (timm Mixup: one draw per batch; the
+ * partner of a sample is given by the caller).
  * Randomness comes from a caller's seeded generator, so epochs are reproducible. The pixel ops are
  * Pillow's (image_ops.ts).
  */
@@ -117,10 +118,80 @@ export function trainTransform(img: RgbImage, rng: Rng, o: TrainTransformOptions
   return out;
 }
 
+/** One Mixup or CutMix draw: lambda (corrected to the box area for CutMix) and the CutMix box. */
+export interface MixDraw {
+  lam: number;
+  /** CutMix box [y0, y1, x0, x1) pasted from the partner; null for Mixup. */
+  box: [number, number, number, number] | null;
+}
+
+export interface MixOptions {
+  mixupAlpha?: number;
+  cutmixAlpha?: number;
+  switchProb?: number;
+}
+
 /**
- * Mixup (lambda ~ Beta(a, a)) or CutMix (a box of area 1 - lambda) on a normalised NHWC batch with
- * the batch reversed as partner (timm 'batch' mode); targets mixed with the same lambda.
+ * Draws one Mixup (lambda ~ Beta(a, a)) or CutMix (a box of area 1 - lambda, timm rand_bbox) for an
+ * h x w batch; null when both are off.
+ */
+export function drawMix(rng: Rng, h: number, w: number, o: MixOptions): MixDraw | null {
+  const useCutmix = (o.cutmixAlpha ?? 0) > 0 && ((o.mixupAlpha ?? 0) <= 0 || rng() < (o.switchProb ?? 0.5));
+  const alpha = useCutmix ? o.cutmixAlpha! : (o.mixupAlpha ?? 0);
+  if (alpha <= 0) return null;
+  const lam = sampleBeta(alpha, rng);
+  if (!useCutmix) return { lam, box: null };
+  const cutRatio = Math.sqrt(1 - lam);
+  const ch = Math.floor(h * cutRatio);
+  const cw = Math.floor(w * cutRatio);
+  const cy = Math.floor(rng() * h);
+  const cx = Math.floor(rng() * w);
+  const y0 = Math.max(0, cy - Math.floor(ch / 2));
+  const y1 = Math.min(h, cy + Math.floor(ch / 2));
+  const x0 = Math.max(0, cx - Math.floor(cw / 2));
+  const x1 = Math.min(w, cx + Math.floor(cw / 2));
+  return { lam: 1 - ((y1 - y0) * (x1 - x0)) / (h * w), box: [y0, y1, x0, x1] };
+}
+
+/**
+ * Applies a draw to a normalised NHWC batch: sample i is mixed with sample partner(i) (Mixup:
+ * lam x_i + (1 - lam) x_p; CutMix: the box comes from x_p), targets with the same lambda.
  * Mutates `x` and returns the mixed soft targets.
+ */
+export function applyMix(
+  x: Float32Array,
+  shape: readonly [number, number, number, number],
+  targets: Float32Array,
+  numClasses: number,
+  d: MixDraw,
+  partner: (i: number) => number,
+): Float32Array {
+  const [n, , w, c] = shape;
+  const per = shape[1] * w * c;
+  const src = Float32Array.from(x);
+  const { lam, box } = d;
+  for (let i = 0; i < n; i++) {
+    const j = partner(i);
+    if (box) {
+      const [y0, y1, x0, x1] = box;
+      for (let y = y0; y < y1; y++)
+        for (let xx = x0; xx < x1; xx++) for (let k = 0; k < c; k++) x[i * per + (y * w + xx) * c + k] = src[j * per + (y * w + xx) * c + k];
+    } else {
+      for (let k = 0; k < per; k++) x[i * per + k] = lam * src[i * per + k] + (1 - lam) * src[j * per + k];
+    }
+  }
+  const mixed = new Float32Array(targets.length);
+  for (let i = 0; i < n; i++) {
+    const j = partner(i);
+    for (let k = 0; k < numClasses; k++) mixed[i * numClasses + k] = lam * targets[i * numClasses + k] + (1 - lam) * targets[j * numClasses + k];
+  }
+  return mixed;
+}
+
+/**
+ * Mixup / CutMix with the batch reversed as partner (timm 'batch' mode: i with n-1-i), one draw for
+ * the batch. Mutates `x` and returns the mixed soft targets. (Training pairs within a worker's share
+ * instead: src/train/data_parallel/classify_task.ts.)
  */
 export function mixBatch(
   x: Float32Array,
@@ -128,43 +199,10 @@ export function mixBatch(
   targets: Float32Array,
   numClasses: number,
   rng: Rng,
-  o: { mixupAlpha?: number; cutmixAlpha?: number; switchProb?: number },
+  o: MixOptions,
 ): Float32Array {
-  const [n, h, w, c] = shape;
-  const useCutmix = (o.cutmixAlpha ?? 0) > 0 && ((o.mixupAlpha ?? 0) <= 0 || rng() < (o.switchProb ?? 0.5));
-  const alpha = useCutmix ? o.cutmixAlpha! : (o.mixupAlpha ?? 0);
-  if (alpha <= 0) return targets;
-  let lam = sampleBeta(alpha, rng);
-  const src = Float32Array.from(x);
-  const per = h * w * c;
-  if (useCutmix) {
-    const cutRatio = Math.sqrt(1 - lam);
-    const ch = Math.floor(h * cutRatio);
-    const cw = Math.floor(w * cutRatio);
-    const cy = Math.floor(rng() * h);
-    const cx = Math.floor(rng() * w);
-    const y0 = Math.max(0, cy - Math.floor(ch / 2));
-    const y1 = Math.min(h, cy + Math.floor(ch / 2));
-    const x0 = Math.max(0, cx - Math.floor(cw / 2));
-    const x1 = Math.min(w, cx + Math.floor(cw / 2));
-    for (let i = 0; i < n; i++) {
-      const j = n - 1 - i;
-      for (let y = y0; y < y1; y++)
-        for (let xx = x0; xx < x1; xx++) for (let k = 0; k < c; k++) x[i * per + (y * w + xx) * c + k] = src[j * per + (y * w + xx) * c + k];
-    }
-    lam = 1 - ((y1 - y0) * (x1 - x0)) / (h * w);
-  } else {
-    for (let i = 0; i < n; i++) {
-      const j = n - 1 - i;
-      for (let k = 0; k < per; k++) x[i * per + k] = lam * src[i * per + k] + (1 - lam) * src[j * per + k];
-    }
-  }
-  const mixed = new Float32Array(targets.length);
-  for (let i = 0; i < n; i++) {
-    const j = n - 1 - i;
-    for (let k = 0; k < numClasses; k++) mixed[i * numClasses + k] = lam * targets[i * numClasses + k] + (1 - lam) * targets[j * numClasses + k];
-  }
-  return mixed;
+  const d = drawMix(rng, shape[1], shape[2], o);
+  return d ? applyMix(x, shape, targets, numClasses, d, (i) => shape[0] - 1 - i) : targets;
 }
 
 /** Beta(a, a) via two Gamma draws (Marsaglia-Tsang). */

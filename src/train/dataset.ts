@@ -114,28 +114,59 @@ export function batchCount(n: number, batchSize: number, dropLast = false): numb
   return dropLast ? Math.floor(n / batchSize) : Math.ceil(n / batchSize);
 }
 
+/** The order of an epoch's samples: seeded by `seed` (seed and epoch) when shuffling. */
+export function epochOrder(samples: Sample[], shuffle: boolean, seed: string): Sample[] {
+  return shuffle ? shuffled(samples, seedrandom(`order-${seed}`)) : samples;
+}
+
+/** A decoded batch, with the position in `chunk` of each image kept (undecodable ones are skipped). */
+export interface DecodedChunk extends Batch {
+  positions: number[];
+}
+
+/**
+ * Decodes and transforms `chunk` in order. Each image gets its own generator, keyed by `seed` and
+ * the sample's key, so its augmentation does not depend on which batch, worker or prefetch timing
+ * it comes with.
+ */
+export async function decodeChunk(
+  chunk: Sample[],
+  size: number,
+  transform: LoaderOptions['transform'],
+  seed: string,
+  onSkip?: LoaderOptions['onSkip'],
+): Promise<DecodedChunk> {
+  const per = size * size * 3;
+  const parts: { data: Float32Array; label: number; file: string; position: number }[] = [];
+  for (let i = 0; i < chunk.length; i++) {
+    const s = chunk[i];
+    const rng = seedrandom(`aug-${seed}-${s.key ?? s.file}`);
+    try {
+      parts.push({ data: transform(await decodeImage(s.file), rng), label: s.label, file: s.file, position: i });
+    } catch (e) {
+      // Whatever one image throws is about that image: the epoch goes on without it.
+      const text = e instanceof Error ? e.message : String(e);
+      onSkip?.(s.file, e instanceof ConvNeXtError ? e : new ImageError(`image ${s.file}: cannot preprocess (${text})`, text));
+    }
+  }
+  const x = new Float32Array(parts.length * per);
+  parts.forEach((p, i) => x.set(p.data, i * per));
+  return {
+    x,
+    shape: [parts.length, size, size, 3],
+    labels: Int32Array.from(parts.map((p) => p.label)),
+    files: parts.map((p) => p.file),
+    positions: parts.map((p) => p.position),
+  };
+}
+
 /** Streams batches; at most `prefetch` batches are decoded ahead. */
 export async function* batches(samples: Sample[], o: LoaderOptions): AsyncGenerator<Batch> {
-  const order = o.shuffle ? shuffled(samples, seedrandom(`order-${o.seed}`)) : samples;
+  const order = epochOrder(samples, o.shuffle, o.seed);
   const nb = batchCount(order.length, o.batchSize, o.dropLast);
-  const per = o.size * o.size * 3;
   const make = async (b: number): Promise<Batch> => {
-    const chunk = order.slice(b * o.batchSize, (b + 1) * o.batchSize);
-    const parts: { data: Float32Array; label: number; file: string }[] = [];
-    for (const s of chunk) {
-      // Per-sample generator: the same image gets the same augmentation whatever the prefetch timing.
-      const rng = seedrandom(`aug-${o.seed}-${s.key ?? s.file}`);
-      try {
-        parts.push({ data: o.transform(await decodeImage(s.file), rng), label: s.label, file: s.file });
-      } catch (e) {
-        // Whatever one image throws is about that image: the epoch goes on without it.
-        const text = e instanceof Error ? e.message : String(e);
-        o.onSkip?.(s.file, e instanceof ConvNeXtError ? e : new ImageError(`image ${s.file}: cannot preprocess (${text})`, text));
-      }
-    }
-    const x = new Float32Array(parts.length * per);
-    parts.forEach((p, i) => x.set(p.data, i * per));
-    return { x, shape: [parts.length, o.size, o.size, 3], labels: Int32Array.from(parts.map((p) => p.label)), files: parts.map((p) => p.file) };
+    const { x, shape, labels, files } = await decodeChunk(order.slice(b * o.batchSize, (b + 1) * o.batchSize), o.size, o.transform, o.seed, o.onSkip);
+    return { x, shape, labels, files };
   };
   const queue: Promise<Batch>[] = [];
   let next = o.startBatch ?? 0;

@@ -122,6 +122,7 @@ export function validateTrainOptions(o: Partial<TrainOptions>): void {
   num('valSplit', 'in (0, 1)', (v) => v > 0 && v < 1);
   num('seed', 'an integer', isInt);
   num('prefetch', 'a positive integer', (v) => isInt(v) && v >= 1);
+  if (o.workers !== undefined && o.workers !== 'auto' && !(isInt(o.workers) && o.workers >= 1)) bad('workers', "'auto' or a positive integer", o.workers);
   if (o.freeze !== undefined && o.freeze !== 'head' && !(isInt(o.freeze) && o.freeze >= 0 && o.freeze <= 4))
     bad('freeze', "'head' or a number of stages 0-4", o.freeze);
   if (o.autoAugment !== undefined) {

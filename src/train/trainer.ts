@@ -2,8 +2,10 @@
  * Fine-tuning / training on an image folder, the timm train script's essentials from TypeScript:
  * AdamW (no decay on norms, biases, layer scale, GRN), cosine schedule with linear warmup, layer-wise
  * lr decay, label smoothing, drop path, mixup/cutmix, EMA, gradient accumulation, freezing, head
- * re-initialised for a new class count. Seeded: the data order, augmentations and drop-path masks
- * derive from (seed, epoch, step), so a resumed run continues exactly as an uninterrupted one.
+ * re-initialised for a new class count. Seeded: the data order, augmentations, mixup and drop-path
+ * masks derive from (seed, epoch, step, sample), so a resumed run continues exactly as an
+ * uninterrupted one, and the worker count does not change the result (data_parallel/: the steps
+ * run on every core, the main thread keeps the master weights, AdamW, EMA and checkpoints).
  *
  * Every epoch writes <out>/checkpoint.safetensors atomically (checkpoint.ts), then appends a line to
  * <out>/log.jsonl: a kill between the two leaves a log one line short, never ahead, and a resume
@@ -15,28 +17,26 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import seedrandom from 'seedrandom';
 import '../backend'; // op gradients and the wasm training kernels
 import { ConvNeXtError } from '../errors';
-import { RgbImage } from '../data/image';
 import { LoadProgress } from '../factory/load';
-import { normalizeImage } from '../data/transforms';
 import { writeModelDir } from '../io/model_dir';
 import { readTensors } from '../util/tensors';
 import { resolveConfig } from '../model/configs';
 import { ConvNeXt } from '../model/convnext';
 import { ModelMeta } from '../model/meta';
-import { PreprocessingInfo, evalPreprocessing } from '../model/preprocessing';
+import { evalPreprocessing } from '../model/preprocessing';
 import { SkippedEntry, writeFileAtomic } from '../util/fs';
 import { AdamW } from './adamw';
-import { Rng, mixBatch, trainTransform } from './augment';
 import { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint } from './checkpoint';
-import { Sample, batchCount, batches, scanImageFolder, splitTrainVal } from './dataset';
+import { ClassifyTask, ClassifyTaskOptions, CLASSIFY_TASK_MODULE } from './data_parallel/classify_task';
+import { DataParallelEngine, createEngine } from './data_parallel/engine';
+import { stepRef } from './data_parallel/task';
+import { Sample, batchCount, scanImageFolder, splitTrainVal } from './dataset';
 import { ModelEma } from './ema';
 import { evaluate } from './evaluate';
 import { Freeze, initialModel, trainableNames } from './init';
 import { paramGroups } from './layer_decay';
-import { smoothOneHot, softCrossEntropy } from './loss';
 import { EvalMetrics } from './metrics';
 import { ResolvedTrainOptions, validateTrainOptions, withTrainDefaults } from './options';
 import { cosineLr } from './schedule';
@@ -84,8 +84,14 @@ export interface TrainOptions {
   /** RandomResizedCrop aspect ratio range [min, max] (default [3/4, 4/3]). */
   ratio?: readonly [number, number];
   seed?: number;
-  /** Batches decoded ahead (default 2). */
+  /** Batches decoded ahead (default 2; unused since the data-parallel engine: each replica decodes its next share ahead). */
   prefetch?: number;
+  /**
+   * Data-parallel worker threads, each with a model replica and its share of every batch (default
+   * 'auto': every core, at most one per pair of images in a batch); 1 trains in this thread.
+   * Results do not depend on the count (src/train/data_parallel/task.ts).
+   */
+  workers?: number | 'auto';
   /** Stop after this many epochs in this call (for tests of resume); the schedule still spans `epochs`. */
   stopAfterEpochs?: number;
   onEvent?: (e: TrainEvent) => void;
@@ -100,6 +106,8 @@ export type TrainEvent =
       valImages: number;
       classes: string[];
       resumedFromEpoch: number;
+      /** Data-parallel replicas (1: this thread). */
+      workers: number;
       params: number;
       trainable: number;
     }
@@ -181,113 +189,55 @@ interface EpochTotals {
   trainSecs: number;
 }
 
-/** One epoch of training steps (gradient accumulation over micro-batches, one AdamW step each). */
+/** One epoch of training steps: each step's micro-batches go to the engine, one AdamW step follows. */
 async function trainEpoch(
   o: ResolvedTrainOptions,
   r: RunState,
-  samples: Sample[],
-  K: number,
+  engine: DataParallelEngine,
   epoch: number,
-  ctx: {
-    seed: number;
-    stepsPerEpoch: number;
-    endEpoch: number;
-    pre: PreprocessingInfo;
-    emit: (e: TrainEvent) => void;
-    onSkip: (file: string, e: Error) => void;
-  },
+  ctx: { stepsPerEpoch: number; endEpoch: number; emit: (e: TrainEvent) => void },
 ): Promise<EpochTotals> {
   const te = Date.now();
   const accum = o.accumSteps;
-  const byTfName = new Map([...r.params].map(([k, v]) => [v.name, k]));
+  const spe = ctx.stepsPerEpoch;
+  const refOf = (step: number) => stepRef(step, spe, accum);
+  const endStep = ctx.endEpoch * spe;
   let seen = 0;
   let lossSum = 0;
   let correct = 0;
-  let micro = 0;
-  let acc: Map<string, tf.Tensor> | null = null;
-  const nb = ctx.stepsPerEpoch * accum;
-  let bi = 0;
-  const mixRng: Rng = seedrandom(`mix-${ctx.seed}-${epoch}`);
-  try {
-    for await (const b of batches(samples, {
-      batchSize: o.batchSize,
-      size: o.imageSize,
-      transform: (img, rng) =>
-        evalTransformOf(trainTransform(img, rng, { size: o.imageSize, autoAugment: o.autoAugment, scale: o.scale, ratio: o.ratio }), ctx.pre),
-      shuffle: true,
-      dropLast: true,
-      seed: `${ctx.seed}-${epoch}`,
-      prefetch: o.prefetch,
-      onSkip: ctx.onSkip,
-    })) {
-      if (bi >= nb) break;
-      bi++;
-      const n = b.labels.length;
-      let targets = smoothOneHot(b.labels, K, o.labelSmoothing);
-      if (o.mixup > 0 || o.cutmix > 0) {
-        const mixed = mixBatch(b.x, b.shape, (await targets.data()) as Float32Array, K, mixRng, { mixupAlpha: o.mixup, cutmixAlpha: o.cutmix });
-        targets.dispose();
-        targets = tf.tensor2d(mixed, [n, K]);
-      }
-      const x = tf.tensor4d(b.x, b.shape);
-      const dropSeed = ctx.seed * 100003 + r.step * 31 + micro;
-      let argmax: tf.Tensor | null = null;
-      const { value, grads } = tf.variableGrads(() => {
-        const logits = r.model.forward(x, { training: true, seed: dropSeed });
-        // Kept and read after the step: no synchronous read inside (webgpu has none in Node).
-        argmax = tf.keep(tf.argMax(logits, -1));
-        return softCrossEntropy(logits, targets);
-      }, [...r.params.values()]);
-      const pred = await argmax!.data();
-      for (let i = 0; i < n; i++) if (pred[i] === b.labels[i]) correct++;
-      const lossVal = (await value.data())[0];
-      tf.dispose([x, targets, value, argmax!]);
-      if (!Number.isFinite(lossVal)) {
-        tf.dispose(Object.values(grads));
+  for (let i = 0; i < spe; i++) {
+    const ref = refOf(epoch * spe + i);
+    const out = await engine.step(ref, ref.step + 1 < endStep ? refOf(ref.step + 1) : null);
+    const lr = r.lrAt(r.step);
+    try {
+      const lossVal = out.lossSum / out.n;
+      if (out.n > 0 && !Number.isFinite(lossVal))
         throw new ConvNeXtError(`loss became ${lossVal} at epoch ${epoch + 1}, step ${r.step + 1}: lower the learning rate (lr)`);
-      }
-      lossSum += lossVal * n;
-      seen += n;
-      // Accumulate the sum of micro-batch gradients; the step takes their mean.
-      if (!acc) acc = new Map(Object.entries(grads).map(([k, g]) => [byTfName.get(k)!, g]));
-      else {
-        for (const [k, g] of Object.entries(grads)) {
-          const name = byTfName.get(k)!;
-          const sum = tf.add(acc.get(name)!, g);
-          acc.get(name)!.dispose();
-          g.dispose();
-          acc.set(name, sum);
-        }
-      }
-      micro++;
-      if (micro === accum) {
-        const lr = r.lrAt(r.step);
-        const mean = accum > 1 ? new Map([...acc].map(([k, g]) => [k, tf.div(g, accum)])) : acc;
-        r.opt.apply(mean, lr);
-        if (mean !== acc) tf.dispose([...mean.values()]);
-        tf.dispose([...acc.values()]);
-        acc = null;
-        micro = 0;
-        r.step++;
-        r.ema?.update(r.all);
-        const secs = (Date.now() - te) / 1000;
-        const ips = seen / Math.max(secs, 1e-3);
-        const stepsLeft = (ctx.endEpoch - epoch) * ctx.stepsPerEpoch - (r.step - epoch * ctx.stepsPerEpoch);
-        ctx.emit({
-          type: 'step',
-          epoch: epoch + 1,
-          batch: bi,
-          batches: nb,
-          loss: lossSum / seen,
-          acc: correct / seen,
-          lr,
-          imagesPerSec: ips,
-          etaSec: (stepsLeft * o.batchSize * accum) / Math.max(ips, 1e-3),
-        });
-      }
+      // A step whose images all failed to decode moves the schedule on without an update.
+      if (out.n > 0) r.opt.apply(out.grads, lr);
+    } finally {
+      tf.dispose([...out.grads.values()]);
     }
-  } finally {
-    if (acc) tf.dispose([...acc.values()]);
+    if (out.n > 0) await engine.publish();
+    lossSum += out.lossSum;
+    seen += out.n;
+    correct += out.correct;
+    r.step++;
+    r.ema?.update(r.all);
+    const secs = (Date.now() - te) / 1000;
+    const ips = seen / Math.max(secs, 1e-3);
+    const stepsLeft = (ctx.endEpoch - epoch) * spe - (i + 1);
+    ctx.emit({
+      type: 'step',
+      epoch: epoch + 1,
+      batch: (i + 1) * accum,
+      batches: spe * accum,
+      loss: lossSum / Math.max(seen, 1),
+      acc: correct / Math.max(seen, 1),
+      lr,
+      imagesPerSec: ips,
+      etaSec: (stepsLeft * o.batchSize * accum) / Math.max(ips, 1e-3),
+    });
   }
   return { seen, lossSum, correct, trainSecs: (Date.now() - te) / 1000 };
 }
@@ -320,6 +270,7 @@ export async function train(opts: TrainOptions): Promise<TrainReport> {
   const totalSteps = stepsPerEpoch * o.epochs;
   const warmupSteps = Math.round(o.warmupEpochs * stepsPerEpoch);
   const run: RunState = { model, params, all, opt, ema, step: 0, lrAt: (s) => cosineLr(s, { base: o.lr, min: o.minLr, totalSteps, warmupSteps }) };
+  let engine: DataParallelEngine | null = null;
   try {
     if (stepsPerEpoch === 0) throw new ConvNeXtError(`batchSize ${o.batchSize} x accumSteps ${accum} exceeds the ${data.train.length} training images`);
     fs.mkdirSync(o.out, { recursive: true });
@@ -339,6 +290,34 @@ export async function train(opts: TrainOptions): Promise<TrainReport> {
     } else if (fs.existsSync(logFile)) {
       fs.rmSync(logFile);
     }
+
+    const pre = evalPreprocessing(o.imageSize);
+    const onSkip = (file: string, e: Error) => emit({ type: 'skip', file, reason: e.message });
+    const task: ClassifyTaskOptions = {
+      config: { ...model.config, depths: [...model.config.depths], dims: [...model.config.dims] },
+      samples: data.train,
+      batchSize: o.batchSize,
+      seed,
+      transform: { size: o.imageSize, autoAugment: o.autoAugment, scale: o.scale, ratio: o.ratio },
+      mean: [...pre.mean],
+      std: [...pre.std],
+      labelSmoothing: o.labelSmoothing,
+      mixup: o.mixup,
+      cutmix: o.cutmix,
+      trainable: [...params.keys()],
+    };
+    const onTaskSkip = (file: string, reason: string) => emit({ type: 'skip', file, reason });
+    // After a resume: the replicas start from the restored weights.
+    engine = await createEngine({
+      workers: o.workers ?? 'auto',
+      batchSize: o.batchSize,
+      variables: all,
+      trainable: task.trainable,
+      taskModule: CLASSIFY_TASK_MODULE,
+      taskOptions: task,
+      inProcess: () => new ClassifyTask(model, task, onTaskSkip),
+      onSkip: onTaskSkip,
+    });
     emit({
       type: 'start',
       epochs: o.epochs,
@@ -347,12 +326,10 @@ export async function train(opts: TrainOptions): Promise<TrainReport> {
       valImages: data.val.length,
       classes,
       resumedFromEpoch: startEpoch,
+      workers: engine.workers,
       params: model.numParams(),
       trainable: [...params.values()].reduce((a, v) => a + v.size, 0),
     });
-
-    const pre = evalPreprocessing(o.imageSize);
-    const onSkip = (file: string, e: Error) => emit({ type: 'skip', file, reason: e.message });
     const endEpoch = Math.min(o.epochs, startEpoch + (o.stopAfterEpochs ?? o.epochs));
     const evalOpts = { imageSize: o.imageSize, batchSize: o.batchSize, preprocessing: pre };
     const validate = async (withEma: boolean, skip?: typeof onSkip): Promise<EvalMetrics | null> => {
@@ -362,7 +339,7 @@ export async function train(opts: TrainOptions): Promise<TrainReport> {
     };
     for (let epoch = startEpoch; epoch < endEpoch; epoch++) {
       const te = Date.now();
-      const t = await trainEpoch(o, run, data.train, K, epoch, { seed, stepsPerEpoch, endEpoch, pre, emit, onSkip });
+      const t = await trainEpoch(o, run, engine, epoch, { stepsPerEpoch, endEpoch, emit });
       const val = await validate(false, onSkip);
       const emaVal = await validate(true);
       const rec: EpochRecord = {
@@ -408,15 +385,11 @@ export async function train(opts: TrainOptions): Promise<TrainReport> {
     writeFileAtomic(path.join(o.out, 'report.json'), JSON.stringify(report, null, 1));
     return report;
   } finally {
+    await engine?.dispose();
     opt.dispose();
     ema?.dispose();
     model.dispose();
   }
-}
-
-function evalTransformOf(img: RgbImage, pre: PreprocessingInfo): Float32Array {
-  // Already cropped and resized by the train transform: only scale and normalise.
-  return normalizeImage(img, pre.mean, pre.std).data;
 }
 
 /** Runs fn with the model's weights temporarily replaced (EMA evaluation). */

@@ -114,7 +114,9 @@ describe('convnext CLI: the first hour', function () {
     const r = run(['train', '--data', data, '--arch', 'convnext_atto', '--epochs', '1', '--image-size', '32', '--batch-size', '6', '--out', out]);
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stderr).to.not.include('NaN');
-    expect(r.stderr).to.match(/training convnext_atto on wasm into .*run \(batch 6, lr 5\.859e-6, size 32\): 6 train \/ no validation set, 2 classes/);
+    expect(r.stderr).to.match(
+      /training convnext_atto on wasm( x \d+ workers)? into .*run \(batch 6, lr 5\.859e-6, size 32\): 6 train \/ no validation set, 2 classes/,
+    );
     expect(r.stderr).to.match(/epoch 1: loss [\d.]+ acc [\d.]+% \| no validation set \|/);
     expect(r.stdout).to.equal(`no validation set (use --val or --val-split to measure accuracy); model in ${path.join(out, 'model')}\n`);
   });

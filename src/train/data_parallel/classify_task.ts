@@ -1,0 +1,145 @@
+/**
+ * The classifier's replica task (task.ts): a share of a micro-batch from an image folder (train
+ * transform, normalisation) or synthetic data (the training benchmark), label-smoothed soft targets,
+ * Mixup/CutMix paired within the share, drop path with keep masks keyed by global sample index,
+ * softmax cross-entropy (timm's SoftTargetCrossEntropy) and its gradients. The trainer runs it in
+ * this thread (workers 1) and the engine's workers load this module by path (createReplicaTask).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import seedrandom from 'seedrandom';
+import { normalizeImage } from '../../data/transforms';
+import { dropPathSchedule } from '../../layers/drop_path';
+import { ConvNeXtConfig } from '../../model/configs';
+import { ConvNeXt } from '../../model/convnext';
+import { TrainTransformOptions, applyMix, drawMix, trainTransform } from '../augment';
+import { Sample, decodeChunk, epochOrder } from '../dataset';
+import { smoothOneHot, softCrossEntropy } from '../loss';
+import { MicroRef, ReplicaTask, ShareResult, SkipHook, dropPathKeepMasks, pairPartners } from './task';
+
+/** The compiled path of this module, for the engine's workers. */
+export const CLASSIFY_TASK_MODULE = __filename;
+
+/** Everything a classifier replica needs (plain data: it travels to the workers). */
+export interface ClassifyTaskOptions {
+  config: ConvNeXtConfig;
+  /** Training samples; null: synthetic random data (benchmark). */
+  samples: Sample[] | null;
+  /** Global micro-batch size. */
+  batchSize: number;
+  seed: number;
+  /** RandomResizedCrop, flip, auto-augment: trainTransform's options (size = the training resolution). */
+  transform: TrainTransformOptions;
+  mean: number[];
+  std: number[];
+  labelSmoothing: number;
+  mixup: number;
+  cutmix: number;
+  /** Trainable parameter names (the others get no gradient). */
+  trainable: string[];
+}
+
+interface ClassifyShare {
+  x: Float32Array;
+  shape: [number, number, number, number];
+  labels: Int32Array;
+  positions: number[];
+}
+
+export class ClassifyTask implements ReplicaTask<ClassifyShare> {
+  readonly variables: Map<string, tf.Variable>;
+  private readonly trainable: tf.Variable[];
+  private readonly byTfName: Map<string, string>;
+  private readonly rates: number[];
+  private order: { epoch: number; samples: Sample[] } | null = null;
+  /** Synthetic shares, made once per micro-batch and share (the benchmark repeats one batch). */
+  private readonly synthetic = new Map<string, ClassifyShare>();
+
+  constructor(
+    readonly model: ConvNeXt,
+    readonly o: ClassifyTaskOptions,
+    private readonly onSkip: SkipHook,
+  ) {
+    this.variables = model.getWeights();
+    this.trainable = o.trainable.map((k) => this.variables.get(k)!);
+    this.byTfName = new Map(o.trainable.map((k) => [this.variables.get(k)!.name, k]));
+    this.rates = dropPathSchedule(model.config.depths, model.config.dropPathRate).flat();
+  }
+
+  private epochSamples(epoch: number): Sample[] {
+    if (this.order?.epoch !== epoch) this.order = { epoch, samples: epochOrder(this.o.samples!, true, `${this.o.seed}-${epoch}`) };
+    return this.order.samples;
+  }
+
+  async load(ref: MicroRef, [start, end]: readonly [number, number]): Promise<ClassifyShare> {
+    const size = this.o.transform.size;
+    if (!this.o.samples) {
+      // Synthetic: seeded normal noise per global sample index, labels spread over the classes.
+      const id = `${ref.batch}:${start}:${end}`;
+      const made = this.synthetic.get(id);
+      if (made) return { ...made, x: made.x.slice() };
+      const positions = Array.from({ length: end - start }, (_, i) => start + i);
+      const per = size * size * 3;
+      const x = new Float32Array(positions.length * per);
+      positions.forEach((g, i) => {
+        const rng = seedrandom(`synthetic-${this.o.seed}-${ref.batch}-${g}`);
+        for (let k = 0; k < per; k++) x[i * per + k] = Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng());
+      });
+      const labels = Int32Array.from(positions, (g) => (g * 7919) % this.o.config.numClasses);
+      const share: ClassifyShare = { x, shape: [positions.length, size, size, 3], labels, positions };
+      this.synthetic.set(id, share);
+      return { ...share, x: x.slice() };
+    }
+    const base = ref.batch * this.o.batchSize;
+    const chunk = this.epochSamples(ref.epoch).slice(base + start, base + end);
+    const { mean, std } = this.o;
+    const d = await decodeChunk(
+      chunk,
+      size,
+      (img, rng) => normalizeImage(trainTransform(img, rng, this.o.transform), mean, std).data,
+      `${this.o.seed}-${ref.epoch}`,
+      (file, e) => this.onSkip(file, e.message),
+    );
+    return { x: d.x, shape: d.shape, labels: d.labels, positions: d.positions.map((p) => p + start) };
+  }
+
+  async compute(s: ClassifyShare, ref: MicroRef): Promise<ShareResult> {
+    const n = s.labels.length;
+    if (n === 0) return { grads: new Map(), n: 0, lossSum: 0, correct: 0 };
+    const K = this.o.config.numClasses;
+    const { seed } = this.o;
+    let targets = smoothOneHot(s.labels, K, this.o.labelSmoothing);
+    const draw =
+      this.o.mixup > 0 || this.o.cutmix > 0
+        ? drawMix(seedrandom(`mix-${seed}-${ref.step}-${ref.micro}`), s.shape[1], s.shape[2], { mixupAlpha: this.o.mixup, cutmixAlpha: this.o.cutmix })
+        : null;
+    if (draw) {
+      const mixed = applyMix(s.x, s.shape, (await targets.data()) as Float32Array, K, draw, pairPartners(s.positions));
+      targets.dispose();
+      targets = tf.tensor2d(mixed, [n, K]);
+    }
+    const masks = this.model.config.dropPathRate > 0 ? dropPathKeepMasks(this.rates, s.positions, seed, ref) : undefined;
+    const x = tf.tensor4d(s.x, s.shape);
+    let argmax: tf.Tensor | null = null;
+    const { value, grads } = tf.variableGrads(() => {
+      const logits = this.model.forward(x, { training: true, dropPathMasks: masks });
+      // Kept and read after the step: no synchronous read inside (webgpu has none in Node).
+      argmax = tf.keep(tf.argMax(logits, -1));
+      return softCrossEntropy(logits, targets);
+    }, this.trainable);
+    const pred = await argmax!.data();
+    const loss = (await value.data())[0];
+    tf.dispose([x, targets, value, argmax!]);
+    let correct = 0;
+    for (let i = 0; i < n; i++) if (pred[i] === s.labels[i]) correct++;
+    return { grads: new Map(Object.entries(grads).map(([k, g]) => [this.byTfName.get(k)!, g])), n, lossSum: loss * n, correct };
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+/** Worker entry point (engine.ts loads this module by path): a replica with zero weights, loaded by the engine. */
+export function createReplicaTask(o: ClassifyTaskOptions, onSkip: SkipHook): ClassifyTask {
+  return new ClassifyTask(new ConvNeXt(o.config, 0, 'zeros'), o, onSkip);
+}

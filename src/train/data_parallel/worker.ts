@@ -1,0 +1,126 @@
+/**
+ * Entry point of a data-parallel training worker (engine.ts; run from
+ * dist/src/train/data_parallel/worker.js). It initialises its own backend (one wasm thread: the
+ * workers take the cores), builds its replica with the task module named in workerData, loads the
+ * shared weights, and answers steps: reload the trainable weights when their version moved, compute
+ * its share of every micro-batch, write count x mean gradient (summed over the micro-batches) into
+ * its shared gradient region, report the figures, then decode its share of the next step ahead.
+ */
+import { parentPort, workerData } from 'worker_threads';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../../backend';
+import { settings } from '../../env';
+import { viewOf } from '../../parallel/shared_weights';
+import { FromTrainWorker, ToTrainWorker, TrainWorkerInit } from './protocol';
+import { MicroRef, ReplicaTask, SkipHook, StepRef, microRefs, shareRange } from './task';
+
+type TaskModule = { createReplicaTask: (options: unknown, onSkip: SkipHook) => ReplicaTask };
+
+const init = workerData as TrainWorkerInit;
+
+function post(msg: FromTrainWorker): void {
+  parentPort!.postMessage(msg);
+}
+
+function errorFields(e: unknown): { name: string; message: string } {
+  return e instanceof Error ? { name: e.name, message: e.message } : { name: 'Error', message: String(e) };
+}
+
+function loadWeights(task: ReplicaTask, names: Iterable<string>): void {
+  const byName = new Map(init.weights.map((p) => [p.name, p]));
+  for (const name of names) {
+    const p = byName.get(name)!;
+    const t = tf.tensor(viewOf(p), p.shape, 'float32');
+    task.variables.get(name)!.assign(t);
+    t.dispose();
+  }
+}
+
+async function main(): Promise<void> {
+  let task: ReplicaTask;
+  try {
+    await initBackend({ backend: init.backend, threads: 1 });
+    const mod = require(init.taskModule) as TaskModule;
+    task = mod.createReplicaTask(init.taskOptions, (file, reason) => post({ type: 'skip', file, reason }));
+    loadWeights(task, task.variables.keys());
+  } catch (e) {
+    post({ type: 'init-error', ...errorFields(e) });
+    return;
+  }
+  const fault = settings.testWorkerFault();
+  let version = 0;
+  let batchSize = 0;
+  // Shares decoded ahead, by epoch/batch.
+  const ahead = new Map<string, Promise<unknown>>();
+  const key = (m: MicroRef) => `${m.epoch}/${m.batch}`;
+  const range = (): [number, number] => shareRange(batchSize, init.index, init.workers);
+  const load = (m: MicroRef): Promise<unknown> => {
+    const p = ahead.get(key(m)) ?? task.load(m, range());
+    ahead.delete(key(m));
+    return p;
+  };
+  const prefetch = (next: StepRef | null): void => {
+    if (!next) return;
+    // One after another, in step order: the first micro-batch is ready first.
+    let chain: Promise<unknown> = Promise.resolve();
+    for (const m of microRefs(next)) {
+      const p = chain.then(() => task.load(m, range()));
+      p.catch(() => undefined); // surfaced when the step awaits it
+      ahead.set(key(m), p);
+      chain = p.catch(() => undefined);
+    }
+  };
+  batchSize = (init.taskOptions as { batchSize: number }).batchSize;
+
+  let queue = Promise.resolve();
+  parentPort!.on('message', (msg: ToTrainWorker) => {
+    queue = queue.then(async () => {
+      const { ref } = msg;
+      try {
+        if (fault && fault.worker === init.index && fault.step === ref.step + 1) {
+          if (fault.how === 'exit') process.exit(3);
+          throw new Error(`test fault injected at step ${ref.step + 1} (CONVNEXT_TEST_WORKER_FAULT)`);
+        }
+        const t0 = performance.now();
+        if (msg.version !== version) {
+          loadWeights(task, init.trainable);
+          version = msg.version;
+        }
+        const acc = new Map<string, tf.Tensor>();
+        let n = 0;
+        let lossSum = 0;
+        let correct = 0;
+        try {
+          for (const m of microRefs(ref)) {
+            const r = await task.compute(await load(m), m);
+            n += r.n;
+            lossSum += r.lossSum;
+            correct += r.correct;
+            for (const [k, g] of r.grads) {
+              const scaled = tf.mul(g, r.n);
+              g.dispose();
+              const prev = acc.get(k);
+              acc.set(k, prev ? tf.add(prev, scaled) : scaled);
+              if (prev) tf.dispose([prev, scaled]);
+            }
+          }
+          for (let i = 0; i < init.trainable.length; i++) {
+            const g = acc.get(init.trainable[i]);
+            const view = viewOf(init.grads[i]);
+            if (g) view.set((await g.data()) as Float32Array);
+            else view.fill(0);
+          }
+        } finally {
+          tf.dispose([...acc.values()]);
+        }
+        post({ type: 'done', step: ref.step, n, lossSum, correct, ms: performance.now() - t0 });
+        prefetch(msg.next);
+      } catch (e) {
+        post({ type: 'error', step: ref.step, ...errorFields(e) });
+      }
+    });
+  });
+  post({ type: 'ready' });
+}
+
+void main();
