@@ -28,6 +28,8 @@ SEED=${SEED:-0}
 # TrivialAugmentWide off by default: on 64x64 crops of 480 images its strength (translations up to
 # 32 px, rotations up to 135 deg) made the from-scratch model underfit (~80% val top-1 vs ~90% without).
 TRIVIAL_AUGMENT=${TRIVIAL_AUGMENT:-0}
+# Data-parallel training workers (convnext train --workers): auto = every core; 1 = the calling thread.
+WORKERS=${WORKERS:-auto}
 # TA_FLAG for torch_throughput.py, AA_FLAG for convnext train (whose default is --aa none, as timm's).
 TA_FLAG=(); AA_FLAG=(--aa trivial)
 [ "$TRIVIAL_AUGMENT" = 1 ] || { TA_FLAG=(--no-trivial-augment); AA_FLAG=(--aa none); }
@@ -65,7 +67,7 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 OUT="$WORK/run"
 TRAIN_CMD=(node bin/convnext.js train --data "$WORK/data/train" --val "$WORK/data/val" --arch "$ARCH"
   --epochs "$EPOCHS" --image-size "$SIZE" --batch-size "$BS" --lr "$LR" --warmup-epochs "$WARMUP"
-  --drop-path "$DROP_PATH" --smoothing "$SMOOTHING" "${AA_FLAG[@]}" --seed "$SEED" --out "$OUT" --json)
+  --drop-path "$DROP_PATH" --smoothing "$SMOOTHING" "${AA_FLAG[@]}" --seed "$SEED" --workers "$WORKERS" --out "$OUT" --json)
 log "${TRAIN_CMD[*]}"
 ( TIMEFORMAT='%R %U %S'; time "${TRAIN_CMD[@]}" > "$WORK/train.json" 2> "$WORK/train.err" ) 2> "$WORK/train.time"
 cat "$WORK/train.err" >&2
@@ -77,7 +79,7 @@ node bin/convnext.js eval --model "$OUT/model" --data "$WORK/data/val" --json | 
 
 # 6. Training throughput on the same train images, same architecture, batch and image size, with
 #    TrivialAugmentWide as in the main run and the other way.
-#    Ours: log.jsonl images_per_s (the epoch's training loop: decode + augment + step, one thread;
+#    Ours: log.jsonl images_per_s (the epoch's training loop: decode + augment + step, on WORKERS workers;
 #    the val pass excluded), median over epochs 2.. (epoch 1 includes the wasm warm-up): the main
 #    run's, and for the other augmentation setting the same command without --val for
 #    THROUGHPUT_EPOCHS epochs.
@@ -88,7 +90,7 @@ OTHER_FLAG=(); OTHER_AA=(--aa trivial); [ "$OTHER_TA" = 1 ] || { OTHER_FLAG=(--n
 log "throughput, ours, TrivialAugmentWide=$OTHER_TA (no val)"
 ( TIMEFORMAT='%R %U %S'; time node bin/convnext.js train --data "$WORK/data/train" --arch "$ARCH" --epochs "$THROUGHPUT_EPOCHS" \
   --image-size "$SIZE" --batch-size "$BS" --lr "$LR" --warmup-epochs "$WARMUP" --drop-path "$DROP_PATH" --smoothing "$SMOOTHING" \
- "${OTHER_AA[@]}" --seed "$SEED" --out "$WORK/run-ta$OTHER_TA" > /dev/null 2> "$WORK/run-ta$OTHER_TA.err" ) 2> "$WORK/run-ta$OTHER_TA.time"
+ "${OTHER_AA[@]}" --seed "$SEED" --workers "$WORKERS" --out "$WORK/run-ta$OTHER_TA" > /dev/null 2> "$WORK/run-ta$OTHER_TA.err" ) 2> "$WORK/run-ta$OTHER_TA.time"
 cat "$WORK/run-ta$OTHER_TA.err" >&2
 log "throughput, PyTorch, TrivialAugmentWide=$TRIVIAL_AUGMENT"
 "$PY" "$HERE/torch_throughput.py" "$WORK/data/train" --image-size "$SIZE" --batch-size "$BS" --steps "$TORCH_STEPS" --repeats "$TORCH_REPEATS" \
@@ -100,7 +102,7 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # 7. Results.
 log "writing $RESULTS/train-real-$DATE.{json,md}"
-export WORK OUT RESULTS DATE LOAD_BEFORE LOAD_AFTER ARCH SIZE BS EPOCHS LR WARMUP DROP_PATH SMOOTHING SEED THROUGHPUT_EPOCHS TRIVIAL_AUGMENT TORCH_STEPS TORCH_REPEATS
+export WORK OUT RESULTS DATE LOAD_BEFORE LOAD_AFTER ARCH SIZE BS EPOCHS LR WARMUP DROP_PATH SMOOTHING SEED THROUGHPUT_EPOCHS TRIVIAL_AUGMENT TORCH_STEPS TORCH_REPEATS WORKERS
 export TRAIN_CMD_STR="${TRAIN_CMD[*]}"
 "$PY" - <<'EOF'
 import json, os, platform, statistics, subprocess
@@ -148,7 +150,7 @@ res = {
     'machine': {'nproc': nproc, 'cpu': cpu, 'node': node, 'platform': platform.platform(), 'loadavg_before': E['LOAD_BEFORE'], 'loadavg_after': E['LOAD_AFTER']},
     'dataset': {**manifest, 'train_images': sum(c['train'] for c in manifest['classes'].values()), 'val_images': sum(c['val'] for c in manifest['classes'].values())},
     'command': E['TRAIN_CMD_STR'],
-    'settings': {'arch': E['ARCH'], 'image_size': int(E['SIZE']), 'batch_size': int(E['BS']), 'epochs': int(E['EPOCHS']), 'lr': float(E['LR']), 'warmup_epochs': float(E['WARMUP']),
+    'settings': {'arch': E['ARCH'], 'image_size': int(E['SIZE']), 'batch_size': int(E['BS']), 'epochs': int(E['EPOCHS']), 'workers': E['WORKERS'], 'lr': float(E['LR']), 'warmup_epochs': float(E['WARMUP']),
                  'drop_path': float(E['DROP_PATH']), 'label_smoothing': float(E['SMOOTHING']), 'seed': int(E['SEED']), 'backend': 'wasm (default)', 'augment': 'RandomResizedCrop(0.08-1, bicubic) + hflip' + (' + TrivialAugmentWide' if E['TRIVIAL_AUGMENT'] == '1' else ' (TrivialAugmentWide off)')},
     'wall_seconds': wall,
     'cpu_seconds_per_wall_second': main_cores,
@@ -159,7 +161,7 @@ res = {
     'confusion': report['final']['confusion'],
     'history': report['history'],
     'throughput': {
-        'note': f"ours_train_images_per_s: log.jsonl images_per_s (training loop incl. decoding + augmentation, one thread, val pass excluded), median over epochs 2... torch: torch_throughput.py, median of {E['TORCH_REPEATS']} repeats of {E['TORCH_STEPS']} steps; 'T threads' = torch.set_num_threads(T) with OpenBLAS pinned to 1 thread (configs with the BLAS at its default thread count are listed separately); train_images_per_s incl. data loading (DataLoader num_workers=0), compute_images_per_s on one pre-built batch",
+        'note': f"ours_train_images_per_s: log.jsonl images_per_s (training loop incl. decoding + augmentation, {E['WORKERS']} data-parallel workers, val pass excluded), median over epochs 2... torch: torch_throughput.py, median of {E['TORCH_REPEATS']} repeats of {E['TORCH_STEPS']} steps; 'T threads' = torch.set_num_threads(T) with OpenBLAS pinned to 1 thread (configs with the BLAS at its default thread count are listed separately); train_images_per_s incl. data loading (DataLoader num_workers=0), compute_images_per_s on one pre-built batch",
         'variants': variants,
     },
 }
@@ -194,7 +196,7 @@ for r in report['history']:
     md.append(f"| {r['epoch']} | {r['train_loss']:.4f} | {pct(r['train_acc'])} | {pct(r['val_top1'])} | {r['val_loss']:.4f} | {r['lr']:.2e} | {r['images_per_s']:.1f} | {r['seconds']:.1f} |")
 md.append("\n## Throughput: ours vs PyTorch\n")
 md.append(f"Training images/s on the same train images, same architecture (torchvision `ConvNeXt` with atto's configuration, {main_v['torch']['results'][0]['params']:,} parameters, as ours), batch {E['BS']}, {E['SIZE']}x{E['SIZE']}, AdamW, label smoothing, drop path {E['DROP_PATH']}. "
-          "\"incl. loading\": the whole loop with JPEG decoding and augmentation in the training process (ours: its one thread; PyTorch: DataLoader num_workers=0). \"compute\": PyTorch forward + backward + step on one pre-built batch. "
+          f"\"incl. loading\": the whole loop with JPEG decoding and augmentation in the training process (ours: in its data-parallel workers, --workers {E['WORKERS']}; PyTorch: DataLoader num_workers=0). \"compute\": PyTorch forward + backward + step on one pre-built batch. "
           f"Ours: log.jsonl `images_per_s` (training loop only, val pass excluded), median over epochs 2.. of the main run (and, for the other augmentation setting, of the same command without `--val`, {E['THROUGHPUT_EPOCHS']} epochs). PyTorch: median of {E['TORCH_REPEATS']} repeats of {E['TORCH_STEPS']} steps; \"T threads\" = `torch.set_num_threads(T)` with OpenBLAS pinned to 1 thread (see below).\n")
 md.append("| augmentation | ours (wasm) | ours CPU s per wall s | PyTorch 1 thread incl. loading | PyTorch 2 threads incl. loading | PyTorch 1 thread compute | PyTorch 2 threads compute | PyTorch loading alone | ours / PyTorch 1 thread | ours / PyTorch 2 threads |\n|---|---|---|---|---|---|---|---|---|---|")
 for v in variants:
@@ -205,7 +207,7 @@ md.append(f"\nPyTorch thread configurations ({res['settings']['augment']}); Debi
 md.append("| configuration | training incl. loading, img/s | compute only, img/s | CPU s per wall s | ours / this |\n|---|---|---|---|---|")
 for r in main_v['torch']['results']:
     md.append(f"| {r['config']} | {r['train_images_per_s']:.1f} | {r['compute_images_per_s']:.1f} | {max(r['cpu_seconds_per_wall_second']):.2f} | {main_v['ours_train_images_per_s'] / r['train_images_per_s']:.2f}x |")
-md.append("\nconvnext-tfjs trains in one thread (the wasm backend without threads; see its CPU s per wall s), so PyTorch with 1 thread (and the BLAS pinned to 1 thread) is the like-for-like comparison.\n")
+md.append("\nconvnext-tfjs trains in one thread (the wasm backend without threads; see its CPU s per wall s), so PyTorch with 1 thread (and the BLAS pinned to 1 thread) is the like-for-like comparison." if E['WORKERS'] == '1' else f"\nconvnext-tfjs trains with --workers {E['WORKERS']} (data-parallel replicas, one wasm thread each, decoding in the workers; see its CPU s per wall s), so PyTorch's best configuration on all {nproc} cores is the like-for-like comparison.")
 md.append("## Machine\n")
 md.append(f"{nproc} CPUs, {cpu}; node {node}; {platform.platform()}; PyTorch {main_v['torch']['torch']} / torchvision {main_v['torch']['torchvision']} (Debian; MKL-DNN {main_v['torch']['mkldnn']}), Python {main_v['torch']['python']}. "
           f"Load average before / after: {E['LOAD_BEFORE']} / {E['LOAD_AFTER']} (other work was running on the machine; throughput numbers are noisy to that extent).\n")
