@@ -32,6 +32,7 @@ import { DataParallelEngine, createEngine } from '../train/data_parallel/engine'
 import { stepRef } from '../train/data_parallel/task';
 import { FCMAE_TASK_MODULE, FcmaeTask, FcmaeTaskOptions } from './parallel_task';
 import { cosineLr } from '../train/schedule';
+import { RunOptions } from '../train/options';
 import { writeFileAtomic } from '../util/fs';
 import { writeModelDir } from '../io/model_dir';
 import { readTensors } from '../util/tensors';
@@ -46,7 +47,8 @@ import { writeFcmaeCheckpoint } from './torch_writer';
 import { listFiles } from '../util/fs';
 import { readCheckpointFile, writeCheckpointFile } from '../train/checkpoint';
 
-export interface PretrainOptions {
+/** Options of pretrain(). Of the RunOptions, `workers` is 1 with grnStats 'batch', whose statistics pool over the whole batch (an explicit N > 1 is refused). */
+export interface PretrainOptions extends RunOptions {
   /** Folder of images (searched recursively; subfolders and labels are ignored). */
   data: string;
   /** A ConvNeXt V2 registry name (convnextv2_atto ...) or a custom V2 config. */
@@ -75,21 +77,10 @@ export interface PretrainOptions {
   repeats?: number;
   init?: FcmaeInit;
   seed?: number;
-  resume?: boolean;
   /** A reconstruction grid every this many epochs (0: never); default 1. */
   reconstructEvery?: number;
   /** Images in the grid (evenly spaced in file order, centre-cropped; default 4). */
   reconstructImages?: number;
-  /** Unused since the data-parallel engine (each replica decodes its next share ahead); kept for compatibility. */
-  prefetch?: number;
-  /**
-   * Data-parallel worker threads, each with a replica and its share of every batch (default 'auto':
-   * every core, at most one per pair of images; 1 with grnStats 'batch', whose statistics pool over
-   * the whole batch); 1 trains in this thread. Results do not depend on the count.
-   */
-  workers?: number | 'auto';
-  /** Stop after this many epochs in this call (the schedule still spans `epochs`). */
-  stopAfterEpochs?: number;
   onEvent?: (e: PretrainEvent) => void;
 }
 

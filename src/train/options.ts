@@ -44,6 +44,22 @@ export const TRAIN_DEFAULTS = Object.freeze({
   prefetch: 2,
 });
 
+/** How a training loop (train, and FCMAE's pretrain) runs and where it starts: options both share. */
+export interface RunOptions {
+  /** Continue from <out>/checkpoint.safetensors (exactly: the same data order, augmentations and masks). */
+  resume?: boolean;
+  /**
+   * Data-parallel worker threads, each with a replica and its share of every batch (default 'auto':
+   * every core, at most one per pair of images in a batch); 1 trains in this thread. Results do not
+   * depend on the count (src/train/data_parallel/task.ts).
+   */
+  workers?: number | 'auto';
+  /** Unused since the data-parallel engine (each replica decodes its next share ahead); accepted for compatibility. */
+  prefetch?: number;
+  /** Stop after this many epochs in this call (for tests of resume); the schedule still spans `epochs`. */
+  stopAfterEpochs?: number;
+}
+
 /** TrainOptions with every default filled in. */
 export type ResolvedTrainOptions = TrainOptions & {
   -readonly [K in keyof typeof TRAIN_DEFAULTS]: (typeof TRAIN_DEFAULTS)[K] extends boolean

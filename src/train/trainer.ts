@@ -38,10 +38,10 @@ import { evaluate } from './evaluate';
 import { Freeze, initialModel, trainableNames } from './init';
 import { paramGroups } from './layer_decay';
 import { EvalMetrics } from './metrics';
-import { ResolvedTrainOptions, validateTrainOptions, withTrainDefaults } from './options';
+import { ResolvedTrainOptions, RunOptions, validateTrainOptions, withTrainDefaults } from './options';
 import { cosineLr } from './schedule';
 
-export interface TrainOptions {
+export interface TrainOptions extends RunOptions {
   /** Train folder: one subfolder per class. */
   data: string;
   /** Validation folder (same class names), or use valSplit. */
@@ -58,8 +58,6 @@ export interface TrainOptions {
   /** Peak learning rate (after warmup). */
   lr: number;
   out: string;
-  /** Continue from <out>/checkpoint.safetensors. */
-  resume?: boolean;
   minLr?: number;
   warmupEpochs?: number;
   weightDecay?: number;
@@ -84,16 +82,6 @@ export interface TrainOptions {
   /** RandomResizedCrop aspect ratio range [min, max] (default [3/4, 4/3]). */
   ratio?: readonly [number, number];
   seed?: number;
-  /** Batches decoded ahead (default 2; unused since the data-parallel engine: each replica decodes its next share ahead). */
-  prefetch?: number;
-  /**
-   * Data-parallel worker threads, each with a model replica and its share of every batch (default
-   * 'auto': every core, at most one per pair of images in a batch); 1 trains in this thread.
-   * Results do not depend on the count (src/train/data_parallel/task.ts).
-   */
-  workers?: number | 'auto';
-  /** Stop after this many epochs in this call (for tests of resume); the schedule still spans `epochs`. */
-  stopAfterEpochs?: number;
   onEvent?: (e: TrainEvent) => void;
 }
 

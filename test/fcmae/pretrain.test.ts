@@ -4,7 +4,6 @@
  * the full model in FB2's checkpoint layout (read back by our reader; torch.load reads it too).
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
@@ -16,7 +15,7 @@ import { fcmaeFromRun, listImagesRecursive, pretrain, PretrainOptions } from '..
 import { loadModel } from '../../src/factory';
 import { readSafetensors } from '../../weights-converter/safetensors';
 import { encodePng } from '../../src/data/png';
-import { onBackend } from '../helpers';
+import { onBackend, useTmpDir } from '../helpers';
 
 const ARCH = {
   version: 2 as const,
@@ -45,14 +44,12 @@ function makeImages(dir: string, n: number): void {
 describe('FCMAE pretraining loop [wasm]', function () {
   this.timeout(300_000);
   onBackend('wasm', registerWasmTrainingKernels);
-  let root = '';
+  const tmp = useTmpDir('fcmae-pretrain-');
   let data = '';
   before(() => {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'fcmae-pretrain-'));
-    data = path.join(root, 'data');
+    data = tmp('data');
     makeImages(data, 6);
   });
-  after(() => fs.rmSync(root, { recursive: true, force: true }));
 
   const base = (out: string): PretrainOptions => ({
     data,
@@ -77,8 +74,8 @@ describe('FCMAE pretraining loop [wasm]', function () {
   });
 
   it('a resumed run equals an uninterrupted one bit for bit; writes log, pictures, encoder dir and the FB2 checkpoint', async () => {
-    const a = path.join(root, 'a');
-    const b = path.join(root, 'b');
+    const a = tmp('a');
+    const b = tmp('b');
     const events: string[] = [];
     const before = tf.memory().numTensors;
     const ra = await pretrain({ ...base(a), onEvent: (e) => events.push(e.type) });
@@ -153,15 +150,15 @@ describe('FCMAE pretraining loop [wasm]', function () {
   });
 
   it('rejects bad options with a message naming them', async () => {
-    await pretrain({ ...base(path.join(root, 'x')), imageSize: 48 }).then(
+    await pretrain({ ...base(tmp('x')), imageSize: 48 }).then(
       () => expect.fail('should throw'),
       (e: Error) => expect(e.message).to.match(/imageSize must be divisible by 32/),
     );
-    await pretrain({ ...base(path.join(root, 'x')), batchSize: 100 }).then(
+    await pretrain({ ...base(tmp('x')), batchSize: 100 }).then(
       () => expect.fail('should throw'),
       (e: Error) => expect(e.message).to.match(/exceeds the 12 images/),
     );
-    await pretrain({ ...base(path.join(root, 'y')), resume: true }).then(
+    await pretrain({ ...base(tmp('y')), resume: true }).then(
       () => expect.fail('should throw'),
       (e: Error) => expect(e.message).to.match(/no checkpoint.safetensors/),
     );

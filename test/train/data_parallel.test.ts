@@ -6,7 +6,6 @@
  * naming it and the last checkpoint resumes; the main thread's tensor count does not grow per step.
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
@@ -22,7 +21,7 @@ import { resolveTrainWorkers } from '../../src/train/data_parallel/engine';
 import { train, TrainOptions } from '../../src/train/trainer';
 import { runTrainBenchmark } from '../../src/perf/train_benchmark';
 import { readSafetensors } from '../../weights-converter/safetensors';
-import { onBackend } from '../helpers';
+import { onBackend, useTmpDir } from '../helpers';
 
 function writeImages(dir: string, perClass: number): void {
   const rng = seedrandom('dp-data');
@@ -104,17 +103,13 @@ describe('data-parallel helpers', () => {
 describe('data-parallel training [wasm]', function () {
   this.timeout(600_000);
   onBackend('wasm', registerWasmTrainingKernels);
-  let tmp = '';
+  const tmp = useTmpDir('convnext-dp-');
   let data = '';
   before(() => {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convnext-dp-'));
-    data = path.join(tmp, 'data');
+    data = tmp('data');
     writeImages(data, 8); // 24 images: 3 steps of 8
   });
-  after(() => {
-    delete process.env.CONVNEXT_TEST_WORKER_FAULT;
-    fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  after(() => delete process.env.CONVNEXT_TEST_WORKER_FAULT);
 
   const base = (out: string, workers: number): TrainOptions => ({
     data,
@@ -124,7 +119,7 @@ describe('data-parallel training [wasm]', function () {
     batchSize: 8,
     lr: 1e-3,
     seed: 7,
-    out: path.join(tmp, out),
+    out: tmp(out),
     workers,
   });
 
@@ -142,22 +137,31 @@ describe('data-parallel training [wasm]', function () {
     return { losses, tensors };
   }
 
+  /** Trains 3 steps with 1 and with 2 workers (out dirs <tag>1, <tag>2); asserts equal losses and final weights. */
+  async function expectSameRuns(
+    tag: string,
+    opts: Partial<TrainOptions>,
+  ): Promise<{ one: Awaited<ReturnType<typeof run>>; two: Awaited<ReturnType<typeof run>> }> {
+    const one = await run({ ...base(`${tag}1`, 1), ...opts });
+    const two = await run({ ...base(`${tag}2`, 2), ...opts });
+    expect(one.losses).to.have.length(3);
+    expectRel(two.losses, one.losses, 1e-5);
+    const w = maxAbsDiff(await modelWeights(tmp(`${tag}2`)), await modelWeights(tmp(`${tag}1`)));
+    expect(w.worst, w.name).to.be.at.most(1e-5);
+    return { one, two };
+  }
+
   it('1 vs 2 workers: the same losses and weights with drop path, mixup/cutmix, label smoothing and EMA', async () => {
     // lr 3e-4: the few weights whose first gradient is a near-cancelling sum (|g| ~ Adam's eps 1e-8)
     // move by lr x g / (|g| + eps), which turns float32 summation noise into ~2% of lr (measured:
     // one element of 3.7M off by 2.0e-5 at lr 1e-3, 1.0e-5 at 5e-4; the next worst 8e-7).
     const opts = { lr: 3e-4, dropPathRate: 0.3, mixup: 0.8, cutmix: 1, labelSmoothing: 0.1, emaDecay: 0.9 };
-    const one = await run({ ...base('w1', 1), ...opts });
-    const two = await run({ ...base('w2', 2), ...opts });
-    expect(one.losses).to.have.length(3);
-    expectRel(two.losses, one.losses, 1e-5);
-    const w = maxAbsDiff(await modelWeights(path.join(tmp, 'w2')), await modelWeights(path.join(tmp, 'w1')));
-    expect(w.worst, w.name).to.be.at.most(1e-5);
-    const e = maxAbsDiff(checkpointGroup(path.join(tmp, 'w2'), 'ema.'), checkpointGroup(path.join(tmp, 'w1'), 'ema.'));
+    const { one, two } = await expectSameRuns('w', opts);
+    const e = maxAbsDiff(checkpointGroup(tmp('w2'), 'ema.'), checkpointGroup(tmp('w1'), 'ema.'));
     expect(e.worst, e.name).to.be.at.most(1e-5);
     // Real training happened: the weights moved from the seeded init.
     const init = createModel('convnext_atto', { numClasses: 3, seed: 7 });
-    const moved = maxAbsDiff(await modelWeights(path.join(tmp, 'w1')), new Map([...init.getWeights()].map(([k, v]) => [k, v.dataSync() as Float32Array])));
+    const moved = maxAbsDiff(await modelWeights(tmp('w1')), new Map([...init.getWeights()].map(([k, v]) => [k, v.dataSync() as Float32Array])));
     init.dispose();
     expect(moved.worst).to.be.above(1e-4);
     // The main thread's tensors do not grow per step (in this thread or with workers).
@@ -167,12 +171,7 @@ describe('data-parallel training [wasm]', function () {
 
   it('1 vs 2 workers with gradient accumulation (2 micro-batches of 4 per step)', async () => {
     const opts = { batchSize: 4, accumSteps: 2, dropPathRate: 0.1 };
-    const one = await run({ ...base('a1', 1), ...opts });
-    const two = await run({ ...base('a2', 2), ...opts });
-    expect(one.losses).to.have.length(3);
-    expectRel(two.losses, one.losses, 1e-5);
-    const w = maxAbsDiff(await modelWeights(path.join(tmp, 'a2')), await modelWeights(path.join(tmp, 'a1')));
-    expect(w.worst, w.name).to.be.at.most(1e-5);
+    await expectSameRuns('a', opts);
   });
 
   it('a worker that dies is a TrainWorkerError naming it; the last checkpoint loads and resumes', async () => {
@@ -213,7 +212,7 @@ describe('data-parallel training [wasm]', function () {
     const p = (out: string, workers: number): PretrainOptions => ({
       data,
       arch: { version: 2, depths: [1, 1, 1, 1], dims: [8, 8, 16, 16], name: 'convnextv2_test' },
-      out: path.join(tmp, out),
+      out: tmp(out),
       epochs: 1,
       batchSize: 8,
       imageSize: 64,
@@ -233,7 +232,7 @@ describe('data-parallel training [wasm]', function () {
     const two = await losses(p('f2', 2));
     expect(one).to.have.length(3);
     expectRel(two, one, 1e-5);
-    const [a, b] = [fcmaeFromRun(path.join(tmp, 'f1')), fcmaeFromRun(path.join(tmp, 'f2'))];
+    const [a, b] = [fcmaeFromRun(tmp('f1')), fcmaeFromRun(tmp('f2'))];
     const arrays = (f: typeof a) => new Map([...f.parameters()].map(([k, v]) => [k, v.dataSync() as Float32Array]));
     const w = maxAbsDiff(arrays(b), arrays(a));
     a.dispose();
