@@ -11,6 +11,7 @@ import seedrandom from 'seedrandom';
 import { requestedWasmThreads, simdRequested } from '../src/backend';
 import { registerSimdKernels } from '../src/backend/wasm_simd';
 import { useThreadedWasm, wasmThreadsSupported } from '../src/backend/wasm_threads';
+import { encodePng } from '../src/data/png';
 
 tf.env().set('PROD', true);
 // Tests run the wasm backend as initBackend() sets it up for users: one thread (CONVNEXT_THREADS=2
@@ -149,4 +150,35 @@ export function expectUserError(r: { code: number | null; stderr: string }, patt
   expect(r.code, r.stderr).to.equal(1);
   expect(r.stderr).to.match(pattern);
   expect(r.stderr, 'no stack trace').to.not.match(/\n\s+at /);
+}
+
+/** Reddish, bluish, greenish: the classes of writeColourFolder. */
+const FOLDER_COLOURS: readonly (readonly [number, number, number])[] = [
+  [200, 60, 60],
+  [60, 60, 200],
+  [60, 200, 60],
+];
+
+/**
+ * A small seeded image-folder dataset: `<dir>/<prefix><k>/<i>.png`, one class per colour of
+ * FOLDER_COLOURS, every pixel the class colour plus uniform noise of width `noise` (per channel).
+ * Returns the class names.
+ */
+export function writeColourFolder(
+  dir: string,
+  o: { perClass: number; seed: string; noise: number; size?: (i: number) => [number, number]; prefix?: string },
+): string[] {
+  const rng = seedrandom(o.seed);
+  const size = o.size ?? (() => [40, 36]);
+  return FOLDER_COLOURS.map((c, k) => {
+    const name = `${o.prefix ?? 'class_'}${k}`;
+    fs.mkdirSync(path.join(dir, name), { recursive: true });
+    for (let i = 0; i < o.perClass; i++) {
+      const [w, h] = size(i);
+      const data = new Uint8Array(w * h * 3);
+      for (let p = 0; p < w * h; p++) for (let ch = 0; ch < 3; ch++) data[p * 3 + ch] = Math.max(0, Math.min(255, Math.round(c[ch] + o.noise * (rng() - 0.5))));
+      fs.writeFileSync(path.join(dir, name, `${i}.png`), encodePng({ width: w, height: h, data }));
+    }
+    return name;
+  });
 }

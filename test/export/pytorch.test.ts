@@ -23,9 +23,8 @@ import { train } from '../../src/train/trainer';
 import { convertCheckpoint, modelFromConverted } from '../../weights-converter/convert';
 import { EXPORT_EXTENSIONS, exportModel, timmUsesConvMlp } from '../../weights-converter/export';
 import { LAYOUTS, Layout } from '../../weights-converter/layouts';
-import { randn, useBackend } from '../helpers';
+import { randn, useBackend, writeColourFolder } from '../helpers';
 import { assignWeights, randomWeights } from '../random_weights';
-import { encodePng } from '../../src/data/png';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const PY = '/usr/bin/python3';
@@ -174,18 +173,7 @@ function layoutsFor(m: ConvNeXt): Layout[] {
 
     it('exports a 3-class model fine-tuned here, through the CLI from its training run directory', async () => {
       const data = path.join(tmp, 'data');
-      const colours: [number, number, number][] = [
-        [210, 50, 50],
-        [50, 50, 210],
-        [50, 210, 50],
-      ];
-      colours.forEach((c, k) => {
-        fs.mkdirSync(path.join(data, `colour_${k}`), { recursive: true });
-        for (let i = 0; i < 4; i++) {
-          const px = new Uint8Array(36 * 36 * 3).map((_, j) => Math.max(0, Math.min(255, c[j % 3] + ((j * 37 + i * 11) % 41) - 20)));
-          fs.writeFileSync(path.join(data, `colour_${k}`, `${i}.png`), encodePng({ width: 36, height: 36, data: px }));
-        }
-      });
+      writeColourFolder(data, { perClass: 4, seed: 'export', noise: 40, size: () => [36, 36], prefix: 'colour_' });
       const run = path.join(tmp, 'run');
       await train({ data, valSplit: 0.25, arch: 'convnext_atto', epochs: 1, imageSize: 32, batchSize: 6, lr: 2e-3, seed: 5, out: run });
       const { model, meta } = await loadConvertedModel(path.join(run, 'model'));

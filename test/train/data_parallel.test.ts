@@ -9,9 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
-import seedrandom from 'seedrandom';
 import { registerWasmTrainingKernels } from '../../src/backend/wasm_gradients';
-import { encodePng } from '../../src/data/png';
 import { TrainWorkerError } from '../../src/errors';
 import { createModel } from '../../src/factory';
 import { fcmaeFromRun, pretrain, PretrainOptions } from '../../src/fcmae/pretrain';
@@ -21,25 +19,11 @@ import { resolveTrainWorkers } from '../../src/train/data_parallel/engine';
 import { train, TrainOptions } from '../../src/train/trainer';
 import { runTrainBenchmark } from '../../src/perf/train_benchmark';
 import { readSafetensors } from '../../weights-converter/safetensors';
-import { onBackend, useTmpDir } from '../helpers';
+import { onBackend, useTmpDir, writeColourFolder } from '../helpers';
 
+/** 3 classes of noisy colours, sizes 40-47 x 36-40. */
 function writeImages(dir: string, perClass: number): void {
-  const rng = seedrandom('dp-data');
-  const colours = [
-    [200, 60, 60],
-    [60, 60, 200],
-    [60, 200, 60],
-  ];
-  colours.forEach((c, k) => {
-    fs.mkdirSync(path.join(dir, `class_${k}`), { recursive: true });
-    for (let i = 0; i < perClass; i++) {
-      const w = 40 + i;
-      const h = 36 + (i % 5);
-      const data = new Uint8Array(w * h * 3);
-      for (let p = 0; p < w * h; p++) for (let ch = 0; ch < 3; ch++) data[p * 3 + ch] = Math.max(0, Math.min(255, Math.round(c[ch] + 120 * (rng() - 0.5))));
-      fs.writeFileSync(path.join(dir, `class_${k}`, `${i}.png`), encodePng({ width: w, height: h, data }));
-    }
-  });
+  writeColourFolder(dir, { perClass, seed: 'dp-data', noise: 120, size: (i) => [40 + i, 36 + (i % 5)] });
 }
 
 function expectRel(a: number[], b: number[], rtol: number): void {

@@ -18,8 +18,7 @@ import { MetricsAccumulator } from '../../src/train/metrics';
 import { cosineLr } from '../../src/train/schedule';
 import { train } from '../../src/train/trainer';
 import { RgbImage } from '../../src/data/image';
-import { encodePng } from '../../src/data/png';
-import { expectClose, useBackend } from '../helpers';
+import { expectClose, useBackend, writeColourFolder } from '../helpers';
 
 describe('training building blocks', () => {
   before(() => useBackend('cpu'));
@@ -189,19 +188,7 @@ describe('training runs', function () {
     registerWasmTrainingKernels();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convnext-train-'));
     data = path.join(tmp, 'data');
-    const rng = seedrandom('data');
-    const colours: [number, number, number][] = [
-      [200, 60, 60],
-      [60, 60, 200],
-      [60, 200, 60],
-    ];
-    colours.forEach((c, k) => {
-      fs.mkdirSync(path.join(data, `class_${k}`), { recursive: true });
-      for (let i = 0; i < 10; i++) {
-        const im = solid(40, 36, () => c.map((v) => Math.max(0, Math.min(255, Math.round(v + 80 * (rng() - 0.5))))) as [number, number, number]);
-        fs.writeFileSync(path.join(data, `class_${k}`, `${i}.png`), encodePng(im));
-      }
-    });
+    writeColourFolder(data, { perClass: 10, seed: 'data', noise: 80 });
     fs.writeFileSync(path.join(data, 'class_1', 'broken.png'), 'not a png');
   });
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
