@@ -20,6 +20,7 @@ import * as os from 'os';
 import { BackendError } from '../errors';
 import { settings } from '../env';
 import { registerSimdKernels, unregisterSimdKernels } from './wasm_simd';
+import { startKernelThreads } from './wasm_simd/pool';
 import { registerWasmTrainingKernels } from './wasm_gradients';
 import { AdapterReport, DAWN_PACKAGE, dawnOptions, gpuDeviceNodes, importEsm, installWebGpu, webGpuAdapter } from './webgpu';
 import { MAX_WASM_THREADS, useThreadedWasm, wasmThreads, wasmThreadsSupported } from './wasm_threads';
@@ -155,6 +156,8 @@ async function tryCandidate(
     registerWasmTrainingKernels();
     if (simd) registerSimdKernels();
     else unregisterSimdKernels();
+    // Our kernels on every thread XNNPACK has (a pool that cannot start leaves them on this one).
+    if (simd && wasmThreads() > 1) await startKernelThreads(tf.backend(), wasmThreads());
   }
 }
 

@@ -27,10 +27,15 @@ export const MC = 64;
 
 const scratch = new WeakMap<object, { panel: number; packedA: number }>();
 
+/** One thread's gemm.wat scratch on the heap: the B panel (32 * KC bytes) and packed A (4 * MC * KC bytes); never freed. */
+export function allocGemmScratch(backend: HeapBackend): { panel: number; packedA: number } {
+  return { panel: backend.wasm._malloc(32 * KC), packedA: backend.wasm._malloc(4 * MC * KC) };
+}
+
 function scratchesFor(backend: HeapBackend): { panel: number; packedA: number } {
   let s = scratch.get(backend);
   if (s === undefined) {
-    s = { panel: backend.wasm._malloc(32 * KC), packedA: backend.wasm._malloc(4 * MC * KC) };
+    s = allocGemmScratch(backend);
     scratch.set(backend, s);
   }
   return s;

@@ -1,0 +1,102 @@
+/**
+ * Where an inference forward's time goes, per kernel, on the wasm backend at a given thread count
+ * (issue 11, "inference latency on every core"): every kernel registered for the backend is wrapped
+ * with a timer (wasm kernels are synchronous, so a call's cost is the time around it). Wall time,
+ * since latency is what threads buy; the process's CPU time beside it (all threads) says how much
+ * of that wall time the threads were busy. Eval-mode forward of random weights on a random input.
+ *
+ *   node dist/bench/infer_profile.js [--arch convnext_tiny] [--size 224] [--batch 1] [--threads 1|2|auto] [--passes 5] [--md out.md]
+ *
+ * Prints a markdown table (and writes it with --md): best-of passes for the whole forward, and per
+ * kernel the median over passes of its per-pass sum.
+ */
+import * as fs from 'fs';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../src/backend';
+import { createModel } from '../src/factory';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+async function main(): Promise<void> {
+  const arch = arg('arch', 'convnext_tiny');
+  const size = Number(arg('size', '224'));
+  const batch = Number(arg('batch', '1'));
+  const passes = Number(arg('passes', '5'));
+  const threadsArg = arg('threads', '1');
+  const md = arg('md', '');
+  const info = await initBackend({ backend: 'wasm', threads: threadsArg === 'auto' ? 'auto' : Number(threadsArg) });
+  let pass: Map<string, { wall: number; cpu: number; calls: number }> | null = null;
+  for (const config of tf.getKernelsForBackend('wasm')) {
+    const inner = config.kernelFunc;
+    const kernelFunc = ((args: Parameters<tf.KernelFunc>[0]) => {
+      if (!pass) return inner(args);
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      const out = inner(args);
+      const wall = performance.now() - t0;
+      const c = process.cpuUsage(c0);
+      const shape = config.kernelName.includes('MatMul') ? ` [${args.inputs.a?.shape}]x[${args.inputs.b?.shape}]` : '';
+      const key = `${config.kernelName}${shape}`;
+      const s = pass.get(key) ?? { wall: 0, cpu: 0, calls: 0 };
+      s.wall += wall;
+      s.cpu += (c.user + c.system) / 1000;
+      s.calls++;
+      pass.set(key, s);
+      return out;
+    }) as tf.KernelFunc;
+    tf.unregisterKernel(config.kernelName, 'wasm');
+    tf.registerKernel({ ...config, kernelFunc });
+  }
+  const model = createModel(arch, { init: 'random' });
+  const x = tf.randomUniform([batch, size, size, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
+  const forward = (): void => tf.tidy(() => void model.forward(x).dataSync());
+  forward();
+  forward();
+  const perPass: Map<string, { wall: number; cpu: number; calls: number }>[] = [];
+  const totals: number[] = [];
+  for (let i = 0; i < passes; i++) {
+    pass = new Map();
+    const t0 = performance.now();
+    forward();
+    totals.push(performance.now() - t0);
+    perPass.push(pass);
+    pass = null;
+  }
+  x.dispose();
+  model.dispose();
+  const keys = [...new Set(perPass.flatMap((p) => [...p.keys()]))];
+  const rows = keys.map((k) => {
+    const get = (f: 'wall' | 'cpu') => median(perPass.map((p) => p.get(k)?.[f] ?? 0));
+    return { k, wall: get('wall'), cpu: get('cpu'), calls: perPass[0].get(k)?.calls ?? 0 };
+  });
+  rows.sort((a, b) => b.wall - a.wall);
+  const best = Math.min(...totals);
+  const med = median(totals);
+  const lines = [
+    `# Inference profile: ${arch}, ${size} px, batch ${batch}, wasm, ${info.threads ?? 1} thread(s), SIMD ${info.simd ? 'on' : 'off'}`,
+    '',
+    `${new Date().toISOString()}; ${passes} passes after 2 warm-up; forward best ${best.toFixed(1)} ms, median ${med.toFixed(1)} ms; ` +
+      `in kernels (median per pass) ${rows.reduce((a, r) => a + r.wall, 0).toFixed(1)} ms`,
+    '',
+    '| kernel | wall ms / pass | % of median pass | CPU ms / pass (all threads) | calls |',
+    '|---|---|---|---|---|',
+    ...rows.filter((r) => r.wall >= 0.05).map((r) => `| ${r.k} | ${r.wall.toFixed(2)} | ${((100 * r.wall) / med).toFixed(1)} | ${r.cpu.toFixed(1)} | ${r.calls} |`),
+  ];
+  const text = lines.join('\n') + '\n';
+  process.stdout.write(text);
+  if (md) {
+    const tmp = `${md}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, md);
+  }
+}
+
+main().catch((e) => {
+  process.stderr.write(`infer_profile: ${e instanceof Error ? e.stack : e}\n`);
+  process.exit(1);
+});
