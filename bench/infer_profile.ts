@@ -85,7 +85,9 @@ async function main(): Promise<void> {
     '',
     '| kernel | wall ms / pass | % of median pass | CPU ms / pass (all threads) | calls |',
     '|---|---|---|---|---|',
-    ...rows.filter((r) => r.wall >= 0.05).map((r) => `| ${r.k} | ${r.wall.toFixed(2)} | ${((100 * r.wall) / med).toFixed(1)} | ${r.cpu.toFixed(1)} | ${r.calls} |`),
+    ...rows
+      .filter((r) => r.wall >= 0.05)
+      .map((r) => `| ${r.k} | ${r.wall.toFixed(2)} | ${((100 * r.wall) / med).toFixed(1)} | ${r.cpu.toFixed(1)} | ${r.calls} |`),
   ];
   const text = lines.join('\n') + '\n';
   process.stdout.write(text);

@@ -17,7 +17,14 @@ export interface KernelCase {
 }
 
 /** Runs `call` with the heap offsets of `inputs` and of an output of `outShape` (starting from `init`), returns the output. */
-function onHeap(backend: HeapBackend, inputs: Float32Array[], shapes: number[][], outShape: number[], init: Float32Array | null, call: (ptrs: number[]) => void) {
+function onHeap(
+  backend: HeapBackend,
+  inputs: Float32Array[],
+  shapes: number[][],
+  outShape: number[],
+  init: Float32Array | null,
+  call: (ptrs: number[]) => void,
+) {
   return tf.tidy(() => {
     const ts = inputs.map((d, i) => tf.tensor(d, shapes[i]));
     const out = init ? tf.tensor(init, outShape) : tf.zeros(outShape);

@@ -24,6 +24,8 @@ const START_TIMEOUT_MS = 20_000;
 
 class KernelPool implements KernelThreads {
   live = true;
+  /** Calls handed to the workers so far (for tests and benchmarks). */
+  calls = 0;
   private readonly ctrl: Int32Array;
   private readonly args: Float64Array;
 
@@ -40,6 +42,7 @@ class KernelPool implements KernelThreads {
 
   post(op: number, parts: readonly (readonly number[])[]): void {
     const { ctrl, args } = this;
+    this.calls++;
     Atomics.store(ctrl, CTRL.pending, parts.length);
     for (let i = 1; i <= parts.length; i++) {
       const p = parts[i - 1];
@@ -65,15 +68,20 @@ class KernelPool implements KernelThreads {
       Atomics.add(this.ctrl, CTRL.seq(i), 1);
       Atomics.notify(this.ctrl, CTRL.seq(i), 1);
     }
-    return Promise.all(this.workers.map((w) => new Promise<void>((resolve) => (w.threadId < 0 ? resolve() : w.once('exit', () => resolve()))))).then(() => {});
+    // Referenced again while they wind down: an unref'd worker's exit would not hold the event loop.
+    const exits = this.workers.map((w) => new Promise<void>((resolve) => (w.threadId < 0 ? resolve() : (w.ref(), w.once('exit', () => resolve())))));
+    return Promise.all(exits).then(() => {});
   }
 }
 
 const starting = new WeakMap<object, Promise<boolean>>();
 
-function startWorker(data: PoolWorkerData): Promise<Worker> {
+/** The workers' entry file. */
+const WORKER_ENTRY = path.join(__dirname, 'pool_worker.js');
+
+function startWorker(entry: string, data: PoolWorkerData): Promise<Worker> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(path.join(__dirname, 'pool_worker.js'), { workerData: data });
+    const worker = new Worker(entry, { workerData: data });
     const timer = setTimeout(() => fail(new Error('no answer')), START_TIMEOUT_MS);
     const fail = (e: unknown): void => {
       clearTimeout(timer);
@@ -96,23 +104,26 @@ function startWorker(data: PoolWorkerData): Promise<Worker> {
  * shared memory) and attaches them to its SIMD kernels. Resolves true once they serve; false when
  * there is nothing to do (one thread, an unshared heap) or the pool could not start, in which case
  * the kernels run on the calling thread, as before. Idempotent per backend; never rejects.
+ * `entry`: the workers' entry file (tests give a broken one).
  */
-export function startKernelThreads(backend: unknown, threads: number): Promise<boolean> {
+export function startKernelThreads(backend: unknown, threads: number, entry = WORKER_ENTRY): Promise<boolean> {
   if (!isHeapBackend(backend) || threads < 2 || !sharedHeapOf(backend)) return Promise.resolve(false);
   if (kernelThreadsOf(backend)) return Promise.resolve(true);
   let started = starting.get(backend);
   if (!started) {
-    started = start(backend, threads).catch(() => false);
+    started = start(backend, threads, entry).catch(() => false);
     starting.set(backend, started);
+    // A start that failed may be tried again (another entry, or after stopKernelThreads).
+    void started.then((ok) => ok || starting.delete(backend));
   }
   return started;
 }
 
-async function start(backend: HeapBackend, threads: number): Promise<boolean> {
+async function start(backend: HeapBackend, threads: number, entry: string): Promise<boolean> {
   const memory = sharedHeapOf(backend)!;
   const ctrl = new SharedArrayBuffer(4 * CTRL.seq(threads));
   const args = new SharedArrayBuffer(8 * ARGS_PER_PART * threads);
-  const settled = await Promise.allSettled(Array.from({ length: threads - 1 }, (_, i) => startWorker({ memory, ctrl, args, index: i + 1 })));
+  const settled = await Promise.allSettled(Array.from({ length: threads - 1 }, (_, i) => startWorker(entry, { memory, ctrl, args, index: i + 1 })));
   const workers = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   if (workers.length !== threads - 1) {
     await Promise.all(workers.map((w) => w.terminate()));
