@@ -149,6 +149,20 @@ export function kernelThreadsOf(backend: unknown): KernelThreads | null {
   return (isHeapBackend(backend) && threaded.get(backend)?.pool) || null;
 }
 
+/** The arguments of a kernel function, as our fast paths take them. */
+export type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
+
+/** The call's inputs `names` if every one is present and float32, else null (the call is not ours). */
+export function float32Inputs<K extends string>(args: KernelArgs, names: readonly K[]): Record<K, tf.TensorInfo> | null {
+  const found = {} as Record<K, tf.TensorInfo>;
+  for (const name of names) {
+    const t = args.inputs[name];
+    if (!t || t.dtype !== 'float32') return null;
+    found[name] = t;
+  }
+  return found;
+}
+
 /** Byte offset of a tensor's data on the heap. */
 export function heapOffset(backend: HeapBackend, t: tf.TensorInfo): number {
   const entry = backend.dataIdMap.get(t.dataId);

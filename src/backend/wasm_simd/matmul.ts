@@ -17,7 +17,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { HeapBackend, heapOffset, simdKernelsFor } from './kernels';
+import { HeapBackend, heapOffset, kernelThreadsOf, simdKernelsFor } from './kernels';
 
 /** Rows of B per copied panel: 512 x 8 floats = 16 KB, an L1-sized scratch. */
 export const KC = 512;
@@ -51,6 +51,9 @@ export function packedAFor(backend: HeapBackend): number {
   return scratchesFor(backend).packedA;
 }
 
+/** EXPERIMENT: plain products on gemm.wat over the kernel threads instead of XNNPACK's. */
+export const plainProductsOnKernelThreads = { on: false };
+
 interface MatMulAttrs {
   transposeA?: boolean;
   transposeB?: boolean;
@@ -78,7 +81,7 @@ export function simdMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unkno
   if (ak !== k || n % 8 !== 0 || m === 0 || k === 0) return null;
   if (bias && tf.util.sizeFromShape(bias.shape) !== n) return null;
   // Threaded build: XNNPACK splits plain products across threads, except where it gets it wrong.
-  if (getThreadsCount() > 1 && !ta && !tb && !(bias && batchedA)) return null;
+  if (getThreadsCount() > 1 && !ta && !tb && !(bias && batchedA) && !(plainProductsOnKernelThreads.on && kernelThreadsOf(args.backend))) return null;
   const kernels = simdKernelsFor(args.backend);
   if (!kernels) return null;
   const backend = args.backend as HeapBackend;

@@ -27,8 +27,9 @@ function main(): void {
   const ctrl = new Int32Array(ctrlBuffer);
   const a = new Float64Array(argsBuffer, 8 * ARGS_PER_PART * index, ARGS_PER_PART);
   const seqAt = CTRL.seq(index);
+  // From 0, not from the word's value now: the caller may bump it as soon as 'ready' is out.
+  let seq = 0;
   parentPort!.postMessage('ready');
-  let seq = Atomics.load(ctrl, seqAt);
   for (;;) {
     Atomics.wait(ctrl, seqAt, seq);
     const now = Atomics.load(ctrl, seqAt);
