@@ -96,7 +96,9 @@ async function main(): Promise<void> {
       }) + '\n',
     ),
   );
-  process.stdout.write(`${setups.map((s, i) => `${s}: best ${best[i].toFixed(1)} ms (x${(best[i] / best[0]).toFixed(3)}), median ${med[i].toFixed(1)} ms (x${(med[i] / med[0]).toFixed(3)})`).join('; ')}\n`);
+  process.stdout.write(
+    `${setups.map((s, i) => `${s}: best ${best[i].toFixed(1)} ms (x${(best[i] / best[0]).toFixed(3)}), median ${med[i].toFixed(1)} ms (x${(med[i] / med[0]).toFixed(3)})`).join('; ')}\n`,
+  );
 }
 
 main().catch((e) => {

@@ -10,15 +10,30 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { HeapBackend, KernelArgs, float32Inputs, heapOffset, simdKernelsFor } from './kernels';
 
-/** Geometry attributes of the depthwise convolution and of its gradients. */
-export interface DepthwiseGeometry {
+/** Geometry attributes of the convolutions (depthwise and patchify) and of their gradients. */
+export interface ConvGeometry {
   strides: number | [number, number];
   pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
   dilations?: number | [number, number];
   dimRoundingMode?: 'floor' | 'round' | 'ceil';
 }
 
-interface DepthwiseAttrs extends DepthwiseGeometry {
+/** tfjs's conv geometry (output size, padding, strides) of an NHWC conv of `xShape` with filter `filterShape`. */
+export function convInfo(xShape: number[], filterShape: number[], attrs: ConvGeometry, depthwise: boolean): tf.backend_util.Conv2DInfo {
+  type Shape4 = [number, number, number, number];
+  return tf.backend_util.computeConv2DInfo(
+    xShape as Shape4,
+    filterShape as Shape4,
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    depthwise,
+    'channelsLast',
+  );
+}
+
+interface DepthwiseAttrs extends ConvGeometry {
   dataFormat?: 'NHWC' | 'NCHW';
   activation?: string;
 }
@@ -27,20 +42,12 @@ interface DepthwiseAttrs extends DepthwiseGeometry {
  * Whether a depthwise conv of `xShape` (NHWC) with a k x k x C x 1 filter is one the kernels take:
  * k odd, stride 1, dilation 1, 'same' padding, C % 4 == 0, not empty.
  */
-export function sameStride1(xShape: number[], filterShape: number[], attrs: DepthwiseGeometry): boolean {
+export function sameStride1(xShape: number[], filterShape: number[], attrs: ConvGeometry): boolean {
   if (xShape.length !== 4 || filterShape.length !== 4) return false;
   const [k, kw, fc, mult] = filterShape;
   const c = xShape[3];
   if (k !== kw || k % 2 !== 1 || fc !== c || mult !== 1 || c % 4 !== 0 || xShape[0] * xShape[1] * xShape[2] === 0) return false;
-  const info = tf.backend_util.computeConv2DInfo(
-    xShape as [number, number, number, number],
-    filterShape as [number, number, number, number],
-    attrs.strides,
-    attrs.dilations ?? 1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    true,
-  );
+  const info = convInfo(xShape, filterShape, attrs, true);
   const p = (k - 1) / 2;
   const { top, left, bottom, right } = info.padInfo;
   const unit = info.strideHeight === 1 && info.strideWidth === 1 && info.dilationHeight === 1 && info.dilationWidth === 1;
@@ -62,6 +69,16 @@ export function simdDepthwise(args: KernelArgs): tf.TensorInfo | null {
   const backend = args.backend as HeapBackend;
   const out = backend.makeOutput(t.x.shape, 'float32');
   const k = t.filter.shape[0];
-  kernels.depthwise_nhwc(heapOffset(backend, t.x), heapOffset(backend, t.filter), bias ? heapOffset(backend, bias) : 0, heapOffset(backend, out), n, h, w, c, k);
+  kernels.depthwise_nhwc(
+    heapOffset(backend, t.x),
+    heapOffset(backend, t.filter),
+    bias ? heapOffset(backend, bias) : 0,
+    heapOffset(backend, out),
+    n,
+    h,
+    w,
+    c,
+    k,
+  );
   return out;
 }

@@ -17,7 +17,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { HeapBackend, heapOffset, kernelThreadsOf, simdKernelsFor } from './kernels';
+import { HeapBackend, SimdExports, heapOffset, kernelThreadsOf, simdKernelsFor } from './kernels';
 
 /** Rows of B per copied panel: 512 x 8 floats = 16 KB, an L1-sized scratch. */
 export const KC = 512;
@@ -54,6 +54,23 @@ export function packedAFor(backend: HeapBackend): number {
 /** EXPERIMENT: plain products on gemm.wat over the kernel threads instead of XNNPACK's. */
 export const plainProductsOnKernelThreads = { on: false };
 
+/**
+ * Runs one of gemm.wat's products with the backend's scratch: C [m, n] = op(A) op(B) (+ bias; bias 0:
+ * none, -1: C +=); `ptrs` are the heap offsets of A, B, the bias and C.
+ */
+export function gemmOn(
+  backend: HeapBackend,
+  kernels: SimdExports,
+  product: 'gemm_f32' | 'gemm_tn_f32' | 'gemm_nt_f32',
+  ptrs: number[],
+  m: number,
+  k: number,
+  n: number,
+): void {
+  const [a, b, bias, c] = ptrs;
+  kernels[product](a, b, bias, c, m, k, n, scratchFor(backend), KC, packedAFor(backend), MC);
+}
+
 interface MatMulAttrs {
   transposeA?: boolean;
   transposeB?: boolean;
@@ -88,7 +105,6 @@ export function simdMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unkno
   const outShape = ta ? [...a.shape.slice(0, -2), m, n] : [...a.shape.slice(0, -1), n];
   const out = backend.makeOutput(outShape, 'float32');
   const [pa, pb, pbias, pc] = [heapOffset(backend, a), heapOffset(backend, b), bias ? heapOffset(backend, bias) : 0, heapOffset(backend, out)];
-  const gemm = ta ? kernels.gemm_tn_f32 : tb ? kernels.gemm_nt_f32 : kernels.gemm_f32;
-  gemm(pa, pb, pbias, pc, m, k, n, scratchFor(backend), KC, packedAFor(backend), MC);
+  gemmOn(backend, kernels, ta ? 'gemm_tn_f32' : tb ? 'gemm_nt_f32' : 'gemm_f32', [pa, pb, pbias, pc], m, k, n);
   return out;
 }
