@@ -10,17 +10,10 @@
  * Prints a markdown table (and writes it with --md): best-of passes for the whole forward, and per
  * kernel the median over passes of its per-pass sum.
  */
-import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend';
 import { createModel } from '../src/factory';
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+import { arg, median, report } from './script';
 
 async function main(): Promise<void> {
   const arch = arg('arch', 'convnext_tiny');
@@ -90,12 +83,7 @@ async function main(): Promise<void> {
       .map((r) => `| ${r.k} | ${r.wall.toFixed(2)} | ${((100 * r.wall) / med).toFixed(1)} | ${r.cpu.toFixed(1)} | ${r.calls} |`),
   ];
   const text = lines.join('\n') + '\n';
-  process.stdout.write(text);
-  if (md) {
-    const tmp = `${md}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, md);
-  }
+  report(text, md);
 }
 
 main().catch((e) => {

@@ -19,13 +19,7 @@ import { kernelThreadsOf } from '../src/backend/wasm_simd/kernels';
 import { stopKernelThreads } from '../src/backend/wasm_simd/pool';
 import { plainProductsOnKernelThreads } from '../src/backend/wasm_simd/matmul';
 import { createModel } from '../src/factory';
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+import { arg, median } from './script';
 
 /** Child: set up, then answer each 'pass' line on stdin with one forward's wall ms on stdout. */
 async function child(setup: string, arch: string, size: number, batch: number): Promise<void> {

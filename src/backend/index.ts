@@ -73,7 +73,8 @@ export interface InitBackendOptions {
    * (os.availableParallelism(), at most 8). 1 runs the package's single-threaded build with our SIMD
    * kernels for everything (matrix products included: no packed weight copies, the leanest
    * memory); more runs its threaded build, whose XNNPACK splits matrix products and convolutions
-   * across threads (ConvNeXt-T batch 1: ~0.6x the latency, ~+150 MB: XNNPACK keeps a packed copy of
+   * across threads, and our SIMD kernels (depthwise, GELU, LayerNorm, GEMM) split theirs over as
+   * many kernel threads (src/backend/wasm_simd/pool.ts) (~+150 MB: XNNPACK keeps a packed copy of
    * every weight matrix, and each thread is a V8 isolate). For many images an InferencePool of
    * single-threaded replicas is the faster use of the cores. Fixed when the wasm backend first
    * initialises in a process (its heap holds the tensors).
