@@ -1,6 +1,6 @@
 /**
- * split.ts's cuts of each kernel call, in this thread: a stand-in pool runs the parts it is handed
- * here, on the single-threaded backend's kernels, so every case of kernel_cases.ts must give the
+ * split.ts's cuts of each kernel call, in this thread: a stand-in pool runs the chunks it is handed
+ * here, on the single-threaded backend's kernels (every other one as a worker would, with other GEMM scratch), so every case of kernel_cases.ts must give the
  * unsplit call's bits; which calls are cut (thresholds) and how (splitRange) are checked too. The
  * real kernel threads: kernel_threads.test.ts.
  */
@@ -8,27 +8,29 @@ import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
 import { HeapBackend, SimdExports, simdKernelsFor } from '../../src/backend/wasm_simd/kernels';
 import { allocGemmScratch } from '../../src/backend/wasm_simd/matmul';
-import { KernelThreads, POOLED_EXPORTS, splitRange, threadedKernels } from '../../src/backend/wasm_simd/split';
+import { CHUNKS_PER_THREAD, GEMM_SCRATCH_ARGS, KernelThreads, POOLED_EXPORTS, splitRange, threadedKernels } from '../../src/backend/wasm_simd/split';
 import { onBackend } from '../helpers';
 import { KERNEL_CASES, sameBits } from './kernel_cases';
 
-/** A pool of `size` threads whose workers' parts run in join(), after the caller's, on `raw`. */
-function inlinePool(raw: SimdExports, backend: HeapBackend, size: number): KernelThreads & { calls: number; parts: number } {
-  const queued: { op: number; args: readonly number[] }[] = [];
+/** A pool of `size` threads that runs every chunk here, the workers' ones on `raw` with their own GEMM scratch. */
+function inlinePool(raw: SimdExports, backend: HeapBackend, size: number): KernelThreads & { calls: number; chunks: number } {
+  const scratch = allocGemmScratch(backend);
   return {
     size,
     live: true,
-    scratch: Array.from({ length: size }, (_, i) => (i === 0 ? { panel: 0, packedA: 0 } : allocGemmScratch(backend))),
     calls: 0,
-    parts: 0,
-    post(op, parts) {
+    chunks: 0,
+    run(op, chunks, own) {
       this.calls++;
-      this.parts += parts.length;
-      expect(parts.length).to.be.within(1, size - 1);
-      for (const args of parts) queued.push({ op, args });
-    },
-    join() {
-      for (const { op, args } of queued.splice(0)) (raw[POOLED_EXPORTS[op]] as (...a: number[]) => void)(...args);
+      this.chunks += chunks.length;
+      expect(chunks.length).to.be.within(2, size * CHUNKS_PER_THREAD);
+      // odd chunks as a worker would run them: its own scratch in place of the caller's
+      chunks.forEach((args, i) => {
+        if (i % 2 === 0) return own(args);
+        const a = [...args];
+        if (POOLED_EXPORTS[op] === 'gemm_part_f32') [a[GEMM_SCRATCH_ARGS[0]], a[GEMM_SCRATCH_ARGS[1]]] = [scratch.panel, scratch.packedA];
+        (raw[POOLED_EXPORTS[op]] as (...a: number[]) => void)(...a);
+      });
     },
   };
 }

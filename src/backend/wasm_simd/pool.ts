@@ -1,37 +1,37 @@
 /**
  * The kernel thread pool of our SIMD kernels on the threaded wasm backend (Node): threads - 1
  * worker_threads (pool_worker.ts), each instantiating the same .shared.wasm kernel modules against
- * the backend's shared WebAssembly.Memory, so a kernel call's parts (split.ts) run on every thread
+ * the backend's shared WebAssembly.Memory, so a kernel call's chunks (split.ts) run on every thread
  * over the one heap. XNNPACK's own pthreadpool threads only the package's kernels (matMul, conv);
  * without this our depthwise, GELU, LayerNorm and GEMM ran on the calling thread alone.
  *
- * Dispatch is by shared memory alone, no postMessage per call: worker i waits (Atomics.wait) on its
- * sequence word; the caller writes the part's arguments (float64: exact for pointers, sizes and the
- * float32 eps), sets the pending count, bumps and notifies each worker's word, runs its own part,
- * then Atomics.waits on the pending count (allowed on Node's main thread) until the last worker
- * notifies it. Workers are unref'd (blocked in Atomics.wait, they never keep the process alive).
+ * Dispatch is by shared memory alone, no postMessage per call (pool_protocol.ts): the caller writes
+ * the chunks' arguments, wakes the workers (Atomics.notify), claims chunks itself like any of them,
+ * then Atomics.waits (allowed on Node's main thread) until the last chunk is done. Chunks are
+ * claimed, not assigned: a worker that is late to its core leaves its share to the others. Workers
+ * are unref'd (blocked in Atomics.wait, they never keep the process alive).
  * A pool that fails to start is no error: the kernels stay on the calling thread.
  */
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { HeapBackend, attachKernelThreads, isHeapBackend, kernelThreadsOf, sharedHeapOf } from './kernels';
 import { allocGemmScratch } from './matmul';
-import { ARGS_PER_PART, CTRL, PoolWorkerData } from './pool_protocol';
-import { KernelThreads } from './split';
+import { ARGS_PER_CHUNK, CTRL, PoolWorkerData, decodeNext } from './pool_protocol';
+import { KernelThreads, MAX_CHUNKS } from './split';
 
 /** Start-up may not take longer than this (a worker boots and compiles five ~3 KB modules in ~50 ms). */
 const START_TIMEOUT_MS = 20_000;
 
 class KernelPool implements KernelThreads {
   live = true;
-  /** Calls handed to the workers so far (for tests and benchmarks). */
+  /** Calls run on the threads so far (for tests and benchmarks). */
   calls = 0;
   private readonly ctrl: Int32Array;
   private readonly args: Float64Array;
+  private tag = 0;
 
   constructor(
     readonly size: number,
-    readonly scratch: readonly { panel: number; packedA: number }[],
     ctrl: SharedArrayBuffer,
     args: SharedArrayBuffer,
     private readonly workers: Worker[],
@@ -40,34 +40,41 @@ class KernelPool implements KernelThreads {
     this.args = new Float64Array(args);
   }
 
-  post(op: number, parts: readonly (readonly number[])[]): void {
+  run(op: number, chunks: readonly (readonly number[])[], own: (args: readonly number[]) => void): void {
     const { ctrl, args } = this;
+    const n = chunks.length;
+    if (n > MAX_CHUNKS) throw new Error(`kernel call of ${n} chunks: at most ${MAX_CHUNKS}`);
     this.calls++;
-    Atomics.store(ctrl, CTRL.pending, parts.length);
-    for (let i = 1; i <= parts.length; i++) {
-      const p = parts[i - 1];
-      const base = i * ARGS_PER_PART;
-      for (let j = 0; j < p.length; j++) args[base + j] = p[j];
-      ctrl[CTRL.seq(i) + 1] = op;
-      Atomics.add(ctrl, CTRL.seq(i), 1);
-      Atomics.notify(ctrl, CTRL.seq(i), 1);
+    for (let i = 0; i < n; i++) args.set(chunks[i], i * ARGS_PER_CHUNK);
+    Atomics.store(ctrl, CTRL.op, op);
+    Atomics.store(ctrl, CTRL.done, 0);
+    this.tag = (this.tag + 1) & 0x7f;
+    Atomics.store(ctrl, CTRL.next, (this.tag << 24) | (n << 16));
+    Atomics.add(ctrl, CTRL.seq, 1);
+    Atomics.notify(ctrl, CTRL.seq, this.size - 1);
+    let error: unknown = null;
+    for (;;) {
+      const [, , i] = decodeNext(Atomics.add(ctrl, CTRL.next, 1));
+      if (i >= n) break;
+      try {
+        own(chunks[i]);
+      } catch (e) {
+        error ??= e;
+      }
+      Atomics.add(ctrl, CTRL.done, 1);
     }
-  }
-
-  join(): void {
-    const { ctrl } = this;
-    for (let left = Atomics.load(ctrl, CTRL.pending); left !== 0; left = Atomics.load(ctrl, CTRL.pending)) Atomics.wait(ctrl, CTRL.pending, left);
-    if (Atomics.exchange(ctrl, CTRL.failed, 0) !== 0) throw new Error('a SIMD kernel thread failed on its part of the call (see pool_worker.ts)');
+    // The workers write the heap: never return (or throw) before their chunks are done.
+    for (let done = Atomics.load(ctrl, CTRL.done); done < n; done = Atomics.load(ctrl, CTRL.done)) Atomics.wait(ctrl, CTRL.done, done);
+    if (error) throw error;
+    if (Atomics.exchange(ctrl, CTRL.failed, 0) !== 0) throw new Error('a SIMD kernel thread failed on its chunk of the call (see pool_worker.ts)');
   }
 
   /** Ends the workers (after the call in flight, if any). */
   stop(): Promise<void> {
     this.live = false;
-    for (let i = 1; i < this.size; i++) {
-      this.ctrl[CTRL.seq(i) + 1] = -1;
-      Atomics.add(this.ctrl, CTRL.seq(i), 1);
-      Atomics.notify(this.ctrl, CTRL.seq(i), 1);
-    }
+    Atomics.store(this.ctrl, CTRL.stop, 1);
+    Atomics.add(this.ctrl, CTRL.seq, 1);
+    Atomics.notify(this.ctrl, CTRL.seq);
     // Referenced again while they wind down: an unref'd worker's exit would not hold the event loop.
     const exits = this.workers.map((w) => new Promise<void>((resolve) => (w.threadId < 0 ? resolve() : (w.ref(), w.once('exit', () => resolve())))));
     return Promise.all(exits).then(() => {});
@@ -121,16 +128,16 @@ export function startKernelThreads(backend: unknown, threads: number, entry = WO
 
 async function start(backend: HeapBackend, threads: number, entry: string): Promise<boolean> {
   const memory = sharedHeapOf(backend)!;
-  const ctrl = new SharedArrayBuffer(4 * CTRL.seq(threads));
-  const args = new SharedArrayBuffer(8 * ARGS_PER_PART * threads);
-  const settled = await Promise.allSettled(Array.from({ length: threads - 1 }, (_, i) => startWorker(entry, { memory, ctrl, args, index: i + 1 })));
+  const ctrl = new SharedArrayBuffer(4 * CTRL.size);
+  const args = new SharedArrayBuffer(8 * ARGS_PER_CHUNK * MAX_CHUNKS);
+  const data = (): PoolWorkerData => ({ memory, ctrl, args, scratch: allocGemmScratch(backend) });
+  const settled = await Promise.allSettled(Array.from({ length: threads - 1 }, () => startWorker(entry, data())));
   const workers = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   if (workers.length !== threads - 1) {
     await Promise.all(workers.map((w) => w.terminate()));
     return false;
   }
-  const scratch = [{ panel: 0, packedA: 0 }, ...workers.map(() => allocGemmScratch(backend))];
-  const pool = new KernelPool(threads, scratch, ctrl, args, workers);
+  const pool = new KernelPool(threads, ctrl, args, workers);
   for (const w of workers) {
     // A worker that dies takes the pool down with it: later calls run on the calling thread.
     const down = (): void => {

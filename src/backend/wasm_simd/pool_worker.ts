@@ -1,19 +1,19 @@
 /**
  * One kernel thread of pool.ts (a worker_threads entry file): instantiates the pooled SIMD kernel
  * modules (split.ts's POOLED_MODULES, their .shared.wasm binaries) against the backend's shared heap,
- * says 'ready', then loops: wait on its sequence word, run the op with the arguments in its slot,
- * count the part done (notifying the caller after the last). Op -1 ends the loop and the thread.
+ * says 'ready', then loops: wait for the next call (pool_protocol.ts), claim and run its chunks until
+ * none is left, wait again. CTRL.stop ends the loop and the thread.
  */
 import { parentPort, workerData } from 'worker_threads';
 import { webAssembly } from '../webassembly';
 import { simdBinary } from './binaries';
-import { ARGS_PER_PART, CTRL, PoolWorkerData } from './pool_protocol';
-import { POOLED_EXPORTS, POOLED_MODULES } from './split';
+import { ARGS_PER_CHUNK, CTRL, PoolWorkerData, decodeNext } from './pool_protocol';
+import { GEMM_SCRATCH_ARGS, POOLED_EXPORTS, POOLED_MODULES } from './split';
 
 type Fn = (...args: number[]) => void;
 
 function main(): void {
-  const { memory, ctrl: ctrlBuffer, args: argsBuffer, index } = workerData as PoolWorkerData;
+  const { memory, ctrl: ctrlBuffer, args: argsBuffer, scratch } = workerData as PoolWorkerData;
   if (!webAssembly) throw new Error('no WebAssembly');
   const exports: Record<string, unknown> = {};
   for (const name of POOLED_MODULES) {
@@ -24,25 +24,31 @@ function main(): void {
     if (typeof exports[name] !== 'function') throw new Error(`kernel module has no export ${name}`);
     return exports[name] as Fn;
   });
+  const gemm = POOLED_EXPORTS.indexOf('gemm_part_f32');
   const ctrl = new Int32Array(ctrlBuffer);
-  const a = new Float64Array(argsBuffer, 8 * ARGS_PER_PART * index, ARGS_PER_PART);
-  const seqAt = CTRL.seq(index);
+  const args = new Float64Array(argsBuffer);
+  const a = new Float64Array(ARGS_PER_CHUNK);
   // From 0, not from the word's value now: the caller may bump it as soon as 'ready' is out.
-  let seq = 0;
+  let seen = 0;
   parentPort!.postMessage('ready');
   for (;;) {
-    Atomics.wait(ctrl, seqAt, seq);
-    const now = Atomics.load(ctrl, seqAt);
-    if (now === seq) continue; // spurious wake-up
-    seq = now;
-    const op = ctrl[seqAt + 1];
-    if (op < 0) return;
-    try {
-      fns[op](a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15]);
-    } catch {
-      Atomics.store(ctrl, CTRL.failed, 1);
+    Atomics.wait(ctrl, CTRL.seq, seen);
+    seen = Atomics.load(ctrl, CTRL.seq);
+    if (Atomics.load(ctrl, CTRL.stop)) return;
+    for (;;) {
+      const [, chunks, i] = decodeNext(Atomics.add(ctrl, CTRL.next, 1));
+      if (i >= chunks) break;
+      // A valid claim: this call's op and arguments stay put until its chunks are all done.
+      const op = Atomics.load(ctrl, CTRL.op);
+      a.set(args.subarray(i * ARGS_PER_CHUNK, (i + 1) * ARGS_PER_CHUNK));
+      if (op === gemm) [a[GEMM_SCRATCH_ARGS[0]], a[GEMM_SCRATCH_ARGS[1]]] = [scratch.panel, scratch.packedA];
+      try {
+        fns[op](a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15]);
+      } catch {
+        Atomics.store(ctrl, CTRL.failed, 1);
+      }
+      if (Atomics.add(ctrl, CTRL.done, 1) + 1 === chunks) Atomics.notify(ctrl, CTRL.done);
     }
-    if (Atomics.sub(ctrl, CTRL.pending, 1) === 1) Atomics.notify(ctrl, CTRL.pending);
   }
 }
 
