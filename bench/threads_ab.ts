@@ -47,8 +47,12 @@ async function child(setup: string, arch: string, size: number, batch: number): 
 
 function ask(p: ChildProcess, line: string): Promise<Record<string, number | boolean>> {
   return new Promise((resolve, reject) => {
-    p.once('message', (m) => resolve(m as Record<string, number | boolean>));
-    p.once('exit', (code) => reject(new Error(`set-up process exited (${code})`)));
+    const exited = (code: number | null): void => reject(new Error(`set-up process exited (${code})`));
+    p.once('exit', exited);
+    p.once('message', (m) => {
+      p.off('exit', exited);
+      resolve(m as Record<string, number | boolean>);
+    });
     if (line) p.stdin!.write(`${line}\n`);
   });
 }

@@ -51,7 +51,10 @@ export function packedAFor(backend: HeapBackend): number {
   return scratchesFor(backend).packedA;
 }
 
-/** EXPERIMENT: plain products on gemm.wat over the kernel threads instead of XNNPACK's. */
+/**
+ * Threaded build: plain products go to XNNPACK (off, the default) or to gemm.wat split over our kernel
+ * threads (on: no packed weight copies). For A/B runs (bench/threads_ab.ts's `-ours` set-ups).
+ */
 export const plainProductsOnKernelThreads = { on: false };
 
 /**
