@@ -22,7 +22,9 @@
  *   ConvNeXtLinearGrad                        -> linear_grad.ts                     (src/layers/linear.ts)
  *   ConvNeXtAdamW                             -> adamw.ts                           (src/train/adamw.ts)
  *
- * Gradients are registered per kernel name, so training is unaffected.
+ * Gradients are registered per kernel name, so training is unaffected. On the threaded build,
+ * initBackend starts kernel threads (pool.ts) over which the depthwise, GELU (and its gradient),
+ * LayerNorm and GEMM kernels share each large enough call (split.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { registerWasmTrainingKernels } from '../wasm_gradients';
