@@ -2,7 +2,8 @@
  * Inference latency at several wasm thread set-ups in one run (issue 11, "inference latency on every
  * core"): one child process per set-up (the thread count is fixed per process), each holding the
  * same model; passes alternate between them (A B C A B C ...), so load on a shared machine hits each
- * alike. Prints best-of and median ms per pass for each, and each one's ratio to the first.
+ * alike. Prints best-of and median ms per pass for each, and each one's ratio to the first, and
+ * each process's resident set after its warm-up pass.
  *
  *   node dist/bench/threads_ab.js [--arch convnext_tiny] [--size 224] [--batch 1] [--rounds 10] [--setups 1,auto-xnnpack,auto]
  *
@@ -37,7 +38,7 @@ async function child(setup: string, arch: string, size: number, batch: number): 
   };
   pass(); // warm-up: first calls compile and allocate (and XNNPACK packs its weights)
   const pool = kernelThreadsOf(tf.backend());
-  process.send!({ ready: true, threads: info.threads, kernelThreads: pool ? pool.size : 1 });
+  process.send!({ ready: true, threads: info.threads, kernelThreads: pool ? pool.size : 1, rss: process.memoryUsage().rss / 2 ** 20 });
   for await (const line of readline.createInterface({ input: process.stdin })) {
     if (line === 'pass') process.send!({ ms: pass() });
     else break;
@@ -83,6 +84,7 @@ async function main(): Promise<void> {
         setup: s,
         threads: hello[i].threads,
         kernel_threads: hello[i].kernelThreads,
+        rss_mb_after_warmup: +(hello[i].rss as number).toFixed(0),
         arch,
         image_size: size,
         batch,
