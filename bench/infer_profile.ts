@@ -5,7 +5,7 @@
  * since latency is what threads buy; the process's CPU time beside it (all threads) says how much
  * of that wall time the threads were busy. Eval-mode forward of random weights on a random input.
  *
- *   node dist/bench/infer_profile.js [--arch convnext_tiny] [--size 224] [--batch 1] [--threads 1|2|auto] [--passes 5] [--md out.md]
+ *   node dist/bench/infer_profile.js [--arch convnext_tiny] [--size 224] [--batch 1] [--threads 1|2|auto] [--passes 5] [--xnnmm] [--md out.md]
  *
  * With more than one thread, passes alternate between our kernel threads on and off (src/backend/
  * wasm_simd/pool.ts; off: only XNNPACK's kernels use the threads). Prints a markdown table (and
@@ -14,6 +14,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend';
 import { attachKernelThreads, kernelThreadsOf } from '../src/backend/wasm_simd/kernels';
+import { plainProductsOnKernelThreads } from '../src/backend/wasm_simd/matmul';
 import { createModel } from '../src/factory';
 import { arg, median, report } from './script';
 
@@ -24,6 +25,8 @@ async function main(): Promise<void> {
   const passes = Number(arg('passes', '5'));
   const threadsArg = arg('threads', '1');
   const md = arg('md', '');
+  // --xnnmm: plain products left to XNNPACK with the kernel threads on (matmul.ts)
+  plainProductsOnKernelThreads.on = !process.argv.includes('--xnnmm');
   const info = await initBackend({ backend: 'wasm', threads: threadsArg === 'auto' ? 'auto' : Number(threadsArg) });
   let pass: Map<string, { wall: number; cpu: number; calls: number }> | null = null;
   for (const config of tf.getKernelsForBackend('wasm')) {

@@ -9,7 +9,8 @@
  *
  * Set-ups: `N` or `auto` threads (initBackend's threads; auto = every core, at most 8) with our
  * kernel threads (pool.ts), as users get them; `-xnnpack` appended: the kernel threads stopped, so
- * only XNNPACK's kernels use the threads (the state before them).
+ * only XNNPACK's kernels use the threads (the state before them); `-xnnmm`: kernel threads, but the
+ * plain matrix products left to XNNPACK (matmul.ts's plainProductsOnKernelThreads off).
  * One JSON line per set-up, then a summary line.
  */
 import { ChildProcess, fork } from 'child_process';
@@ -25,8 +26,8 @@ import { arg, median } from './script';
 /** Child: set up, then answer each 'pass' line on stdin with one forward's wall ms on stdout. */
 async function child(setup: string, arch: string, size: number, batch: number): Promise<void> {
   const xnnpackOnly = setup.endsWith('-xnnpack');
-  plainProductsOnKernelThreads.on = setup.endsWith('-ours');
-  const t = setup.replace(/-(xnnpack|ours)$/, '');
+  plainProductsOnKernelThreads.on = !setup.endsWith('-xnnmm');
+  const t = setup.replace(/-(xnnpack|xnnmm)$/, '');
   const info = await initBackend({ backend: 'wasm', threads: t === 'auto' ? 'auto' : Number(t) });
   if (xnnpackOnly) await stopKernelThreads(tf.backend());
   const model = createModel(arch, { init: 'random' });

@@ -72,10 +72,10 @@ export interface InitBackendOptions {
    * wasm only: threads for its ops, default $CONVNEXT_THREADS, else 1; 'auto': every core
    * (os.availableParallelism(), at most 8). 1 runs the package's single-threaded build with our SIMD
    * kernels for everything (matrix products included: no packed weight copies, the leanest
-   * memory); more runs its threaded build, whose XNNPACK splits matrix products and convolutions
-   * across threads, and our SIMD kernels (depthwise, GELU, LayerNorm, GEMM) split theirs over as
-   * many kernel threads (src/backend/wasm_simd/pool.ts) (~+150 MB: XNNPACK keeps a packed copy of
-   * every weight matrix, and each thread is a V8 isolate). For many images an InferencePool of
+   * memory); more runs its threaded build: our SIMD kernels (depthwise, GELU, LayerNorm, the matrix
+   * products) split each call over as many kernel threads (src/backend/wasm_simd/pool.ts), XNNPACK
+   * the stem and downsampling convs (ConvNeXt-T: +~80 MB, a V8 isolate per thread and the threaded heap;
+   * without kernel threads XNNPACK takes the products too, +~110 MB of packed weights). For many images an InferencePool of
    * single-threaded replicas is the faster use of the cores. Fixed when the wasm backend first
    * initialises in a process (its heap holds the tensors).
    */

@@ -9,7 +9,8 @@
  * 16 KB scratch panel and packs 64-row blocks of A into a 128 KB scratch reused by every panel
  * (both allocated once per backend), at XNNPACK's single-thread speed or better, with the same
  * bits. With the
- * threaded build XNNPACK splits a product across threads and keeps the call (but the ones below).
+ * threaded build the product is split over our kernel threads (pool.ts); without them XNNPACK splits
+ * it across its threads and keeps the call (but the ones below).
  * NOTE: the package's _FusedMatMul adds the bias wrongly when A is batched ([B>1, M, K] against one
  * [1, K, N]); this kernel takes that case and gets it right (test/backend/simd.test.ts). The
  * package's transposed products are ~10x slower than a plain one (src/layers/linear.ts): taken on
@@ -52,10 +53,12 @@ export function packedAFor(backend: HeapBackend): number {
 }
 
 /**
- * Threaded build: plain products go to XNNPACK (off, the default) or to gemm.wat split over our kernel
- * threads (on: no packed weight copies). For A/B runs (bench/threads_ab.ts's `-ours` set-ups).
+ * Threaded build with kernel threads: plain products go to gemm.wat split over them (on, the
+ * default) or to XNNPACK (off). Ours: no packed weight copies (-109 MB for ConvNeXt-T) and no
+ * XNNPACK pthread left spin-waiting after each product on the core our kernel thread needs
+ * (bench/results/inference-threads-2026-12-02.md); bench/threads_ab.ts's `-xnnmm` set-ups turn it off.
  */
-export const plainProductsOnKernelThreads = { on: false };
+export const plainProductsOnKernelThreads = { on: true };
 
 /**
  * Runs one of gemm.wat's products with the backend's scratch: C [m, n] = op(A) op(B) (+ bias; bias 0:
@@ -100,7 +103,7 @@ export function simdMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unkno
   const m = ta ? a1 : tf.util.sizeFromShape(a.shape) / k; // every batch of A against the one B
   if (ak !== k || n % 8 !== 0 || m === 0 || k === 0) return null;
   if (bias && tf.util.sizeFromShape(bias.shape) !== n) return null;
-  // Threaded build: XNNPACK splits plain products across threads, except where it gets it wrong.
+  // Threaded build without our kernel threads: XNNPACK splits plain products, except where it gets it wrong.
   if (getThreadsCount() > 1 && !ta && !tb && !(bias && batchedA) && !(plainProductsOnKernelThreads.on && kernelThreadsOf(args.backend))) return null;
   const kernels = simdKernelsFor(args.backend);
   if (!kernels) return null;
