@@ -16,13 +16,7 @@
 import { initBackend } from '../src/backend';
 import { createTrainStep } from '../src/perf/train_benchmark';
 import { KernelSetName, installKernelSet as install, kernelSets } from './kernel_sets';
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+import { arg, median } from './script';
 
 async function main(): Promise<void> {
   const arch = arg('arch', 'convnext_atto');

@@ -16,20 +16,15 @@
  * Prints a markdown table (and writes it with --md). The time outside kernels (tape, tidy, JS
  * glue) is the step total minus the kernels' sum.
  */
-import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend';
 import { StepPhase, createTrainStep } from '../src/perf/train_benchmark';
 import { KernelSetName, installKernelSet, kernelSets } from './kernel_sets';
+import { arg, report } from './script';
 
 interface Stat {
   ms: number;
   calls: number;
-}
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
 }
 
 function keyOf(name: string, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap | undefined): string {
@@ -139,12 +134,7 @@ async function main(): Promise<void> {
     lines.push(`| ${r.phase} | ${r.kernel} | ${r.ms.toFixed(1)} | ${((100 * r.ms) / stepMs).toFixed(1)} | ${r.calls} | ${top} |`);
   }
   const text = lines.join('\n') + '\n';
-  process.stdout.write(text);
-  if (md) {
-    const tmp = `${md}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, md);
-  }
+  report(text, md);
 }
 
 main().catch((e) => {

@@ -20,6 +20,7 @@ import * as os from 'os';
 import { BackendError } from '../errors';
 import { settings } from '../env';
 import { registerSimdKernels, unregisterSimdKernels } from './wasm_simd';
+import { startKernelThreads } from './wasm_simd/pool';
 import { registerWasmTrainingKernels } from './wasm_gradients';
 import { AdapterReport, DAWN_PACKAGE, dawnOptions, gpuDeviceNodes, importEsm, installWebGpu, webGpuAdapter } from './webgpu';
 import { MAX_WASM_THREADS, useThreadedWasm, wasmThreads, wasmThreadsSupported } from './wasm_threads';
@@ -73,9 +74,10 @@ export interface InitBackendOptions {
    * wasm only: threads for its ops, default $CONVNEXT_THREADS, else 1; 'auto': every core
    * (os.availableParallelism(), at most 8). 1 runs the package's single-threaded build with our SIMD
    * kernels for everything (matrix products included: no packed weight copies, the leanest
-   * memory); more runs its threaded build, whose XNNPACK splits matrix products and convolutions
-   * across threads (ConvNeXt-T batch 1: ~0.6x the latency, ~+150 MB: XNNPACK keeps a packed copy of
-   * every weight matrix, and each thread is a V8 isolate). For many images an InferencePool of
+   * memory); more runs its threaded build: our SIMD kernels (depthwise, GELU, LayerNorm, the matrix
+   * products) split each call over as many kernel threads (src/backend/wasm_simd/pool.ts), XNNPACK
+   * the stem and downsampling convs (ConvNeXt-T: +~80 MB, a V8 isolate per thread and the threaded heap;
+   * without kernel threads XNNPACK takes the products too, +~110 MB of packed weights). For many images an InferencePool of
    * single-threaded replicas is the faster use of the cores. Fixed when the wasm backend first
    * initialises in a process (its heap holds the tensors).
    */
@@ -157,6 +159,8 @@ async function tryCandidate(
     registerWasmTrainingKernels();
     if (simd) registerSimdKernels();
     else unregisterSimdKernels();
+    // Our kernels on every thread XNNPACK has (a pool that cannot start leaves them on this one).
+    if (simd && wasmThreads() > 1) await startKernelThreads(tf.backend(), wasmThreads());
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * The threaded wasm build (src/backend/wasm_threads.ts), in child processes: one backend per
- * process, so each thread count gets a fresh one. Same logits at 1 and 2 threads, the thread count
- * reported, the process exits by itself (the pool's pthreads must not keep it alive), bad counts.
+ * process, so each thread count gets a fresh one. Same logits at 1 and 2 threads (XNNPACK's and our
+ * kernel threads at work), the thread count reported, no tensor left behind, the process exits by
+ * itself (neither the pthreads nor the kernel threads may keep it alive), bad counts.
  */
 import { execFile } from 'child_process';
 import * as path from 'path';
@@ -13,23 +14,38 @@ import { maxAbs, maxAbsDiff } from '../helpers';
 
 const DIST_SRC = path.join(__dirname, '..', '..', 'src');
 
-// Prints {info, logits} for convnext_atto with random non-trivial weights on a seeded input, then returns without exiting.
+// Prints {info, logits, ...} for convnext_atto with random non-trivial weights on a seeded input (large
+// enough for the kernel threads to take its depthwise, GELU and LayerNorm calls), then returns without exiting.
 const SCRIPT = `
 const tf = require('@tensorflow/tfjs-core');
 const { initBackend } = require(${JSON.stringify(path.join(DIST_SRC, 'backend'))});
+const { kernelThreadsOf } = require(${JSON.stringify(path.join(DIST_SRC, 'backend', 'wasm_simd', 'kernels'))});
 const { createModel } = require(${JSON.stringify(path.join(DIST_SRC, 'factory'))});
 const { randomWeights, assignWeights } = require(${JSON.stringify(path.join(__dirname, '..', 'random_weights'))});
 (async () => {
   const info = await initBackend({ backend: 'wasm' });
   const model = createModel('convnext_atto');
   assignWeights(model, randomWeights(model, 'threads')); // non-trivial layer scale and LayerNorm
-  const x = tf.randomUniform([2, 64, 64, 3], -2, 2, 'float32', 7);
-  const logits = Array.from(model.forward(x).dataSync());
-  process.stdout.write(JSON.stringify({ info, logits }));
+  const x = tf.randomUniform([2, 128, 128, 3], -2, 2, 'float32', 7);
+  const pool = kernelThreadsOf(tf.backend());
+  tf.tidy(() => model.forward(x).dataSync());
+  const tensors = tf.memory().numTensors;
+  const calls = pool ? pool.calls : 0;
+  const logits = tf.tidy(() => Array.from(model.forward(x).dataSync()));
+  const poolCalls = pool ? pool.calls - calls : 0;
+  process.stdout.write(JSON.stringify({ info, logits, poolCalls, leaked: tf.memory().numTensors - tensors }));
 })();
 `;
 
-function child(env: Record<string, string>): Promise<{ info: { threads: number; simd: boolean }; logits: number[] }> {
+interface ChildResult {
+  info: { threads: number; simd: boolean };
+  logits: number[];
+  /** Kernel calls of one forward that the SIMD kernel threads shared. */
+  poolCalls: number;
+  leaked: number;
+}
+
+function child(env: Record<string, string>): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
     execFile(process.execPath, ['-e', SCRIPT], { env: { ...process.env, CONVNEXT_SIMD: '1', ...env }, timeout: 60_000 }, (err, stdout, stderr) =>
       err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout)),
@@ -47,6 +63,10 @@ describe('threaded wasm backend', function () {
     expect(one.info).to.include({ threads: 1, simd: true });
     expect(two.info).to.include({ threads: 2, simd: true });
     expect(noSimd.info).to.include({ threads: 2, simd: false });
+    // atto at 128 px, batch 2: stage 1's 2 depthwise and stages 1-2's 4 GELU calls are above the thresholds (split.ts)
+    expect(two.poolCalls).to.be.at.least(6);
+    expect([one.poolCalls, noSimd.poolCalls]).to.deep.equal([0, 0]);
+    expect([one.leaked, two.leaked, noSimd.leaked]).to.deep.equal([0, 0, 0]);
     expect(one.logits).to.have.length(2000);
     const scale = Math.max(1, maxAbs(one.logits));
     expect(maxAbsDiff(two.logits, one.logits)).to.be.at.most(1e-5 * scale);

@@ -10,17 +10,12 @@
  * Conv2DBackpropFilter (src/backend/wasm_kernels); every other call goes to them unchanged.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { HeapBackend, heapOffset, simdKernelsFor } from './kernels';
-import { KC, MC, packedAFor, scratchFor } from './matmul';
+import { HeapBackend, KernelArgs, float32Inputs, heapOffset, simdKernelsFor } from './kernels';
+import { ConvGeometry, convInfo } from './depthwise';
+import { gemmOn } from './matmul';
 
-type Args = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
-
-interface ConvGradAttrs {
-  strides: number | [number, number];
-  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+interface ConvGradAttrs extends ConvGeometry {
   dataFormat?: 'NHWC' | 'NCHW';
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
-  dilations?: number | [number, number];
 }
 
 /** The patch geometry if this conv is a patchify one we take, else null. */
@@ -33,16 +28,7 @@ function patchify(
   const [fh, fw, fc, cout] = filterShape;
   const [n, h, w, c] = xShape;
   if (fh !== fw || fc !== c || cout % 8 !== 0 || (fh * fw * c) % 8 !== 0) return null;
-  const info = tf.backend_util.computeConv2DInfo(
-    xShape as [number, number, number, number],
-    filterShape as [number, number, number, number],
-    attrs.strides,
-    attrs.dilations ?? 1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    false,
-    'channelsLast',
-  );
+  const info = convInfo(xShape, filterShape, attrs, false);
   const { top, left, bottom, right } = info.padInfo;
   if (info.strideHeight !== fh || info.strideWidth !== fw || info.dilationHeight !== 1 || info.dilationWidth !== 1) return null;
   if (top || left || bottom || right || info.outHeight * info.outWidth * n === 0) return null;
@@ -50,70 +36,46 @@ function patchify(
 }
 
 /**
- * What both patchify-conv gradients share: the geometry (null unless a patchify conv whose dy fits),
- * our kernels on this backend, and the [rows, cols] patch matrix on the heap (the caller disposes it).
+ * What both patchify-conv gradients share: their float32 dy and `operand` (x or the filter), the
+ * geometry (null unless a patchify conv whose dy fits), our kernels on this backend, the output (of
+ * the attribute `outShape`) and the [rows, cols] patch matrix on the heap (the caller disposes it).
  */
-function patchCall(args: Args, inputShape: number[], filterShape: number[], dy: tf.TensorInfo) {
-  const g = patchify(inputShape, filterShape, (args.attrs ?? {}) as unknown as ConvGradAttrs);
-  if (!g || dy.shape.join() !== [g.n, g.oh, g.ow, g.cout].join()) return null;
+function patchCall(args: KernelArgs, operand: 'x' | 'filter') {
+  const attrs = (args.attrs ?? {}) as unknown as ConvGradAttrs & { filterShape: number[]; inputShape: number[] };
+  const t = float32Inputs(args, ['dy', operand]);
+  if (!t) return null;
+  const [inputShape, filterShape] = operand === 'x' ? [t[operand].shape, attrs.filterShape] : [attrs.inputShape, t[operand].shape];
+  const g = patchify(inputShape, filterShape, attrs);
+  if (!g || t.dy.shape.join() !== [g.n, g.oh, g.ow, g.cout].join()) return null;
   const kernels = simdKernelsFor(args.backend);
   if (!kernels) return null;
   const backend = args.backend as HeapBackend;
   const rows = g.n * g.oh * g.ow;
   const cols = g.s * g.s * g.c;
-  return { g, kernels, backend, rows, cols, patches: backend.makeOutput([rows, cols], 'float32') };
+  const patches = backend.makeOutput([rows, cols], 'float32');
+  const out = backend.makeOutput(operand === 'x' ? filterShape : inputShape, 'float32');
+  const at = (x: tf.TensorInfo): number => heapOffset(backend, x);
+  return { g, kernels, backend, rows, cols, patches, out, dy: at(t.dy), operand: at(t[operand]), at };
 }
 
 /** Conv2DBackpropFilter of a patchify conv: dW = X^T dy; null if not taken. */
-export function simdConv2DBackpropFilter(args: Args): tf.TensorInfo | null {
-  const { x, dy } = args.inputs;
-  const attrs = (args.attrs ?? {}) as unknown as ConvGradAttrs & { filterShape: number[] };
-  if (!x || !dy || x.dtype !== 'float32' || dy.dtype !== 'float32') return null;
-  const c = patchCall(args, x.shape, attrs.filterShape, dy);
+export function simdConv2DBackpropFilter(args: KernelArgs): tf.TensorInfo | null {
+  const c = patchCall(args, 'x');
   if (!c) return null;
-  const { g, kernels, backend, rows, cols, patches } = c;
-  const out = backend.makeOutput(attrs.filterShape, 'float32');
-  kernels.patches_f32(heapOffset(backend, x), heapOffset(backend, patches), g.n, g.oh, g.ow, g.s, g.c, g.h, g.w);
-  kernels.gemm_tn_f32(
-    heapOffset(backend, patches),
-    heapOffset(backend, dy),
-    0,
-    heapOffset(backend, out),
-    cols,
-    rows,
-    g.cout,
-    scratchFor(backend),
-    KC,
-    packedAFor(backend),
-    MC,
-  );
+  const { g, kernels, backend, rows, cols, patches, out, at } = c;
+  kernels.patches_f32(c.operand, at(patches), g.n, g.oh, g.ow, g.s, g.c, g.h, g.w);
+  gemmOn(backend, kernels, 'gemm_tn_f32', [at(patches), c.dy, 0, at(out)], cols, rows, g.cout);
   backend.disposeData(patches.dataId);
   return out;
 }
 
 /** Conv2DBackpropInput of a patchify conv: dX = dy W^T scattered back to the image; null if not taken. */
-export function simdConv2DBackpropInput(args: Args): tf.TensorInfo | null {
-  const { dy, filter } = args.inputs;
-  const attrs = (args.attrs ?? {}) as unknown as ConvGradAttrs & { inputShape: number[] };
-  if (!dy || !filter || dy.dtype !== 'float32' || filter.dtype !== 'float32') return null;
-  const c = patchCall(args, attrs.inputShape, filter.shape, dy);
+export function simdConv2DBackpropInput(args: KernelArgs): tf.TensorInfo | null {
+  const c = patchCall(args, 'filter');
   if (!c) return null;
-  const { g, kernels, backend, rows, cols, patches } = c;
-  const out = backend.makeOutput(attrs.inputShape, 'float32');
-  kernels.gemm_nt_f32(
-    heapOffset(backend, dy),
-    heapOffset(backend, filter),
-    0,
-    heapOffset(backend, patches),
-    rows,
-    g.cout,
-    cols,
-    scratchFor(backend),
-    KC,
-    packedAFor(backend),
-    MC,
-  );
-  kernels.unpatches_f32(heapOffset(backend, patches), heapOffset(backend, out), g.n, g.oh, g.ow, g.s, g.c, g.h, g.w);
+  const { g, kernels, backend, rows, cols, patches, out, at } = c;
+  gemmOn(backend, kernels, 'gemm_nt_f32', [c.dy, c.operand, 0, at(patches)], rows, g.cout, cols);
+  kernels.unpatches_f32(at(patches), at(out), g.n, g.oh, g.ow, g.s, g.c, g.h, g.w);
   backend.disposeData(patches.dataId);
   return out;
 }

@@ -10,52 +10,15 @@
  *     (n, y, x) order where the TypeScript kernel sums in float64).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { HeapBackend, heapOffset, simdKernelsFor } from './kernels';
-
-type Args = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
-
-interface GradAttrs {
-  strides: number | [number, number];
-  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
-  dilations?: number | [number, number];
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
-}
-
-/** Whether a conv of `xShape` with a k x k x C x 1 filter is stride 1, dilation 1, 'same', C % 4 == 0. */
-function sameStride1(xShape: number[], filterShape: number[], attrs: GradAttrs): boolean {
-  if (xShape.length !== 4 || filterShape.length !== 4) return false;
-  const [k, kw, fc, mult] = filterShape;
-  const c = xShape[3];
-  if (k !== kw || k % 2 !== 1 || fc !== c || mult !== 1 || c % 4 !== 0 || xShape[0] * xShape[1] * xShape[2] === 0) return false;
-  const info = tf.backend_util.computeConv2DInfo(
-    xShape as [number, number, number, number],
-    filterShape as [number, number, number, number],
-    attrs.strides,
-    attrs.dilations ?? 1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    true,
-  );
-  const p = (k - 1) / 2;
-  const { top, left, bottom, right } = info.padInfo;
-  return (
-    info.strideHeight === 1 &&
-    info.strideWidth === 1 &&
-    info.dilationHeight === 1 &&
-    info.dilationWidth === 1 &&
-    top === p &&
-    left === p &&
-    bottom === p &&
-    right === p
-  );
-}
+import { ConvGeometry, sameStride1 } from './depthwise';
+import { HeapBackend, KernelArgs, float32Inputs, heapOffset, simdKernelsFor } from './kernels';
 
 /** DepthwiseConv2dNativeBackpropInput via the forward kernel on the flipped filter; null if not taken. */
-export function simdDepthwiseBackpropInput(args: Args): tf.TensorInfo | null {
-  const { dy, filter } = args.inputs;
-  const attrs = (args.attrs ?? {}) as unknown as GradAttrs & { inputShape: number[] };
-  if (!dy || !filter || dy.dtype !== 'float32' || filter.dtype !== 'float32') return null;
-  if (!sameStride1(attrs.inputShape, filter.shape, attrs)) return null;
+export function simdDepthwiseBackpropInput(args: KernelArgs): tf.TensorInfo | null {
+  const attrs = (args.attrs ?? {}) as unknown as ConvGeometry & { inputShape: number[] };
+  const t = float32Inputs(args, ['dy', 'filter']);
+  if (!t || !sameStride1(attrs.inputShape, t.filter.shape, attrs)) return null;
+  const { dy, filter } = t;
   const kernels = simdKernelsFor(args.backend);
   if (!kernels) return null;
   const backend = args.backend as HeapBackend;
@@ -74,11 +37,11 @@ export function simdDepthwiseBackpropInput(args: Args): tf.TensorInfo | null {
 }
 
 /** DepthwiseConv2dNativeBackpropFilter for 7x7 from depthwise_filter_grad.wat; null if not taken. */
-export function simdDepthwiseBackpropFilter(args: Args): tf.TensorInfo | null {
-  const { x, dy } = args.inputs;
-  const attrs = (args.attrs ?? {}) as unknown as GradAttrs & { filterShape: number[] };
-  if (!x || !dy || x.dtype !== 'float32' || dy.dtype !== 'float32') return null;
-  if (attrs.filterShape?.[0] !== 7 || !sameStride1(x.shape, attrs.filterShape, attrs)) return null;
+export function simdDepthwiseBackpropFilter(args: KernelArgs): tf.TensorInfo | null {
+  const attrs = (args.attrs ?? {}) as unknown as ConvGeometry & { filterShape: number[] };
+  const t = float32Inputs(args, ['x', 'dy']);
+  if (!t || attrs.filterShape?.[0] !== 7 || !sameStride1(t.x.shape, attrs.filterShape, attrs)) return null;
+  const { x, dy } = t;
   if (dy.shape.some((d, i) => d !== x.shape[i])) return null;
   const kernels = simdKernelsFor(args.backend);
   if (!kernels) return null;

@@ -7,12 +7,22 @@
 ;; Four channels per v128 lane group; away from the left/right edges four output pixels share each
 ;; weight load; near them one pixel at a time with the kernel columns clipped. Taps are summed in
 ;; (ky, kx) order after the bias, as XNNPACK does, so results match it bit for bit.
+;; depthwise_nhwc_rows computes a range of the N * H output rows (src/backend/wasm_simd/split.ts
+;; splits a call by rows across the kernel threads).
 ;; build-wasm.js writes two binaries: this one (plain memory) and one importing shared memory.
 (module
   (import "env" "memory" (memory 1))
-  (func $depthwise (export "depthwise_nhwc")
+  (func (export "depthwise_nhwc")
     (param $x i32) (param $w i32) (param $bias i32) (param $y i32)
     (param $n i32) (param $h i32) (param $wd i32) (param $c i32) (param $k i32)
+    (call $rows (local.get $x) (local.get $w) (local.get $bias) (local.get $y) (local.get $h) (local.get $wd) (local.get $c) (local.get $k)
+      (i32.const 0) (i32.mul (local.get $n) (local.get $h))))
+
+  ;; Output rows $r0 .. $r1 - 1 of the N * H rows (row r: image r / H, y = r % H). Each output row reads
+  ;; its k input rows of its own image only, so row ranges can run on different threads.
+  (func $rows (export "depthwise_nhwc_rows")
+    (param $x i32) (param $w i32) (param $bias i32) (param $y i32)
+    (param $h i32) (param $wd i32) (param $c i32) (param $k i32) (param $r0 i32) (param $r1 i32)
     (local $pad i32) (local $ps i32) (local $ps2 i32) (local $ps3 i32) (local $rs i32) (local $wks i32) (local $cb i32)
     (local $img i32) (local $oy i32) (local $ox i32) (local $ky0 i32) (local $ky1 i32) (local $kx0 i32) (local $kx1 i32)
     (local $c4 i32) (local $ky i32) (local $kx i32) (local $xp i32) (local $wp i32) (local $yp i32) (local $xb i32) (local $yb i32)
@@ -24,14 +34,12 @@
     (local.set $ps3 (i32.add (local.get $ps2) (local.get $ps)))
     (local.set $rs (i32.mul (local.get $wd) (local.get $ps)))
     (local.set $wks (i32.mul (local.get $k) (local.get $ps)))
-    (local.set $img (i32.const 0))
-    (block $img_done (loop $img_loop
-      (br_if $img_done (i32.ge_u (local.get $img) (local.get $n)))
-      (local.set $xb (i32.add (local.get $x) (i32.mul (i32.mul (local.get $img) (local.get $h)) (local.get $rs))))
-      (local.set $yb (i32.add (local.get $y) (i32.mul (i32.mul (local.get $img) (local.get $h)) (local.get $rs))))
-      (local.set $oy (i32.const 0))
-      (block $oy_done (loop $oy_loop
-        (br_if $oy_done (i32.ge_u (local.get $oy) (local.get $h)))
+    (block $oy_done (loop $oy_loop
+        (br_if $oy_done (i32.ge_u (local.get $r0) (local.get $r1)))
+        (local.set $img (i32.div_u (local.get $r0) (local.get $h)))
+        (local.set $oy (i32.sub (local.get $r0) (i32.mul (local.get $img) (local.get $h))))
+        (local.set $xb (i32.add (local.get $x) (i32.mul (i32.mul (local.get $img) (local.get $h)) (local.get $rs))))
+        (local.set $yb (i32.add (local.get $y) (i32.mul (i32.mul (local.get $img) (local.get $h)) (local.get $rs))))
         ;; rows of the kernel that land inside the image
         (local.set $ky0 (select (i32.sub (local.get $pad) (local.get $oy)) (i32.const 0)
           (i32.gt_s (i32.sub (local.get $pad) (local.get $oy)) (i32.const 0))))
@@ -114,9 +122,7 @@
                 (br $c1_loop)))
               (local.set $ox (i32.add (local.get $ox) (i32.const 1)))))
           (br $ox_loop)))
-        (local.set $oy (i32.add (local.get $oy) (i32.const 1)))
+        (local.set $r0 (i32.add (local.get $r0) (i32.const 1)))
         (br $oy_loop)))
-      (local.set $img (i32.add (local.get $img) (i32.const 1)))
-      (br $img_loop)))
   )
 )

@@ -103,21 +103,35 @@
     (param $a i32) (param $b i32) (param $bias i32) (param $c i32)
     (param $m i32) (param $k i32) (param $n i32) (param $scratch i32) (param $kcmax i32) (param $ascratch i32) (param $mc i32)
     (call $gemm (local.get $a) (local.get $b) (local.get $bias) (local.get $c) (local.get $m) (local.get $k) (local.get $n)
-      (local.get $scratch) (local.get $kcmax) (local.get $ascratch) (local.get $mc) (i32.const 0) (i32.const 0)))
+      (local.get $scratch) (local.get $kcmax) (local.get $ascratch) (local.get $mc) (i32.const 0) (i32.const 0) (local.get $k) (local.get $n)))
 
   ;; C[M, N] = A^T B; A stored [K, M], B [K, N].
   (func (export "gemm_tn_f32")
     (param $a i32) (param $b i32) (param $bias i32) (param $c i32)
     (param $m i32) (param $k i32) (param $n i32) (param $scratch i32) (param $kcmax i32) (param $ascratch i32) (param $mc i32)
     (call $gemm (local.get $a) (local.get $b) (local.get $bias) (local.get $c) (local.get $m) (local.get $k) (local.get $n)
-      (local.get $scratch) (local.get $kcmax) (local.get $ascratch) (local.get $mc) (i32.const 1) (i32.const 0)))
+      (local.get $scratch) (local.get $kcmax) (local.get $ascratch) (local.get $mc) (i32.const 1) (i32.const 0) (local.get $m) (local.get $n)))
 
   ;; C[M, N] = A B^T; A [M, K], B stored [N, K].
   (func (export "gemm_nt_f32")
     (param $a i32) (param $b i32) (param $bias i32) (param $c i32)
     (param $m i32) (param $k i32) (param $n i32) (param $scratch i32) (param $kcmax i32) (param $ascratch i32) (param $mc i32)
     (call $gemm (local.get $a) (local.get $b) (local.get $bias) (local.get $c) (local.get $m) (local.get $k) (local.get $n)
-      (local.get $scratch) (local.get $kcmax) (local.get $ascratch) (local.get $mc) (i32.const 0) (i32.const 1)))
+      (local.get $scratch) (local.get $kcmax) (local.get $ascratch) (local.get $mc) (i32.const 0) (i32.const 1) (local.get $k) (local.get $n)))
+
+  ;; Any of the three on a block of C's rows or columns taken out of a larger product, for the kernel
+  ;; threads (src/backend/wasm_simd/split.ts; each thread its own scratch). Strides in floats:
+  ;; $lda: A's row stride (K for A [M, K]; the whole M for A^T stored [K, M], $a at the first column
+  ;; taken); $ldc: C's row stride, which is also B's for B [K, N] (the whole N; $b, $c and a bias
+  ;; pointer at the first column taken). Every element of C sums in the same order as in the whole
+  ;; product: the same bits however it is split.
+  (func (export "gemm_part_f32")
+    (param $a i32) (param $b i32) (param $bias i32) (param $c i32)
+    (param $m i32) (param $k i32) (param $n i32) (param $scratch i32) (param $kcmax i32) (param $ascratch i32) (param $mc i32)
+    (param $transa i32) (param $transb i32) (param $lda i32) (param $ldc i32)
+    (call $gemm (local.get $a) (local.get $b) (local.get $bias) (local.get $c) (local.get $m) (local.get $k) (local.get $n)
+      (local.get $scratch) (local.get $kcmax) (local.get $ascratch) (local.get $mc) (local.get $transa) (local.get $transb)
+      (local.get $lda) (local.get $ldc)))
 
   ;; panel B[k0 : k0 + kc, j : j + 8] -> $p (32 bytes per k); $transb: B stored [N, K] (row stride $ldb)
   (func $panel (param $b i32) (param $p i32) (param $k0 i32) (param $kc i32) (param $j i32) (param $ldc i32) (param $ldb i32) (param $transb i32)
@@ -161,13 +175,14 @@
   (func $gemm
     (param $a i32) (param $b i32) (param $bias i32) (param $c i32)
     (param $m i32) (param $k i32) (param $n i32) (param $scratch i32) (param $kcmax i32) (param $ascratch i32) (param $mc i32)
-    (param $transa i32) (param $transb i32)
+    (param $transa i32) (param $transb i32) (param $ldaf i32) (param $ldcf i32)
     (local $ldc i32) (local $lda i32) (local $j i32) (local $i i32) (local $i0 i32) (local $iend i32) (local $m4 i32)
     (local $k0 i32) (local $kc i32) (local $init i32) (local $src i32) (local $dst i32) (local $dend i32) (local $kk i32) (local $t i32)
     (local $ldb i32) (local $sa i32) (local $la i32)
-    (local.set $ldc (i32.shl (local.get $n) (i32.const 2)))
-    ;; row strides: A^T stored [K, M], A [M, K]; B^T stored [N, K]
-    (local.set $lda (i32.shl (select (local.get $m) (local.get $k) (local.get $transa)) (i32.const 2)))
+    ;; C's row stride, and B's for B [K, N] ($ldcf floats: N unless a block of columns is taken)
+    (local.set $ldc (i32.shl (local.get $ldcf) (i32.const 2)))
+    ;; row strides: A ($ldaf floats: M for A^T stored [K, M], K for A [M, K]); B^T stored [N, K]
+    (local.set $lda (i32.shl (local.get $ldaf) (i32.const 2)))
     (local.set $ldb (i32.shl (local.get $k) (i32.const 2)))
     ;; bytes from A[i, kk] to A[i, kk + 1] and to A[i + 1, kk], for the 1-row tiles on A in place
     (local.set $la (select (local.get $lda) (i32.const 4) (local.get $transa)))

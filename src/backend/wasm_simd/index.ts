@@ -3,9 +3,9 @@
  * handles the calls it is written for and passes every other call to the kernel it replaces.
  *
  *   DepthwiseConv2dNative, FusedDepthwiseConv2D   -> depthwise.ts (stride-1 'same' NHWC, C % 4 == 0)
- *   _FusedMatMul, BatchMatMul                      -> matmul.ts (single-threaded backend, and transposed
- *                                                     products on both builds; no activation, one B [K, N],
- *                                                     N % 8 == 0)
+ *   _FusedMatMul, BatchMatMul                      -> matmul.ts (single-threaded backend, the threaded one
+ *                                                     with kernel threads, and transposed products on both
+ *                                                     builds; no activation, one B [K, N], N % 8 == 0)
  *   DepthwiseConv2dNativeBackpropInput/Filter      -> depthwise_grad.ts (stride-1 'same' NHWC, C % 4 == 0;
  *                                                     filter: 7x7), in front of src/backend/wasm_kernels
  *   Conv2DBackpropFilter, Conv2DBackpropInput      -> conv_patch_grad.ts (stride = kernel, 'valid', NHWC:
@@ -22,7 +22,9 @@
  *   ConvNeXtLinearGrad                        -> linear_grad.ts                     (src/layers/linear.ts)
  *   ConvNeXtAdamW                             -> adamw.ts                           (src/train/adamw.ts)
  *
- * Gradients are registered per kernel name, so training is unaffected.
+ * Gradients are registered per kernel name, so training is unaffected. On the threaded build,
+ * initBackend starts kernel threads (pool.ts) over which the depthwise, GELU (and its gradient),
+ * LayerNorm and GEMM kernels share each large enough call (split.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { registerWasmTrainingKernels } from '../wasm_gradients';

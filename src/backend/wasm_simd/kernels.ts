@@ -1,11 +1,14 @@
 /**
  * Our WebAssembly SIMD kernels (src/backend/wasm_simd/*.wat, assembled by scripts/build-wasm.js), run
  * directly on the TF.js wasm backend's heap: each kernel module imports the backend's own memory,
- * so inputs and outputs are read and written in place, with no copies.
+ * so inputs and outputs are read and written in place, with no copies. On the threaded build, once a
+ * kernel thread pool is attached (pool.ts), the splittable kernels share each call among its threads
+ * (split.ts); everything else, and every call on the other builds, runs on the calling thread.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { webAssembly } from '../webassembly';
 import { simdBinary } from './binaries';
+import { KernelThreads, threadedKernels } from './split';
 
 /** The part of tfjs-backend-wasm's BackendWasm the SIMD kernels use. */
 export interface HeapBackend {
@@ -20,6 +23,8 @@ export interface HeapBackend {
 export interface SimdExports {
   /** depthwise_nhwc.wat */
   depthwise_nhwc(x: number, w: number, bias: number, y: number, n: number, h: number, w_: number, c: number, k: number): void;
+  /** depthwise_nhwc.wat: output rows r0 .. r1 - 1 of the N * H rows. */
+  depthwise_nhwc_rows(x: number, w: number, bias: number, y: number, h: number, w_: number, c: number, k: number, r0: number, r1: number): void;
   /** gelu.wat */
   gelu_f32(x: number, y: number, n: number): void;
   /** layer_norm.wat */
@@ -28,6 +33,24 @@ export interface SimdExports {
   gemm_f32(a: number, b: number, bias: number, c: number, m: number, k: number, n: number, scratch: number, kc: number, ascratch: number, mc: number): void;
   gemm_tn_f32(a: number, b: number, bias: number, c: number, m: number, k: number, n: number, scratch: number, kc: number, ascratch: number, mc: number): void;
   gemm_nt_f32(a: number, b: number, bias: number, c: number, m: number, k: number, n: number, scratch: number, kc: number, ascratch: number, mc: number): void;
+  /** gemm.wat: a block of rows or columns of one of the three (lda, ldc: row strides of A and C in floats). */
+  gemm_part_f32(
+    a: number,
+    b: number,
+    bias: number,
+    c: number,
+    m: number,
+    k: number,
+    n: number,
+    scratch: number,
+    kc: number,
+    ascratch: number,
+    mc: number,
+    transa: number,
+    transb: number,
+    lda: number,
+    ldc: number,
+  ): void;
   /** colsum.wat */
   colsum_f32(x: number, y: number, rows: number, c: number, acc: number): void;
   /** gelu_grad.wat */
@@ -65,8 +88,10 @@ export interface SimdExports {
 const MODULES = ['adamw', 'colsum', 'depthwise_filter_grad', 'depthwise_nhwc', 'gelu', 'gelu_grad', 'gemm', 'layer_norm', 'layer_norm_grad', 'patches'];
 
 const instances = new WeakMap<object, SimdExports | null>();
+/** Per backend with a kernel thread pool: the pool and the exports that share calls among its threads. */
+const threaded = new WeakMap<object, { pool: KernelThreads; kernels: SimdExports }>();
 
-function isHeapBackend(b: unknown): b is HeapBackend {
+export function isHeapBackend(b: unknown): b is HeapBackend {
   const c = b as Partial<HeapBackend> | null;
   return (
     !!c && typeof c.makeOutput === 'function' && typeof c.dataIdMap?.get === 'function' && typeof c.wasm === 'object' && typeof c.wasm._malloc === 'function'
@@ -74,11 +99,14 @@ function isHeapBackend(b: unknown): b is HeapBackend {
 }
 
 /**
- * The SIMD kernels bound to `backend`'s heap (instantiated once per backend), or null when
- * `backend` is not a wasm backend whose memory can be reached.
+ * The SIMD kernels bound to `backend`'s heap (instantiated once per backend; sharing calls among
+ * the threads of an attached kernel thread pool), or null when `backend` is not a wasm backend whose
+ * memory can be reached.
  */
 export function simdKernelsFor(backend: unknown): SimdExports | null {
   if (!isHeapBackend(backend)) return null;
+  const pooled = threaded.get(backend);
+  if (pooled) return pooled.kernels;
   const cached = instances.get(backend);
   if (cached !== undefined) return cached;
   // Threaded build: the memory is created in JS (Module.wasmMemory); the others export it.
@@ -96,6 +124,43 @@ export function simdKernelsFor(backend: unknown): SimdExports | null {
   }
   instances.set(backend, kernels);
   return kernels;
+}
+
+/** The backend's heap memory when it is a shared WebAssembly.Memory (the threaded build), else null. */
+export function sharedHeapOf(backend: unknown): object | null {
+  if (!isHeapBackend(backend) || typeof SharedArrayBuffer === 'undefined') return null;
+  const memory = backend.wasm.wasmMemory;
+  return memory && (memory as { buffer?: unknown }).buffer instanceof SharedArrayBuffer ? memory : null;
+}
+
+/**
+ * Lets `backend`'s SIMD kernels share calls among `pool`'s threads (pool.ts), or, with null, run
+ * every call on the calling thread again. Needs the kernels bound to a shared heap.
+ */
+export function attachKernelThreads(backend: unknown, pool: KernelThreads | null): void {
+  if (!isHeapBackend(backend)) return;
+  threaded.delete(backend);
+  const raw = pool && sharedHeapOf(backend) ? simdKernelsFor(backend) : null;
+  if (pool && raw) threaded.set(backend, { pool, kernels: threadedKernels(raw, pool) });
+}
+
+/** The kernel thread pool attached to `backend`, or null. */
+export function kernelThreadsOf(backend: unknown): KernelThreads | null {
+  return (isHeapBackend(backend) && threaded.get(backend)?.pool) || null;
+}
+
+/** The arguments of a kernel function, as our fast paths take them. */
+export type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
+
+/** The call's inputs `names` if every one is present and float32, else null (the call is not ours). */
+export function float32Inputs<K extends string>(args: KernelArgs, names: readonly K[]): Record<K, tf.TensorInfo> | null {
+  const found = {} as Record<K, tf.TensorInfo>;
+  for (const name of names) {
+    const t = args.inputs[name];
+    if (!t || t.dtype !== 'float32') return null;
+    found[name] = t;
+  }
+  return found;
 }
 
 /** Byte offset of a tensor's data on the heap. */

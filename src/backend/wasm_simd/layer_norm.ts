@@ -6,21 +6,40 @@ import * as tf from '@tensorflow/tfjs-core';
 import { LAYER_NORM_KERNEL } from '../../kernel_names';
 import { HeapBackend, heapOffset, simdKernelsFor } from './kernels';
 
+/**
+ * What the LayerNorm kernels (this and layer_norm_grad.ts) check and take first: float32 x [..., C]
+ * with C % 4 == 0, a [C] weight, `others` float32 of the sizes given (`needs` says which, for the
+ * error thrown otherwise); returns our kernels on the backend, C, the rows and eps.
+ */
+export function layerNormCall(
+  kernel: string,
+  backend: unknown,
+  attrs: tf.NamedAttrMap | undefined,
+  x: tf.TensorInfo,
+  weight: tf.TensorInfo,
+  others: [tf.TensorInfo, number][],
+  needs: string,
+) {
+  const kernels = simdKernelsFor(backend);
+  const c = x.shape[x.shape.length - 1];
+  const ok =
+    [x, weight, ...others.map(([t]) => t)].every((t) => t.dtype === 'float32') &&
+    c % 4 === 0 &&
+    tf.util.sizeFromShape(weight.shape) === c &&
+    others.every(([t, size]) => tf.util.sizeFromShape(t.shape) === size);
+  if (!kernels || !ok) {
+    throw new Error(`${kernel}: needs float32 x [..., C] with C % 4 == 0, a [C] weight and ${needs} on the wasm backend`);
+  }
+  return { kernels, b: backend as HeapBackend, c, rows: tf.util.sizeFromShape(x.shape) / c, eps: (attrs as unknown as { eps: number }).eps };
+}
+
 export const layerNormKernelConfig: tf.KernelConfig = {
   kernelName: LAYER_NORM_KERNEL,
   backendName: 'wasm',
   kernelFunc: ({ inputs, backend, attrs }) => {
     const [x, weight, bias] = [inputs.x, inputs.weight, inputs.bias] as tf.TensorInfo[];
-    const eps = (attrs as { eps: number }).eps;
-    const kernels = simdKernelsFor(backend);
-    const c = x.shape[x.shape.length - 1];
-    const ok = [x, weight, bias].every((t) => t.dtype === 'float32') && c % 4 === 0;
-    if (!kernels || !ok || tf.util.sizeFromShape(weight.shape) !== c || tf.util.sizeFromShape(bias.shape) !== c) {
-      throw new Error(`${LAYER_NORM_KERNEL}: needs float32 [..., C] with C % 4 == 0 and [C] weight and bias on the wasm backend`);
-    }
-    const b = backend as HeapBackend;
+    const { kernels, b, c, rows, eps } = layerNormCall(LAYER_NORM_KERNEL, backend, attrs, x, weight, [[bias, x.shape[x.shape.length - 1]]], 'a [C] bias');
     const out = b.makeOutput(x.shape, 'float32');
-    const rows = tf.util.sizeFromShape(x.shape) / c;
     kernels.layer_norm_f32(heapOffset(b, x), heapOffset(b, weight), heapOffset(b, bias), heapOffset(b, out), rows, c, eps);
     return out;
   },

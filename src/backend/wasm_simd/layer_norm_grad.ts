@@ -5,40 +5,28 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { LAYER_NORM_GRAD_KERNEL } from '../../kernel_names';
-import { HeapBackend, heapOffset, simdKernelsFor } from './kernels';
+import { heapOffset } from './kernels';
+import { layerNormCall } from './layer_norm';
 
 export const layerNormGradKernelConfig: tf.KernelConfig = {
   kernelName: LAYER_NORM_GRAD_KERNEL,
   backendName: 'wasm',
   kernelFunc: ({ inputs, backend, attrs }) => {
     const [x, weight, dy] = [inputs.x, inputs.weight, inputs.dy] as tf.TensorInfo[];
-    const eps = (attrs as { eps: number }).eps;
-    const kernels = simdKernelsFor(backend);
-    const c = x.shape[x.shape.length - 1];
-    const size = tf.util.sizeFromShape(x.shape);
-    const ok =
-      [x, weight, dy].every((t) => t.dtype === 'float32') &&
-      c % 4 === 0 &&
-      tf.util.sizeFromShape(weight.shape) === c &&
-      tf.util.sizeFromShape(dy.shape) === size;
-    if (!kernels || !ok) {
-      throw new Error(`${LAYER_NORM_GRAD_KERNEL}: needs float32 x and dy [..., C] with C % 4 == 0 and a [C] weight on the wasm backend`);
-    }
-    const b = backend as HeapBackend;
+    const { kernels, b, c, rows, eps } = layerNormCall(
+      LAYER_NORM_GRAD_KERNEL,
+      backend,
+      attrs,
+      x,
+      weight,
+      [[dy, tf.util.sizeFromShape(x.shape)]],
+      'dy of the size of x',
+    );
     const dx = b.makeOutput(x.shape, 'float32');
     const dw = b.makeOutput([c], 'float32');
     const db = b.makeOutput([c], 'float32');
-    kernels.layer_norm_grad_f32(
-      heapOffset(b, x),
-      heapOffset(b, weight),
-      heapOffset(b, dy),
-      heapOffset(b, dx),
-      heapOffset(b, dw),
-      heapOffset(b, db),
-      size / c,
-      c,
-      eps,
-    );
+    const at = (t: tf.TensorInfo): number => heapOffset(b, t);
+    kernels.layer_norm_grad_f32(at(x), at(weight), at(dy), at(dx), at(dw), at(db), rows, c, eps);
     return [dx, dw, db];
   },
 };

@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { LINEAR_GRAD_KERNEL } from '../../kernel_names';
 import { HeapBackend, heapOffset, simdKernelsFor } from './kernels';
-import { KC, MC, packedAFor, scratchFor } from './matmul';
+import { gemmOn } from './matmul';
 
 export const linearGradKernelConfig: tf.KernelConfig = {
   kernelName: LINEAR_GRAD_KERNEL,
@@ -41,10 +41,9 @@ export const linearGradKernelConfig: tf.KernelConfig = {
     const dx = b.makeOutput([p, cin], 'float32');
     const dw = b.makeOutput([cin, cout], 'float32');
     const db = b.makeOutput([cout], 'float32');
-    const scratch = scratchFor(b);
     const [px, pw, pdy] = [heapOffset(b, x), heapOffset(b, w), heapOffset(b, dy)];
-    kernels.gemm_nt_f32(pdy, pw, 0, heapOffset(b, dx), p, cout, cin, scratch, KC, packedAFor(b), MC);
-    kernels.gemm_tn_f32(px, pdy, 0, heapOffset(b, dw), cin, p, cout, scratch, KC, packedAFor(b), MC);
+    gemmOn(b, kernels, 'gemm_nt_f32', [pdy, pw, 0, heapOffset(b, dx)], p, cout, cin);
+    gemmOn(b, kernels, 'gemm_tn_f32', [px, pdy, 0, heapOffset(b, dw)], cin, p, cout);
     kernels.colsum_f32(pdy, heapOffset(b, db), p, cout, 0);
     return [dx, dw, db];
   },

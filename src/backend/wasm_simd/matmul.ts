@@ -9,7 +9,8 @@
  * 16 KB scratch panel and packs 64-row blocks of A into a 128 KB scratch reused by every panel
  * (both allocated once per backend), at XNNPACK's single-thread speed or better, with the same
  * bits. With the
- * threaded build XNNPACK splits a product across threads and keeps the call (but the ones below).
+ * threaded build the product is split over our kernel threads (pool.ts); without them XNNPACK splits
+ * it across its threads and keeps the call (but the ones below).
  * NOTE: the package's _FusedMatMul adds the bias wrongly when A is batched ([B>1, M, K] against one
  * [1, K, N]); this kernel takes that case and gets it right (test/backend/simd.test.ts). The
  * package's transposed products are ~10x slower than a plain one (src/layers/linear.ts): taken on
@@ -17,7 +18,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { HeapBackend, heapOffset, simdKernelsFor } from './kernels';
+import { HeapBackend, SimdExports, heapOffset, kernelThreadsOf, simdKernelsFor } from './kernels';
 
 /** Rows of B per copied panel: 512 x 8 floats = 16 KB, an L1-sized scratch. */
 export const KC = 512;
@@ -27,10 +28,15 @@ export const MC = 64;
 
 const scratch = new WeakMap<object, { panel: number; packedA: number }>();
 
+/** One thread's gemm.wat scratch on the heap: the B panel (32 * KC bytes) and packed A (4 * MC * KC bytes); never freed. */
+export function allocGemmScratch(backend: HeapBackend): { panel: number; packedA: number } {
+  return { panel: backend.wasm._malloc(32 * KC), packedA: backend.wasm._malloc(4 * MC * KC) };
+}
+
 function scratchesFor(backend: HeapBackend): { panel: number; packedA: number } {
   let s = scratch.get(backend);
   if (s === undefined) {
-    s = { panel: backend.wasm._malloc(32 * KC), packedA: backend.wasm._malloc(4 * MC * KC) };
+    s = allocGemmScratch(backend);
     scratch.set(backend, s);
   }
   return s;
@@ -44,6 +50,31 @@ export function scratchFor(backend: HeapBackend): number {
 /** gemm.wat's packed-A scratch (4 * MC * KC bytes, allocated once per backend, never freed). */
 export function packedAFor(backend: HeapBackend): number {
   return scratchesFor(backend).packedA;
+}
+
+/**
+ * Threaded build with kernel threads: plain products go to gemm.wat split over them (on, the
+ * default) or to XNNPACK (off). Ours: no packed weight copies (-109 MB for ConvNeXt-T) and no
+ * XNNPACK pthread left spin-waiting after each product on the core our kernel thread needs
+ * (bench/results/inference-threads-2026-12-02.md); bench/threads_ab.ts's `-xnnmm` set-ups turn it off.
+ */
+export const plainProductsOnKernelThreads = { on: true };
+
+/**
+ * Runs one of gemm.wat's products with the backend's scratch: C [m, n] = op(A) op(B) (+ bias; bias 0:
+ * none, -1: C +=); `ptrs` are the heap offsets of A, B, the bias and C.
+ */
+export function gemmOn(
+  backend: HeapBackend,
+  kernels: SimdExports,
+  product: 'gemm_f32' | 'gemm_tn_f32' | 'gemm_nt_f32',
+  ptrs: number[],
+  m: number,
+  k: number,
+  n: number,
+): void {
+  const [a, b, bias, c] = ptrs;
+  kernels[product](a, b, bias, c, m, k, n, scratchFor(backend), KC, packedAFor(backend), MC);
 }
 
 interface MatMulAttrs {
@@ -72,15 +103,14 @@ export function simdMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unkno
   const m = ta ? a1 : tf.util.sizeFromShape(a.shape) / k; // every batch of A against the one B
   if (ak !== k || n % 8 !== 0 || m === 0 || k === 0) return null;
   if (bias && tf.util.sizeFromShape(bias.shape) !== n) return null;
-  // Threaded build: XNNPACK splits plain products across threads, except where it gets it wrong.
-  if (getThreadsCount() > 1 && !ta && !tb && !(bias && batchedA)) return null;
+  // Threaded build without our kernel threads: XNNPACK splits plain products, except where it gets it wrong.
+  if (getThreadsCount() > 1 && !ta && !tb && !(bias && batchedA) && !(plainProductsOnKernelThreads.on && kernelThreadsOf(args.backend))) return null;
   const kernels = simdKernelsFor(args.backend);
   if (!kernels) return null;
   const backend = args.backend as HeapBackend;
   const outShape = ta ? [...a.shape.slice(0, -2), m, n] : [...a.shape.slice(0, -1), n];
   const out = backend.makeOutput(outShape, 'float32');
   const [pa, pb, pbias, pc] = [heapOffset(backend, a), heapOffset(backend, b), bias ? heapOffset(backend, bias) : 0, heapOffset(backend, out)];
-  const gemm = ta ? kernels.gemm_tn_f32 : tb ? kernels.gemm_nt_f32 : kernels.gemm_f32;
-  gemm(pa, pb, pbias, pc, m, k, n, scratchFor(backend), KC, packedAFor(backend), MC);
+  gemmOn(backend, kernels, ta ? 'gemm_tn_f32' : tb ? 'gemm_nt_f32' : 'gemm_f32', [pa, pb, pbias, pc], m, k, n);
   return out;
 }

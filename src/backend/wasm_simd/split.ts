@@ -1,0 +1,129 @@
+/**
+ * How our SIMD kernels share one call among the kernel threads (pool.ts) on the threaded wasm
+ * backend: the call's work is cut into contiguous chunks (CHUNKS_PER_THREAD per thread), which the
+ * calling thread and the pool's workers claim one at a time, all on the same heap. Each chunk writes
+ * its own slice of the output and reads the inputs in place, so a threaded call gives the
+ * single-thread call's bits:
+ *
+ *   depthwise_nhwc   rows of the N * H output rows (each reads its 3-row halo of x, read-only)
+ *   gelu_f32, gelu_grad_f32   elements (multiples of 16 floats: whole cache lines per thread)
+ *   layer_norm_f32   rows
+ *   gemm_*_f32       blocks of C's rows (M >= N: B is the smaller share every chunk reads) or of its
+ *                    columns (multiples of 8), each thread with its own scratch panel and packed A
+ *
+ * A call with less work than MIN_PART_* per chunk runs on the calling thread alone: a hand-off
+ * costs a wake-up (tens of microseconds on a busy machine).
+ */
+import type { SimdExports } from './kernels';
+
+/** The calling side of a kernel thread pool (pool.ts). */
+export interface KernelThreads {
+  /** Threads including the caller. */
+  readonly size: number;
+  /** False once a worker failed: every call then runs on the calling thread. */
+  readonly live: boolean;
+  /**
+   * Runs every chunk (arguments of POOLED_EXPORTS[op]; the caller's GEMM scratch at GEMM_SCRATCH_ARGS,
+   * which a worker replaces by its own) on whichever thread claims it first, the calling thread
+   * included (`own` runs a chunk here); returns once all are done, throws if one failed.
+   */
+  run(op: number, chunks: readonly (readonly number[])[], own: (args: readonly number[]) => void): void;
+}
+
+/** Where gemm_part_f32 takes its scratch panel and packed-A scratch: per thread, never shared. */
+export const GEMM_SCRATCH_ARGS = [7, 9] as const;
+
+/**
+ * Chunks per thread: claimed dynamically, so a thread that gets its core late (a loaded machine, or
+ * XNNPACK's pthreads still spinning after their last product) takes fewer and nobody waits for it.
+ */
+export const CHUNKS_PER_THREAD = 4;
+/** The most chunks of one call (pool_protocol's argument slots). */
+export const MAX_CHUNKS = 64;
+
+/** The modules a worker instantiates, and the exports it runs (by index: the op of run()). */
+export const POOLED_MODULES = ['depthwise_nhwc', 'gelu', 'gelu_grad', 'layer_norm', 'gemm'] as const;
+export const POOLED_EXPORTS = ['depthwise_nhwc_rows', 'gelu_f32', 'gelu_grad_f32', 'layer_norm_f32', 'gemm_part_f32'] as const;
+type Pooled = (typeof POOLED_EXPORTS)[number];
+const op = (name: Pooled): number => POOLED_EXPORTS.indexOf(name);
+
+/** Least multiply-adds per chunk (depthwise, GEMM): ~0.1 ms of one thread's work. */
+export const MIN_PART_MACS = 1 << 20;
+/** Least elements per chunk (GELU, its gradient, LayerNorm): ~0.05 ms of one thread's work. */
+export const MIN_PART_ELEMENTS = 1 << 16;
+
+/**
+ * Boundaries 0 = b[0] < b[1] < ... < b[p] = total of p <= threads parts of at least `min` units
+ * each (as far as `total` allows), the inner boundaries multiples of `align`.
+ */
+export function splitRange(total: number, threads: number, min: number, align = 1): number[] {
+  const parts = Math.max(1, Math.min(threads, Math.floor(total / Math.max(1, min))));
+  const bounds = [0];
+  for (let i = 1; i < parts; i++) {
+    const at = Math.round((total * i) / parts / align) * align;
+    if (at > bounds[bounds.length - 1] && at < total) bounds.push(at);
+  }
+  bounds.push(total);
+  return bounds;
+}
+
+type Fn = (...args: number[]) => void;
+
+/** Runs chunk i's arguments argsOf(b[i], b[i + 1]) on the pool's threads (this one with `own`). */
+function runChunks(pool: KernelThreads, name: Pooled, own: Fn, bounds: number[], argsOf: (lo: number, hi: number) => number[]): void {
+  const chunks: number[][] = [];
+  for (let i = 0; i < bounds.length - 1; i++) chunks.push(argsOf(bounds[i], bounds[i + 1]));
+  pool.run(op(name), chunks, (args) => own(...args));
+}
+
+/** `raw`'s exports with the splittable ones shared among `pool`'s threads. */
+export function threadedKernels(raw: SimdExports, pool: KernelThreads): SimdExports {
+  const chunks = Math.min(MAX_CHUNKS, pool.size * CHUNKS_PER_THREAD);
+  const bounds = (total: number, min: number, align = 1): number[] => (pool.live ? splitRange(total, chunks, min, align) : [0, total]);
+  const elementwise =
+    (name: 'gelu_f32' | 'gelu_grad_f32') =>
+    (...ptrsAndSize: number[]): void => {
+      const n = ptrsAndSize[ptrsAndSize.length - 1];
+      const ptrs = ptrsAndSize.slice(0, -1);
+      const b = bounds(n, MIN_PART_ELEMENTS, 16);
+      if (b.length === 2) return (raw[name] as Fn)(...ptrsAndSize);
+      runChunks(pool, name, raw[name] as Fn, b, (lo, hi) => [...ptrs.map((p) => p + 4 * lo), hi - lo]);
+    };
+  const gemm =
+    (transa: number, transb: number, name: 'gemm_f32' | 'gemm_tn_f32' | 'gemm_nt_f32') =>
+    (a: number, b: number, bias: number, c: number, m: number, k: number, n: number, scratch: number, kc: number, ascratch: number, mc: number): void => {
+      const lda = transa ? m : k;
+      // Every chunk reads all of the operand not split: split the product along the larger side.
+      const byRows = m >= n;
+      const parts = byRows ? bounds(m, Math.ceil(MIN_PART_MACS / (k * n)), 4) : bounds(n, Math.ceil(MIN_PART_MACS / (k * m)), 8);
+      if (parts.length === 2) return raw[name](a, b, bias, c, m, k, n, scratch, kc, ascratch, mc);
+      // the caller's scratch, at GEMM_SCRATCH_ARGS: a worker puts its own there
+      const [panel, packed] = [scratch, ascratch];
+      runChunks(pool, 'gemm_part_f32', raw.gemm_part_f32 as Fn, parts, (lo, hi) => {
+        if (byRows) {
+          return [transa ? a + 4 * lo : a + 4 * lo * k, b, bias, c + 4 * lo * n, hi - lo, k, n, panel, kc, packed, mc, transa, transb, lda, n];
+        }
+        // bias 0 (none) and -1 (accumulate into C) are flags, not pointers
+        const pb = bias > 0 ? bias + 4 * lo : bias;
+        return [a, transb ? b + 4 * lo * k : b + 4 * lo, pb, c + 4 * lo, m, k, hi - lo, panel, kc, packed, mc, transa, transb, lda, n];
+      });
+    };
+  return {
+    ...raw,
+    depthwise_nhwc(x, w, bias, y, n, h, wd, c, k) {
+      const b = bounds(n * h, Math.ceil(MIN_PART_MACS / (wd * c * k * k)));
+      if (b.length === 2) return raw.depthwise_nhwc(x, w, bias, y, n, h, wd, c, k);
+      runChunks(pool, 'depthwise_nhwc_rows', raw.depthwise_nhwc_rows as Fn, b, (lo, hi) => [x, w, bias, y, h, wd, c, k, lo, hi]);
+    },
+    gelu_f32: elementwise('gelu_f32'),
+    gelu_grad_f32: elementwise('gelu_grad_f32'),
+    layer_norm_f32(x, w, bias, y, rows, c, eps) {
+      const b = bounds(rows, Math.ceil(MIN_PART_ELEMENTS / c));
+      if (b.length === 2) return raw.layer_norm_f32(x, w, bias, y, rows, c, eps);
+      runChunks(pool, 'layer_norm_f32', raw.layer_norm_f32 as Fn, b, (lo, hi) => [x + 4 * lo * c, w, bias, y + 4 * lo * c, hi - lo, c, eps]);
+    },
+    gemm_f32: gemm(0, 0, 'gemm_f32'),
+    gemm_tn_f32: gemm(1, 0, 'gemm_tn_f32'),
+    gemm_nt_f32: gemm(0, 1, 'gemm_nt_f32'),
+  };
+}
