@@ -14,6 +14,7 @@
  */
 import * as path from 'path';
 import { Worker } from 'worker_threads';
+import { BackendError } from '../../errors';
 import { HeapBackend, attachKernelThreads, isHeapBackend, kernelThreadsOf, sharedHeapOf } from './kernels';
 import { allocGemmScratch } from './matmul';
 import { ARGS_PER_CHUNK, CTRL, PoolWorkerData, decodeNext } from './pool_protocol';
@@ -21,6 +22,8 @@ import { KernelThreads, MAX_CHUNKS } from './split';
 
 /** Start-up may not take longer than this (a worker boots and compiles five ~3 KB modules in ~50 ms). */
 const START_TIMEOUT_MS = 20_000;
+/** A call whose chunks make no progress for this long has lost a worker (a chunk takes milliseconds to seconds). */
+const STALL_MS = 120_000;
 
 class KernelPool implements KernelThreads {
   live = true;
@@ -63,10 +66,23 @@ class KernelPool implements KernelThreads {
       }
       Atomics.add(ctrl, CTRL.done, 1);
     }
-    // The workers write the heap: never return (or throw) before their chunks are done.
-    for (let done = Atomics.load(ctrl, CTRL.done); done < n; done = Atomics.load(ctrl, CTRL.done)) Atomics.wait(ctrl, CTRL.done, done);
+    // The workers write the heap: never return (or throw) before their chunks are done. A worker
+    // that dies mid-chunk cannot say so (its 'exit' event needs this thread's event loop): a call
+    // that makes no progress for STALL_MS turns the pool off and fails instead of waiting forever.
+    let last = Atomics.load(ctrl, CTRL.done);
+    let since = Date.now();
+    for (let done = last; done < n; done = Atomics.load(ctrl, CTRL.done)) {
+      if (done !== last) [last, since] = [done, Date.now()];
+      else if (Date.now() - since > STALL_MS) {
+        this.live = false;
+        throw new BackendError(
+          `a SIMD kernel thread stopped responding (${done} of ${n} chunks done, none for ${STALL_MS / 1000} s); kernel threads are off from here`,
+        );
+      }
+      Atomics.wait(ctrl, CTRL.done, done, 1000);
+    }
     if (error) throw error;
-    if (Atomics.exchange(ctrl, CTRL.failed, 0) !== 0) throw new Error('a SIMD kernel thread failed on its chunk of the call (see pool_worker.ts)');
+    if (Atomics.exchange(ctrl, CTRL.failed, 0) !== 0) throw new BackendError('a SIMD kernel thread failed on its chunk of the call (see pool_worker.ts)');
   }
 
   /** Ends the workers (after the call in flight, if any). */
