@@ -48,12 +48,10 @@ export interface BenchProgress {
   ms?: number;
 }
 
-/** One benchmark's figures (snake_case: this is the JSON the CLI prints and bench/run.sh collects). */
-export interface BenchResult {
+/** What a benchmark ran: the fields inference and training results share (snake_case: printed as JSON). */
+export interface BenchSetup {
   arch: string;
   backend: string;
-  /** webgpu only: the adapter's description (e.g. 'NVIDIA H200'; SwiftShader when software). */
-  adapter?: string;
   batch: number;
   workers: number;
   /** wasm threads per model (in this thread, or per worker); null on other backends. */
@@ -61,6 +59,12 @@ export interface BenchResult {
   image_size: number;
   reps: number;
   warmup: number;
+}
+
+/** One benchmark's figures (snake_case: this is the JSON the CLI prints and bench/run.sh collects). */
+export interface BenchResult extends BenchSetup {
+  /** webgpu only: the adapter's description (e.g. 'NVIDIA H200'; SwiftShader when software). */
+  adapter?: string;
   /** Best timed pass / images in it. */
   ms_per_img: number;
   /** Median timed pass / images in it. */
@@ -86,17 +90,17 @@ export interface BenchResult {
   num_tensors: number;
 }
 
-function checkPositiveInt(name: string, v: number): void {
+export function checkPositiveInt(name: string, v: number): void {
   if (!(Number.isInteger(v) && v > 0)) throw new ConfigError(`${name} must be a positive integer, got ${v}`);
 }
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-const round = (x: number, d = 2): number => +x.toFixed(d);
+export const round = (x: number, d = 2): number => +x.toFixed(d);
 
 /**
  * Peak resident set of the process (all threads): resourceUsage().maxRSS is the lifetime peak;

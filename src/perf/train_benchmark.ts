@@ -24,7 +24,7 @@ import { archOf } from '../factory/names';
 import { AdamW } from '../train/adamw';
 import { paramGroups } from '../train/layer_decay';
 import { smoothOneHot, softCrossEntropy } from '../train/loss';
-import { BenchProgress, machineInfo } from './benchmark';
+import { BenchProgress, BenchSetup, checkPositiveInt, machineInfo, median, round } from './benchmark';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../model/preprocessing';
 import { CLASSIFY_TASK_MODULE, ClassifyTask, ClassifyTaskOptions } from '../train/data_parallel/classify_task';
 import { DataParallelEngine, createEngine, resolveTrainWorkers } from '../train/data_parallel/engine';
@@ -190,18 +190,10 @@ export interface TrainBenchOptions {
 }
 
 /** One training benchmark's figures (snake_case: the JSON `convnext bench --train --json` prints). */
-export interface TrainBenchResult {
+export interface TrainBenchResult extends BenchSetup {
   mode: 'train';
-  arch: string;
-  backend: string;
   /** Whether our SIMD kernels served (wasm), null elsewhere. */
   simd: boolean | null;
-  batch: number;
-  workers: number;
-  threads: number | null;
-  image_size: number;
-  reps: number;
-  warmup: number;
   /** batch / median step time. */
   images_per_s: number;
   /** batch / fastest step time. */
@@ -226,28 +218,16 @@ export interface TrainBenchResult {
   machine: ReturnType<typeof machineInfo>;
 }
 
-const round = (x: number, d = 2): number => +x.toFixed(d);
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-function positiveInt(name: string, v: number): void {
-  if (!(Number.isInteger(v) && v > 0)) throw new ConfigError(`${name} must be a positive integer, got ${v}`);
-}
-
 /** Times full training steps; see the file header. */
 export async function runTrainBenchmark(o: TrainBenchOptions): Promise<TrainBenchResult> {
   const size = o.imageSize ?? 224;
   const reps = o.reps ?? 5;
   const warmup = o.warmup ?? 2;
   const workers = o.workers ?? 1;
-  positiveInt('batch', o.batch);
-  positiveInt('imageSize', size);
-  positiveInt('reps', reps);
-  positiveInt('workers', workers);
+  checkPositiveInt('batch', o.batch);
+  checkPositiveInt('imageSize', size);
+  checkPositiveInt('reps', reps);
+  checkPositiveInt('workers', workers);
   if (!(Number.isInteger(warmup) && warmup >= 0)) throw new ConfigError(`warmup must be an integer >= 0, got ${warmup}`);
   if (size < 32) throw new ConfigError(`imageSize must be at least 32, got ${size}`);
   if (workers > 1) resolveTrainWorkers(workers, o.batch); // whole pairs per worker

@@ -60,6 +60,21 @@ function gradsOf(f: (...xs: tf.Tensor[]) => tf.Tensor, inputs: { shape: number[]
   });
 }
 
+type GradKernel = (args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs: tf.NamedAttrMap }) => tf.TensorInfo | null;
+
+/** Calls an input-gradient and a filter-gradient kernel directly on zeros: whether each took the call (null = passed on). */
+function gradKernelsTake(input: GradKernel, filter: GradKernel, xShape: number[], wShape: number[], dyShape: number[], attrs: object): [boolean, boolean] {
+  return tf.tidy(() => {
+    const x = tf.zeros(xShape);
+    const w = tf.zeros(wShape);
+    const dy = tf.zeros(dyShape);
+    const dx = input({ inputs: { dy, filter: w }, backend: tf.backend(), attrs: { ...attrs, inputShape: xShape } as unknown as tf.NamedAttrMap });
+    const dw = filter({ inputs: { x, dy }, backend: tf.backend(), attrs: { ...attrs, filterShape: wShape } as unknown as tf.NamedAttrMap });
+    for (const o of [dx, dw]) if (o) tf.engine().makeTensorFromTensorInfo(o).dispose();
+    return [dx !== null, dw !== null];
+  });
+}
+
 describe('SIMD backward kernels on the wasm backend', () => {
   onBackend('wasm', registerSimdKernels);
   after(() => registerSimdKernels());
@@ -296,23 +311,9 @@ describe('SIMD backward kernels on the wasm backend', () => {
       for (const c of CASES) {
         const ch = c.x[3];
         const attrs = { strides: c.strides ?? 1, pad: 'same', dilations: 1, dimRoundingMode: undefined };
-        const [dxTaken, dwTaken] = tf.tidy(() => {
-          const x = tf.zeros(c.x);
-          const w = tf.zeros([c.k, c.k, ch, 1]);
-          const dy = tf.zeros(tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.strides ?? 1, 'same').shape);
-          const dx = simdDepthwiseBackpropInput({
-            inputs: { dy, filter: w },
-            backend: tf.backend(),
-            attrs: { ...attrs, inputShape: c.x } as unknown as tf.NamedAttrMap,
-          });
-          const dw = simdDepthwiseBackpropFilter({
-            inputs: { x, dy },
-            backend: tf.backend(),
-            attrs: { ...attrs, filterShape: [c.k, c.k, ch, 1] } as unknown as tf.NamedAttrMap,
-          });
-          for (const o of [dx, dw]) if (o) tf.engine().makeTensorFromTensorInfo(o).dispose();
-          return [dx !== null, dw !== null];
-        });
+        const s = c.strides ?? 1; // 'same': ceil(size / stride)
+        const dy = [c.x[0], Math.ceil(c.x[1] / s), Math.ceil(c.x[2] / s), ch];
+        const [dxTaken, dwTaken] = gradKernelsTake(simdDepthwiseBackpropInput, simdDepthwiseBackpropFilter, c.x, [c.k, c.k, ch, 1], dy, attrs);
         expect(dxTaken, `${c.name}: input gradient`).to.equal(c.inputSimd);
         expect(dwTaken, `${c.name}: filter gradient`).to.equal(c.filterSimd);
       }
@@ -354,23 +355,9 @@ describe('SIMD backward kernels on the wasm backend', () => {
       for (const c of CASES) {
         const attrs = { strides: c.stride, pad: 'valid', dataFormat: 'NHWC', dimRoundingMode: undefined };
         const fshape = [c.k, c.k, c.x[3], c.cout];
-        const taken = tf.tidy(() => {
-          const x = tf.zeros(c.x);
-          const w = tf.zeros(fshape);
-          const dy = tf.zeros(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.stride, 'valid').shape);
-          const dx = simdConv2DBackpropInput({
-            inputs: { dy, filter: w },
-            backend: tf.backend(),
-            attrs: { ...attrs, inputShape: c.x } as unknown as tf.NamedAttrMap,
-          });
-          const dw = simdConv2DBackpropFilter({
-            inputs: { x, dy },
-            backend: tf.backend(),
-            attrs: { ...attrs, filterShape: fshape } as unknown as tf.NamedAttrMap,
-          });
-          for (const o of [dx, dw]) if (o) tf.engine().makeTensorFromTensorInfo(o).dispose();
-          return [dx !== null, dw !== null];
-        });
+        const out = (n: number) => Math.floor((n - c.k) / c.stride) + 1; // 'valid'
+        const dy = [c.x[0], out(c.x[1]), out(c.x[2]), c.cout];
+        const taken = gradKernelsTake(simdConv2DBackpropInput, simdConv2DBackpropFilter, c.x, fshape, dy, attrs);
         expect(taken, c.name).to.deep.equal([c.simd, c.simd]);
       }
     });
