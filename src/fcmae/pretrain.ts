@@ -46,6 +46,7 @@ import { encodePng } from '../data/png';
 import { writeFcmaeCheckpoint } from './torch_writer';
 import { listFiles } from '../util/fs';
 import { readCheckpointFile, writeCheckpointFile } from '../train/checkpoint';
+import { builtOrDisposed } from '../util/dispose';
 
 /** Options of pretrain(). Of the RunOptions, `workers` is 1 with grnStats 'batch', whose statistics pool over the whole batch (an explicit N > 1 is refused). */
 export interface PretrainOptions extends RunOptions {
@@ -162,14 +163,10 @@ export function fcmaeFromRun(source: string, opts: { grnStats?: GrnStats; maskRa
   const f = new Fcmae(meta.config, { decoderDim: meta.decoderDim, decoderDepth: meta.decoderDepth, init: 'zeros', ...opts });
   const w = groups('model.');
   try {
-    assignAll(f.parameters(), w, file);
-  } catch (e) {
-    f.dispose();
-    throw e;
+    return builtOrDisposed(f, () => assignAll(f.parameters(), w, file));
   } finally {
     tf.dispose([...w.values()]);
   }
-  return f;
 }
 
 async function fixedImages(samples: Sample[], k: number, size: number): Promise<tf.Tensor4D> {

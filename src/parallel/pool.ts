@@ -22,6 +22,7 @@ import { Worker } from 'worker_threads';
 import { ConfigError, PoolError, ShapeError } from '../errors';
 import { FromWorker, RUN_KINDS, RunKind, ToWorker, WorkerInit, WorkerMemory } from './protocol';
 import { SharedWeights, WeightsSource, shareWeightsAsync } from './shared_weights';
+import { builtOrDisposedAsync } from '../util/dispose';
 
 /** The worker entry, compiled beside this file. */
 export const WORKER_SCRIPT = path.join(__dirname, 'worker.js');
@@ -91,13 +92,7 @@ export class InferencePool {
       throw new ConfigError(`threadsPerWorker must be a positive integer, got ${opts.threadsPerWorker}`);
     }
     const pool = new InferencePool(await shareWeightsAsync(source), opts.backend ?? 'wasm', threads);
-    try {
-      await Promise.all(Array.from({ length: n }, (_, i) => pool.spawn(i)));
-    } catch (e) {
-      await pool.dispose();
-      throw e;
-    }
-    return pool;
+    return builtOrDisposedAsync(pool, () => Promise.all(Array.from({ length: n }, (_, i) => pool.spawn(i))));
   }
 
   /** Live workers. */

@@ -12,6 +12,7 @@ import { initBackend } from '../backend';
 import { ConvNeXt } from '../model/convnext';
 import { FromWorker, ToWorker, WorkerInit } from './protocol';
 import { viewOf } from './shared_weights';
+import { builtOrDisposed } from '../util/dispose';
 
 function post(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
   parentPort!.postMessage(msg, transfer);
@@ -25,16 +26,14 @@ function buildModel(init: WorkerInit): ConvNeXt {
   const model = new ConvNeXt(init.weights.config, 0, 'zeros');
   const tensors = new Map<string, tf.Tensor>();
   try {
-    for (const p of init.weights.params) tensors.set(p.name, tf.tensor(viewOf(p), p.shape, 'float32'));
-    model.loadWeights(tensors);
-  } catch (e) {
-    model.dispose();
-    throw e;
+    return builtOrDisposed(model, () => {
+      for (const p of init.weights.params) tensors.set(p.name, tf.tensor(viewOf(p), p.shape, 'float32'));
+      model.loadWeights(tensors);
+    });
   } finally {
     // The variables hold their own reference to the data.
     tf.dispose([...tensors.values()]);
   }
-  return model;
 }
 
 function compute(model: ConvNeXt, msg: Extract<ToWorker, { type: 'run' }>): tf.Tensor2D {

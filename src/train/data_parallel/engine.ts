@@ -29,6 +29,7 @@ import { ConfigError, TrainWorkerError } from '../../errors';
 import { SharedParam, viewOf } from '../../parallel/shared_weights';
 import { FromTrainWorker, ToTrainWorker, TrainWorkerInit } from './protocol';
 import { MicroRef, ReplicaTask, ShareResult, StepRef, microRefs } from './task';
+import { builtOrDisposedAsync } from '../../util/dispose';
 
 /** The worker entry, compiled beside this file. */
 export const TRAIN_WORKER_SCRIPT = path.join(__dirname, 'worker.js');
@@ -202,13 +203,7 @@ class WorkerEngine implements DataParallelEngine {
     );
     for (let i = 0; i < names.length; i++) viewOf(weights[i]).set((await o.variables.get(names[i])!.data()) as Float32Array);
     const engine = new WorkerEngine(n, o, weights);
-    try {
-      await Promise.all(Array.from({ length: n }, (_, i) => engine.spawn(i)));
-    } catch (e) {
-      await engine.dispose();
-      throw e;
-    }
-    return engine;
+    return builtOrDisposedAsync(engine, () => Promise.all(Array.from({ length: n }, (_, i) => engine.spawn(i))));
   }
 
   private spawn(index: number): Promise<void> {
