@@ -106,11 +106,11 @@ async function main() {
   fs.mkdirSync(out, { recursive: true });
   const lib = await esbuild.build({
     ...common,
-    entryPoints: { 'convnext-tfjs': path.join(root, 'src', 'browser', 'index.ts') },
+    entryPoints: { 'convnext-tfjs': path.join(root, 'src', 'browser', 'bundle.ts') },
     outdir: out,
     splitting: true,
     chunkNames: 'chunk-[hash]',
-    inject: [path.join(nodeShims, 'buffer_global.ts'), path.join(root, 'src', 'browser', 'webgl_registration.ts')],
+    inject: [path.join(nodeShims, 'buffer_global.ts')],
     plugins: [browserVariants, nodeBuiltins, simdBinaries],
     metafile: true,
   });

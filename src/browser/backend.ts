@@ -14,7 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-// 'webgl' is registered by webgl_registration.ts, which the bundle injects (no import here: see there).
+// 'webgl' is registered by the bundle's entry (bundle.ts; no import here: see there).
 import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import type { BackendInfo } from '../backend';
 import { registerSimdKernels, unregisterSimdKernels } from '../backend/wasm_simd';
