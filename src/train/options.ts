@@ -41,7 +41,6 @@ export const TRAIN_DEFAULTS = Object.freeze({
   scale: RRC_SCALE,
   ratio: RRC_RATIO,
   seed: 0,
-  prefetch: 2,
 });
 
 /** How a training loop (train, and FCMAE's pretrain) runs and where it starts: options both share. */
