@@ -11,11 +11,11 @@
 import { parentPort, workerData } from 'worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../backend';
+import { updateKernels } from '../../backend/wasm_simd/shared_update';
 import { settings } from '../../env';
 import { viewOf } from '../../parallel/shared_weights';
 import { FromTrainWorker, ToTrainWorker, TrainWorkerInit } from './protocol';
 import { MicroRef, ReplicaTask, SkipHook, StepRef, microRefs, shareRange } from './task';
-import { updateKernels } from '../../backend/wasm_simd/shared_update';
 import { updateSlice } from './update';
 
 type TaskModule = { createReplicaTask: (options: unknown, onSkip: SkipHook) => ReplicaTask };
