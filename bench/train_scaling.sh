@@ -33,7 +33,7 @@ raw=$out.jsonl
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 bench() { node bin/convnext.js bench --train --arch "$arch" --image-size "$size" --reps "$REPS" --warmup "$WARMUP" --json "$@" </dev/null | tail -n 1; }
-record() { jq -c --arg run "$1" --argjson round "$2" '{run: $run, round: $round, batch, workers, images_per_s, ms_per_step, worker_ms, overhead_ms, update_ms, cpu_util, peak_rss_mb}' >>"$raw"; }
+record() { jq -c --arg run "$1" --argjson round "$2" '{run: $run, round: $round, batch, workers, images_per_s, ms_per_step, worker_ms, reload_ms, write_ms, overhead_ms, update_ms, cpu_util, peak_rss_mb}' >>"$raw"; }
 
 for r in $(seq 1 "$ROUNDS"); do
   echo "round $r/$ROUNDS (load $(cut -d' ' -f1 /proc/loadavg))" >&2

@@ -104,7 +104,7 @@ export function createTrainStep(o: TrainStepOptions): TrainStep {
 interface AsyncStep {
   model: ConvNeXt;
   /** The loss, and with workers the slowest worker's compute time of the step. */
-  run(): Promise<{ loss: number; workerMs?: number; updateMs?: number }>;
+  run(): Promise<{ loss: number; workerMs?: number; updateMs?: number; reloadMs?: number; writeMs?: number }>;
   dispose(): Promise<void>;
 }
 
@@ -163,7 +163,14 @@ async function createParallelStep(o: TrainStepOptions, workers: number): Promise
       await engine.update(lr);
       const updateMs = performance.now() - t;
       step++;
-      return { loss: out.lossSum / out.n, workerMs: Math.max(...(out.workerMs ?? [NaN])), updateMs };
+      const slowest = (out.workerMs ?? []).indexOf(Math.max(...(out.workerMs ?? [])));
+      return {
+        loss: out.lossSum / out.n,
+        workerMs: out.workerMs?.[slowest] ?? NaN,
+        updateMs,
+        reloadMs: out.workerReloadMs?.[slowest],
+        writeMs: out.workerWriteMs?.[slowest],
+      };
     },
     dispose: async () => {
       await engine.dispose();
@@ -210,6 +217,9 @@ export interface TrainBenchResult extends BenchSetup {
   overhead_ms: number | null;
   /** workers > 1: the update round (the workers' AdamW and EMA on their slices, and its messages), median ms. */
   update_ms: number | null;
+  /** workers > 1: of worker_ms (the slowest worker's), loading the new weights and writing the gradient, median ms. */
+  reload_ms: number | null;
+  write_ms: number | null;
   /** Process CPU time over wall time during the timed steps. */
   cpu_util: number;
   final_loss: number;
@@ -249,6 +259,8 @@ export async function runTrainBenchmark(o: TrainBenchOptions): Promise<TrainBenc
   const times: number[] = [];
   const workerTimes: number[] = [];
   const updateTimes: number[] = [];
+  const reloadTimes: number[] = [];
+  const writeTimes: number[] = [];
   let loss = NaN;
   let cpuUtil = 0;
   try {
@@ -266,6 +278,8 @@ export async function runTrainBenchmark(o: TrainBenchOptions): Promise<TrainBenc
       times.push(performance.now() - t);
       if (r.workerMs !== undefined) workerTimes.push(r.workerMs);
       if (r.updateMs !== undefined) updateTimes.push(r.updateMs);
+      if (r.reloadMs !== undefined) reloadTimes.push(r.reloadMs);
+      if (r.writeMs !== undefined) writeTimes.push(r.writeMs);
       o.onProgress?.({ phase: 'rep', index: i + 1, total: reps, ms: times[i] });
     }
     const cpu = process.cpuUsage(cpu0);
@@ -296,6 +310,8 @@ export async function runTrainBenchmark(o: TrainBenchOptions): Promise<TrainBenc
     worker_ms: workerTimes.length ? round(median(workerTimes), 1) : null,
     overhead_ms: workerTimes.length ? round(median(times.map((t, i) => t - workerTimes[i])), 1) : null,
     update_ms: updateTimes.length ? round(median(updateTimes), 1) : null,
+    reload_ms: reloadTimes.length ? round(median(reloadTimes), 1) : null,
+    write_ms: writeTimes.length ? round(median(writeTimes), 1) : null,
     cpu_util: round(cpuUtil),
     final_loss: round(loss, 4),
     params,

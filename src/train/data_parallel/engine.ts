@@ -50,6 +50,9 @@ export interface StepOutcome {
   correct: number;
   /** Each worker's time computing this step (weights loaded to gradients written); absent in this thread. */
   workerMs?: number[];
+  /** Of workerMs: loading the new weights, and writing the gradient to shared memory. */
+  workerReloadMs?: number[];
+  workerWriteMs?: number[];
 }
 
 export interface DataParallelEngine {
@@ -314,6 +317,8 @@ class WorkerEngine implements DataParallelEngine {
       lossSum: results.reduce((a, r) => a + r.lossSum, 0),
       correct: results.reduce((a, r) => a + r.correct, 0),
       workerMs: results.map((r) => r.ms),
+      workerReloadMs: results.map((r) => r.reloadMs),
+      workerWriteMs: results.map((r) => r.writeMs),
     };
   }
 

@@ -44,8 +44,10 @@ export type FromTrainWorker =
       scale: number;
       /** Trainable indices with no gradient from this share. */
       missing: number[];
-      /** Time computing (weights load to gradients written). */
+      /** Time computing (weights load to gradients written), and of it loading the weights and writing the gradients. */
       ms: number;
+      reloadMs: number;
+      writeMs: number;
     }
   | { type: 'updated'; step: number }
   | { type: 'error'; step: number; name: string; message: string }

@@ -87,6 +87,7 @@ async function main(): Promise<void> {
       loadWeights(task, init.trainable);
       version = msg.version;
     }
+    const t1 = performance.now();
     const micros = microRefs(ref);
     const acc = new Map<string, tf.Tensor>();
     let n = 0;
@@ -107,13 +108,26 @@ async function main(): Promise<void> {
           if (prev) tf.dispose([prev, scaled]);
         }
       }
+      const t2 = performance.now();
       const missing: number[] = [];
       for (let j = 0; j < init.trainable.length; j++) {
         const g = acc.get(init.trainable[j]);
         if (g) viewOf(grads[j]).set((await g.data()) as Float32Array);
         else missing.push(j);
       }
-      return { type: 'done', step: ref.step, n, lossSum, correct, scale: micros.length === 1 ? n : 1, missing, ms: performance.now() - t0 };
+      const t3 = performance.now();
+      return {
+        type: 'done',
+        step: ref.step,
+        n,
+        lossSum,
+        correct,
+        scale: micros.length === 1 ? n : 1,
+        missing,
+        ms: t3 - t0,
+        reloadMs: t1 - t0,
+        writeMs: t3 - t2,
+      };
     } finally {
       tf.dispose([...acc.values()]);
     }
