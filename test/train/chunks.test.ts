@@ -4,8 +4,10 @@
  * for the classifier with drop path and Mixup/CutMix and for FCMAE; the chunk ranges keep pairs
  * whole; the footprint estimator is monotone and chunks ConvNeXt-T at 224 b16 but not atto at 64
  * b32; a wasm heap abort (the RuntimeError tfjs-backend-wasm throws) becomes OutOfMemoryError; the
- * tensor count does not grow across chunked computes.
+ * tensor count does not grow across chunked computes; train, pretrain and bench --train take the
+ * option end to end (3 steps chunked equal 3 steps whole, in this thread and with 2 workers).
  */
+import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
 import { registerWasmTrainingKernels } from '../../src/backend/wasm_gradients';
@@ -13,7 +15,10 @@ import { FcmaeError, OutOfMemoryError, TrainOptionError } from '../../src/errors
 import { createModel } from '../../src/factory';
 import { Fcmae } from '../../src/fcmae/fcmae';
 import { FcmaeTask, FcmaeTaskOptions } from '../../src/fcmae/parallel_task';
-import { pretrain } from '../../src/fcmae/pretrain';
+import { PretrainOptions, fcmaeFromRun, pretrain } from '../../src/fcmae/pretrain';
+import { loadConvertedModel } from '../../src/io/model_dir';
+import { TrainOptions, train } from '../../src/train/trainer';
+import { runTrainBenchmark } from '../../src/perf/train_benchmark';
 import { MODEL_CONFIGS } from '../../src/model/configs';
 import { ConvNeXt } from '../../src/model/convnext';
 import { chunkLimit, chunkRanges, computeInChunks, heapExhausted, isChunkSize, withHeapError } from '../../src/train/data_parallel/chunks';
@@ -21,7 +26,7 @@ import { ClassifyTask, ClassifyTaskOptions } from '../../src/train/data_parallel
 import { activationFloatsPerSample, autoChunkSize, trainFootprintBytes } from '../../src/train/data_parallel/footprint';
 import { MicroRef, ShareResult } from '../../src/train/data_parallel/task';
 import { validateTrainOptions, withTrainDefaults } from '../../src/train/options';
-import { expectUserError, onBackend, randn, runCli } from '../helpers';
+import { expectUserError, onBackend, randn, runCli, useTmpDir, writeColourFolder } from '../helpers';
 import { assignWeights, randomWeights } from '../random_weights';
 
 /** WebAssembly.RuntimeError (the ES2022 lib has no WebAssembly types: src/backend/webassembly.ts). */
@@ -314,5 +319,131 @@ describe('chunked compute [wasm]', function () {
     expect(w[0]).to.be.closeTo((2 * 1 + 4) / 3, 1e-6);
     expect(w[1]).to.be.closeTo((2 * 2 + 8) / 3, 1e-6);
     tf.dispose([...r.grads.values()]);
+  });
+});
+
+describe('chunked training runs [wasm]', function () {
+  this.timeout(600_000);
+  onBackend('wasm', registerWasmTrainingKernels);
+  const tmp = useTmpDir('convnext-chunks-');
+  let data = '';
+  before(() => {
+    data = tmp('data');
+    writeColourFolder(data, { perClass: 8, seed: 'chunk-data', noise: 120, size: (i) => [40 + i, 36 + (i % 5)] }); // 24 images: 3 steps of 8
+  });
+
+  const maxDiff = (a: Map<string, Float32Array>, b: Map<string, Float32Array>) => {
+    expect([...a.keys()].sort()).to.deep.equal([...b.keys()].sort());
+    let worst = 0;
+    for (const [k, x] of a) x.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - b.get(k)![i]))));
+    return worst;
+  };
+  const expectRel = (a: number[], b: number[]) => {
+    expect(a).to.have.length(b.length);
+    a.forEach((v, i) => expect(Math.abs(v - b[i]), `step ${i + 1}: ${v} vs ${b[i]}`).to.be.at.most(1e-5 * Math.abs(b[i])));
+  };
+
+  it('train: chunks of 2 give the unchunked losses and weights, in this thread and with 2 workers', async () => {
+    const run = async (tag: string, chunkSize: number, workers: number) => {
+      const losses: number[] = [];
+      const o: TrainOptions = {
+        data,
+        arch: 'convnext_atto',
+        epochs: 1,
+        imageSize: 32,
+        batchSize: 8,
+        lr: 3e-4, // see data_parallel.test.ts: larger lr turns Adam's near-zero gradients' summation noise into > 1e-5
+        seed: 7,
+        out: tmp(tag),
+        workers,
+        chunkSize,
+        dropPathRate: 0.3,
+        mixup: 0.8,
+        cutmix: 1,
+      };
+      // Training forwards in this thread (workers 1): one per chunk.
+      const forward = ConvNeXt.prototype.forward;
+      let forwards = 0;
+      ConvNeXt.prototype.forward = function (this: ConvNeXt, ...args: Parameters<ConvNeXt['forward']>) {
+        if (args[1]?.training) forwards++;
+        return forward.apply(this, args);
+      };
+      try {
+        await train({ ...o, onEvent: (e) => e.type === 'step' && losses.push(e.loss) });
+      } finally {
+        ConvNeXt.prototype.forward = forward;
+      }
+      expect(forwards, `${tag}: training forwards in this thread`).to.equal(workers > 1 ? 0 : (3 * 8) / chunkSize);
+      const { model } = await loadConvertedModel(path.join(o.out, 'model'));
+      const w = new Map([...model.getWeights()].map(([k, v]) => [k, v.dataSync() as Float32Array]));
+      model.dispose();
+      return { losses, w };
+    };
+    const whole = await run('whole', 8, 1);
+    expect(whole.losses).to.have.length(3);
+    for (const [tag, workers] of [
+      ['chunked1', 1],
+      ['chunked2', 2],
+    ] as const) {
+      const c = await run(tag, 2, workers);
+      expectRel(c.losses, whole.losses);
+      expect(maxDiff(c.w, whole.w), `${tag} weights`).to.be.at.most(1e-5);
+    }
+  });
+
+  it('pretrain: chunks of 2 give the unchunked losses and weights', async () => {
+    const p = (out: string, chunkSize: number): PretrainOptions => ({
+      data,
+      arch: { version: 2, depths: [1, 1, 1, 1], dims: [8, 8, 16, 16], name: 'convnextv2_test' },
+      out: tmp(out),
+      epochs: 1,
+      batchSize: 8,
+      imageSize: 64,
+      decoderDim: 8,
+      warmupEpochs: 0,
+      blr: 1e-2,
+      reconstructEvery: 0,
+      seed: 2,
+      workers: 1,
+      chunkSize,
+    });
+    const losses = async (o: PretrainOptions) => {
+      const l: number[] = [];
+      const loss = Fcmae.prototype.loss;
+      let calls = 0;
+      Fcmae.prototype.loss = function (this: Fcmae, ...args: Parameters<Fcmae['loss']>) {
+        calls++;
+        return loss.apply(this, args);
+      };
+      try {
+        await pretrain({ ...o, onEvent: (e) => e.type === 'step' && l.push(e.loss) });
+      } finally {
+        Fcmae.prototype.loss = loss;
+      }
+      expect(calls, 'one loss per chunk').to.equal((3 * 8) / (o.chunkSize as number));
+      return l;
+    };
+    const whole = await losses(p('fw', 8));
+    const chunked = await losses(p('fc', 2));
+    expect(whole).to.have.length(3);
+    expectRel(chunked, whole);
+    const [a, b] = [fcmaeFromRun(tmp('fw')), fcmaeFromRun(tmp('fc'))];
+    const arrays = (f: typeof a) => new Map([...f.parameters()].map(([k, v]) => [k, v.dataSync() as Float32Array]));
+    const d = maxDiff(arrays(b), arrays(a));
+    a.dispose();
+    b.dispose();
+    expect(d).to.be.at.most(1e-5);
+  });
+
+  it('bench --train computes a batch larger than chunkSize in chunks, in this thread', async () => {
+    const before = tf.memory().numTensors;
+    const r = await runTrainBenchmark({ arch: 'convnext_atto', imageSize: 32, batch: 8, chunkSize: 4, backend: 'wasm', reps: 1, warmup: 0 });
+    expect(r.workers).to.equal(1);
+    expect(r.chunk_size).to.equal(4);
+    expect(Number.isFinite(r.final_loss) && r.final_loss > 0).to.equal(true);
+    expect(r.wasm_heap_mb).to.be.above(0);
+    expect(r.num_tensors).to.equal(before);
+    const whole = await runTrainBenchmark({ arch: 'convnext_atto', imageSize: 32, batch: 8, backend: 'wasm', reps: 1, warmup: 0 });
+    expect(whole.chunk_size, "atto 32 b8 'auto': no chunks").to.equal(null);
   });
 });
