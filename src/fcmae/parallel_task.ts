@@ -14,7 +14,7 @@ import { normalizeImage } from '../data/transforms';
 import { ConvNeXtConfig } from '../model/configs';
 import { trainTransform } from '../train/augment';
 import { Sample, decodeChunk, epochOrder } from '../train/dataset';
-import { ChunkSize, chunkLimit, chunkRanges, computeInChunks, withHeapError } from '../train/data_parallel/chunks';
+import { ChunkSize, chunkLimit, chunkRanges, chunkResult, computeInChunks, withHeapError } from '../train/data_parallel/chunks';
 import { autoChunkSize } from '../train/data_parallel/footprint';
 import { MicroRef, ReplicaTask, ShareResult, SkipHook } from '../train/data_parallel/task';
 import { Fcmae } from './fcmae';
@@ -105,17 +105,8 @@ export class FcmaeTask implements ReplicaTask<FcmaeShare> {
     const x = tf.tensor4d(s.x.subarray(a * h * w * c, b * h * w * c), [b - a, h, w, c]);
     const part: PatchMask = { n: b - a, l: mask.l, data: mask.data.subarray(a * mask.l, b * mask.l) };
     try {
-      const { value, grads } = tf.variableGrads(() => this.f.loss(x, part), [...this.variables.values()]);
-      const named = new Map(Object.entries(grads).map(([k, g]) => [this.byTfName.get(k)!, g]));
-      try {
-        const loss = (await value.data())[0];
-        return { grads: named, n: b - a, lossSum: loss * (b - a), correct: 0 };
-      } catch (e) {
-        tf.dispose([...named.values()]);
-        throw e;
-      } finally {
-        value.dispose();
-      }
+      const out = tf.variableGrads(() => this.f.loss(x, part), [...this.variables.values()]);
+      return await chunkResult(out, (k) => this.byTfName.get(k)!, b - a);
     } finally {
       x.dispose();
     }

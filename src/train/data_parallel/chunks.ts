@@ -55,6 +55,29 @@ export function chunkRanges(positions: readonly number[], limit: number): [numbe
 }
 
 /**
+ * A chunk's ShareResult from tf.variableGrads' output: `grads` renamed by `nameOf` (tf.Variable name
+ * -> parameter name), the mean loss read from `value` (disposed) times n, and `correct` (read after
+ * the loss; 0 by default). The gradients are disposed when a read fails.
+ */
+export async function chunkResult(
+  out: { value: tf.Scalar; grads: tf.NamedTensorMap },
+  nameOf: (tfName: string) => string,
+  n: number,
+  correct: () => Promise<number> = async () => 0,
+): Promise<ShareResult> {
+  const grads = new Map(Object.entries(out.grads).map(([k, g]) => [nameOf(k), g]));
+  try {
+    const loss = (await out.value.data())[0];
+    return { grads, n, lossSum: loss * n, correct: await correct() };
+  } catch (e) {
+    tf.dispose([...grads.values()]);
+    throw e;
+  } finally {
+    out.value.dispose();
+  }
+}
+
+/**
  * Runs `compute` on every chunk and combines the results: gradient sum of (n_c / n) x chunk mean
  * gradient (one chunk passes through unchanged), loss sums and correct counts added. Gradients of
  * finished chunks are disposed when a later chunk throws.

@@ -17,7 +17,7 @@ import { TrainTransformOptions, applyMix, drawMix, trainTransform } from '../aug
 import { Sample, decodeChunk, epochOrder } from '../dataset';
 import { smoothOneHot, softCrossEntropy } from '../loss';
 import { OutOfMemoryError } from '../../errors';
-import { ChunkSize, chunkLimit, chunkRanges, computeInChunks, withHeapError } from './chunks';
+import { ChunkSize, chunkLimit, chunkRanges, chunkResult, computeInChunks, withHeapError } from './chunks';
 import { autoChunkSize } from './footprint';
 import { MicroRef, ReplicaTask, ShareResult, SkipHook, dropPathKeepMasks, pairPartners } from './task';
 
@@ -148,25 +148,23 @@ export class ClassifyTask implements ReplicaTask<ClassifyShare> {
     const chunkMasks = masks && (a > 0 || b < s.labels.length) ? masks.map((m) => m.slice(a, b)) : masks;
     let argmax: tf.Tensor | null = null;
     try {
-      const { value, grads } = tf.variableGrads(() => {
+      const out = tf.variableGrads(() => {
         const logits = this.model.forward(x, { training: true, dropPathMasks: chunkMasks });
         // Kept and read after the step: no synchronous read inside (webgpu has none in Node).
         argmax = tf.keep(tf.argMax(logits, -1));
         return softCrossEntropy(logits, t);
       }, this.trainable);
-      const named = new Map(Object.entries(grads).map(([k, g]) => [this.byTfName.get(k)!, g]));
-      try {
-        const pred = await argmax!.data();
-        const loss = (await value.data())[0];
-        let correct = 0;
-        for (let i = a; i < b; i++) if (pred[i - a] === s.labels[i]) correct++;
-        return { grads: named, n: b - a, lossSum: loss * (b - a), correct };
-      } catch (e) {
-        tf.dispose([...named.values()]);
-        throw e;
-      } finally {
-        value.dispose();
-      }
+      return await chunkResult(
+        out,
+        (k) => this.byTfName.get(k)!,
+        b - a,
+        async () => {
+          const pred = await argmax!.data();
+          let correct = 0;
+          for (let i = a; i < b; i++) if (pred[i - a] === s.labels[i]) correct++;
+          return correct;
+        },
+      );
     } finally {
       tf.dispose([x, t]);
       if (argmax) (argmax as tf.Tensor).dispose();
