@@ -6,10 +6,10 @@ import { Command, InvalidArgumentError } from 'commander';
 import { pretrain } from '../fcmae/pretrain';
 import { withBackend } from './common';
 import { CHUNK_SIZE_HELP, TRAIN_WORKERS_HELP, chunkSizeArg, countOrAuto, positiveInt, withFlagNames } from './options';
+import { progressBar } from './progress';
 
 /** PretrainOptions names -> this command's flags, for OutOfMemoryError. */
 const PRETRAIN_FLAGS = { chunkSize: '--chunk-size', batchSize: '--batch-size', accum: '--accum', workers: '--workers' };
-import { progressBar } from './progress';
 
 function positiveFloat(v: string): number {
   const n = Number(v);

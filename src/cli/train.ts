@@ -21,11 +21,11 @@ import {
   WORKERS_HELP,
   chunkSizeArg,
   countOrAuto,
-  withFlagNames,
   fraction,
   imageSizeArg,
   positiveFloat,
   positiveInt,
+  withFlagNames,
 } from './options';
 import { progressBar } from './progress';
 
