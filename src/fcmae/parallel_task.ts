@@ -70,7 +70,7 @@ export class FcmaeTask implements ReplicaTask<FcmaeShare> {
   ) {
     this.variables = f.parameters();
     this.byTfName = new Map([...this.variables].map(([k, v]) => [v.name, k]));
-    const decoder = { dim: o.decoderDim, depth: o.decoderDepth };
+    const decoder = { dim: o.decoderDim, depth: o.decoderDepth, patch: FCMAE_PATCH };
     this.chunkLimit = o.grnStats === 'batch' ? Infinity : chunkLimit(o.chunkSize, tf.getBackend(), () => autoChunkSize(o.config, o.imageSize, decoder));
   }
 

@@ -124,7 +124,7 @@ describe('chunked compute: helpers', () => {
     expect(trainFootprintBytes(tiny, 224, t + 2)).to.be.greaterThan(0.7 * 4294901760);
     // FCMAE: the decoder adds to the count.
     const v2 = MODEL_CONFIGS.convnextv2_atto;
-    expect(activationFloatsPerSample(v2, 224, { dim: 512, depth: 1 })).to.be.greaterThan(activationFloatsPerSample(v2, 224));
+    expect(activationFloatsPerSample(v2, 224, { dim: 512, depth: 1, patch: 32 })).to.be.greaterThan(activationFloatsPerSample(v2, 224));
   });
 
   it("recognises tfjs-backend-wasm's abort and names the fixes", async () => {
