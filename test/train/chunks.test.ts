@@ -391,6 +391,29 @@ describe('chunked training runs [wasm]', function () {
     }
   });
 
+  it('train: a heap abort in a step stops the run with OutOfMemoryError, leaving no tensors', async () => {
+    const before = tf.memory().numTensors;
+    const forward = ConvNeXt.prototype.forward;
+    ConvNeXt.prototype.forward = function (this: ConvNeXt, ...args: Parameters<ConvNeXt['forward']>) {
+      if (args[1]?.training) throw wasmAbort();
+      return forward.apply(this, args);
+    };
+    let err: unknown = null;
+    try {
+      await train({ data, arch: 'convnext_atto', epochs: 1, imageSize: 32, batchSize: 8, lr: 1e-3, out: tmp('oom'), workers: 1, chunkSize: 4 }).catch(
+        (e: unknown) => (err = e),
+      );
+    } finally {
+      ConvNeXt.prototype.forward = forward;
+    }
+    expect(err).to.be.instanceOf(OutOfMemoryError);
+    expect((err as Error).message).to.match(/4 samples at once \(a chunk of a share of 8\) at 32x32 px; compute fewer samples at once with chunkSize/);
+    expect((err as Error).message)
+      .to.include('lower batchSize and raise accumSteps')
+      .and.include('raise workers');
+    expect(tf.memory().numTensors).to.equal(before);
+  });
+
   it('pretrain: chunks of 2 give the unchunked losses and weights', async () => {
     const p = (out: string, chunkSize: number): PretrainOptions => ({
       data,
