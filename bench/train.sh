@@ -43,7 +43,7 @@ for cfg in $CONFIGS; do
   for w in $WORKERS; do
     printf 'ours %s %spx batch %s workers %s ... ' "$arch" "$size" "$batch" "$w" >&2
     if line=$(node bin/convnext.js bench --train --arch "$arch" --image-size "$size" --batch-size "$batch" --workers "$w" --reps "$reps" --warmup "$warm" --json </dev/null 2>"$err" | tail -n 1) && [ -n "$line" ]; then
-      echo "$line" | jq -c '{who: "ours", arch, size: .image_size, batch, workers, threads, simd, images_per_s, ms_per_step, worker_ms, overhead_ms, cpu_util, peak_rss_mb}' >>"$raw"
+      echo "$line" | jq -c '{who: "ours", arch, size: .image_size, batch, workers, threads, simd, images_per_s, ms_per_step, worker_ms, overhead_ms, update_ms, cpu_util, peak_rss_mb}' >>"$raw"
       echo "$line" | jq -r '"\(.images_per_s) img/s (CPU \(.cpu_util)x)"' >&2
     else
       echo "failed" >&2

@@ -309,6 +309,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
       batchSize: o.batchSize,
       variables: params,
       trainable: [...params.keys()],
+      optimizer: opt,
       taskModule: FCMAE_TASK_MODULE,
       taskOptions: task,
       inProcess: () => new FcmaeTask(f, task, onTaskSkip),
@@ -336,15 +337,10 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
         const ref = refOf(epoch * stepsPerEpoch + i);
         const out = await engine.step(ref, ref.step + 1 < endStep ? refOf(ref.step + 1) : null);
         const lrNow = lrAt(step);
-        try {
-          const lossVal = out.lossSum / out.n;
-          if (out.n > 0 && !Number.isFinite(lossVal))
-            throw new FcmaeError(`loss became ${lossVal} at epoch ${epoch + 1}, step ${step + 1}: lower --blr (or use --init convnext)`);
-          if (out.n > 0) opt.apply(out.grads, lrNow);
-        } finally {
-          tf.dispose([...out.grads.values()]);
-        }
-        if (out.n > 0) await engine.publish();
+        const lossVal = out.lossSum / out.n;
+        if (out.n > 0 && !Number.isFinite(lossVal))
+          throw new FcmaeError(`loss became ${lossVal} at epoch ${epoch + 1}, step ${step + 1}: lower --blr (or use --init convnext)`);
+        await engine.update(lrNow);
         lossSum += out.lossSum;
         seen += out.n;
         step++;
@@ -359,6 +355,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
         });
       }
       const secs = (Date.now() - te) / 1000;
+      await engine.sync(); // the master weights and moments, for the checkpoint and the pictures
       const rec: PretrainRecord = {
         epoch: epoch + 1,
         step,

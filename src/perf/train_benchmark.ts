@@ -111,7 +111,7 @@ export function createTrainStep(o: TrainStepOptions): TrainStep {
 interface AsyncStep {
   model: ConvNeXt;
   /** The loss, and with workers the slowest worker's compute time of the step. */
-  run(): Promise<{ loss: number; workerMs?: number }>;
+  run(): Promise<{ loss: number; workerMs?: number; updateMs?: number }>;
   dispose(): Promise<void>;
 }
 
@@ -122,7 +122,7 @@ function asyncStep(s: TrainStep, sizes: { chunk: number; share: number; imageSiz
 
 /**
  * The same step data-parallel over `workers` replicas (the engine `convnext train` uses): synthetic
- * seeded data, label smoothing 0.1, no drop path, AdamW on the main thread.
+ * seeded data, label smoothing 0.1, no drop path, AdamW applied by the engine (in the workers).
  */
 async function createParallelStep(o: TrainStepOptions, workers: number, chunkSize: ChunkSize | undefined): Promise<AsyncStep> {
   const numClasses = o.numClasses ?? 1000;
@@ -153,6 +153,7 @@ async function createParallelStep(o: TrainStepOptions, workers: number, chunkSiz
       trainable: task.trainable,
       taskModule: CLASSIFY_TASK_MODULE,
       taskOptions: task,
+      optimizer: opt,
       inProcess: () => new ClassifyTask(model, task, () => undefined),
     });
   } catch (e) {
@@ -168,11 +169,11 @@ async function createParallelStep(o: TrainStepOptions, workers: number, chunkSiz
     model,
     run: async () => {
       const out = await engine.step(ref(step), ref(step + 1));
-      opt.apply(out.grads, lr);
-      tf.dispose([...out.grads.values()]);
-      await engine.publish();
+      const t = performance.now();
+      await engine.update(lr);
+      const updateMs = performance.now() - t;
       step++;
-      return { loss: out.lossSum / out.n, workerMs: Math.max(...(out.workerMs ?? [NaN])) };
+      return { loss: out.lossSum / out.n, workerMs: Math.max(...(out.workerMs ?? [NaN])), updateMs };
     },
     dispose: async () => {
       await engine.dispose();
@@ -215,10 +216,12 @@ export interface TrainBenchResult extends BenchSetup {
   step_ms: number[];
   /**
    * workers > 1: the slowest worker's compute time per step (median), and the rest of the step
-   * (gradients combined, AdamW, weights published, messages; median of step - slowest worker).
+   * (the update, messages, waiting for the main thread; median of step - slowest worker).
    */
   worker_ms: number | null;
   overhead_ms: number | null;
+  /** workers > 1: the update round (the workers' AdamW and EMA on their slices, and its messages), median ms. */
+  update_ms: number | null;
   /** Samples a replica computed at once when its share was chunked, else null. */
   chunk_size: number | null;
   /** Process CPU time over wall time during the timed steps. */
@@ -265,6 +268,7 @@ export async function runTrainBenchmark(o: TrainBenchOptions): Promise<TrainBenc
   const arch = trainArch(o.arch);
   const times: number[] = [];
   const workerTimes: number[] = [];
+  const updateTimes: number[] = [];
   let loss = NaN;
   let cpuUtil = 0;
   let heap: number | null = null;
@@ -282,6 +286,7 @@ export async function runTrainBenchmark(o: TrainBenchOptions): Promise<TrainBenc
       loss = r.loss;
       times.push(performance.now() - t);
       if (r.workerMs !== undefined) workerTimes.push(r.workerMs);
+      if (r.updateMs !== undefined) updateTimes.push(r.updateMs);
       o.onProgress?.({ phase: 'rep', index: i + 1, total: reps, ms: times[i] });
     }
     const cpu = process.cpuUsage(cpu0);
@@ -311,8 +316,9 @@ export async function runTrainBenchmark(o: TrainBenchOptions): Promise<TrainBenc
     ms_per_step_best: round(best, 1),
     step_ms: times.map((t) => round(t, 1)),
     worker_ms: workerTimes.length ? round(median(workerTimes), 1) : null,
-    chunk_size: chunked ? limit : null,
     overhead_ms: workerTimes.length ? round(median(times.map((t, i) => t - workerTimes[i])), 1) : null,
+    update_ms: updateTimes.length ? round(median(updateTimes), 1) : null,
+    chunk_size: chunked ? limit : null,
     cpu_util: round(cpuUtil),
     final_loss: round(loss, 4),
     params,

@@ -9,6 +9,7 @@
  * State (m, v, t) lives in tf.Variables and can be exported for checkpoints.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { AdamWKernelAttrs } from '../backend/wasm_simd/adamw';
 import { ADAMW_KERNEL } from '../kernel_names';
 
 export interface AdamWOptions {
@@ -55,27 +56,49 @@ export class AdamW {
     }
   }
 
+  /** How parameter `name` is optimised (its group, else lr scale 1 and decay for rank > 1). */
+  groupOf(name: string): ParamGroup {
+    return this.groups.get(name) ?? { lrScale: 1, decay: (this.params.get(name)?.rank ?? 0) > 1 };
+  }
+
+  /** The constants of update `t` (1-based) of parameter `name` at the scheduled learning rate `lr`. */
+  coefficients(name: string, lr: number, t: number): AdamWKernelAttrs {
+    const group = this.groupOf(name);
+    const plr = lr * group.lrScale;
+    return {
+      beta1: this.beta1,
+      beta2: this.beta2,
+      eps: this.eps,
+      keep: 1 - plr * this.weightDecay,
+      decay: group.decay && this.weightDecay > 0,
+      bc2Sqrt: Math.sqrt(1 - this.beta2 ** t),
+      step: plr / (1 - this.beta1 ** t),
+    };
+  }
+
+  /**
+   * Counts one update and returns its number t. apply() calls it; the data-parallel engine calls it
+   * when its workers apply the update to the shared weights themselves (adamwArrays).
+   */
+  advance(): number {
+    return ++this.step;
+  }
+
   /**
    * One update with learning rate `lr` from gradients by parameter name. Parameters without a
    * gradient (frozen) are left untouched, their moments too.
    */
   apply(grads: Map<string, tf.Tensor> | tf.NamedTensorMap, lr: number): void {
     const g = grads instanceof Map ? grads : new Map(Object.entries(grads));
-    this.step += 1;
-    const t = this.step;
-    const bc1 = 1 - this.beta1 ** t;
-    const bc2Sqrt = Math.sqrt(1 - this.beta2 ** t);
+    const t = this.advance();
     for (const [name, grad] of g) {
       const p = this.params.get(name);
       if (!p) continue;
-      const group = this.groups.get(name) ?? { lrScale: 1, decay: p.rank > 1 };
-      const plr = lr * group.lrScale;
-      const decay = group.decay && this.weightDecay > 0;
+      const a = this.coefficients(name, lr, t);
+      const m = this.m.get(name)!;
+      const v = this.v.get(name)!;
       if (grad.dtype === 'float32' && tf.getKernel(ADAMW_KERNEL, tf.getBackend())) {
-        const m = this.m.get(name)!;
-        const v = this.v.get(name)!;
-        const attrs = { beta1: this.beta1, beta2: this.beta2, eps: this.eps, keep: 1 - plr * this.weightDecay, decay, bc2Sqrt, step: plr / bc1 };
-        const [p2, m2, v2] = tf.engine().runKernel(ADAMW_KERNEL, { p, m, v, g: grad }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        const [p2, m2, v2] = tf.engine().runKernel(ADAMW_KERNEL, { p, m, v, g: grad }, a as unknown as tf.NamedAttrMap) as tf.Tensor[];
         m.assign(m2);
         v.assign(v2);
         p.assign(p2);
@@ -83,15 +106,13 @@ export class AdamW {
         continue;
       }
       tf.tidy(() => {
-        const m = this.m.get(name)!;
-        const v = this.v.get(name)!;
-        const mNew = tf.add(tf.mul(m, this.beta1), tf.mul(grad, 1 - this.beta1));
-        const vNew = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(grad), 1 - this.beta2));
+        const mNew = tf.add(tf.mul(m, a.beta1), tf.mul(grad, 1 - a.beta1));
+        const vNew = tf.add(tf.mul(v, a.beta2), tf.mul(tf.square(grad), 1 - a.beta2));
         m.assign(mNew);
         v.assign(vNew);
-        const decayed = decay ? tf.mul(p, 1 - plr * this.weightDecay) : p;
-        const denom = tf.add(tf.div(tf.sqrt(vNew), bc2Sqrt), this.eps);
-        p.assign(tf.sub(decayed, tf.mul(tf.div(mNew, denom), plr / bc1)));
+        const decayed = a.decay ? tf.mul(p, a.keep) : p;
+        const denom = tf.add(tf.div(tf.sqrt(vNew), a.bc2Sqrt), a.eps);
+        p.assign(tf.sub(decayed, tf.mul(tf.div(mNew, denom), a.step)));
       });
     }
   }
@@ -112,5 +133,25 @@ export class AdamW {
     for (const x of [...this.m.values(), ...this.v.values()]) x.dispose();
     this.m.clear();
     this.v.clear();
+  }
+}
+
+const f32 = Math.fround;
+
+/**
+ * One AdamW update in place on plain arrays (p, m, v and g of one length), with the float32
+ * operations of adamw.wat and the composite in their order, so the same bits: the data-parallel
+ * workers apply it to their slice of the shared weights (src/train/data_parallel).
+ */
+export function adamwArrays(p: Float32Array, m: Float32Array, v: Float32Array, g: ArrayLike<number>, a: AdamWKernelAttrs): void {
+  const [b1, omb1, b2, omb2] = [f32(a.beta1), f32(1 - a.beta1), f32(a.beta2), f32(1 - a.beta2)];
+  const [keep, bc2, eps, step] = [a.decay ? f32(a.keep) : 1, f32(a.bc2Sqrt), f32(a.eps), f32(a.step)];
+  for (let i = 0; i < p.length; i++) {
+    const gi = f32(g[i]);
+    const mi = f32(f32(m[i] * b1) + f32(gi * omb1));
+    const vi = f32(f32(v[i] * b2) + f32(f32(gi * gi) * omb2));
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = f32(f32(p[i] * keep) - f32(f32(mi / f32(f32(f32(Math.sqrt(vi)) / bc2) + eps)) * step));
   }
 }

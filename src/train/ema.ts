@@ -25,3 +25,12 @@ export class ModelEma {
     this.shadow.clear();
   }
 }
+
+/**
+ * The same update in place on plain arrays (float32 operations in the composite's order): the
+ * data-parallel workers apply it to their slice of the shared shadow.
+ */
+export function emaArrays(shadow: Float32Array, p: Float32Array, decay: number): void {
+  const [d, omd] = [Math.fround(decay), Math.fround(1 - decay)];
+  for (let i = 0; i < shadow.length; i++) shadow[i] = Math.fround(Math.fround(shadow[i] * d) + Math.fround(p[i] * omd));
+}

@@ -5,7 +5,8 @@
  * re-initialised for a new class count. Seeded: the data order, augmentations, mixup and drop-path
  * masks derive from (seed, epoch, step, sample), so a resumed run continues exactly as an
  * uninterrupted one, and the worker count does not change the result (data_parallel/: the steps
- * run on every core, the main thread keeps the master weights, AdamW, EMA and checkpoints).
+ * and their AdamW and EMA updates run on every core; the main thread keeps the schedule, evaluation
+ * and checkpoints).
  *
  * Every epoch writes <out>/checkpoint.safetensors atomically (checkpoint.ts), then appends a line to
  * <out>/log.jsonl: a kill between the two leaves a log one line short, never ahead, and a resume
@@ -197,21 +198,16 @@ async function trainEpoch(
     const ref = refOf(epoch * spe + i);
     const out = await engine.step(ref, ref.step + 1 < endStep ? refOf(ref.step + 1) : null);
     const lr = r.lrAt(r.step);
-    try {
-      const lossVal = out.lossSum / out.n;
-      if (out.n > 0 && !Number.isFinite(lossVal))
-        throw new ConvNeXtError(`loss became ${lossVal} at epoch ${epoch + 1}, step ${r.step + 1}: lower the learning rate (lr)`);
-      // A step whose images all failed to decode moves the schedule on without an update.
-      if (out.n > 0) r.opt.apply(out.grads, lr);
-    } finally {
-      tf.dispose([...out.grads.values()]);
-    }
-    if (out.n > 0) await engine.publish();
+    const lossVal = out.lossSum / out.n;
+    if (out.n > 0 && !Number.isFinite(lossVal))
+      throw new ConvNeXtError(`loss became ${lossVal} at epoch ${epoch + 1}, step ${r.step + 1}: lower the learning rate (lr)`);
+    // AdamW, then the EMA. A step whose images all failed to decode moves the schedule (and the EMA)
+    // on without an optimizer update.
+    await engine.update(lr);
     lossSum += out.lossSum;
     seen += out.n;
     correct += out.correct;
     r.step++;
-    r.ema?.update(r.all);
     const secs = (Date.now() - te) / 1000;
     const ips = seen / Math.max(secs, 1e-3);
     const stepsLeft = (ctx.endEpoch - epoch) * spe - (i + 1);
@@ -302,6 +298,8 @@ export async function train(opts: TrainOptions): Promise<TrainReport> {
       batchSize: o.batchSize,
       variables: all,
       trainable: task.trainable,
+      optimizer: opt,
+      ema,
       taskModule: CLASSIFY_TASK_MODULE,
       taskOptions: task,
       inProcess: () => new ClassifyTask(model, task, onTaskSkip),
@@ -329,6 +327,7 @@ export async function train(opts: TrainOptions): Promise<TrainReport> {
     for (let epoch = startEpoch; epoch < endEpoch; epoch++) {
       const te = Date.now();
       const t = await trainEpoch(o, run, engine, epoch, { stepsPerEpoch, endEpoch, emit });
+      await engine.sync(); // the master weights, moments and EMA, for validation and the checkpoint
       const val = await validate(false, onSkip);
       const emaVal = await validate(true);
       const rec: EpochRecord = {

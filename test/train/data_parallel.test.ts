@@ -2,7 +2,8 @@
  * Data-parallel training (src/train/data_parallel): the worker count does not change a run. Three
  * optimizer steps with 1 worker (this thread) and 2 worker threads give the same losses (1e-5
  * relative) and weights (1e-5 absolute) with drop path, mixup/cutmix, label smoothing and EMA on,
- * with gradient accumulation, and for FCMAE pretraining; a worker that dies is a TrainWorkerError
+ * with gradient accumulation, with freezing and layer decay, and for FCMAE pretraining; a 2-worker
+ * run resumed from its checkpoint equals an uninterrupted one bit for bit; a worker that dies is a TrainWorkerError
  * naming it and the last checkpoint resumes; the main thread's tensor count does not grow per step.
  */
 import * as fs from 'fs';
@@ -156,6 +157,25 @@ describe('data-parallel training [wasm]', function () {
   it('1 vs 2 workers with gradient accumulation (2 micro-batches of 4 per step)', async () => {
     const opts = { batchSize: 4, accumSteps: 2, dropPathRate: 0.1 };
     await expectSameRuns('a', opts);
+  });
+
+  it('1 vs 2 workers with freezing and layer-wise lr decay; with 2 workers a resumed run equals an uninterrupted one bit for bit', async () => {
+    const opts = { freeze: 2, layerDecay: 0.8, emaDecay: 0.9, dropPathRate: 0.1 };
+    await expectSameRuns('f', opts);
+    // The frozen stem kept its init (the workers' update never touches a frozen parameter).
+    const init = createModel('convnext_atto', { numClasses: 3, seed: 7 });
+    const stem = init.getWeights().get('stem.conv.weight')!.dataSync();
+    init.dispose();
+    expect(Array.from((await modelWeights(tmp('f2'))).get('stem.conv.weight')!)).to.deep.equal(Array.from(stem));
+    // Resume: the moments, EMA and weights a 2-worker run checkpoints are what it trains on.
+    const two = { ...base('whole', 2), ...opts, epochs: 2 };
+    await train(two);
+    await train({ ...two, out: tmp('halves'), stopAfterEpochs: 1 });
+    await train({ ...two, out: tmp('halves'), resume: true });
+    for (const g of ['model.', 'ema.', 'opt.m.', 'opt.v.']) {
+      const d = maxAbsDiff(checkpointGroup(tmp('halves'), g), checkpointGroup(tmp('whole'), g));
+      expect(d.worst, `${g}${d.name}`).to.equal(0);
+    }
   });
 
   it('a worker that dies is a TrainWorkerError naming it; the last checkpoint loads and resumes', async () => {

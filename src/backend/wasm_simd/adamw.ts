@@ -44,16 +44,13 @@ export const adamwKernelConfig: tf.KernelConfig = {
       heapOffset(b, m2),
       heapOffset(b, v2),
       n,
-      a.beta1,
-      1 - a.beta1,
-      a.beta2,
-      1 - a.beta2,
-      a.keep,
-      a.bc2Sqrt,
-      a.eps,
-      a.step,
-      a.decay ? 1 : 0,
+      ...adamwConstants(a),
     );
     return [p2, m2, v2];
   },
 };
+
+/** adamw_f32's constant arguments (b1, 1 - b1, b2, 1 - b2, keep, bc2, eps, step, decay) from the attributes. */
+export function adamwConstants(a: AdamWKernelAttrs): [number, number, number, number, number, number, number, number, number] {
+  return [a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.keep, a.bc2Sqrt, a.eps, a.step, a.decay ? 1 : 0];
+}

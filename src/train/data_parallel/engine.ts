@@ -1,21 +1,26 @@
 /**
  * Data-parallel training steps (issue 11 §1), for the classifier trainer and FCMAE pretraining alike.
- * The main thread keeps the master weights, the optimizer, EMA, schedule, checkpoints and
- * evaluation; the engine turns a step (its micro-batches) into the step's mean gradient:
+ * The caller keeps the schedule, checkpoints and evaluation; the engine computes each step (its
+ * micro-batches) and applies its AdamW update and EMA:
  *
- *   workers 1   in this thread, on the master model itself (no copy, no thread)
+ *   workers 1   in this thread, on the master model itself (no copy, no thread): AdamW.apply on
+ *               the step's mean gradient, then ModelEma.update.
  *   workers N   N worker threads, one replica each (wasm, one thread). Each decodes and augments
  *               its share of every micro-batch itself (task.ts shareRange), runs forward and
- *               backward, and writes count x mean gradient, summed over the step's micro-batches,
- *               into its region of one SharedArrayBuffer; then prefetches its share of the next
- *               step. The main thread adds the regions and divides by the step's sample count (the
- *               mean over the global batch), the caller applies one optimizer step, and publish()
- *               writes the new trainable weights once into shared memory, which every replica loads
- *               before its next step. Messages carry step numbers and figures, never tensors.
+ *               backward, and writes its gradient (summed over the step's micro-batches) into its
+ *               region of shared memory, then prefetches its share of the next step. The update
+ *               runs in the workers too (update.ts): each sums the regions over its own slice of the
+ *               weights, applies AdamW and the EMA there, in shared memory. The main thread only
+ *               sends the update's constants (AdamW.coefficients), so its serial part of a step is
+ *               two messages. Every replica loads the new trainable weights before its next step.
+ *               The weights, moments and shadow live in shared memory during the run: sync()
+ *               copies them into the master variables, the optimizer and the EMA, for evaluation,
+ *               checkpoints and the final model. Messages carry figures, never tensors.
  *
- *   const engine = await createEngine({ workers: 'auto', variables, trainable, taskModule, taskOptions, inProcess });
- *   const r = await engine.step(ref, next);   // r.grads: mean gradient by name (caller disposes)
- *   opt.apply(r.grads, lr); await engine.publish();
+ *   const engine = await createEngine({ workers: 'auto', variables, trainable, optimizer, ema, taskModule, taskOptions, inProcess });
+ *   const r = await engine.step(ref, next);   // r.n, r.lossSum, r.correct
+ *   await engine.update(lr);                  // AdamW (when r.n > 0), then the EMA
+ *   await engine.sync();                      // before reading the master weights
  *   await engine.dispose();
  *
  * A worker that throws or dies rejects the step with TrainWorkerError naming it; the caller stops
@@ -27,17 +32,19 @@ import { Worker } from 'worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, TrainWorkerError } from '../../errors';
 import { SharedParam, viewOf } from '../../parallel/shared_weights';
+import { builtOrDisposedAsync } from '../../util/dispose';
+import { AdamW } from '../adamw';
+import { ModelEma } from '../ema';
 import { FromTrainWorker, ToTrainWorker, TrainWorkerInit } from './protocol';
 import { MicroRef, ReplicaTask, ShareResult, StepRef, microRefs } from './task';
-import { builtOrDisposedAsync } from '../../util/dispose';
+import { UpdateLayout, UpdateOrder, createUpdateLayout } from './update';
 
 /** The worker entry, compiled beside this file. */
 export const TRAIN_WORKER_SCRIPT = path.join(__dirname, 'worker.js');
 
-/** One step's outcome: the mean gradient over its samples and the step's figures. */
+/** One step's figures (its gradient stays in the engine until update()). */
 export interface StepOutcome {
-  /** Mean gradient by trainable parameter name; empty when no sample could be used. The caller disposes. */
-  grads: Map<string, tf.Tensor>;
+  /** Samples used (0: every image of the step failed to decode). */
   n: number;
   lossSum: number;
   correct: number;
@@ -48,9 +55,15 @@ export interface StepOutcome {
 export interface DataParallelEngine {
   /** Replicas computing (1: in this thread). */
   readonly workers: number;
+  /** Forward and backward of a step's micro-batches; `next` is decoded ahead. */
   step(ref: StepRef, next: StepRef | null): Promise<StepOutcome>;
-  /** After the optimizer changed the master weights: the replicas see them from the next step on. */
-  publish(): Promise<void>;
+  /**
+   * After step(): one AdamW update at learning rate `lr` on the step's mean gradient (none when it
+   * had no sample), then the EMA. The replicas see the new weights from the next step on.
+   */
+  update(lr: number): Promise<void>;
+  /** Makes the master variables, the optimizer's moments and the EMA shadow current (no-op in this thread). */
+  sync(): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -62,6 +75,9 @@ export interface EngineOptions {
   /** The master variables by name (the replicas' layout) and which of them train. */
   variables: Map<string, tf.Variable>;
   trainable: string[];
+  /** The run's optimizer (over `trainable`) and EMA (over every variable), which the engine steps. */
+  optimizer: AdamW;
+  ema?: ModelEma | null;
   /** Compiled module exporting createReplicaTask(taskOptions, onSkip), for the workers. */
   taskModule: string;
   taskOptions: unknown;
@@ -85,7 +101,7 @@ export function resolveTrainWorkers(workers: number | 'auto' | undefined, batchS
 /** Starts the engine: in this thread for one worker, else worker threads (resolves when every replica is ready). */
 export async function createEngine(o: EngineOptions): Promise<DataParallelEngine> {
   const n = resolveTrainWorkers(o.workers, o.batchSize);
-  if (n === 1) return new InProcessEngine(o.inProcess(), o.batchSize);
+  if (n === 1) return new InProcessEngine(o.inProcess(), o);
   return WorkerEngine.start(n, o);
 }
 
@@ -107,20 +123,28 @@ function accumulate(acc: Map<string, tf.Tensor>, grads: Map<string, tf.Tensor>, 
 class InProcessEngine implements DataParallelEngine {
   readonly workers = 1;
   private ahead: { key: string; p: Promise<unknown> } | null = null;
+  /** The last step's mean gradient, until update(). */
+  private grads = new Map<string, tf.Tensor>();
 
   constructor(
     private readonly task: ReplicaTask,
-    private readonly batchSize: number,
+    private readonly o: EngineOptions,
   ) {}
 
   private load(m: MicroRef): Promise<unknown> {
     const key = `${m.epoch}/${m.batch}`;
-    const p = this.ahead?.key === key ? this.ahead.p : this.task.load(m, [0, this.batchSize]);
+    const p = this.ahead?.key === key ? this.ahead.p : this.task.load(m, [0, this.o.batchSize]);
     this.ahead = null;
     return p;
   }
 
+  private dropGrads(): void {
+    tf.dispose([...this.grads.values()]);
+    this.grads.clear();
+  }
+
   async step(ref: StepRef, next: StepRef | null): Promise<StepOutcome> {
+    this.dropGrads();
     const micros = microRefs(ref);
     const results: ShareResult[] = [];
     try {
@@ -128,7 +152,7 @@ class InProcessEngine implements DataParallelEngine {
         const loaded = await this.load(micros[i]);
         const after = i + 1 < micros.length ? micros[i + 1] : next ? microRefs(next)[0] : null;
         if (after) {
-          const p = this.task.load(after, [0, this.batchSize]);
+          const p = this.task.load(after, [0, this.o.batchSize]);
           p.catch(() => undefined); // surfaced when awaited
           this.ahead = { key: `${after.epoch}/${after.batch}`, p };
         }
@@ -139,32 +163,28 @@ class InProcessEngine implements DataParallelEngine {
       throw e;
     }
     const n = results.reduce((a, r) => a + r.n, 0);
-    const grads = new Map<string, tf.Tensor>();
     // Count-weighted: one micro-batch (the usual case) passes its gradient through unchanged.
-    for (const r of results) accumulate(grads, r.grads, r.n === n ? 1 : r.n / n);
-    return { grads, n, lossSum: results.reduce((a, r) => a + r.lossSum, 0), correct: results.reduce((a, r) => a + r.correct, 0) };
+    for (const r of results) accumulate(this.grads, r.grads, r.n === n ? 1 : r.n / n);
+    return { n, lossSum: results.reduce((a, r) => a + r.lossSum, 0), correct: results.reduce((a, r) => a + r.correct, 0) };
   }
 
-  async publish(): Promise<void> {
+  async update(lr: number): Promise<void> {
+    try {
+      if (this.grads.size > 0) this.o.optimizer.apply(this.grads, lr);
+    } finally {
+      this.dropGrads();
+    }
+    this.o.ema?.update(this.o.variables);
+  }
+
+  async sync(): Promise<void> {
     // The task trains the master variables themselves.
   }
 
   async dispose(): Promise<void> {
     this.ahead = null;
+    this.dropGrads();
   }
-}
-
-/** Float32 views laid out back to back on one new SharedArrayBuffer. */
-function layout(names: string[], shapes: number[][]): SharedParam[] {
-  const total = shapes.reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0);
-  const buffer = new SharedArrayBuffer(total * 4);
-  let offset = 0;
-  return names.map((name, i) => {
-    const length = shapes[i].reduce((x, y) => x * y, 1);
-    const p = { name, shape: [...shapes[i]], buffer, byteOffset: offset * 4, length };
-    offset += length;
-    return p;
-  });
 }
 
 interface Slot {
@@ -172,12 +192,15 @@ interface Slot {
   worker: Worker;
   alive: boolean;
   lastError?: string;
-  grads: SharedParam[];
 }
 
+type Done = Extract<FromTrainWorker, { type: 'done' }>;
+
+/** A round every live worker answers: a step ('done') or an update ('updated'). */
 interface Pending {
+  kind: 'done' | 'updated';
   step: number;
-  results: (Extract<FromTrainWorker, { type: 'done' }> | null)[];
+  results: (Done | true | null)[];
   resolve: () => void;
   reject: (e: Error) => void;
 }
@@ -188,42 +211,47 @@ class WorkerEngine implements DataParallelEngine {
   private failure: TrainWorkerError | null = null;
   private version = 0;
   private closed = false;
+  /** The last step's results, until update(). */
+  private last: { step: number; results: Done[] } | null = null;
 
   private constructor(
     readonly workers: number,
     private readonly o: EngineOptions,
-    private readonly weights: SharedParam[],
+    private readonly layout: UpdateLayout,
   ) {}
 
   static async start(n: number, o: EngineOptions): Promise<WorkerEngine> {
     const names = [...o.variables.keys()];
-    const weights = layout(
-      names,
-      names.map((k) => o.variables.get(k)!.shape),
+    const layout = createUpdateLayout(
+      names.map((name) => ({ name, shape: o.variables.get(name)!.shape })),
+      o.trainable.map((k) => names.indexOf(k)),
+      n,
+      !!o.ema,
     );
-    for (let i = 0; i < names.length; i++) viewOf(weights[i]).set((await o.variables.get(names[i])!.data()) as Float32Array);
-    const engine = new WorkerEngine(n, o, weights);
+    const { weights, m, v } = layout;
+    // The run's state so far (a resume restored it into the variables, the optimizer and the EMA).
+    const state = o.optimizer.state();
+    await fill(weights, o.variables);
+    await fill(m, state.m);
+    await fill(v, state.v);
+    if (layout.ema && o.ema) await fill(layout.ema, o.ema.shadow);
+    const engine = new WorkerEngine(n, o, layout);
     return builtOrDisposedAsync(engine, () => Promise.all(Array.from({ length: n }, (_, i) => engine.spawn(i))));
   }
 
   private spawn(index: number): Promise<void> {
     const o = this.o;
-    const grads = layout(
-      o.trainable,
-      o.trainable.map((k) => o.variables.get(k)!.shape),
-    );
     const init: TrainWorkerInit = {
       index,
       workers: this.workers,
       backend: o.backend ?? tf.getBackend(),
       taskModule: o.taskModule,
       taskOptions: o.taskOptions,
-      weights: this.weights,
       trainable: o.trainable,
-      grads,
+      layout: this.layout,
     };
     const worker = new Worker(TRAIN_WORKER_SCRIPT, { workerData: init });
-    const slot: Slot = { index, worker, alive: true, grads };
+    const slot: Slot = { index, worker, alive: true };
     this.slots.push(slot);
     return new Promise<void>((resolve, reject) => {
       let ready = false;
@@ -235,10 +263,10 @@ class WorkerEngine implements DataParallelEngine {
           reject(new TrainWorkerError(`training worker ${index} failed to start: ${msg.name}: ${msg.message}`, index, msg.name));
         } else if (msg.type === 'skip') {
           o.onSkip?.(msg.file, msg.reason);
-        } else if (msg.type === 'done') {
+        } else if (msg.type === 'done' || msg.type === 'updated') {
           const p = this.pending;
-          if (!p || p.step !== msg.step) return;
-          p.results[index] = msg;
+          if (!p || p.kind !== msg.type || p.step !== msg.step) return;
+          p.results[index] = msg.type === 'done' ? msg : true;
           if (p.results.every((r) => r !== null)) p.resolve();
         } else if (msg.type === 'error') {
           this.fail(new TrainWorkerError(`training worker ${index} failed at step ${msg.step + 1}: ${msg.name}: ${msg.message}`, index, msg.name));
@@ -263,45 +291,61 @@ class WorkerEngine implements DataParallelEngine {
     p?.reject(this.failure);
   }
 
-  async step(ref: StepRef, next: StepRef | null): Promise<StepOutcome> {
+  /** Sends `msg` to every worker and resolves with their answers of `kind` for `step`. */
+  private async round(kind: Pending['kind'], step: number, msg: ToTrainWorker): Promise<Pending['results']> {
     if (this.failure) throw this.failure;
     if (this.closed) throw new TrainWorkerError('the training engine has been disposed');
+    const results: Pending['results'] = this.slots.map(() => null);
     const done = new Promise<void>((resolve, reject) => {
-      this.pending = { step: ref.step, results: this.slots.map(() => null), resolve, reject };
+      this.pending = { kind, step, results, resolve, reject };
     });
-    const msg: ToTrainWorker = { type: 'step', version: this.version, ref, next };
     for (const s of this.slots) s.worker.postMessage(msg);
     await done;
-    const results = this.pending!.results as Extract<FromTrainWorker, { type: 'done' }>[];
     this.pending = null;
-    const n = results.reduce((a, r) => a + r.n, 0);
-    const grads = new Map<string, tf.Tensor>();
-    if (n > 0) {
-      // Sum of every worker's count x mean gradient, over the step's samples: the global mean
-      // (added in the backend: its vector code beats a JS loop over shared memory several times).
-      this.o.trainable.forEach((name, i) => {
-        const shape = this.slots[0].grads[i].shape;
-        const parts = this.slots.map((s) => tf.tensor(viewOf(s.grads[i]), shape, 'float32'));
-        grads.set(
-          name,
-          tf.tidy(() => tf.mul(parts.length === 2 ? tf.add(parts[0], parts[1]) : tf.addN(parts), 1 / n)),
-        );
-        tf.dispose(parts);
-      });
-    }
+    return results;
+  }
+
+  async step(ref: StepRef, next: StepRef | null): Promise<StepOutcome> {
+    this.last = null;
+    const results = (await this.round('done', ref.step, { type: 'step', version: this.version, ref, next })) as Done[];
+    this.last = { step: ref.step, results };
     return {
-      grads,
-      n,
+      n: results.reduce((a, r) => a + r.n, 0),
       lossSum: results.reduce((a, r) => a + r.lossSum, 0),
       correct: results.reduce((a, r) => a + r.correct, 0),
       workerMs: results.map((r) => r.ms),
     };
   }
 
-  async publish(): Promise<void> {
-    const index = new Map(this.weights.map((p, i) => [p.name, i]));
-    for (const name of this.o.trainable) viewOf(this.weights[index.get(name)!]).set((await this.o.variables.get(name)!.data()) as Float32Array);
-    this.version++;
+  async update(lr: number): Promise<void> {
+    if (!this.last) throw new TrainWorkerError('update() without a step() before it');
+    const { step, results } = this.last;
+    this.last = null;
+    const n = results.reduce((a, r) => a + r.n, 0);
+    const ema = this.o.ema ?? null;
+    if (n === 0 && !ema) return;
+    let coefficients: UpdateOrder['coefficients'] = null;
+    if (n > 0) {
+      const t = this.o.optimizer.advance();
+      coefficients = this.o.trainable.map((name) => this.o.optimizer.coefficients(name, lr, t));
+    }
+    const order: UpdateOrder = {
+      coefficients,
+      n: Math.max(n, 1),
+      parts: results.map((r) => ({ scale: r.scale, missing: r.missing })),
+      emaDecay: ema?.decay ?? null,
+    };
+    await this.round('updated', step, { type: 'update', step, order });
+    if (n > 0) this.version++;
+  }
+
+  async sync(): Promise<void> {
+    const { layout, o } = this;
+    assignAll(o.variables, o.trainable, (_, j) => layout.weights[layout.trainable[j]]);
+    const state = o.optimizer.state();
+    assignAll(state.m, o.trainable, (_, j) => layout.m[j]);
+    assignAll(state.v, o.trainable, (_, j) => layout.v[j]);
+    if (layout.ema && o.ema) assignAll(o.ema.shadow, [...o.variables.keys()], (_, i) => layout.ema![i]);
   }
 
   async dispose(): Promise<void> {
@@ -311,4 +355,19 @@ class WorkerEngine implements DataParallelEngine {
     this.pending = null;
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
+}
+
+/** Copies variables into their shared views (same order). */
+async function fill(views: SharedParam[], from: Map<string, tf.Variable>): Promise<void> {
+  for (const p of views) viewOf(p).set((await from.get(p.name)!.data()) as Float32Array);
+}
+
+/** Assigns shared views to variables: names[i] gets viewAt(names[i], i). */
+function assignAll(to: Map<string, tf.Variable>, names: string[], viewAt: (name: string, i: number) => SharedParam): void {
+  names.forEach((name, i) => {
+    const p = viewAt(name, i);
+    const t = tf.tensor(viewOf(p), p.shape, 'float32');
+    to.get(name)!.assign(t);
+    t.dispose();
+  });
 }

@@ -2,8 +2,8 @@
  * Messages between the data-parallel engine (main thread) and its training workers. Tensors never
  * travel in messages: weights and gradients live in SharedArrayBuffers laid out once at start-up.
  */
-import { SharedParam } from '../../parallel/shared_weights';
 import { StepRef } from './task';
+import { UpdateLayout, UpdateOrder } from './update';
 
 /** workerData of a training worker. */
 export interface TrainWorkerInit {
@@ -13,27 +13,40 @@ export interface TrainWorkerInit {
   /** Compiled module exporting createReplicaTask(options, onSkip) (a path: the task may live above train). */
   taskModule: string;
   taskOptions: unknown;
-  /** Every variable of the replica, in shared memory (written by the main thread after each step). */
-  weights: SharedParam[];
   /** Trainable parameter names, in gradient-buffer order. */
   trainable: string[];
-  /** This worker's gradient region: one float32 view per trainable parameter, same order. */
-  grads: SharedParam[];
+  /** The run's shared weights, gradient regions (this worker's: grads[index]), moments and EMA shadow. */
+  layout: UpdateLayout;
 }
 
-export type ToTrainWorker = {
-  type: 'step';
-  /** Weights version: the worker reloads the trainable weights when it differs from the last one seen. */
-  version: number;
-  ref: StepRef;
-  /** The step after this one, prefetched while the main thread applies this one (null: none). */
-  next: StepRef | null;
-};
+export type ToTrainWorker =
+  | {
+      type: 'step';
+      /** Weights version: the worker reloads the trainable weights when it differs from the last one seen. */
+      version: number;
+      ref: StepRef;
+      /** The step after this one, prefetched while the update runs (null: none). */
+      next: StepRef | null;
+    }
+  /** Every worker has written its gradient: apply the update to your slice (update.ts). */
+  | { type: 'update'; step: number; order: UpdateOrder };
 
 export type FromTrainWorker =
   | { type: 'ready' }
   | { type: 'init-error'; name: string; message: string }
-  /** The share's gradient (sum over micro-batches of count x mean gradient) is in the worker's region. */
-  | { type: 'done'; step: number; n: number; lossSum: number; correct: number; /** Time computing (weights load to gradients written). */ ms: number }
+  /** The share's gradient is in the worker's region: scale x region is its sum over the share's samples. */
+  | {
+      type: 'done';
+      step: number;
+      n: number;
+      lossSum: number;
+      correct: number;
+      scale: number;
+      /** Trainable indices with no gradient from this share. */
+      missing: number[];
+      /** Time computing (weights load to gradients written). */
+      ms: number;
+    }
+  | { type: 'updated'; step: number }
   | { type: 'error'; step: number; name: string; message: string }
   | { type: 'skip'; file: string; reason: string };

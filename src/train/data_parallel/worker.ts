@@ -3,16 +3,20 @@
  * dist/src/train/data_parallel/worker.js). It initialises its own backend (one wasm thread: the
  * workers take the cores), builds its replica with the task module named in workerData, loads the
  * shared weights, and answers steps: reload the trainable weights when their version moved, compute
- * its share of every micro-batch, write count x mean gradient (summed over the micro-batches) into
- * its shared gradient region, report the figures, then decode its share of the next step ahead.
+ * its share of every micro-batch, write its gradient into its shared region (the mean of a single
+ * micro-batch as it is, with scale = its count; several: their count-weighted sum, scale 1), report
+ * the figures, then decode its share of the next step ahead. An update applies AdamW and the EMA to
+ * this worker's slice of the shared weights (update.ts).
  */
 import { parentPort, workerData } from 'worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../backend';
+import { updateKernels } from '../../backend/wasm_simd/shared_update';
 import { settings } from '../../env';
 import { viewOf } from '../../parallel/shared_weights';
 import { FromTrainWorker, ToTrainWorker, TrainWorkerInit } from './protocol';
 import { MicroRef, ReplicaTask, SkipHook, StepRef, microRefs, shareRange } from './task';
+import { updateSlice } from './update';
 
 type TaskModule = { createReplicaTask: (options: unknown, onSkip: SkipHook) => ReplicaTask };
 
@@ -26,8 +30,9 @@ function errorFields(e: unknown): { name: string; message: string } {
   return e instanceof Error ? { name: e.name, message: e.message } : { name: 'Error', message: String(e) };
 }
 
+const byName = new Map(init.layout.weights.map((p) => [p.name, p]));
+
 function loadWeights(task: ReplicaTask, names: Iterable<string>): void {
-  const byName = new Map(init.weights.map((p) => [p.name, p]));
   for (const name of names) {
     const p = byName.get(name)!;
     const t = tf.tensor(viewOf(p), p.shape, 'float32');
@@ -72,51 +77,66 @@ async function main(): Promise<void> {
   };
   batchSize = (init.taskOptions as { batchSize: number }).batchSize;
 
+  const grads = init.layout.grads[init.index];
+  const kernels = init.layout.memory ? updateKernels(init.layout.memory) : null;
+  /** Computes a step's share and writes its gradient; returns the 'done' figures. */
+  const compute = async (msg: Extract<ToTrainWorker, { type: 'step' }>): Promise<FromTrainWorker> => {
+    const { ref } = msg;
+    const t0 = performance.now();
+    if (msg.version !== version) {
+      loadWeights(task, init.trainable);
+      version = msg.version;
+    }
+    const micros = microRefs(ref);
+    const acc = new Map<string, tf.Tensor>();
+    let n = 0;
+    let lossSum = 0;
+    let correct = 0;
+    try {
+      for (const m of micros) {
+        const r = await task.compute(await load(m), m);
+        n += r.n;
+        lossSum += r.lossSum;
+        correct += r.correct;
+        for (const [k, g] of r.grads) {
+          // One micro-batch: its mean as it is (scale n); several: the count-weighted sum (scale 1).
+          const scaled = micros.length === 1 ? g : tf.mul(g, r.n);
+          if (scaled !== g) g.dispose();
+          const prev = acc.get(k);
+          acc.set(k, prev ? tf.add(prev, scaled) : scaled);
+          if (prev) tf.dispose([prev, scaled]);
+        }
+      }
+      const missing: number[] = [];
+      for (let j = 0; j < init.trainable.length; j++) {
+        const g = acc.get(init.trainable[j]);
+        if (g) viewOf(grads[j]).set((await g.data()) as Float32Array);
+        else missing.push(j);
+      }
+      return { type: 'done', step: ref.step, n, lossSum, correct, scale: micros.length === 1 ? n : 1, missing, ms: performance.now() - t0 };
+    } finally {
+      tf.dispose([...acc.values()]);
+    }
+  };
+
   let queue = Promise.resolve();
   parentPort!.on('message', (msg: ToTrainWorker) => {
     queue = queue.then(async () => {
-      const { ref } = msg;
+      const step = msg.type === 'step' ? msg.ref.step : msg.step;
       try {
-        if (fault && fault.worker === init.index && fault.step === ref.step + 1) {
+        if (msg.type === 'update') {
+          updateSlice(init.layout, msg.order, init.index, init.workers, kernels);
+          post({ type: 'updated', step });
+          return;
+        }
+        if (fault && fault.worker === init.index && fault.step === step + 1) {
           if (fault.how === 'exit') process.exit(3);
-          throw new Error(`test fault injected at step ${ref.step + 1} (CONVNEXT_TEST_WORKER_FAULT)`);
+          throw new Error(`test fault injected at step ${step + 1} (CONVNEXT_TEST_WORKER_FAULT)`);
         }
-        const t0 = performance.now();
-        if (msg.version !== version) {
-          loadWeights(task, init.trainable);
-          version = msg.version;
-        }
-        const acc = new Map<string, tf.Tensor>();
-        let n = 0;
-        let lossSum = 0;
-        let correct = 0;
-        try {
-          for (const m of microRefs(ref)) {
-            const r = await task.compute(await load(m), m);
-            n += r.n;
-            lossSum += r.lossSum;
-            correct += r.correct;
-            for (const [k, g] of r.grads) {
-              const scaled = tf.mul(g, r.n);
-              g.dispose();
-              const prev = acc.get(k);
-              acc.set(k, prev ? tf.add(prev, scaled) : scaled);
-              if (prev) tf.dispose([prev, scaled]);
-            }
-          }
-          for (let i = 0; i < init.trainable.length; i++) {
-            const g = acc.get(init.trainable[i]);
-            const view = viewOf(init.grads[i]);
-            if (g) view.set((await g.data()) as Float32Array);
-            else view.fill(0);
-          }
-        } finally {
-          tf.dispose([...acc.values()]);
-        }
-        post({ type: 'done', step: ref.step, n, lossSum, correct, ms: performance.now() - t0 });
+        post(await compute(msg));
         prefetch(msg.next);
       } catch (e) {
-        post({ type: 'error', step: ref.step, ...errorFields(e) });
+        post({ type: 'error', step, ...errorFields(e) });
       }
     });
   });
