@@ -130,3 +130,45 @@ export class TrainOptionError extends ConfigError {
 
 /** An FCMAE input, mask or option is invalid; the message names the thing and the problem. */
 export class FcmaeError extends ConvNeXtError {}
+
+/**
+ * A training step ran out of the wasm backend's 4 GB WebAssembly heap (tfjs-backend-wasm aborted:
+ * `RuntimeError: Aborted()`). The backend cannot be used after such an abort, so the run stops; the
+ * message names the sizes that ran and the options (`fixes`) that make a step smaller.
+ */
+export class OutOfMemoryError extends ConvNeXtError {
+  constructor(
+    readonly detail: {
+      /** Samples computed at once when the heap ran out, and the replica's share they came from. */
+      chunk: number;
+      share: number;
+      imageSize: number;
+      /** The names of the options that fix it, in the caller's words (the CLI passes its flags). */
+      fixes: { chunkSize: string; batchSize: string; accumSteps?: string; workers: string };
+      /** What the backend threw. */
+      cause: string;
+    },
+  ) {
+    const { chunk, share, imageSize, fixes: f } = detail;
+    const ways = [
+      ...(chunk > 2 ? [`compute fewer samples at once with ${f.chunkSize} (an even number below ${chunk}, or 'auto')`] : []),
+      ...(f.accumSteps ? [`lower ${f.batchSize} and raise ${f.accumSteps} (the same step in more micro-batches)`] : [`lower ${f.batchSize}`]),
+      `raise ${f.workers} (each computes a share)`,
+    ];
+    super(
+      `out of memory: the 4 GB WebAssembly heap of the wasm backend ran out computing ${chunk} sample${chunk === 1 ? '' : 's'} at once` +
+        `${share > chunk ? ` (a chunk of a share of ${share})` : ''} at ${imageSize}x${imageSize} px; ${ways.join(', or ')}. ` +
+        `The backend is unusable after this abort, so the run stopped [${detail.cause}]`,
+    );
+  }
+
+  /** The same error with its option names replaced (e.g. by a command's flags). */
+  renamed(names: Readonly<Record<string, string>>): OutOfMemoryError {
+    const f = this.detail.fixes;
+    const r = (k: string | undefined) => (k === undefined ? undefined : (names[k] ?? k));
+    return new OutOfMemoryError({
+      ...this.detail,
+      fixes: { chunkSize: r(f.chunkSize)!, batchSize: r(f.batchSize)!, accumSteps: r(f.accumSteps), workers: r(f.workers)! },
+    });
+  }
+}

@@ -8,7 +8,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import * as os from 'os';
 import { BenchResult, runBenchmark } from '../perf/benchmark';
 import { TrainBenchResult, runTrainBenchmark } from '../perf/train_benchmark';
-import { addAlias, countOrAuto, positiveInt } from './options';
+import { CHUNK_SIZE_HELP, addAlias, chunkSizeArg, countOrAuto, positiveInt, withFlagNames } from './options';
+import { ChunkSize } from '../train/data_parallel/chunks';
 
 function nonNegativeInt(v: string): number {
   const n = Number(v);
@@ -21,6 +22,7 @@ interface BenchFlags {
   batchSize: number;
   train?: boolean;
   workers: number | 'auto';
+  chunkSize: ChunkSize;
   threads?: number | 'auto';
   backend?: string;
   imageSize: number;
@@ -45,7 +47,7 @@ export function formatBench(r: BenchResult): string {
 export function formatTrainBench(r: TrainBenchResult): string {
   const threads = r.threads === null ? '' : `, ${r.threads} thread${r.threads === 1 ? '' : 's'}${r.simd === false ? ', SIMD off' : ''}`;
   return [
-    `${r.arch}  ${r.backend}  train step, batch ${r.batch}${threads}  ${r.image_size}x${r.image_size}`,
+    `${r.arch}  ${r.backend}  train step, batch ${r.batch}${r.chunk_size ? ` in chunks of ${r.chunk_size}` : ''}${threads}  ${r.image_size}x${r.image_size}`,
     `  ${r.images_per_s} img/s (median step ${r.ms_per_step} ms, best ${r.ms_per_step_best} ms)   steps ${r.step_ms.join(', ')} ms   CPU ${r.cpu_util}x`,
     `  loss ${r.final_loss}   peak RSS ${r.peak_rss_mb} MB   tensors left ${r.num_tensors}`,
   ].join('\n');
@@ -65,6 +67,7 @@ export function registerBench(program: Command): void {
     )
     .option('--train', 'time full training steps (forward, backward, AdamW) on random data instead of inference')
     .option('--workers <n>', "model replicas in worker threads (1: this thread), or 'auto': every core", countOrAuto, 1)
+    .option('--chunk-size <n>', `--train: ${CHUNK_SIZE_HELP}`, chunkSizeArg, 'auto' as const)
     .option('--backend <name>', 'TF.js backend (also accepted before the command)')
     .option('--threads <n>', "wasm threads of the model in this thread: a count or 'auto' (also accepted before the command)", countOrAuto)
     .option('--image-size <n>', 'square input size', positiveInt, 224)
@@ -82,7 +85,9 @@ export function registerBench(program: Command): void {
         imageSize: o.imageSize,
       };
       if (o.train) {
-        const t = await runTrainBenchmark({ ...common, reps: o.reps, warmup: o.warmup });
+        const t = await runTrainBenchmark({ ...common, chunkSize: o.chunkSize, reps: o.reps, warmup: o.warmup }).catch((e: unknown) => {
+          throw withFlagNames(e, { chunkSize: '--chunk-size', batch: '--batch-size', workers: '--workers' });
+        });
         process.stdout.write((o.json ? JSON.stringify(t) : formatTrainBench(t)) + '\n');
         return;
       }

@@ -5,6 +5,8 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { checkInputSize } from '../model/preprocessing';
+import { OutOfMemoryError } from '../errors';
+import { CHUNK_SIZE_RULE, ChunkSize, isChunkSize } from '../train/data_parallel/chunks';
 
 /** A positive integer. */
 export function positiveInt(v: string): number {
@@ -44,6 +46,21 @@ export const WORKERS_HELP = "worker threads with model replicas, or 'auto': ever
 
 export const TRAIN_WORKERS_HELP =
   "data-parallel worker threads, a model replica each with its share of every batch, or 'auto': every core (at most one per image pair); 1: this thread";
+
+export const CHUNK_SIZE_HELP =
+  "samples a replica computes at once (its share of a batch runs in chunks, same result), an even number, or 'auto': what fits the 4 GB wasm heap (other backends: no chunks)";
+
+/** --chunk-size: 'auto' or an even integer >= 2. */
+export function chunkSizeArg(v: string): ChunkSize {
+  const n = v === 'auto' ? v : Number(v);
+  if (!isChunkSize(n)) throw new InvalidArgumentError(`must be ${CHUNK_SIZE_RULE}`);
+  return n;
+}
+
+/** The library's OutOfMemoryError in a command's words (its option names replaced by `flags`); other errors as they are. */
+export function withFlagNames(e: unknown, flags: Readonly<Record<string, string>>): unknown {
+  return e instanceof OutOfMemoryError ? e.renamed(flags) : e;
+}
 
 /** A positive finite number. */
 export function positiveFloat(v: string): number {

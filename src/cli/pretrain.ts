@@ -5,8 +5,11 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { pretrain } from '../fcmae/pretrain';
 import { withBackend } from './common';
-import { TRAIN_WORKERS_HELP, countOrAuto, positiveInt } from './options';
+import { CHUNK_SIZE_HELP, TRAIN_WORKERS_HELP, chunkSizeArg, countOrAuto, positiveInt, withFlagNames } from './options';
 import { progressBar } from './progress';
+
+/** PretrainOptions names -> this command's flags, for OutOfMemoryError. */
+const PRETRAIN_FLAGS = { chunkSize: '--chunk-size', batchSize: '--batch-size', accum: '--accum', workers: '--workers' };
 
 function positiveFloat(v: string): number {
   const n = Number(v);
@@ -54,6 +57,7 @@ export function registerPretrain(program: Command): void {
     .option('--init <how>', "'official' (FB2 fcmae.py, std 1) or 'convnext' (std 0.02)", 'official')
     .option('--seed <n>', 'seed', Number, 0)
     .option('--workers <n>', `${TRAIN_WORKERS_HELP} (grn-stats batch: 1)`, countOrAuto, 'auto' as const)
+    .option('--chunk-size <n>', `${CHUNK_SIZE_HELP} (grn-stats batch: no chunks)`, chunkSizeArg, 'auto' as const)
     .option('--out <dir>', 'output: checkpoint.safetensors, log.jsonl, reconstruction-eNNN.png, encoder/, fcmae.pth', 'run')
     .option('--resume', 'continue from <out>/checkpoint.safetensors')
     .option('--json', 'print the result as one JSON object')
@@ -82,6 +86,7 @@ export function registerPretrain(program: Command): void {
         init: o.init,
         seed: o.seed,
         workers: o.workers,
+        chunkSize: o.chunkSize,
         resume: o.resume,
         onEvent: (e) => {
           if (e.type === 'start') {
@@ -102,6 +107,8 @@ export function registerPretrain(program: Command): void {
             );
           } else if (e.type === 'picture') process.stderr.write(`wrote ${e.file}\n`);
         },
+      }).catch((e: unknown) => {
+        throw withFlagNames(e, PRETRAIN_FLAGS);
       });
       const last = r.history[r.history.length - 1];
       if (o.json)

@@ -15,7 +15,18 @@ import { evaluate } from '../train/evaluate';
 import { withBackend } from './common';
 import { SkippedEntry } from '../util/fs';
 import { reportSkipped } from './predict';
-import { TRAIN_WORKERS_HELP, WORKERS_HELP, countOrAuto, fraction, imageSizeArg, positiveFloat, positiveInt } from './options';
+import {
+  CHUNK_SIZE_HELP,
+  TRAIN_WORKERS_HELP,
+  WORKERS_HELP,
+  chunkSizeArg,
+  countOrAuto,
+  fraction,
+  imageSizeArg,
+  positiveFloat,
+  positiveInt,
+  withFlagNames,
+} from './options';
 import { progressBar } from './progress';
 
 /** TrainOptions names -> this command's flags, for the library's validation messages. */
@@ -44,11 +55,12 @@ const TRAIN_FLAGS: Record<string, string> = {
   scale: '--scale',
   ratio: '--ratio',
   workers: '--workers',
+  chunkSize: '--chunk-size',
 };
 
 /** The library's TrainOptionError in the CLI's words: the option name becomes its flag. */
 function asFlagError(e: unknown): unknown {
-  if (!(e instanceof TrainOptionError)) return e;
+  if (!(e instanceof TrainOptionError)) return withFlagNames(e, Object.fromEntries(Object.entries(TRAIN_FLAGS).map(([k, f]) => [k, f.split(' ')[0]])));
   const flag = TRAIN_FLAGS[e.option]?.split(' ')[0];
   return flag && e.message.startsWith(e.option) ? new ConvNeXtError(flag + e.message.slice(e.option.length)) : e;
 }
@@ -126,6 +138,7 @@ export function registerTrain(program: Command): void {
     )
     .option('--seed <n>', 'seed', Number, D.seed)
     .option('--workers <n>', TRAIN_WORKERS_HELP, countOrAuto, 'auto' as const)
+    .option('--chunk-size <n>', CHUNK_SIZE_HELP, chunkSizeArg, 'auto' as const)
     .option('--json', 'print the final report as one JSON object')
     .action(async (o) => {
       const missing = (['data', 'arch', 'epochs'] as const).filter((k) => o[k] === undefined);
@@ -161,6 +174,7 @@ export function registerTrain(program: Command): void {
         ratio: pairFlag('--ratio', o.ratio),
         seed: o.seed,
         workers: o.workers,
+        chunkSize: o.chunkSize,
       });
       try {
         validateTrainOptions(opts);
@@ -203,6 +217,8 @@ export function registerTrain(program: Command): void {
             );
           }
         },
+      }).catch((e: unknown) => {
+        throw asFlagError(e);
       });
       if (o.json)
         process.stdout.write(

@@ -4,7 +4,9 @@
  * main_pretrain's transform), one random patch mask per image keyed by (seed, epoch, micro-batch,
  * global sample index) so the masks do not depend on the worker count, the norm-pix loss and its
  * gradients. The loss is a mean over masked patches and every image masks the same number, so the
- * count-weighted mean of the shares' losses is the batch's loss. pretrain.ts runs it in this thread
+ * count-weighted mean of the shares' losses is the batch's loss; for the same reason a share larger
+ * than chunkSize is computed in chunks (src/train/data_parallel/chunks.ts), except with grnStats
+ * 'batch', whose GRN statistics pool over the whole batch. pretrain.ts runs it in this thread
  * (workers 1); the engine's workers load this module by path (createReplicaTask).
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -12,6 +14,8 @@ import { normalizeImage } from '../data/transforms';
 import { ConvNeXtConfig } from '../model/configs';
 import { trainTransform } from '../train/augment';
 import { Sample, decodeChunk, epochOrder } from '../train/dataset';
+import { ChunkSize, chunkLimit, chunkRanges, chunkResult, computeInChunks, withHeapError } from '../train/data_parallel/chunks';
+import { autoChunkSize } from '../train/data_parallel/footprint';
 import { MicroRef, ReplicaTask, ShareResult, SkipHook } from '../train/data_parallel/task';
 import { Fcmae } from './fcmae';
 import { FCMAE_PATCH, PatchMask, randomMask } from './mask';
@@ -32,7 +36,12 @@ export interface FcmaeTaskOptions {
   batchSize: number;
   imageSize: number;
   seed: number;
+  /** Samples computed at once (chunks.ts; default 'auto'); ignored with grnStats 'batch' (pretrain refuses a number). */
+  chunkSize?: ChunkSize;
 }
+
+/** PretrainOptions' names for OutOfMemoryError. */
+const PRETRAIN_FIXES = { chunkSize: 'chunkSize', batchSize: 'batchSize', accumSteps: 'accum', workers: 'workers' };
 
 interface FcmaeShare {
   x: Float32Array;
@@ -51,6 +60,8 @@ export class FcmaeTask implements ReplicaTask<FcmaeShare> {
   readonly variables: Map<string, tf.Variable>;
   private readonly byTfName: Map<string, string>;
   private order: { epoch: number; samples: Sample[] } | null = null;
+  /** The most samples computed at once (Infinity: the whole share). */
+  readonly chunkLimit: number;
 
   constructor(
     readonly f: Fcmae,
@@ -59,6 +70,8 @@ export class FcmaeTask implements ReplicaTask<FcmaeShare> {
   ) {
     this.variables = f.parameters();
     this.byTfName = new Map([...this.variables].map(([k, v]) => [v.name, k]));
+    const decoder = { dim: o.decoderDim, depth: o.decoderDepth, patch: FCMAE_PATCH };
+    this.chunkLimit = o.grnStats === 'batch' ? Infinity : chunkLimit(o.chunkSize, tf.getBackend(), () => autoChunkSize(o.config, o.imageSize, decoder));
   }
 
   async load(ref: MicroRef, [start, end]: readonly [number, number]): Promise<FcmaeShare> {
@@ -79,11 +92,24 @@ export class FcmaeTask implements ReplicaTask<FcmaeShare> {
     const n = s.shape[0];
     if (n === 0) return { grads: new Map(), n: 0, lossSum: 0, correct: 0 };
     const mask = shareMasks(s.positions, (this.o.imageSize / FCMAE_PATCH) ** 2, this.f.maskRatio, this.o.seed, ref);
-    const x = tf.tensor4d(s.x, s.shape);
-    const { value, grads } = tf.variableGrads(() => this.f.loss(x, mask), [...this.variables.values()]);
-    const loss = (await value.data())[0];
-    tf.dispose([x, value]);
-    return { grads: new Map(Object.entries(grads).map(([k, g]) => [this.byTfName.get(k)!, g])), n, lossSum: loss * n, correct: 0 };
+    const ranges = chunkRanges(s.positions, this.chunkLimit);
+    const chunk = Math.max(...ranges.map(([a, b]) => b - a));
+    return withHeapError({ chunk, share: n, imageSize: this.o.imageSize }, PRETRAIN_FIXES, () =>
+      computeInChunks(ranges, ([a, b]) => this.computeChunk(s, mask, a, b)),
+    );
+  }
+
+  /** Forward and backward on the share's images [a, b) with their rows of the share's masks. */
+  private async computeChunk(s: FcmaeShare, mask: PatchMask, a: number, b: number): Promise<ShareResult> {
+    const [, h, w, c] = s.shape;
+    const x = tf.tensor4d(s.x.subarray(a * h * w * c, b * h * w * c), [b - a, h, w, c]);
+    const part: PatchMask = { n: b - a, l: mask.l, data: mask.data.subarray(a * mask.l, b * mask.l) };
+    try {
+      const out = tf.variableGrads(() => this.f.loss(x, part), [...this.variables.values()]);
+      return await chunkResult(out, (k) => this.byTfName.get(k)!, b - a);
+    } finally {
+      x.dispose();
+    }
   }
 
   dispose(): void {

@@ -30,6 +30,7 @@ import { AdamW } from '../train/adamw';
 import { Sample, batchCount } from '../train/dataset';
 import { DataParallelEngine, createEngine } from '../train/data_parallel/engine';
 import { stepRef } from '../train/data_parallel/task';
+import { CHUNK_SIZE_RULE, ChunkSize, isChunkSize } from '../train/data_parallel/chunks';
 import { FCMAE_TASK_MODULE, FcmaeTask, FcmaeTaskOptions } from './parallel_task';
 import { cosineLr } from '../train/schedule';
 import { RunOptions } from '../train/options';
@@ -48,7 +49,10 @@ import { listFiles } from '../util/fs';
 import { readCheckpointFile, writeCheckpointFile } from '../train/checkpoint';
 import { builtOrDisposed } from '../util/dispose';
 
-/** Options of pretrain(). Of the RunOptions, `workers` is 1 with grnStats 'batch', whose statistics pool over the whole batch (an explicit N > 1 is refused). */
+/**
+ * Options of pretrain(). Of the RunOptions, `workers` is 1 and `chunkSize` 'auto' means no chunks with grnStats 'batch',
+ * whose statistics pool over the whole batch (an explicit N > 1 workers, or a chunkSize number, is refused).
+ */
 export interface PretrainOptions extends RunOptions {
   /** Folder of images (searched recursively; subfolders and labels are ignored). */
   data: string;
@@ -201,6 +205,17 @@ function pretrainWorkers(workers: number | 'auto' | undefined, grnStats: GrnStat
   return 1;
 }
 
+/** chunkSize checked; grnStats 'batch' pools over the whole batch, which chunks would split: a number is refused, 'auto' means none. */
+function pretrainChunkSize(chunkSize: ChunkSize | undefined, grnStats: GrnStats): ChunkSize | undefined {
+  if (chunkSize === undefined) return undefined;
+  if (!isChunkSize(chunkSize)) throw new FcmaeError(`chunkSize must be ${CHUNK_SIZE_RULE}, got ${JSON.stringify(chunkSize)}`);
+  if (grnStats === 'batch' && chunkSize !== 'auto')
+    throw new FcmaeError(
+      `chunkSize ${chunkSize}: grnStats 'batch' pools GRN statistics over the whole batch, which chunks would split; use chunkSize 'auto' (no chunks then) or grnStats 'image'`,
+    );
+  return chunkSize;
+}
+
 /** Pretrains; returns the history and where the results are. */
 export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
   const t0 = Date.now();
@@ -218,6 +233,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
   ] as const) {
     if (!(Number.isInteger(v) && v > 0)) throw new FcmaeError(`${k} must be a positive integer, got ${v}`);
   }
+  const chunkSize = pretrainChunkSize(o.chunkSize, o.grnStats ?? 'image');
   if (size % FCMAE_PATCH !== 0) throw new FcmaeError(`imageSize must be divisible by ${FCMAE_PATCH} (the patch size), got ${size}`);
   const images = listImagesRecursive(o.data);
   const samples: Sample[] = [];
@@ -284,6 +300,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
       batchSize: o.batchSize,
       imageSize: size,
       seed,
+      chunkSize,
     };
     const onTaskSkip = (file: string, reason: string) => emit({ type: 'skip', file, reason });
     // After a resume: the replicas start from the restored weights.

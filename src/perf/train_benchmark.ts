@@ -11,13 +11,15 @@
  * workers > 1 it is the data-parallel step `convnext train` takes (src/train/data_parallel): the
  * global batch split over worker replicas, gradients combined in shared memory, one AdamW step on the
  * main thread and the weights published back, with seeded synthetic data made once per worker.
+ * A batch larger than the chunk size (chunkSize, default 'auto': what fits the wasm heap,
+ * src/train/data_parallel/footprint.ts) takes the task's step in one thread too, computed in chunks.
  * Peak RSS is the whole process's (worker threads included).
  * The library never prints; progress goes through onProgress.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../backend';
 import { ConfigError } from '../errors';
-import { countMacs } from '../model/configs';
+import { countMacs, resolveConfig } from '../model/configs';
 import { ConvNeXt } from '../model/convnext';
 import { createModel } from '../factory/create';
 import { archOf } from '../factory/names';
@@ -29,6 +31,11 @@ import { IMAGENET_MEAN, IMAGENET_STD } from '../model/preprocessing';
 import { CLASSIFY_TASK_MODULE, ClassifyTask, ClassifyTaskOptions } from '../train/data_parallel/classify_task';
 import { DataParallelEngine, createEngine, resolveTrainWorkers } from '../train/data_parallel/engine';
 import { StepRef } from '../train/data_parallel/task';
+import { CHUNK_SIZE_RULE, ChunkSize, chunkLimit, isChunkSize, withHeapError } from '../train/data_parallel/chunks';
+import { autoChunkSize } from '../train/data_parallel/footprint';
+
+/** runTrainBenchmark's option names, for OutOfMemoryError. */
+const BENCH_FIXES = { chunkSize: 'chunkSize', batchSize: 'batch', workers: 'workers' };
 
 /** The architecture a name denotes (the name rule); the weights are random. */
 function trainArch(name: string): string {
@@ -108,15 +115,16 @@ interface AsyncStep {
   dispose(): Promise<void>;
 }
 
-function asyncStep(s: TrainStep): AsyncStep {
-  return { model: s.model, run: async () => ({ loss: s.run() }), dispose: async () => s.dispose() };
+/** createTrainStep as an AsyncStep; a wasm heap abort becomes OutOfMemoryError (chunks.ts). */
+function asyncStep(s: TrainStep, sizes: { chunk: number; share: number; imageSize: number }): AsyncStep {
+  return { model: s.model, run: () => withHeapError(sizes, BENCH_FIXES, async () => ({ loss: s.run() })), dispose: async () => s.dispose() };
 }
 
 /**
  * The same step data-parallel over `workers` replicas (the engine `convnext train` uses): synthetic
  * seeded data, label smoothing 0.1, no drop path, AdamW applied by the engine (in the workers).
  */
-async function createParallelStep(o: TrainStepOptions, workers: number): Promise<AsyncStep> {
+async function createParallelStep(o: TrainStepOptions, workers: number, chunkSize: ChunkSize | undefined): Promise<AsyncStep> {
   const numClasses = o.numClasses ?? 1000;
   const model = createModel(trainArch(o.arch), { init: 'random', numClasses, dropPathRate: 0 });
   const params = model.getWeights();
@@ -133,6 +141,8 @@ async function createParallelStep(o: TrainStepOptions, workers: number): Promise
     mixup: 0,
     cutmix: 0,
     trainable: [...params.keys()],
+    chunkSize,
+    fixes: BENCH_FIXES,
   };
   let engine: DataParallelEngine;
   try {
@@ -188,6 +198,8 @@ export interface TrainBenchOptions {
   batch: number;
   /** Data-parallel workers (1: this thread, createTrainStep); the batch is the global batch. */
   workers?: number;
+  /** Samples a replica computes at once (default 'auto'; the training option of the same name). */
+  chunkSize?: ChunkSize;
   backend?: string;
   threads?: number | 'auto';
   /** Timed steps (default 5). */
@@ -220,6 +232,8 @@ export interface TrainBenchResult extends BenchSetup {
   /** workers > 1: of worker_ms (the slowest worker's), loading the new weights and writing the gradient, median ms. */
   reload_ms: number | null;
   write_ms: number | null;
+  /** Samples a replica computed at once when its share was chunked, else null. */
+  chunk_size: number | null;
   /** Process CPU time over wall time during the timed steps. */
   cpu_util: number;
   final_loss: number;
@@ -227,6 +241,8 @@ export interface TrainBenchResult extends BenchSetup {
   /** Forward multiply-accumulates per image (a step is ~3x that). */
   gmacs_per_img: number;
   peak_rss_mb: number;
+  /** This thread's wasm heap after the steps (it only grows: the peak), wasm only; the workers' are not counted. */
+  wasm_heap_mb: number | null;
   num_tensors: number;
   machine: ReturnType<typeof machineInfo>;
 }
@@ -244,14 +260,18 @@ export async function runTrainBenchmark(o: TrainBenchOptions): Promise<TrainBenc
   if (!(Number.isInteger(warmup) && warmup >= 0)) throw new ConfigError(`warmup must be an integer >= 0, got ${warmup}`);
   if (size < 32) throw new ConfigError(`imageSize must be at least 32, got ${size}`);
   if (workers > 1) resolveTrainWorkers(workers, o.batch); // whole pairs per worker
+  if (o.chunkSize !== undefined && !isChunkSize(o.chunkSize)) throw new ConfigError(`chunkSize must be ${CHUNK_SIZE_RULE}, got ${JSON.stringify(o.chunkSize)}`);
   const info = await initBackend({ backend: o.backend, threads: o.threads });
+  const share = Math.ceil(o.batch / 2 / workers) * 2;
+  const limit = chunkLimit(o.chunkSize, info.backend, () => autoChunkSize(resolveConfig(trainArch(o.arch)), size));
+  const chunked = limit < share;
   let peak = process.memoryUsage().rss;
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
   sampler.unref();
   const step =
-    workers > 1
-      ? await createParallelStep({ arch: o.arch, imageSize: size, batch: o.batch }, workers)
-      : asyncStep(createTrainStep({ arch: o.arch, imageSize: size, batch: o.batch }));
+    workers > 1 || chunked
+      ? await createParallelStep({ arch: o.arch, imageSize: size, batch: o.batch }, workers, o.chunkSize)
+      : asyncStep(createTrainStep({ arch: o.arch, imageSize: size, batch: o.batch }), { chunk: o.batch, share: o.batch, imageSize: size });
   const { model } = step;
   const params = model.numParams();
   const gmacs = countMacs(model.config, size, size) / 1e9;
@@ -263,6 +283,7 @@ export async function runTrainBenchmark(o: TrainBenchOptions): Promise<TrainBenc
   const writeTimes: number[] = [];
   let loss = NaN;
   let cpuUtil = 0;
+  let heap: number | null = null;
   try {
     for (let i = 0; i < warmup; i++) {
       const t = performance.now();
@@ -284,6 +305,7 @@ export async function runTrainBenchmark(o: TrainBenchOptions): Promise<TrainBenc
     }
     const cpu = process.cpuUsage(cpu0);
     cpuUtil = (cpu.user + cpu.system) / 1000 / (performance.now() - wall0);
+    heap = (tf.backend() as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8?.buffer.byteLength ?? null;
   } finally {
     await step.dispose();
     clearInterval(sampler);
@@ -312,11 +334,13 @@ export async function runTrainBenchmark(o: TrainBenchOptions): Promise<TrainBenc
     update_ms: updateTimes.length ? round(median(updateTimes), 1) : null,
     reload_ms: reloadTimes.length ? round(median(reloadTimes), 1) : null,
     write_ms: writeTimes.length ? round(median(writeTimes), 1) : null,
+    chunk_size: chunked ? limit : null,
     cpu_util: round(cpuUtil),
     final_loss: round(loss, 4),
     params,
     gmacs_per_img: round(gmacs, 3),
     peak_rss_mb: round(peak / 2 ** 20, 1),
+    wasm_heap_mb: heap === null ? null : round(heap / 2 ** 20, 1),
     num_tensors: tf.memory().numTensors,
     machine: machineInfo(),
   };

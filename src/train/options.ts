@@ -16,6 +16,7 @@ import { MAX_INPUT_SIZE, MIN_INPUT_SIZE } from '../model/preprocessing';
 import { RRC_RATIO, RRC_SCALE } from './augment';
 import { DEFAULT_AUTO_AUGMENT, parseAutoAugment, resolveAutoAugment } from './rand_augment';
 import type { TrainOptions } from './trainer';
+import { CHUNK_SIZE_RULE, ChunkSize, isChunkSize } from './data_parallel/chunks';
 
 /**
  * Every training default, in one place: the trainer applies them (withTrainDefaults) and the CLI
@@ -53,6 +54,13 @@ export interface RunOptions {
    * depend on the count (src/train/data_parallel/task.ts).
    */
   workers?: number | 'auto';
+  /**
+   * Samples a replica computes at once: its share of a micro-batch runs in chunks of at most this
+   * many (even: whole Mixup/CutMix pairs), the gradients combined as micro-batches are, so results do
+   * not depend on it. Default 'auto': on the wasm backend the largest chunk whose estimated step fits
+   * its 4 GB heap (src/train/data_parallel/footprint.ts), no chunking on the others.
+   */
+  chunkSize?: ChunkSize;
   /** Unused since the data-parallel engine (each replica decodes its next share ahead); accepted for compatibility. */
   prefetch?: number;
   /** Stop after this many epochs in this call (for tests of resume); the schedule still spans `epochs`. */
@@ -138,6 +146,7 @@ export function validateTrainOptions(o: Partial<TrainOptions>): void {
   num('seed', 'an integer', isInt);
   num('prefetch', 'a positive integer', (v) => isInt(v) && v >= 1);
   if (o.workers !== undefined && o.workers !== 'auto' && !(isInt(o.workers) && o.workers >= 1)) bad('workers', "'auto' or a positive integer", o.workers);
+  if (o.chunkSize !== undefined && !isChunkSize(o.chunkSize)) bad('chunkSize', CHUNK_SIZE_RULE, o.chunkSize);
   if (o.freeze !== undefined && o.freeze !== 'head' && !(isInt(o.freeze) && o.freeze >= 0 && o.freeze <= 4))
     bad('freeze', "'head' or a number of stages 0-4", o.freeze);
   if (o.autoAugment !== undefined) {

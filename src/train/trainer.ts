@@ -289,6 +289,7 @@ export async function train(opts: TrainOptions): Promise<TrainReport> {
       mixup: o.mixup,
       cutmix: o.cutmix,
       trainable: [...params.keys()],
+      chunkSize: o.chunkSize,
     };
     const onTaskSkip = (file: string, reason: string) => emit({ type: 'skip', file, reason });
     // After a resume: the replicas start from the restored weights.
