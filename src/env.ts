@@ -10,7 +10,7 @@
  *   CONVNEXT_CACHE     zoo cache root                             (else $XDG_CACHE_HOME/convnext-tfjs, ~/.cache/convnext-tfjs)
  *   CONVNEXT_OFFLINE   1 = never touch the network
  *   CONVNEXT_MIRROR    base URL replacing https://dl.fbaipublicfiles.com/
- *   CONVNEXT_TEST_WORKER_FAULT  K:STEP[:exit|throw]              (tests) training worker K fails at optimizer step STEP (1-based)
+ *   CONVNEXT_TEST_WORKER_FAULT  K:STEP[:exit|throw|oom]          (tests) training worker K fails at optimizer step STEP (1-based)
  */
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -44,10 +44,11 @@ export const settings = {
   mirror: (env: Env = process.env) => value(env, 'CONVNEXT_MIRROR'),
   /**
    * $CONVNEXT_TEST_WORKER_FAULT parsed: a test hook that makes data-parallel training worker `worker`
-   * exit (or throw) when it starts optimizer step `step` (1-based). Undefined when unset or malformed.
+   * exit (or throw, or fail as out of its wasm heap) when it starts optimizer step `step` (1-based).
+   * Undefined when unset or malformed.
    */
-  testWorkerFault: (env: Env = process.env): { worker: number; step: number; how: 'exit' | 'throw' } | undefined => {
-    const m = /^(\d+):(\d+)(?::(exit|throw))?$/.exec(value(env, 'CONVNEXT_TEST_WORKER_FAULT') ?? '');
-    return m ? { worker: +m[1], step: +m[2], how: (m[3] as 'exit' | 'throw' | undefined) ?? 'exit' } : undefined;
+  testWorkerFault: (env: Env = process.env): { worker: number; step: number; how: 'exit' | 'throw' | 'oom' } | undefined => {
+    const m = /^(\d+):(\d+)(?::(exit|throw|oom))?$/.exec(value(env, 'CONVNEXT_TEST_WORKER_FAULT') ?? '');
+    return m ? { worker: +m[1], step: +m[2], how: (m[3] as 'exit' | 'throw' | 'oom' | undefined) ?? 'exit' } : undefined;
   },
 } as const;

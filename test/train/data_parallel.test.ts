@@ -11,7 +11,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
 import { registerWasmTrainingKernels } from '../../src/backend/wasm_gradients';
-import { TrainWorkerError } from '../../src/errors';
+import { OutOfMemoryError, TrainWorkerError } from '../../src/errors';
 import { createModel } from '../../src/factory';
 import { fcmaeFromRun, pretrain, PretrainOptions } from '../../src/fcmae/pretrain';
 import { loadConvertedModel } from '../../src/io/model_dir';
@@ -210,6 +210,19 @@ describe('data-parallel training [wasm]', function () {
     }
     expect(err).to.be.instanceOf(TrainWorkerError);
     expect((err as Error).message).to.match(/training worker 0 failed at step 2: Error: test fault injected/);
+
+    // A replica out of its wasm heap: the OutOfMemoryError itself (its fixes renameable by the CLI), not wrapped.
+    process.env.CONVNEXT_TEST_WORKER_FAULT = '1:1:oom';
+    err = undefined;
+    try {
+      await train({ ...base('oom', 2) });
+    } catch (e) {
+      err = e;
+    } finally {
+      delete process.env.CONVNEXT_TEST_WORKER_FAULT;
+    }
+    expect(err).to.be.instanceOf(OutOfMemoryError);
+    expect((err as OutOfMemoryError).renamed({ workers: '--workers' }).message).to.match(/raise --workers .*test fault injected at step 1/);
   });
 
   it('FCMAE pretraining: 1 vs 2 workers give the same losses and weights', async () => {

@@ -23,14 +23,15 @@
  *   await engine.sync();                      // before reading the master weights
  *   await engine.dispose();
  *
- * A worker that throws or dies rejects the step with TrainWorkerError naming it; the caller stops
+ * A worker that throws or dies rejects the step with TrainWorkerError naming it (a replica out of
+ * its wasm heap: the OutOfMemoryError itself, which names the options that fix it); the caller stops
  * (its last checkpoint on disk is whole: they are written atomically).
  */
 import * as os from 'os';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, TrainWorkerError } from '../../errors';
+import { ConfigError, OutOfMemoryError, TrainWorkerError } from '../../errors';
 import { SharedParam, viewOf } from '../../parallel/shared_weights';
 import { builtOrDisposedAsync } from '../../util/dispose';
 import { AdamW } from '../adamw';
@@ -211,7 +212,7 @@ interface Pending {
 class WorkerEngine implements DataParallelEngine {
   private readonly slots: Slot[] = [];
   private pending: Pending | null = null;
-  private failure: TrainWorkerError | null = null;
+  private failure: TrainWorkerError | OutOfMemoryError | null = null;
   private version = 0;
   private closed = false;
   /** The last step's results, until update(). */
@@ -272,7 +273,12 @@ class WorkerEngine implements DataParallelEngine {
           p.results[index] = msg.type === 'done' ? msg : true;
           if (p.results.every((r) => r !== null)) p.resolve();
         } else if (msg.type === 'error') {
-          this.fail(new TrainWorkerError(`training worker ${index} failed at step ${msg.step + 1}: ${msg.name}: ${msg.message}`, index, msg.name));
+          // Out of memory is the run's configuration, not the worker's fault: the caller gets the error itself.
+          this.fail(
+            msg.oom
+              ? new OutOfMemoryError(msg.oom)
+              : new TrainWorkerError(`training worker ${index} failed at step ${msg.step + 1}: ${msg.name}: ${msg.message}`, index, msg.name),
+          );
         }
       });
       worker.on('error', (e) => {
@@ -287,7 +293,7 @@ class WorkerEngine implements DataParallelEngine {
     });
   }
 
-  private fail(e: TrainWorkerError): void {
+  private fail(e: TrainWorkerError | OutOfMemoryError): void {
     if (!this.failure) this.failure = e;
     const p = this.pending;
     this.pending = null;

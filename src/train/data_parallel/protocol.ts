@@ -2,6 +2,7 @@
  * Messages between the data-parallel engine (main thread) and its training workers. Tensors never
  * travel in messages: weights and gradients live in SharedArrayBuffers laid out once at start-up.
  */
+import { OutOfMemoryError } from '../../errors';
 import { StepRef } from './task';
 import { UpdateLayout, UpdateOrder } from './update';
 
@@ -50,5 +51,6 @@ export type FromTrainWorker =
       writeMs: number;
     }
   | { type: 'updated'; step: number }
-  | { type: 'error'; step: number; name: string; message: string }
+  /** `oom`: the detail of an OutOfMemoryError, which the engine rethrows as one (not wrapped). */
+  | { type: 'error'; step: number; name: string; message: string; oom?: OutOfMemoryError['detail'] }
   | { type: 'skip'; file: string; reason: string };

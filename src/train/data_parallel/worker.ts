@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../backend';
 import { updateKernels } from '../../backend/wasm_simd/shared_update';
 import { settings } from '../../env';
+import { OutOfMemoryError } from '../../errors';
 import { viewOf } from '../../parallel/shared_weights';
 import { FromTrainWorker, ToTrainWorker, TrainWorkerInit } from './protocol';
 import { MicroRef, ReplicaTask, SkipHook, StepRef, microRefs, shareRange } from './task';
@@ -145,12 +146,17 @@ async function main(): Promise<void> {
         }
         if (fault && fault.worker === init.index && fault.step === step + 1) {
           if (fault.how === 'exit') process.exit(3);
-          throw new Error(`test fault injected at step ${step + 1} (CONVNEXT_TEST_WORKER_FAULT)`);
+          const cause = `test fault injected at step ${step + 1} (CONVNEXT_TEST_WORKER_FAULT)`;
+          if (fault.how === 'oom') {
+            const fixes = { chunkSize: 'chunkSize', batchSize: 'batchSize', accumSteps: 'accumSteps', workers: 'workers' };
+            throw new OutOfMemoryError({ chunk: 2, share: 2, imageSize: 0, fixes, cause });
+          }
+          throw new Error(cause);
         }
         post(await compute(msg));
         prefetch(msg.next);
       } catch (e) {
-        post({ type: 'error', step, ...errorFields(e) });
+        post({ type: 'error', step, ...errorFields(e), ...(e instanceof OutOfMemoryError ? { oom: e.detail } : {}) });
       }
     });
   });
