@@ -14,7 +14,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend';
 import { attachKernelThreads, kernelThreadsOf } from '../src/backend/wasm_simd/kernels';
-import { plainProductsOnKernelThreads } from '../src/backend/wasm_simd/matmul';
 import { createModel } from '../src/factory';
 import { arg, median, report } from './script';
 
@@ -25,8 +24,8 @@ async function main(): Promise<void> {
   const passes = Number(arg('passes', '5'));
   const threadsArg = arg('threads', '1');
   const md = arg('md', '');
-  // --xnnmm: plain products left to XNNPACK with the kernel threads on (matmul.ts)
-  plainProductsOnKernelThreads.on = !process.argv.includes('--xnnmm');
+  // --xnnmm: plain products left to XNNPACK with the kernel threads on (src/env.ts)
+  if (process.argv.includes('--xnnmm')) process.env.CONVNEXT_XNNPACK_MATMUL = '1';
   const info = await initBackend({ backend: 'wasm', threads: threadsArg === 'auto' ? 'auto' : Number(threadsArg) });
   let pass: Map<string, { wall: number; cpu: number; calls: number }> | null = null;
   for (const config of tf.getKernelsForBackend('wasm')) {

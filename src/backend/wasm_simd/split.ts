@@ -67,6 +67,37 @@ export function splitRange(total: number, threads: number, min: number, align = 
   return bounds;
 }
 
+/**
+ * Boundaries of the chunks of a call for `threads` threads that claim them in order: each chunk
+ * 1 / (2 * threads) of what is left (OpenMP's guided schedule), at least `min` units, inner
+ * boundaries multiples of `align`, at most MAX_CHUNKS. Large chunks first (few claims, little
+ * packing), small ones last, so the threads finish within a small chunk of each other however late
+ * one started. [0, total] when there is not work for two chunks of `min`.
+ */
+export function guidedRange(total: number, threads: number, min: number, align = 1): number[] {
+  const unit = Math.max(align, Math.ceil(Math.max(1, min) / align) * align);
+  const bounds = [0];
+  if (threads >= 2) {
+    for (let at = 0; bounds.length < MAX_CHUNKS;) {
+      const size = Math.max(unit, Math.ceil((total - at) / (2 * threads) / align) * align);
+      if (total - at - size < unit) break; // what is left is the last chunk
+      at += size;
+      bounds.push(at);
+    }
+  }
+  bounds.push(total);
+  return bounds;
+}
+
+/**
+ * gemm.wat's per-chunk cost in wasm operations per float copied: a chunk of C's rows copies every
+ * panel of B again (B [K, N]: two v128 moves per 8 floats; B^T: gathered, one load and one store
+ * per float), a chunk of its columns packs its rows of A again (A [M, K]: four scalar moves per
+ * 4 floats... one load and store per float; A^T: two v128 moves per 4 floats).
+ */
+const COPY_B = [0.5, 2];
+const PACK_A = [2, 0.5];
+
 type Fn = (...args: number[]) => void;
 
 /** Runs chunk i's arguments argsOf(b[i], b[i + 1]) on the pool's threads (this one with `own`). */
@@ -79,7 +110,9 @@ function runChunks(pool: KernelThreads, name: Pooled, own: Fn, bounds: number[],
 /** `raw`'s exports with the splittable ones shared among `pool`'s threads. */
 export function threadedKernels(raw: SimdExports, pool: KernelThreads): SimdExports {
   const chunks = Math.min(MAX_CHUNKS, pool.size * CHUNKS_PER_THREAD);
-  const bounds = (total: number, min: number, align = 1): number[] => (pool.live ? splitRange(total, chunks, min, align) : [0, total]);
+  const guided = process.env.EXP_GUIDED !== '0';
+  const bounds = (total: number, min: number, align = 1): number[] =>
+    !pool.live ? [0, total] : guided ? guidedRange(total, pool.size, min, align) : splitRange(total, chunks, min, align);
   const elementwise =
     (name: 'gelu_f32' | 'gelu_grad_f32') =>
     (...ptrsAndSize: number[]): void => {
@@ -93,8 +126,9 @@ export function threadedKernels(raw: SimdExports, pool: KernelThreads): SimdExpo
     (transa: number, transb: number, name: 'gemm_f32' | 'gemm_tn_f32' | 'gemm_nt_f32') =>
     (a: number, b: number, bias: number, c: number, m: number, k: number, n: number, scratch: number, kc: number, ascratch: number, mc: number): void => {
       const lda = transa ? m : k;
-      // Every chunk reads all of the operand not split: split the product along the larger side.
-      const byRows = m >= n;
+      // Each chunk copies again what it does not split (all of B for a block of rows, all of A for
+      // a block of columns): split the way whose copies cost less.
+      const byRows = process.env.EXP_ROWS === '0' ? m >= n : COPY_B[transb] * n <= PACK_A[transa] * m;
       const parts = byRows ? bounds(m, Math.ceil(MIN_PART_MACS / (k * n)), 4) : bounds(n, Math.ceil(MIN_PART_MACS / (k * m)), 8);
       if (parts.length === 2) return raw[name](a, b, bias, c, m, k, n, scratch, kc, ascratch, mc);
       // the caller's scratch, at GEMM_SCRATCH_ARGS: a worker puts its own there
