@@ -7,8 +7,9 @@
  *
  *   node dist/bench/infer_profile.js [--arch convnext_tiny] [--size 224] [--batch 1] [--threads 1|2|auto] [--passes 5] [--xnnmm] [--md out.md]
  *
- * With more than one thread, passes alternate between our kernel threads on and off (src/backend/
- * wasm_simd/pool.ts; off: only XNNPACK's kernels use the threads). Prints a markdown table (and
+ * With more than one thread, passes alternate between our kernel threads on, off (src/backend/
+ * wasm_simd/pool.ts; off: only XNNPACK's kernels use the threads), and our kernels, products
+ * included, on the calling thread alone (XNNPACK's convs still threaded). Prints a markdown table (and
  * writes it with --md): best and median pass, and per kernel the median over passes of its per-pass sum.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -58,12 +59,21 @@ async function main(): Promise<void> {
   // before them: XNNPACK's kernels alone use the threads), so the load on a shared machine hits both alike.
   const backend = tf.backend();
   const pool = kernelThreadsOf(backend);
-  const modes = pool ? ['kernel threads', 'calling thread only'] : ['as built'];
+  // and a third mode: our kernels, the products too, on the calling thread (a pool that is down):
+  // each kernel's 2-thread time against its 1-thread time in one process
+  const modes = pool ? ['kernel threads', 'calling thread only', 'ours on one thread'] : ['as built'];
+  const down = pool && {
+    size: pool.size,
+    live: false,
+    run: (): void => {
+      throw new Error('a pool that is down takes no calls');
+    },
+  };
   const perPass = modes.map(() => [] as Map<string, { wall: number; cpu: number; calls: number }>[]);
   const totals = modes.map(() => [] as number[]);
   for (let i = 0; i < passes * modes.length; i++) {
     const m = i % modes.length;
-    if (pool) attachKernelThreads(backend, m === 0 ? pool : null);
+    if (pool) attachKernelThreads(backend, [pool, null, down][m]);
     pass = new Map();
     const t0 = performance.now();
     forward();

@@ -10,8 +10,8 @@
  *   dram-stream  one pass of sums over a 256 MiB buffer (a half per thread): memory bandwidth
  *   gemm ...   gemm.wat's gemm_part_f32 on one ConvNeXt-T product at 224 px, batch 1, split in two
  *              halves of C's rows or columns as split.ts splits it (no pool: the bare hardware)
- *   pool gemm ...  the same product through the library's kernel threads (pool.ts, the
- *              CHUNKS_PER_THREAD claimed chunks, with their wake-ups) against gemm_f32 on one thread
+ *   pool gemm ...  the same product through the library's kernel threads (pool.ts: split.ts's
+ *              claimed chunks, with their hand-offs) against gemm_f32 on one thread
  *   pool call  20 pool calls of one ~0.2 ms GELU chunk per thread: above 0.5x, the hand-offs' cost
  *
  *   node dist/bench/threads_hw.js [--rounds 9] [--kinds alu,l2-stream,...]

@@ -17,7 +17,7 @@ import { Worker } from 'worker_threads';
 import { BackendError } from '../../errors';
 import { HeapBackend, attachKernelThreads, isHeapBackend, kernelThreadsOf, sharedHeapOf } from './kernels';
 import { allocGemmScratch } from './matmul';
-import { ARGS_PER_CHUNK, CALLER_SPIN_MS, CTRL, PoolWorkerData, decodeNext } from './pool_protocol';
+import { ARGS_PER_CHUNK, CTRL, PoolWorkerData, decodeNext } from './pool_protocol';
 import { KernelThreads, MAX_CHUNKS } from './split';
 
 /** Start-up may not take longer than this (a worker boots and compiles five ~3 KB modules in ~50 ms). */
@@ -66,9 +66,6 @@ class KernelPool implements KernelThreads {
       }
       Atomics.add(ctrl, CTRL.done, 1);
     }
-    // the workers' last chunks: spin a while before sleeping (pool_protocol.ts)
-    const until = performance.now() + CALLER_SPIN_MS;
-    while (Atomics.load(ctrl, CTRL.done) < n && performance.now() < until);
     // The workers write the heap: never return (or throw) before their chunks are done. A worker
     // that dies mid-chunk cannot say so (its 'exit' event needs this thread's event loop): a call
     // that makes no progress for STALL_MS turns the pool off and fails instead of waiting forever.

@@ -30,19 +30,6 @@ export const CTRL = {
   size: 6,
 } as const;
 
-/**
- * How long a worker watches SEQ for the next call before it sleeps (Atomics.wait): the next call of
- * a forward comes within microseconds to a millisecond, and a futex wake-up would add its latency
- * to each; a longer spin would hold a core that XNNPACK's threads or another process need.
- */
-export const WORKER_SPIN_MS = Number(process.env.EXP_WORKER_SPIN ?? 1);
-/**
- * How long the caller spins for the workers' last chunks before it sleeps: calls end in small
- * chunks (split.ts's guided schedule), so this covers a worker that is finishing one, not one
- * without a core (the caller's core has nothing else to do meanwhile).
- */
-export const CALLER_SPIN_MS = Number(process.env.EXP_CALLER_SPIN ?? 2);
-
 /** Argument slots per chunk (float64: exact for pointers, sizes and a float32 eps). */
 export const ARGS_PER_CHUNK = 16;
 

@@ -7,7 +7,7 @@
 import { parentPort, workerData } from 'worker_threads';
 import { webAssembly } from '../webassembly';
 import { simdBinary } from './binaries';
-import { ARGS_PER_CHUNK, CTRL, PoolWorkerData, WORKER_SPIN_MS, decodeNext } from './pool_protocol';
+import { ARGS_PER_CHUNK, CTRL, PoolWorkerData, decodeNext } from './pool_protocol';
 import { GEMM_SCRATCH_ARGS, POOLED_EXPORTS, POOLED_MODULES } from './split';
 
 type Fn = (...args: number[]) => void;
@@ -32,9 +32,6 @@ function main(): void {
   let seen = 0;
   parentPort!.postMessage('ready');
   for (;;) {
-    // watch for the next call a while, then sleep (pool_protocol.ts)
-    const until = performance.now() + WORKER_SPIN_MS;
-    while (Atomics.load(ctrl, CTRL.seq) === seen && performance.now() < until);
     Atomics.wait(ctrl, CTRL.seq, seen);
     seen = Atomics.load(ctrl, CTRL.seq);
     if (Atomics.load(ctrl, CTRL.stop)) return;

@@ -1,17 +1,17 @@
 /**
  * How our SIMD kernels share one call among the kernel threads (pool.ts) on the threaded wasm
- * backend: the call's work is cut into contiguous chunks (CHUNKS_PER_THREAD per thread), which the
- * calling thread and the pool's workers claim one at a time, all on the same heap. Each chunk writes
+ * backend: the call's work is cut into contiguous chunks, large first and small last (guidedRange),
+ * which the calling thread and the pool's workers claim one at a time, all on the same heap. Each chunk writes
  * its own slice of the output and reads the inputs in place, so a threaded call gives the
  * single-thread call's bits:
  *
  *   depthwise_nhwc   rows of the N * H output rows (each reads its 3-row halo of x, read-only)
  *   gelu_f32, gelu_grad_f32   elements (multiples of 16 floats: whole cache lines per thread)
  *   layer_norm_f32   rows
- *   gemm_*_f32       blocks of C's rows (M >= N: B is the smaller share every chunk reads) or of its
- *                    columns (multiples of 8), each thread with its own scratch panel and packed A
+ *   gemm_*_f32       blocks of C's rows or of its columns (multiples of 8), whichever costs less
+ *                    copying (COPY_B, PACK_A), each thread with its own scratch panel and packed A
  *
- * A call with less work than MIN_PART_* per chunk runs on the calling thread alone: a hand-off
+ * A call with less work than two chunks of MIN_PART_* runs on the calling thread alone: a hand-off
  * costs a wake-up (tens of microseconds on a busy machine).
  */
 import type { SimdExports } from './kernels';
@@ -33,11 +33,6 @@ export interface KernelThreads {
 /** Where gemm_part_f32 takes its scratch panel and packed-A scratch: per thread, never shared. */
 export const GEMM_SCRATCH_ARGS = [7, 9] as const;
 
-/**
- * Chunks per thread: claimed dynamically, so a thread that gets its core late (a loaded machine, or
- * XNNPACK's pthreads still spinning after their last product) takes fewer and nobody waits for it.
- */
-export const CHUNKS_PER_THREAD = 4;
 /** The most chunks of one call (pool_protocol's argument slots). */
 export const MAX_CHUNKS = 64;
 
@@ -51,21 +46,6 @@ const op = (name: Pooled): number => POOLED_EXPORTS.indexOf(name);
 export const MIN_PART_MACS = 1 << 20;
 /** Least elements per chunk (GELU, its gradient, LayerNorm): ~0.05 ms of one thread's work. */
 export const MIN_PART_ELEMENTS = 1 << 16;
-
-/**
- * Boundaries 0 = b[0] < b[1] < ... < b[p] = total of p <= threads parts of at least `min` units
- * each (as far as `total` allows), the inner boundaries multiples of `align`.
- */
-export function splitRange(total: number, threads: number, min: number, align = 1): number[] {
-  const parts = Math.max(1, Math.min(threads, Math.floor(total / Math.max(1, min))));
-  const bounds = [0];
-  for (let i = 1; i < parts; i++) {
-    const at = Math.round((total * i) / parts / align) * align;
-    if (at > bounds[bounds.length - 1] && at < total) bounds.push(at);
-  }
-  bounds.push(total);
-  return bounds;
-}
 
 /**
  * Boundaries of the chunks of a call for `threads` threads that claim them in order: each chunk
@@ -90,13 +70,18 @@ export function guidedRange(total: number, threads: number, min: number, align =
 }
 
 /**
- * gemm.wat's per-chunk cost in wasm operations per float copied: a chunk of C's rows copies every
- * panel of B again (B [K, N]: two v128 moves per 8 floats; B^T: gathered, one load and one store
- * per float), a chunk of its columns packs its rows of A again (A [M, K]: four scalar moves per
- * 4 floats... one load and store per float; A^T: two v128 moves per 4 floats).
+ * gemm.wat's cost per chunk beyond its share of the work, in wasm operations per float copied: a
+ * chunk of C's rows copies every panel of B again (B [K, N]: two v128 loads and stores per 8
+ * floats; B^T: gathered, a scalar load and store per float); a chunk of its columns packs its rows
+ * of A again (A [M, K]: a scalar load and store per float; A^T: a v128 load and store per 4 floats).
+ * Indexed by the transpose flag. The work itself: TILE_OPS per multiply-add (the 4 x 8 tile: 6
+ * loads, 8 multiplies and 8 adds per 32).
  */
 const COPY_B = [0.5, 2];
 const PACK_A = [2, 0.5];
+const TILE_OPS = 22 / 32;
+/** A GEMM chunk does at least this many times the work of its copies (<= 1/16 more work per chunk). */
+const GEMM_CHUNK_OVER_COPY = 16;
 
 type Fn = (...args: number[]) => void;
 
@@ -109,10 +94,7 @@ function runChunks(pool: KernelThreads, name: Pooled, own: Fn, bounds: number[],
 
 /** `raw`'s exports with the splittable ones shared among `pool`'s threads. */
 export function threadedKernels(raw: SimdExports, pool: KernelThreads): SimdExports {
-  const chunks = Math.min(MAX_CHUNKS, pool.size * CHUNKS_PER_THREAD);
-  const guided = process.env.EXP_GUIDED !== '0';
-  const bounds = (total: number, min: number, align = 1): number[] =>
-    !pool.live ? [0, total] : guided ? guidedRange(total, pool.size, min, align) : splitRange(total, chunks, min, align);
+  const bounds = (total: number, min: number, align = 1): number[] => (pool.live ? guidedRange(total, pool.size, min, align) : [0, total]);
   const elementwise =
     (name: 'gelu_f32' | 'gelu_grad_f32') =>
     (...ptrsAndSize: number[]): void => {
@@ -128,8 +110,10 @@ export function threadedKernels(raw: SimdExports, pool: KernelThreads): SimdExpo
       const lda = transa ? m : k;
       // Each chunk copies again what it does not split (all of B for a block of rows, all of A for
       // a block of columns): split the way whose copies cost less.
-      const byRows = process.env.EXP_ROWS === '0' ? m >= n : COPY_B[transb] * n <= PACK_A[transa] * m;
-      const parts = byRows ? bounds(m, Math.ceil(MIN_PART_MACS / (k * n)), 4) : bounds(n, Math.ceil(MIN_PART_MACS / (k * m)), 8);
+      const byRows = COPY_B[transb] * n <= PACK_A[transa] * m;
+      const parts = byRows
+        ? bounds(m, Math.max(MIN_PART_MACS / (k * n), (GEMM_CHUNK_OVER_COPY * COPY_B[transb]) / TILE_OPS), 4)
+        : bounds(n, Math.max(MIN_PART_MACS / (k * m), (GEMM_CHUNK_OVER_COPY * PACK_A[transa]) / TILE_OPS), 8);
       if (parts.length === 2) return raw[name](a, b, bias, c, m, k, n, scratch, kc, ascratch, mc);
       // the caller's scratch, at GEMM_SCRATCH_ARGS: a worker puts its own there
       const [panel, packed] = [scratch, ascratch];
