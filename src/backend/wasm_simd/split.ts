@@ -1,9 +1,9 @@
 /**
  * How our SIMD kernels share one call among the kernel threads (pool.ts) on the threaded wasm
  * backend: the call's work is cut into contiguous chunks, large first and small last (guidedRange),
- * which the calling thread and the pool's workers claim one at a time, all on the same heap. Each chunk writes
- * its own slice of the output and reads the inputs in place, so a threaded call gives the
- * single-thread call's bits:
+ * which the calling thread and the pool's workers claim one at a time, all on the same heap. Each
+ * chunk writes its own slice of the output and reads the inputs in place, so a threaded call gives
+ * the single-thread call's bits:
  *
  *   depthwise_nhwc   rows of the N * H output rows (each reads its 3-row halo of x, read-only)
  *   gelu_f32, gelu_grad_f32   elements (multiples of 16 floats: whole cache lines per thread)
@@ -75,7 +75,9 @@ export function guidedRange(total: number, threads: number, min: number, align =
  * floats; B^T: gathered, a scalar load and store per float); a chunk of its columns packs its rows
  * of A again (A [M, K]: a scalar load and store per float; A^T: a v128 load and store per 4 floats).
  * Indexed by the transpose flag. The work itself: TILE_OPS per multiply-add (the 4 x 8 tile: 6
- * loads, 8 multiplies and 8 adds per 32).
+ * loads, 8 multiplies and 8 adds per 32). An operation count, blind to which operand is still in
+ * cache: on ConvNeXt-T's 196x1536x384 (the one product it turns from columns to rows) rows and
+ * columns measured equal (bench/results/inference-threads-2026-12-02b.md).
  */
 const COPY_B = [0.5, 2];
 const PACK_A = [2, 0.5];
