@@ -7,14 +7,14 @@
  *
  *   node dist/bench/infer_profile.js [--arch convnext_tiny] [--size 224] [--batch 1] [--threads 1|2|auto] [--passes 5] [--xnnmm] [--md out.md]
  *
- * With more than one thread, passes alternate between our kernel threads on and off (src/backend/
- * wasm_simd/pool.ts; off: only XNNPACK's kernels use the threads). Prints a markdown table (and
+ * With more than one thread, passes alternate between our kernel threads on, off (src/backend/
+ * wasm_simd/pool.ts; off: only XNNPACK's kernels use the threads), and our kernels, products
+ * included, on the calling thread alone (XNNPACK's convs still threaded). Prints a markdown table (and
  * writes it with --md): best and median pass, and per kernel the median over passes of its per-pass sum.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend';
 import { attachKernelThreads, kernelThreadsOf } from '../src/backend/wasm_simd/kernels';
-import { plainProductsOnKernelThreads } from '../src/backend/wasm_simd/matmul';
 import { createModel } from '../src/factory';
 import { arg, median, report } from './script';
 
@@ -25,8 +25,8 @@ async function main(): Promise<void> {
   const passes = Number(arg('passes', '5'));
   const threadsArg = arg('threads', '1');
   const md = arg('md', '');
-  // --xnnmm: plain products left to XNNPACK with the kernel threads on (matmul.ts)
-  plainProductsOnKernelThreads.on = !process.argv.includes('--xnnmm');
+  // --xnnmm: plain products left to XNNPACK with the kernel threads on (src/env.ts)
+  if (process.argv.includes('--xnnmm')) process.env.CONVNEXT_XNNPACK_MATMUL = '1';
   const info = await initBackend({ backend: 'wasm', threads: threadsArg === 'auto' ? 'auto' : Number(threadsArg) });
   let pass: Map<string, { wall: number; cpu: number; calls: number }> | null = null;
   for (const config of tf.getKernelsForBackend('wasm')) {
@@ -59,12 +59,21 @@ async function main(): Promise<void> {
   // before them: XNNPACK's kernels alone use the threads), so the load on a shared machine hits both alike.
   const backend = tf.backend();
   const pool = kernelThreadsOf(backend);
-  const modes = pool ? ['kernel threads', 'calling thread only'] : ['as built'];
+  // and a third mode: our kernels, the products too, on the calling thread (a pool that is down):
+  // each kernel's 2-thread time against its 1-thread time in one process
+  const modes = pool ? ['kernel threads', 'calling thread only', 'ours on one thread'] : ['as built'];
+  const down = pool && {
+    size: pool.size,
+    live: false,
+    run: (): void => {
+      throw new Error('a pool that is down takes no calls');
+    },
+  };
   const perPass = modes.map(() => [] as Map<string, { wall: number; cpu: number; calls: number }>[]);
   const totals = modes.map(() => [] as number[]);
   for (let i = 0; i < passes * modes.length; i++) {
     const m = i % modes.length;
-    if (pool) attachKernelThreads(backend, m === 0 ? pool : null);
+    if (pool) attachKernelThreads(backend, [pool, null, down][m]);
     pass = new Map();
     const t0 = performance.now();
     forward();

@@ -5,28 +5,30 @@
  * alike. Prints best-of and median ms per pass for each, and each one's ratio to the first, and
  * each process's resident set after its warm-up pass.
  *
- *   node dist/bench/threads_ab.js [--arch convnext_tiny] [--size 224] [--batch 1] [--rounds 10] [--setups 1,auto-xnnpack,auto]
+ *   node dist/bench/threads_ab.js [--arch convnext_tiny] [--size 224] [--batch 1] [--rounds 10] [--setups 1,auto-xnnpack,auto] [--base DIR]
  *
  * Set-ups: `N` or `auto` threads (initBackend's threads; auto = every core, at most 8) with our
  * kernel threads (pool.ts), as users get them; `-xnnpack` appended: the kernel threads stopped, so
  * only XNNPACK's kernels use the threads (the state before them); `-xnnmm`: kernel threads, but the
- * plain matrix products left to XNNPACK (matmul.ts's plainProductsOnKernelThreads off).
+ * plain matrix products left to XNNPACK (CONVNEXT_XNNPACK_MATMUL=1, src/env.ts).
+ * `+NAME=VALUE` after a set-up sets that variable in its process's environment (`auto+CONVNEXT_SIMD=0`);
+ * `base:` before it runs the set-up with another checkout's build (`--base DIR`, built: the state
+ * before a change, `git worktree add DIR main && (cd DIR && npm ci && npm run build)`).
  * One JSON line per set-up, then a summary line.
  */
 import { ChildProcess, fork } from 'child_process';
+import * as path from 'path';
 import * as readline from 'readline';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend';
 import { kernelThreadsOf } from '../src/backend/wasm_simd/kernels';
 import { stopKernelThreads } from '../src/backend/wasm_simd/pool';
-import { plainProductsOnKernelThreads } from '../src/backend/wasm_simd/matmul';
 import { createModel } from '../src/factory';
 import { arg, median } from './script';
 
 /** Child: set up, then answer each 'pass' line on stdin with one forward's wall ms on stdout. */
 async function child(setup: string, arch: string, size: number, batch: number): Promise<void> {
   const xnnpackOnly = setup.endsWith('-xnnpack');
-  plainProductsOnKernelThreads.on = !setup.endsWith('-xnnmm');
   const t = setup.replace(/-(xnnpack|xnnmm)$/, '');
   const info = await initBackend({ backend: 'wasm', threads: t === 'auto' ? 'auto' : Number(t) });
   if (xnnpackOnly) await stopKernelThreads(tf.backend());
@@ -67,9 +69,18 @@ async function main(): Promise<void> {
   if (childSetup) return child(childSetup, arch, size, batch);
   const rounds = Number(arg('rounds', '10'));
   const setups = arg('setups', '1,auto-xnnpack,auto').split(',');
-  const procs = setups.map((s) =>
-    fork(__filename, ['--child', s, '--arch', arch, '--size', String(size), '--batch', String(batch)], { stdio: ['pipe', 'inherit', 'inherit', 'ipc'] }),
-  );
+  const base = arg('base', '');
+  const procs = setups.map((s) => {
+    // `base:` set-ups run another checkout's build (--base DIR: its dist/bench/threads_ab.js), `+NAME=VALUE` sets its environment
+    const ours = !s.startsWith('base:'); // an older build may read -xnnmm itself
+    const [setup, ...assignments] = (ours ? s.replace(/-xnnmm/, '+CONVNEXT_XNNPACK_MATMUL=1') : s.slice(5)).split('+');
+    const env = { ...process.env, ...Object.fromEntries(assignments.map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)])) };
+    const script = ours ? __filename : path.resolve(base, 'dist', 'bench', 'threads_ab.js');
+    return fork(script, ['--child', setup, '--arch', arch, '--size', String(size), '--batch', String(batch)], {
+      env,
+      stdio: ['pipe', 'inherit', 'inherit', 'ipc'],
+    });
+  });
   const hello: Record<string, number | boolean>[] = [];
   for (const p of procs) hello.push(await ask(p, '')); // one at a time: start-up is not timed, but keep it off the others
   const times: number[][] = setups.map(() => []);

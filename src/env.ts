@@ -7,6 +7,8 @@
  *   CONVNEXT_WEBGPU_ADAPTER  Dawn adapter name                    (webgpu: which GPU)
  *   CONVNEXT_THREADS   1 (default) | auto | N                     wasm threads (the threaded build)
  *   CONVNEXT_SIMD      0 turns our wasm SIMD kernels off          (for A/B comparisons)
+ *   CONVNEXT_XNNPACK_MATMUL  1: plain matrix products on XNNPACK's threads, not on our kernel threads
+ *                      (threaded wasm with our kernels; for A/B comparisons)
  *   CONVNEXT_CACHE     zoo cache root                             (else $XDG_CACHE_HOME/convnext-tfjs, ~/.cache/convnext-tfjs)
  *   CONVNEXT_OFFLINE   1 = never touch the network
  *   CONVNEXT_MIRROR    base URL replacing https://dl.fbaipublicfiles.com/
@@ -32,6 +34,11 @@ export const settings = {
   threads: (env: Env = process.env) => value(env, 'CONVNEXT_THREADS'),
   /** Whether our SIMD kernels may serve (not $CONVNEXT_SIMD=0). */
   simd: (env: Env = process.env) => value(env, 'CONVNEXT_SIMD') !== '0',
+  /**
+   * $CONVNEXT_XNNPACK_MATMUL as a flag: on the threaded wasm build with our kernel threads, the plain
+   * matrix products go to XNNPACK's threads instead of gemm.wat split over ours (src/backend/wasm_simd/matmul.ts).
+   */
+  xnnpackMatMul: (env: Env = process.env) => flag(env, 'CONVNEXT_XNNPACK_MATMUL'),
   /** $CONVNEXT_WEBGPU_ADAPTER (Dawn's adapter=<name>), or undefined. */
   webgpuAdapter: (env: Env = process.env) => value(env, 'CONVNEXT_WEBGPU_ADAPTER'),
   /** $CONVNEXT_CACHE, or undefined. */

@@ -1,14 +1,14 @@
 /**
  * split.ts's cuts of each kernel call, in this thread: a stand-in pool runs the chunks it is handed
  * here, on the single-threaded backend's kernels (every other one as a worker would, with other GEMM scratch), so every case of kernel_cases.ts must give the
- * unsplit call's bits; which calls are cut (thresholds) and how (splitRange) are checked too. The
+ * unsplit call's bits; which calls are cut (thresholds) and how (guidedRange) are checked too. The
  * real kernel threads: kernel_threads.test.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
 import { HeapBackend, SimdExports, simdKernelsFor } from '../../src/backend/wasm_simd/kernels';
 import { allocGemmScratch } from '../../src/backend/wasm_simd/matmul';
-import { CHUNKS_PER_THREAD, GEMM_SCRATCH_ARGS, KernelThreads, POOLED_EXPORTS, splitRange, threadedKernels } from '../../src/backend/wasm_simd/split';
+import { GEMM_SCRATCH_ARGS, KernelThreads, MAX_CHUNKS, POOLED_EXPORTS, guidedRange, threadedKernels } from '../../src/backend/wasm_simd/split';
 import { onBackend } from '../helpers';
 import { KERNEL_CASES, sameBits } from './kernel_cases';
 
@@ -23,7 +23,7 @@ function inlinePool(raw: SimdExports, backend: HeapBackend, size: number): Kerne
     run(op, chunks, own) {
       this.calls++;
       this.chunks += chunks.length;
-      expect(chunks.length).to.be.within(2, size * CHUNKS_PER_THREAD);
+      expect(chunks.length).to.be.within(2, MAX_CHUNKS);
       // odd chunks as a worker would run them: its own scratch in place of the caller's
       chunks.forEach((args, i) => {
         if (i % 2 === 0) return own(args);
@@ -38,14 +38,28 @@ function inlinePool(raw: SimdExports, backend: HeapBackend, size: number): Kerne
 describe('SIMD kernel calls split among threads (split.ts)', () => {
   onBackend('wasm');
 
-  it('splitRange: at most `threads` parts of at least `min` units, aligned inner bounds', () => {
-    expect(splitRange(100, 2, 10)).to.deep.equal([0, 50, 100]);
-    expect(splitRange(100, 4, 30)).to.deep.equal([0, 33, 67, 100]);
-    expect(splitRange(100, 2, 51)).to.deep.equal([0, 100]);
-    expect(splitRange(0, 2, 1)).to.deep.equal([0, 0]);
-    expect(splitRange(49, 2, 7, 4)).to.deep.equal([0, 24, 49]);
-    expect(splitRange(200_004, 3, 1, 16)).to.deep.equal([0, 66672, 133344, 200_004]);
-    expect(splitRange(5, 8, 1, 4)).to.deep.equal([0, 4, 5]);
+  it('guidedRange: a quarter (2 threads) of what is left each, at least `min`, aligned, decreasing; the rest last', () => {
+    expect(guidedRange(100, 2, 10)).to.deep.equal([0, 25, 44, 58, 69, 79, 89, 100]);
+    expect(guidedRange(3136, 2, 28, 4)).to.deep.equal([0, 784, 1372, 1816, 2148, 2396, 2584, 2724, 2828, 2908, 2968, 3012, 3044, 3072, 3100, 3136]);
+    expect(guidedRange(100, 4, 30)).to.deep.equal([0, 30, 60, 100]);
+    expect(guidedRange(100, 2, 51)).to.deep.equal([0, 100]);
+    expect(guidedRange(100, 1, 1)).to.deep.equal([0, 100]);
+    expect(guidedRange(0, 2, 1)).to.deep.equal([0, 0]);
+    expect(guidedRange(5, 8, 1, 4)).to.deep.equal([0, 5]);
+    expect(guidedRange(1 << 30, 2, 1)).to.have.length(MAX_CHUNKS + 1);
+    for (const [total, threads, min, align] of [
+      [49, 2, 7, 4],
+      [200_004, 3, 1000, 16],
+      [1536, 2, 4, 8],
+    ]) {
+      const b = guidedRange(total, threads, min, align);
+      const sizes = b.slice(1).map((x, i) => x - b[i]);
+      expect(b[0]).to.equal(0);
+      expect(b[b.length - 1]).to.equal(total);
+      expect(b.slice(1, -1).every((x) => x % align === 0)).to.equal(true);
+      expect(sizes.every((x) => x >= min)).to.equal(true);
+      expect(sizes.slice(0, -2).every((x, i) => x >= sizes[i + 1])).to.equal(true);
+    }
   });
 
   for (const size of [2, 3]) {

@@ -2,6 +2,7 @@
  * The kernel thread pool (src/backend/wasm_simd/pool.ts) on the threaded wasm build, in a child
  * process (one backend per process): every case of kernel_cases.ts gives the same bits with the
  * pool's threads as on the calling thread alone, the calls above the thresholds do go to the pool;
+ * $CONVNEXT_XNNPACK_MATMUL=1 leaves plain products to XNNPACK;
  * a pool that cannot start is no error (the kernels stay on one thread) and can be started later;
  * nothing is left behind; the process exits by itself with the pool's threads idle.
  */
@@ -35,6 +36,24 @@ const { KERNEL_CASES, sameBits } = ${req('test/backend/kernel_cases')};
     attachKernelThreads(backend, pool);
     out.cases.push({ name: c.name, split: c.split, handed, same: sameBits(threaded, alone) });
   }
+  // a plain product goes to gemm.wat over the kernel threads, or with $CONVNEXT_XNNPACK_MATMUL to XNNPACK's
+  const a = tf.randomNormal([196, 384], 0, 1, 'float32', 1);
+  const b = tf.randomNormal([384, 1536], 0, 1, 'float32', 2);
+  const product = () => {
+    const calls = pool.calls;
+    const y = tf.matMul(a, b);
+    const v = y.dataSync();
+    y.dispose();
+    return { handed: pool.calls - calls, v };
+  };
+  const ours = product();
+  process.env.CONVNEXT_XNNPACK_MATMUL = '1';
+  const xnn = product();
+  delete process.env.CONVNEXT_XNNPACK_MATMUL;
+  let diff = 0;
+  for (let i = 0; i < ours.v.length; i++) diff = Math.max(diff, Math.abs(ours.v[i] - xnn.v[i]));
+  out.matmul = { ours: ours.handed, xnnpack: xnn.handed, diff };
+  tf.dispose([a, b]);
   out.tensorsAfter = tf.memory().numTensors;
   await stopKernelThreads(backend);
   out.stopped = kernelThreadsOf(backend) === null;
@@ -60,6 +79,7 @@ interface ChildResult {
   afterBroken: boolean;
   restarted: boolean;
   restartedServes: boolean;
+  matmul: { ours: number; xnnpack: number; diff: number };
 }
 
 function child(): Promise<ChildResult> {
@@ -90,6 +110,9 @@ describe('SIMD kernel threads (threaded wasm build)', function () {
     }
     expect(r.cases).to.have.length.above(10);
     expect(r.tensorsAfter).to.equal(r.tensors);
+    expect(r.matmul.ours, 'kernel-thread calls of a plain product').to.equal(1);
+    expect(r.matmul.xnnpack, 'with CONVNEXT_XNNPACK_MATMUL=1').to.equal(0);
+    expect(r.matmul.diff).to.be.below(1e-3);
     expect(r.stopped).to.equal(true);
     expect(r.broken).to.equal(false);
     expect(r.afterBroken).to.equal(true);

@@ -18,6 +18,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { settings } from '../../env';
 import { HeapBackend, SimdExports, heapOffset, kernelThreadsOf, simdKernelsFor } from './kernels';
 
 /** Rows of B per copied panel: 512 x 8 floats = 16 KB, an L1-sized scratch. */
@@ -51,14 +52,6 @@ export function scratchFor(backend: HeapBackend): number {
 export function packedAFor(backend: HeapBackend): number {
   return scratchesFor(backend).packedA;
 }
-
-/**
- * Threaded build with kernel threads: plain products go to gemm.wat split over them (on, the
- * default) or to XNNPACK (off). Ours: no packed weight copies (-109 MB for ConvNeXt-T) and no
- * XNNPACK pthread left spin-waiting after each product on the core our kernel thread needs
- * (bench/results/inference-threads-2026-12-02.md); bench/threads_ab.ts's `-xnnmm` set-ups turn it off.
- */
-export const plainProductsOnKernelThreads = { on: true };
 
 /**
  * Runs one of gemm.wat's products with the backend's scratch: C [m, n] = op(A) op(B) (+ bias; bias 0:
@@ -103,8 +96,12 @@ export function simdMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unkno
   const m = ta ? a1 : tf.util.sizeFromShape(a.shape) / k; // every batch of A against the one B
   if (ak !== k || n % 8 !== 0 || m === 0 || k === 0) return null;
   if (bias && tf.util.sizeFromShape(bias.shape) !== n) return null;
-  // Threaded build without our kernel threads: XNNPACK splits plain products, except where it gets it wrong.
-  if (getThreadsCount() > 1 && !ta && !tb && !(bias && batchedA) && !(plainProductsOnKernelThreads.on && kernelThreadsOf(args.backend))) return null;
+  // Threaded build: with our kernel threads, plain products run on gemm.wat split over them (no packed
+  // weight copies, -109 MB for ConvNeXt-T, and no XNNPACK pthread left spin-waiting after each product
+  // on the core our kernel thread needs: bench/results/inference-threads-2026-12-02.md), unless
+  // $CONVNEXT_XNNPACK_MATMUL; without them XNNPACK splits plain products, except where it gets it wrong.
+  const ours = kernelThreadsOf(args.backend) !== null && !settings.xnnpackMatMul();
+  if (getThreadsCount() > 1 && !ta && !tb && !(bias && batchedA) && !ours) return null;
   const kernels = simdKernelsFor(args.backend);
   if (!kernels) return null;
   const backend = args.backend as HeapBackend;

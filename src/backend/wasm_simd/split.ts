@@ -1,17 +1,17 @@
 /**
  * How our SIMD kernels share one call among the kernel threads (pool.ts) on the threaded wasm
- * backend: the call's work is cut into contiguous chunks (CHUNKS_PER_THREAD per thread), which the
- * calling thread and the pool's workers claim one at a time, all on the same heap. Each chunk writes
- * its own slice of the output and reads the inputs in place, so a threaded call gives the
- * single-thread call's bits:
+ * backend: the call's work is cut into contiguous chunks, large first and small last (guidedRange),
+ * which the calling thread and the pool's workers claim one at a time, all on the same heap. Each
+ * chunk writes its own slice of the output and reads the inputs in place, so a threaded call gives
+ * the single-thread call's bits:
  *
  *   depthwise_nhwc   rows of the N * H output rows (each reads its 3-row halo of x, read-only)
  *   gelu_f32, gelu_grad_f32   elements (multiples of 16 floats: whole cache lines per thread)
  *   layer_norm_f32   rows
- *   gemm_*_f32       blocks of C's rows (M >= N: B is the smaller share every chunk reads) or of its
- *                    columns (multiples of 8), each thread with its own scratch panel and packed A
+ *   gemm_*_f32       blocks of C's rows or of its columns (multiples of 8), whichever costs less
+ *                    copying (COPY_B, PACK_A), each thread with its own scratch panel and packed A
  *
- * A call with less work than MIN_PART_* per chunk runs on the calling thread alone: a hand-off
+ * A call with less work than two chunks of MIN_PART_* runs on the calling thread alone: a hand-off
  * costs a wake-up (tens of microseconds on a busy machine).
  */
 import type { SimdExports } from './kernels';
@@ -33,11 +33,6 @@ export interface KernelThreads {
 /** Where gemm_part_f32 takes its scratch panel and packed-A scratch: per thread, never shared. */
 export const GEMM_SCRATCH_ARGS = [7, 9] as const;
 
-/**
- * Chunks per thread: claimed dynamically, so a thread that gets its core late (a loaded machine, or
- * XNNPACK's pthreads still spinning after their last product) takes fewer and nobody waits for it.
- */
-export const CHUNKS_PER_THREAD = 4;
 /** The most chunks of one call (pool_protocol's argument slots). */
 export const MAX_CHUNKS = 64;
 
@@ -53,19 +48,42 @@ export const MIN_PART_MACS = 1 << 20;
 export const MIN_PART_ELEMENTS = 1 << 16;
 
 /**
- * Boundaries 0 = b[0] < b[1] < ... < b[p] = total of p <= threads parts of at least `min` units
- * each (as far as `total` allows), the inner boundaries multiples of `align`.
+ * Boundaries of the chunks of a call for `threads` threads that claim them in order: each chunk
+ * 1 / (2 * threads) of what is left (OpenMP's guided schedule), at least `min` units, inner
+ * boundaries multiples of `align`, at most MAX_CHUNKS. Large chunks first (few claims, little
+ * packing), small ones last, so the threads finish within a small chunk of each other however late
+ * one started. [0, total] when there is not work for two chunks of `min`.
  */
-export function splitRange(total: number, threads: number, min: number, align = 1): number[] {
-  const parts = Math.max(1, Math.min(threads, Math.floor(total / Math.max(1, min))));
+export function guidedRange(total: number, threads: number, min: number, align = 1): number[] {
+  const unit = Math.max(align, Math.ceil(Math.max(1, min) / align) * align);
   const bounds = [0];
-  for (let i = 1; i < parts; i++) {
-    const at = Math.round((total * i) / parts / align) * align;
-    if (at > bounds[bounds.length - 1] && at < total) bounds.push(at);
+  if (threads >= 2) {
+    for (let at = 0; bounds.length < MAX_CHUNKS;) {
+      const size = Math.max(unit, Math.ceil((total - at) / (2 * threads) / align) * align);
+      if (total - at - size < unit) break; // what is left is the last chunk
+      at += size;
+      bounds.push(at);
+    }
   }
   bounds.push(total);
   return bounds;
 }
+
+/**
+ * gemm.wat's cost per chunk beyond its share of the work, in wasm operations per float copied: a
+ * chunk of C's rows copies every panel of B again (B [K, N]: two v128 loads and stores per 8
+ * floats; B^T: gathered, a scalar load and store per float); a chunk of its columns packs its rows
+ * of A again (A [M, K]: a scalar load and store per float; A^T: a v128 load and store per 4 floats).
+ * Indexed by the transpose flag. The work itself: TILE_OPS per multiply-add (the 4 x 8 tile: 6
+ * loads, 8 multiplies and 8 adds per 32). An operation count, blind to which operand is still in
+ * cache: on ConvNeXt-T's 196x1536x384 (the one product it turns from columns to rows) rows and
+ * columns measured equal (bench/results/inference-threads-2026-12-02b.md).
+ */
+const COPY_B = [0.5, 2];
+const PACK_A = [2, 0.5];
+const TILE_OPS = 22 / 32;
+/** A GEMM chunk does at least this many times the work of its copies (<= 1/16 more work per chunk). */
+const GEMM_CHUNK_OVER_COPY = 16;
 
 type Fn = (...args: number[]) => void;
 
@@ -78,8 +96,7 @@ function runChunks(pool: KernelThreads, name: Pooled, own: Fn, bounds: number[],
 
 /** `raw`'s exports with the splittable ones shared among `pool`'s threads. */
 export function threadedKernels(raw: SimdExports, pool: KernelThreads): SimdExports {
-  const chunks = Math.min(MAX_CHUNKS, pool.size * CHUNKS_PER_THREAD);
-  const bounds = (total: number, min: number, align = 1): number[] => (pool.live ? splitRange(total, chunks, min, align) : [0, total]);
+  const bounds = (total: number, min: number, align = 1): number[] => (pool.live ? guidedRange(total, pool.size, min, align) : [0, total]);
   const elementwise =
     (name: 'gelu_f32' | 'gelu_grad_f32') =>
     (...ptrsAndSize: number[]): void => {
@@ -93,9 +110,12 @@ export function threadedKernels(raw: SimdExports, pool: KernelThreads): SimdExpo
     (transa: number, transb: number, name: 'gemm_f32' | 'gemm_tn_f32' | 'gemm_nt_f32') =>
     (a: number, b: number, bias: number, c: number, m: number, k: number, n: number, scratch: number, kc: number, ascratch: number, mc: number): void => {
       const lda = transa ? m : k;
-      // Every chunk reads all of the operand not split: split the product along the larger side.
-      const byRows = m >= n;
-      const parts = byRows ? bounds(m, Math.ceil(MIN_PART_MACS / (k * n)), 4) : bounds(n, Math.ceil(MIN_PART_MACS / (k * m)), 8);
+      // Each chunk copies again what it does not split (all of B for a block of rows, all of A for
+      // a block of columns): split the way whose copies cost less.
+      const byRows = COPY_B[transb] * n <= PACK_A[transa] * m;
+      const parts = byRows
+        ? bounds(m, Math.max(MIN_PART_MACS / (k * n), (GEMM_CHUNK_OVER_COPY * COPY_B[transb]) / TILE_OPS), 4)
+        : bounds(n, Math.max(MIN_PART_MACS / (k * m), (GEMM_CHUNK_OVER_COPY * PACK_A[transa]) / TILE_OPS), 8);
       if (parts.length === 2) return raw[name](a, b, bias, c, m, k, n, scratch, kc, ascratch, mc);
       // the caller's scratch, at GEMM_SCRATCH_ARGS: a worker puts its own there
       const [panel, packed] = [scratch, ascratch];
