@@ -12,6 +12,7 @@ import { requestedWasmThreads, simdRequested } from '../src/backend';
 import { registerSimdKernels } from '../src/backend/wasm_simd';
 import { useThreadedWasm, wasmThreadsSupported } from '../src/backend/wasm_threads';
 import { encodePng } from '../src/data/png';
+import type { PretrainOptions } from '../src/fcmae/pretrain';
 
 tf.env().set('PROD', true);
 // Tests run the wasm backend as initBackend() sets it up for users: one thread (CONVNEXT_THREADS=2
@@ -181,4 +182,25 @@ export function writeColourFolder(
     }
     return name;
   });
+}
+
+/**
+ * A few seconds of FCMAE pretraining on `data`: a 1-1-1-1 ConvNeXt V2 of widths 8-16, 64 px, batch 8,
+ * one epoch, no pictures (the data-parallel and chunking equivalence tests' run).
+ */
+export function tinyPretrainOptions(data: string, out: string, extra: Partial<PretrainOptions> = {}): PretrainOptions {
+  return {
+    data,
+    arch: { version: 2, depths: [1, 1, 1, 1], dims: [8, 8, 16, 16], name: 'convnextv2_test' },
+    out,
+    epochs: 1,
+    batchSize: 8,
+    imageSize: 64,
+    decoderDim: 8,
+    warmupEpochs: 0,
+    blr: 1e-2,
+    reconstructEvery: 0,
+    seed: 2,
+    ...extra,
+  };
 }

@@ -26,7 +26,7 @@ import { ClassifyTask, ClassifyTaskOptions } from '../../src/train/data_parallel
 import { activationFloatsPerSample, autoChunkSize, trainFootprintBytes } from '../../src/train/data_parallel/footprint';
 import { MicroRef, ShareResult } from '../../src/train/data_parallel/task';
 import { validateTrainOptions, withTrainDefaults } from '../../src/train/options';
-import { expectUserError, onBackend, randn, runCli, useTmpDir, writeColourFolder } from '../helpers';
+import { expectUserError, onBackend, randn, runCli, useTmpDir, writeColourFolder, tinyPretrainOptions } from '../helpers';
 import { assignWeights, randomWeights } from '../random_weights';
 
 /** WebAssembly.RuntimeError (the ES2022 lib has no WebAssembly types: src/backend/webassembly.ts). */
@@ -415,21 +415,7 @@ describe('chunked training runs [wasm]', function () {
   });
 
   it('pretrain: chunks of 2 give the unchunked losses and weights', async () => {
-    const p = (out: string, chunkSize: number): PretrainOptions => ({
-      data,
-      arch: { version: 2, depths: [1, 1, 1, 1], dims: [8, 8, 16, 16], name: 'convnextv2_test' },
-      out: tmp(out),
-      epochs: 1,
-      batchSize: 8,
-      imageSize: 64,
-      decoderDim: 8,
-      warmupEpochs: 0,
-      blr: 1e-2,
-      reconstructEvery: 0,
-      seed: 2,
-      workers: 1,
-      chunkSize,
-    });
+    const p = (out: string, chunkSize: number): PretrainOptions => tinyPretrainOptions(data, tmp(out), { workers: 1, chunkSize });
     const losses = async (o: PretrainOptions) => {
       const l: number[] = [];
       const loss = Fcmae.prototype.loss;

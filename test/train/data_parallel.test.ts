@@ -20,7 +20,7 @@ import { resolveTrainWorkers } from '../../src/train/data_parallel/engine';
 import { train, TrainOptions } from '../../src/train/trainer';
 import { runTrainBenchmark } from '../../src/perf/train_benchmark';
 import { readSafetensors } from '../../weights-converter/safetensors';
-import { onBackend, useTmpDir, writeColourFolder } from '../helpers';
+import { onBackend, useTmpDir, writeColourFolder, tinyPretrainOptions } from '../helpers';
 
 /** 3 classes of noisy colours, sizes 40-47 x 36-40. */
 function writeImages(dir: string, perClass: number): void {
@@ -179,16 +179,20 @@ describe('data-parallel training [wasm]', function () {
   });
 
   it('a worker that dies is a TrainWorkerError naming it; the last checkpoint loads and resumes', async () => {
+    /** What train(o) throws with CONVNEXT_TEST_WORKER_FAULT set to `fault`. */
+    const failureOf = async (fault: string, o: TrainOptions): Promise<unknown> => {
+      process.env.CONVNEXT_TEST_WORKER_FAULT = fault;
+      try {
+        await train(o);
+        return undefined;
+      } catch (e) {
+        return e;
+      } finally {
+        delete process.env.CONVNEXT_TEST_WORKER_FAULT;
+      }
+    };
     const o = { ...base('killed', 2), epochs: 2 };
-    process.env.CONVNEXT_TEST_WORKER_FAULT = '1:5:exit'; // worker 1 exits at step 5 (epoch 2)
-    let err: unknown;
-    try {
-      await train(o);
-    } catch (e) {
-      err = e;
-    } finally {
-      delete process.env.CONVNEXT_TEST_WORKER_FAULT;
-    }
+    let err = await failureOf('1:5:exit', o); // worker 1 exits at step 5 (epoch 2)
     expect(err).to.be.instanceOf(TrainWorkerError);
     expect((err as TrainWorkerError).workerIndex).to.equal(1);
     expect((err as Error).message).to.match(/training worker 1 exited unexpectedly \(code 3\)/);
@@ -199,47 +203,18 @@ describe('data-parallel training [wasm]', function () {
     expect(resumed.history[0].train_loss).to.equal(JSON.parse(log[0]).train_loss);
 
     // A worker that throws names itself and the step as well.
-    process.env.CONVNEXT_TEST_WORKER_FAULT = '0:2:throw';
-    err = undefined;
-    try {
-      await train({ ...base('thrown', 2) });
-    } catch (e) {
-      err = e;
-    } finally {
-      delete process.env.CONVNEXT_TEST_WORKER_FAULT;
-    }
+    err = await failureOf('0:2:throw', base('thrown', 2));
     expect(err).to.be.instanceOf(TrainWorkerError);
     expect((err as Error).message).to.match(/training worker 0 failed at step 2: Error: test fault injected/);
 
     // A replica out of its wasm heap: the OutOfMemoryError itself (its fixes renameable by the CLI), not wrapped.
-    process.env.CONVNEXT_TEST_WORKER_FAULT = '1:1:oom';
-    err = undefined;
-    try {
-      await train({ ...base('oom', 2) });
-    } catch (e) {
-      err = e;
-    } finally {
-      delete process.env.CONVNEXT_TEST_WORKER_FAULT;
-    }
+    err = await failureOf('1:1:oom', base('oom', 2));
     expect(err).to.be.instanceOf(OutOfMemoryError);
     expect((err as OutOfMemoryError).renamed({ workers: '--workers' }).message).to.match(/raise --workers .*test fault injected at step 1/);
   });
 
   it('FCMAE pretraining: 1 vs 2 workers give the same losses and weights', async () => {
-    const p = (out: string, workers: number): PretrainOptions => ({
-      data,
-      arch: { version: 2, depths: [1, 1, 1, 1], dims: [8, 8, 16, 16], name: 'convnextv2_test' },
-      out: tmp(out),
-      epochs: 1,
-      batchSize: 8,
-      imageSize: 64,
-      decoderDim: 8,
-      warmupEpochs: 0,
-      blr: 1e-2,
-      reconstructEvery: 0,
-      seed: 2,
-      workers,
-    });
+    const p = (out: string, workers: number): PretrainOptions => tinyPretrainOptions(data, tmp(out), { workers });
     const losses = async (o: PretrainOptions) => {
       const l: number[] = [];
       await pretrain({ ...o, onEvent: (e) => e.type === 'step' && l.push(e.loss) });
