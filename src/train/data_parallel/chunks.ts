@@ -1,7 +1,7 @@
 /**
  * Chunked compute inside a replica (issue 11, "convnext_tiny 224 b16"): a share larger than the
  * chunk size runs forward and backward in chunks of at most that many samples, whose mean gradients
- * are combined count-weighted exactly as micro-batches are (engine.ts), and whose loss sums and
+ * are combined count-weighted exactly as micro-batches are (task.ts ResultMean), and whose loss sums and
  * correct counts add up. A chunk holds whole aligned pairs (global index i and i xor 1, the
  * Mixup/CutMix partners), and everything random about a sample is keyed by its global index
  * (task.ts), so a chunked share equals the unchunked one up to float summation order.
@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { OutOfMemoryError } from '../../errors';
-import { ShareResult } from './task';
+import { ResultMean, ShareResult } from './task';
 
 /** How many samples a replica computes at once: a number (even), or 'auto' (footprint.ts on wasm; no limit elsewhere). */
 export type ChunkSize = number | 'auto';
@@ -78,37 +78,18 @@ export async function chunkResult(
 }
 
 /**
- * Runs `compute` on every chunk and combines the results: gradient sum of (n_c / n) x chunk mean
- * gradient (one chunk passes through unchanged), loss sums and correct counts added. Gradients of
- * finished chunks are disposed when a later chunk throws.
+ * Runs `compute` on every chunk and combines the results (ResultMean: the count-weighted mean; one
+ * chunk passes through unchanged). Gradients of finished chunks are disposed when a later one throws.
  */
 export async function computeInChunks(ranges: readonly [number, number][], compute: (range: [number, number]) => Promise<ShareResult>): Promise<ShareResult> {
-  if (ranges.length === 1) return compute([ranges[0][0], ranges[0][1]]);
-  const n = ranges.reduce((a, [s, e]) => a + e - s, 0);
-  const grads = new Map<string, tf.Tensor>();
-  let lossSum = 0;
-  let correct = 0;
-  let count = 0;
+  const mean = new ResultMean();
   try {
-    for (const [s, e] of ranges) {
-      const r = await compute([s, e]);
-      count += r.n;
-      lossSum += r.lossSum;
-      correct += r.correct;
-      for (const [k, g] of r.grads) {
-        const prev = grads.get(k);
-        grads.set(
-          k,
-          tf.tidy(() => (prev ? tf.add(prev, tf.mul(g, r.n / n)) : tf.mul(g, r.n / n))),
-        );
-        tf.dispose(prev ? [prev, g] : [g]);
-      }
-    }
+    for (const [a, b] of ranges) mean.add(await compute([a, b]));
   } catch (e) {
-    tf.dispose([...grads.values()]);
+    mean.dispose();
     throw e;
   }
-  return { grads, n: count, lossSum, correct };
+  return mean.result();
 }
 
 /**

@@ -7,7 +7,7 @@
  *               the step's mean gradient, then ModelEma.update.
  *   workers N   N worker threads, one replica each (wasm, one thread). Each decodes and augments
  *               its share of every micro-batch itself (task.ts shareRange), runs forward and
- *               backward, and writes its gradient (summed over the step's micro-batches) into its
+ *               backward, and writes its mean gradient (over the step's micro-batches) into its
  *               region of shared memory, then prefetches its share of the next step. The update
  *               runs in the workers too (update.ts): each sums the regions over its own slice of the
  *               weights, applies AdamW and the EMA there, in shared memory. The main thread only
@@ -37,7 +37,7 @@ import { builtOrDisposedAsync } from '../../util/dispose';
 import { AdamW } from '../adamw';
 import { ModelEma } from '../ema';
 import { FromTrainWorker, ToTrainWorker, TrainWorkerInit } from './protocol';
-import { MicroRef, ReplicaTask, ShareResult, StepRef, microRefs } from './task';
+import { MicroRef, ReplicaTask, ResultMean, StepRef, microRefs } from './task';
 import { UpdateLayout, UpdateOrder, createUpdateLayout } from './update';
 
 /** The worker entry, compiled beside this file. */
@@ -109,20 +109,6 @@ export async function createEngine(o: EngineOptions): Promise<DataParallelEngine
   return WorkerEngine.start(n, o);
 }
 
-/** Adds `g` x `scale` into acc[name] (taking ownership of g). */
-function accumulate(acc: Map<string, tf.Tensor>, grads: Map<string, tf.Tensor>, scale: number): void {
-  for (const [k, g] of grads) {
-    const prev = acc.get(k);
-    const scaled = scale === 1 ? g : tf.mul(g, scale);
-    if (scaled !== g) g.dispose();
-    if (!prev) acc.set(k, scaled);
-    else {
-      acc.set(k, tf.add(prev, scaled));
-      tf.dispose([prev, scaled]);
-    }
-  }
-}
-
 /** workers 1: the task runs on the master model; the next micro-batch is decoded ahead. */
 class InProcessEngine implements DataParallelEngine {
   readonly workers = 1;
@@ -150,7 +136,7 @@ class InProcessEngine implements DataParallelEngine {
   async step(ref: StepRef, next: StepRef | null): Promise<StepOutcome> {
     this.dropGrads();
     const micros = microRefs(ref);
-    const results: ShareResult[] = [];
+    const mean = new ResultMean();
     try {
       for (let i = 0; i < micros.length; i++) {
         const loaded = await this.load(micros[i]);
@@ -160,16 +146,15 @@ class InProcessEngine implements DataParallelEngine {
           p.catch(() => undefined); // surfaced when awaited
           this.ahead = { key: `${after.epoch}/${after.batch}`, p };
         }
-        results.push(await this.task.compute(loaded, micros[i]));
+        mean.add(await this.task.compute(loaded, micros[i]));
       }
     } catch (e) {
-      for (const r of results) tf.dispose([...r.grads.values()]);
+      mean.dispose();
       throw e;
     }
-    const n = results.reduce((a, r) => a + r.n, 0);
-    // Count-weighted: one micro-batch (the usual case) passes its gradient through unchanged.
-    for (const r of results) accumulate(this.grads, r.grads, r.n === n ? 1 : r.n / n);
-    return { n, lossSum: results.reduce((a, r) => a + r.lossSum, 0), correct: results.reduce((a, r) => a + r.correct, 0) };
+    const r = mean.result();
+    this.grads = r.grads;
+    return { n: r.n, lossSum: r.lossSum, correct: r.correct };
   }
 
   async update(lr: number): Promise<void> {
@@ -343,7 +328,7 @@ class WorkerEngine implements DataParallelEngine {
     const order: UpdateOrder = {
       coefficients,
       n: Math.max(n, 1),
-      parts: results.map((r) => ({ scale: r.scale, missing: r.missing })),
+      parts: results.map((r) => ({ scale: r.n, missing: r.missing })),
       emaDecay: ema?.decay ?? null,
     };
     await this.round('updated', step, { type: 'update', step, order });

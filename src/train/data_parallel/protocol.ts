@@ -35,14 +35,13 @@ export type ToTrainWorker =
 export type FromTrainWorker =
   | { type: 'ready' }
   | { type: 'init-error'; name: string; message: string }
-  /** The share's gradient is in the worker's region: scale x region is its sum over the share's samples. */
+  /** The mean gradient over the share's n samples is in the worker's region. */
   | {
       type: 'done';
       step: number;
       n: number;
       lossSum: number;
       correct: number;
-      scale: number;
       /** Trainable indices with no gradient from this share. */
       missing: number[];
       /** Time computing (weights load to gradients written), and of it loading the weights and writing the gradients. */

@@ -58,6 +58,67 @@ export interface ShareResult {
   correct: number;
 }
 
+/**
+ * The count-weighted mean of share results that arrive one after another (a step's micro-batches,
+ * a share's chunks): gradient (sum of n_i x g_i) / n, the mean over every sample; loss sums and
+ * correct counts added. Each result's gradients are disposed as they are added (only the running
+ * sum stays), and a lone result passes through unchanged.
+ */
+export class ResultMean {
+  private first: ShareResult | null = null;
+  private sum: Map<string, tf.Tensor> | null = null;
+  private n = 0;
+  private lossSum = 0;
+  private correct = 0;
+
+  add(r: ShareResult): void {
+    this.n += r.n;
+    this.lossSum += r.lossSum;
+    this.correct += r.correct;
+    if (!this.first && !this.sum) {
+      this.first = r;
+      return;
+    }
+    if (!this.sum) {
+      this.sum = new Map();
+      this.addScaled(this.first!);
+      this.first = null;
+    }
+    this.addScaled(r);
+  }
+
+  private addScaled(r: ShareResult): void {
+    for (const [k, g] of r.grads) {
+      const prev = this.sum!.get(k);
+      this.sum!.set(
+        k,
+        tf.tidy(() => (prev ? tf.add(prev, tf.mul(g, r.n)) : tf.mul(g, r.n))),
+      );
+      tf.dispose(prev ? [prev, g] : [g]);
+    }
+  }
+
+  /** The mean so far (the caller owns its gradients; this object is spent). */
+  result(): ShareResult {
+    const figures = { n: this.n, lossSum: this.lossSum, correct: this.correct };
+    if (this.first) return { ...this.first, ...figures };
+    const grads = new Map<string, tf.Tensor>();
+    for (const [k, g] of this.sum ?? []) {
+      grads.set(k, tf.mul(g, 1 / this.n)); // only results with samples have gradients: n > 0
+      g.dispose();
+    }
+    this.sum = null;
+    return { grads, ...figures };
+  }
+
+  /** Disposes whatever it holds (after a failure). */
+  dispose(): void {
+    tf.dispose([...(this.first?.grads.values() ?? []), ...(this.sum?.values() ?? [])]);
+    this.first = null;
+    this.sum = null;
+  }
+}
+
 /** What a replica does; L is its decoded share. */
 export interface ReplicaTask<L = unknown> {
   /** Every variable by name: the layout of the shared weights. */

@@ -38,9 +38,9 @@ export interface UpdateLayout {
   memory: object | null;
 }
 
-/** One replica's part of the step: its region holds `scale` x (its share of the summed gradient). */
+/** One replica's part of the step: its region holds the mean gradient over its share. */
 export interface GradPart {
-  /** Multiplies the region; 1 / (step samples) is applied on top. */
+  /** The region's weight in the step's sum (its share's sample count); 1 / (step samples) is applied on top. */
   scale: number;
   /** Trainable indices j the replica produced no gradient for (its region is stale there). */
   missing: number[];

@@ -3,9 +3,9 @@
  * dist/src/train/data_parallel/worker.js). It initialises its own backend (one wasm thread: the
  * workers take the cores), builds its replica with the task module named in workerData, loads the
  * shared weights, and answers steps: reload the trainable weights when their version moved, compute
- * its share of every micro-batch, write its gradient into its shared region (the mean of a single
- * micro-batch as it is, with scale = its count; several: their count-weighted sum, scale 1), report
- * the figures, then decode its share of the next step ahead. An update applies AdamW and the EMA to
+ * its share of every micro-batch, write the mean gradient over its share's samples into its shared
+ * region (ResultMean, as one thread does), report the figures, then decode its share of the next
+ * step ahead. An update applies AdamW and the EMA to
  * this worker's slice of the shared weights (update.ts).
  */
 import { parentPort, workerData } from 'worker_threads';
@@ -16,7 +16,7 @@ import { settings } from '../../env';
 import { OutOfMemoryError } from '../../errors';
 import { viewOf } from '../../parallel/shared_weights';
 import { FromTrainWorker, ToTrainWorker, TrainWorkerInit } from './protocol';
-import { MicroRef, ReplicaTask, SkipHook, StepRef, microRefs, shareRange } from './task';
+import { MicroRef, ReplicaTask, ResultMean, SkipHook, StepRef, microRefs, shareRange } from './task';
 import { updateSlice } from './update';
 
 type TaskModule = { createReplicaTask: (options: unknown, onSkip: SkipHook) => ReplicaTask };
@@ -89,48 +89,26 @@ async function main(): Promise<void> {
       version = msg.version;
     }
     const t1 = performance.now();
-    const micros = microRefs(ref);
-    const acc = new Map<string, tf.Tensor>();
-    let n = 0;
-    let lossSum = 0;
-    let correct = 0;
+    const mean = new ResultMean();
     try {
-      for (const m of micros) {
-        const r = await task.compute(await load(m), m);
-        n += r.n;
-        lossSum += r.lossSum;
-        correct += r.correct;
-        for (const [k, g] of r.grads) {
-          // One micro-batch: its mean as it is (scale n); several: the count-weighted sum (scale 1).
-          const scaled = micros.length === 1 ? g : tf.mul(g, r.n);
-          if (scaled !== g) g.dispose();
-          const prev = acc.get(k);
-          acc.set(k, prev ? tf.add(prev, scaled) : scaled);
-          if (prev) tf.dispose([prev, scaled]);
-        }
-      }
-      const t2 = performance.now();
+      for (const m of microRefs(ref)) mean.add(await task.compute(await load(m), m));
+    } catch (e) {
+      mean.dispose();
+      throw e;
+    }
+    const t2 = performance.now();
+    const r = mean.result();
+    try {
       const missing: number[] = [];
       for (let j = 0; j < init.trainable.length; j++) {
-        const g = acc.get(init.trainable[j]);
+        const g = r.grads.get(init.trainable[j]);
         if (g) viewOf(grads[j]).set((await g.data()) as Float32Array);
         else missing.push(j);
       }
       const t3 = performance.now();
-      return {
-        type: 'done',
-        step: ref.step,
-        n,
-        lossSum,
-        correct,
-        scale: micros.length === 1 ? n : 1,
-        missing,
-        ms: t3 - t0,
-        reloadMs: t1 - t0,
-        writeMs: t3 - t2,
-      };
+      return { type: 'done', step: ref.step, n: r.n, lossSum: r.lossSum, correct: r.correct, missing, ms: t3 - t0, reloadMs: t1 - t0, writeMs: t3 - t2 };
     } finally {
-      tf.dispose([...acc.values()]);
+      tf.dispose([...r.grads.values()]);
     }
   };
 
