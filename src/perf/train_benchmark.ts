@@ -9,8 +9,9 @@
  *
  * The step is `createTrainStep` (also used by bench/train_profile.ts to profile it per kernel); with
  * workers > 1 it is the data-parallel step `convnext train` takes (src/train/data_parallel): the
- * global batch split over worker replicas, gradients combined in shared memory, one AdamW step on the
- * main thread and the weights published back, with seeded synthetic data made once per worker.
+ * global batch split over worker replicas, gradients combined in shared memory and the AdamW step
+ * applied by the workers, each to its slice of the shared weights, with seeded synthetic data made
+ * once per worker.
  * A batch larger than the chunk size (chunkSize, default 'auto': what fits the wasm heap,
  * src/train/data_parallel/footprint.ts) takes the task's step in one thread too, computed in chunks.
  * Peak RSS is the whole process's (worker threads included).
