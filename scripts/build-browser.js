@@ -119,6 +119,7 @@ async function main() {
     'src/data/decode.ts',
     'src/backend/index.ts',
     'src/backend/wasm_threads.ts',
+    'src/backend/relaxed_simd.ts',
     'src/backend/wasm_simd/pool',
     'src/parallel/',
     'src/zoo/cache.ts',

@@ -7,6 +7,7 @@
  *   CONVNEXT_WEBGPU_ADAPTER  Dawn adapter name                    (webgpu: which GPU)
  *   CONVNEXT_THREADS   1 (default) | auto | N                     wasm threads (the threaded build)
  *   CONVNEXT_SIMD      0 turns our wasm SIMD kernels off          (for A/B comparisons)
+ *   CONVNEXT_RELAXED_SIMD  0 keeps our kernels' plain variants     (not their fused multiply-adds: A/B comparisons)
  *   CONVNEXT_XNNPACK_MATMUL  1: plain matrix products on XNNPACK's threads, not on our kernel threads
  *                      (threaded wasm with our kernels; for A/B comparisons)
  *   CONVNEXT_CACHE     zoo cache root                             (else $XDG_CACHE_HOME/convnext-tfjs, ~/.cache/convnext-tfjs)
@@ -34,6 +35,8 @@ export const settings = {
   threads: (env: Env = process.env) => value(env, 'CONVNEXT_THREADS'),
   /** Whether our SIMD kernels may serve (not $CONVNEXT_SIMD=0). */
   simd: (env: Env = process.env) => value(env, 'CONVNEXT_SIMD') !== '0',
+  /** Whether our kernels may use their relaxed-SIMD fused multiply-add variants (not $CONVNEXT_RELAXED_SIMD=0). */
+  relaxedSimd: (env: Env = process.env) => value(env, 'CONVNEXT_RELAXED_SIMD') !== '0',
   /**
    * $CONVNEXT_XNNPACK_MATMUL as a flag: on the threaded wasm build with our kernel threads, the plain
    * matrix products go to XNNPACK's threads instead of gemm.wat split over ours (src/backend/wasm_simd/matmul.ts).

@@ -21,6 +21,8 @@ import { BackendError } from '../errors';
 import { settings } from '../env';
 import { registerSimdKernels, unregisterSimdKernels } from './wasm_simd';
 import { startKernelThreads } from './wasm_simd/pool';
+import { fusedKernels } from './wasm_simd/kernels';
+import { allowRelaxedSimd } from './relaxed_simd';
 import { registerWasmTrainingKernels } from './wasm_gradients';
 import { AdapterReport, DAWN_PACKAGE, dawnOptions, gpuDeviceNodes, importEsm, installWebGpu, webGpuAdapter } from './webgpu';
 import { MAX_WASM_THREADS, useThreadedWasm, wasmThreads, wasmThreadsSupported } from './wasm_threads';
@@ -40,6 +42,8 @@ export interface BackendInfo {
   threads?: number;
   /** wasm only: whether our SIMD kernels (src/backend/wasm_simd) serve first. */
   simd?: boolean;
+  /** wasm with our kernels only: whether they are the fused multiply-add variants (relaxed SIMD, wasm_simd/fma.ts). */
+  fma?: boolean;
   /** webgpu only: the adapter Dawn gave (software ones only when 'webgpu' was asked for by name). */
   adapter?: AdapterReport;
 }
@@ -178,6 +182,8 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
   const loader = opts.loader ?? defaultLoader;
   const threads = requestedWasmThreads(opts.threads);
   const simd = simdRequested(opts.simd);
+  // Before any kernel compiles: a thread's kernel variant is fixed by its first kernels.
+  if (simd) allowRelaxedSimd();
   const skipped: BackendInfo['skipped'] = [];
   const wanted =
     request === 'auto'
@@ -192,7 +198,8 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
       await tryCandidate(c, loader, threads, simd, skipped, webgpu);
       const backend = tf.getBackend();
       if (backend === 'webgpu') return { backend, package: c.package, skipped, adapter: webGpuAdapter()! };
-      return backend === 'wasm' ? { backend, package: c.package, skipped, threads: wasmThreads(), simd } : { backend, package: c.package, skipped };
+      if (backend !== 'wasm') return { backend, package: c.package, skipped };
+      return { backend, package: c.package, skipped, threads: wasmThreads(), simd, ...(simd ? { fma: fusedKernels(tf.backend()) } : {}) };
     } catch (e) {
       skipped.push({ package: c.package, reason: reasonOf(e) });
     }

@@ -45,7 +45,7 @@ export function formatBench(r: BenchResult): string {
 
 /** The human summary of a training result. */
 export function formatTrainBench(r: TrainBenchResult): string {
-  const threads = r.threads === null ? '' : `, ${r.threads} thread${r.threads === 1 ? '' : 's'}${r.simd === false ? ', SIMD off' : ''}`;
+  const threads = r.threads === null ? '' : `, ${r.threads} thread${r.threads === 1 ? '' : 's'}${r.simd === false ? ', SIMD off' : r.fma ? ', FMA' : ''}`;
   return [
     `${r.arch}  ${r.backend}  train step, batch ${r.batch}${r.chunk_size ? ` in chunks of ${r.chunk_size}` : ''}${threads}  ${r.image_size}x${r.image_size}`,
     `  ${r.images_per_s} img/s (median step ${r.ms_per_step} ms, best ${r.ms_per_step_best} ms)   steps ${r.step_ms.join(', ')} ms   CPU ${r.cpu_util}x`,

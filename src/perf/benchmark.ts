@@ -56,6 +56,8 @@ export interface BenchSetup {
   workers: number;
   /** wasm threads per model (in this thread, or per worker); null on other backends. */
   threads: number | null;
+  /** Whether our SIMD kernels were their fused multiply-add variants (relaxed SIMD); null where they did not serve. */
+  fma: boolean | null;
   image_size: number;
   reps: number;
   warmup: number;
@@ -235,6 +237,7 @@ export async function runBenchmark(opts: BenchOptions): Promise<BenchResult> {
     batch,
     workers,
     threads: backend === 'wasm' ? (workers === 1 ? (info.threads ?? 1) : 1) : null,
+    fma: info.fma ?? null,
     image_size: size,
     reps,
     warmup,

@@ -319,6 +319,7 @@ export async function runTrainBenchmark(o: TrainBenchOptions): Promise<TrainBenc
     arch,
     backend: info.backend,
     simd: info.backend === 'wasm' ? (info.simd ?? null) : null,
+    fma: info.fma ?? null,
     batch: o.batch,
     workers,
     threads: info.backend === 'wasm' ? (info.threads ?? 1) : null,

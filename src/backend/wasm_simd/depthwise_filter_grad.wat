@@ -10,6 +10,7 @@
 ;; (each dy vector meets the seven x vectors it multiplies), then written back, so x and dy are read
 ;; once per kernel row from cache and dw stays in L1/L2. Columns within 3 of the left or right edge
 ;; skip the taps that fall outside. Sums run in (n, oy, ox) order in float32.
+;; fma variant: build-wasm.js also writes one with every multiply-add fused (relaxed SIMD).
 (module
   (import "env" "memory" (memory 1))
   (func (export "depthwise_filter_grad7_nhwc")

@@ -6,10 +6,12 @@
 ;; All pointers are byte offsets into the imported memory (the TF.js wasm backend's heap); C % 4 == 0.
 ;; Four channels per v128 lane group; away from the left/right edges four output pixels share each
 ;; weight load; near them one pixel at a time with the kernel columns clipped. Taps are summed in
-;; (ky, kx) order after the bias, as XNNPACK does, so results match it bit for bit.
+;; (ky, kx) order after the bias, as XNNPACK does, so results match it bit for bit (the fma variant
+;; rounds once per tap instead of twice).
 ;; depthwise_nhwc_rows computes a range of the N * H output rows (src/backend/wasm_simd/split.ts
 ;; splits a call by rows across the kernel threads).
 ;; build-wasm.js writes two binaries: this one (plain memory) and one importing shared memory.
+;; fma variant: also both with every multiply-add fused (relaxed SIMD, scripts/wat-fma.js).
 (module
   (import "env" "memory" (memory 1))
   (func (export "depthwise_nhwc")

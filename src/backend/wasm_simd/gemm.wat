@@ -15,6 +15,8 @@
 ;; A is read through two strides (bytes to the next k of a row, bytes to the next row), so A^T costs
 ;; nothing but a different walk; B^T is gathered into the same contiguous panel the plain product
 ;; copies B into (8 scalar loads per k, amortised over every row of A). $bias = -1 accumulates into C.
+;; fma variant: build-wasm.js also writes one with the tiles' multiply-adds fused (relaxed SIMD's
+;; f32x4.relaxed_madd): ~1.15x on an FMA CPU, where the separate multiply and add share its ports.
 (module
   (import "env" "memory" (memory 1))
 

@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { webAssembly } from '../webassembly';
 import { simdBinary } from './binaries';
+import { fmaKernels } from './fma';
 import { KernelThreads, threadedKernels } from './split';
 
 /** The part of tfjs-backend-wasm's BackendWasm the SIMD kernels use. */
@@ -88,6 +89,8 @@ export interface SimdExports {
 const MODULES = ['adamw', 'colsum', 'depthwise_filter_grad', 'depthwise_nhwc', 'gelu', 'gelu_grad', 'gemm', 'layer_norm', 'layer_norm_grad', 'patches'];
 
 const instances = new WeakMap<object, SimdExports | null>();
+/** Backends whose kernels are the fused multiply-add variants (fma.ts). */
+const fused = new WeakSet<object>();
 /** Per backend with a kernel thread pool: the pool and the exports that share calls among its threads. */
 const threaded = new WeakMap<object, { pool: KernelThreads; kernels: SimdExports }>();
 
@@ -115,15 +118,22 @@ export function simdKernelsFor(backend: unknown): SimdExports | null {
   if (webAssembly && memory && typeof (memory as { buffer?: unknown }).buffer === 'object') {
     // A page that is not cross-origin isolated has no SharedArrayBuffer global at all.
     const shared = typeof SharedArrayBuffer !== 'undefined' && (memory as { buffer: unknown }).buffer instanceof SharedArrayBuffer;
+    const fma = fmaKernels();
     const exports = {};
     for (const name of MODULES) {
-      const module = new webAssembly.Module(simdBinary(name, shared));
+      const module = new webAssembly.Module(simdBinary(name, shared, fma));
       Object.assign(exports, new webAssembly.Instance(module, { env: { memory } }).exports);
     }
     kernels = exports as SimdExports;
+    if (fma) fused.add(backend);
   }
   instances.set(backend, kernels);
   return kernels;
+}
+
+/** Whether `backend`'s SIMD kernels are the fused multiply-add variants (instantiating them if not yet). */
+export function fusedKernels(backend: unknown): boolean {
+  return !!simdKernelsFor(backend) && fused.has(backend as object);
 }
 
 /** The backend's heap memory when it is a shared WebAssembly.Memory (the threaded build), else null. */

@@ -15,7 +15,7 @@
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { BackendError } from '../../errors';
-import { HeapBackend, attachKernelThreads, isHeapBackend, kernelThreadsOf, sharedHeapOf } from './kernels';
+import { HeapBackend, attachKernelThreads, fusedKernels, isHeapBackend, kernelThreadsOf, sharedHeapOf } from './kernels';
 import { allocGemmScratch } from './matmul';
 import { ARGS_PER_CHUNK, CTRL, PoolWorkerData, decodeNext } from './pool_protocol';
 import { KernelThreads, MAX_CHUNKS } from './split';
@@ -146,7 +146,8 @@ async function start(backend: HeapBackend, threads: number, entry: string): Prom
   const memory = sharedHeapOf(backend)!;
   const ctrl = new SharedArrayBuffer(4 * CTRL.size);
   const args = new SharedArrayBuffer(8 * ARGS_PER_CHUNK * MAX_CHUNKS);
-  const data = (): PoolWorkerData => ({ memory, ctrl, args, scratch: allocGemmScratch(backend) });
+  const fma = fusedKernels(backend);
+  const data = (): PoolWorkerData => ({ memory, ctrl, args, scratch: allocGemmScratch(backend), fma });
   const settled = await Promise.allSettled(Array.from({ length: threads - 1 }, () => startWorker(entry, data())));
   const workers = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   if (workers.length !== threads - 1) {

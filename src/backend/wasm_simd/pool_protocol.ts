@@ -48,4 +48,6 @@ export interface PoolWorkerData {
   args: SharedArrayBuffer;
   /** This worker's GEMM scratch on the heap (split.ts's GEMM_SCRATCH_ARGS). */
   scratch: { panel: number; packedA: number };
+  /** Whether the caller's kernels are the fma variants (fma.ts): every thread runs the same ones. */
+  fma: boolean;
 }

@@ -1,6 +1,6 @@
 /**
  * One kernel thread of pool.ts (a worker_threads entry file): instantiates the pooled SIMD kernel
- * modules (split.ts's POOLED_MODULES, their .shared.wasm binaries) against the backend's shared heap,
+ * modules (split.ts's POOLED_MODULES, their .shared[.fma].wasm binaries, as the caller's) against the backend's shared heap,
  * says 'ready', then loops: wait for the next call (pool_protocol.ts), claim and run its chunks until
  * none is left, wait again. CTRL.stop ends the loop and the thread.
  */
@@ -13,11 +13,11 @@ import { GEMM_SCRATCH_ARGS, POOLED_EXPORTS, POOLED_MODULES } from './split';
 type Fn = (...args: number[]) => void;
 
 function main(): void {
-  const { memory, ctrl: ctrlBuffer, args: argsBuffer, scratch } = workerData as PoolWorkerData;
+  const { memory, ctrl: ctrlBuffer, args: argsBuffer, scratch, fma } = workerData as PoolWorkerData;
   if (!webAssembly) throw new Error('no WebAssembly');
   const exports: Record<string, unknown> = {};
   for (const name of POOLED_MODULES) {
-    const module = new webAssembly.Module(simdBinary(name, true));
+    const module = new webAssembly.Module(simdBinary(name, true, fma));
     Object.assign(exports, new webAssembly.Instance(module, { env: { memory } }).exports);
   }
   const fns = POOLED_EXPORTS.map((name) => {
