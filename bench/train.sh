@@ -8,6 +8,7 @@
 # Environment: CONFIGS="convnext_atto:64:32 convnext_tiny:224:16" (arch:size:batch)
 #              WORKERS="1 auto" (data-parallel worker counts; auto = every core)
 #              REPS / WARMUP (ours; default 5/2 for atto, 3/1 for tiny), PEER_STEPS (default 8 / 4)
+#              PLAIN=1: each of our rows again with CONVNEXT_RELAXED_SIMD=0 (the kernels without FMA)
 #              PEERS_DIR=<dir with peer-train-bench.py>  SKIP_PEERS=1
 # The peer runs with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (that one command only), as the
 # issue asks for a fair PyTorch run. Writes bench/results/train-<date>-<host>.jsonl and .md (never
@@ -40,15 +41,20 @@ trap 'rm -f "$err"' EXIT
 for cfg in $CONFIGS; do
   IFS=: read -r arch size batch <<<"$cfg"
   case $arch in *tiny* | *small* | *base*) reps=${REPS:-3} warm=${WARMUP:-1} psteps=${PEER_STEPS:-4} ;; *) reps=${REPS:-5} warm=${WARMUP:-2} psteps=${PEER_STEPS:-8} ;; esac
-  for w in $WORKERS; do
-    printf 'ours %s %spx batch %s workers %s ... ' "$arch" "$size" "$batch" "$w" >&2
-    if line=$(node bin/convnext.js bench --train --arch "$arch" --image-size "$size" --batch-size "$batch" --workers "$w" --reps "$reps" --warmup "$warm" --json </dev/null 2>"$err" | tail -n 1) && [ -n "$line" ]; then
-      echo "$line" | jq -c '{who: "ours", arch, size: .image_size, batch, workers, threads, simd, images_per_s, ms_per_step, worker_ms, reload_ms, write_ms, overhead_ms, update_ms, cpu_util, peak_rss_mb}' >>"$raw"
+  for run in $WORKERS; do
+    [ "${PLAIN:-0}" = 1 ] && run="$run $run:plain"
+    for wv in $run; do
+    w=${wv%:plain}
+    relaxed=1; [ "$wv" = "$w" ] || relaxed=0
+    printf 'ours %s %spx batch %s workers %s%s ... ' "$arch" "$size" "$batch" "$w" "$([ $relaxed = 1 ] || echo ', no FMA')" >&2
+    if line=$(CONVNEXT_RELAXED_SIMD=$relaxed node bin/convnext.js bench --train --arch "$arch" --image-size "$size" --batch-size "$batch" --workers "$w" --reps "$reps" --warmup "$warm" --json </dev/null 2>"$err" | tail -n 1) && [ -n "$line" ]; then
+      echo "$line" | jq -c '{who: "ours", arch, size: .image_size, batch, workers, threads, simd, fma, images_per_s, ms_per_step, worker_ms, reload_ms, write_ms, overhead_ms, update_ms, cpu_util, peak_rss_mb}' >>"$raw"
       echo "$line" | jq -r '"\(.images_per_s) img/s (CPU \(.cpu_util)x)"' >&2
     else
       echo "failed" >&2
       jq -cn --arg n "ours $arch $size $batch workers $w failed: $(tr '\n' ' ' <"$err" | cut -c1-300)" '{note: $n}' >>"$raw"
     fi
+    done
   done
   if [ "$SKIP_PEERS" != 1 ]; then
     printf 'PyTorch %s %spx batch %s (1 and 2 threads) ...\n' "$arch" "$size" "$batch" >&2
@@ -73,7 +79,7 @@ jq -cn --arg n "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(n
   jq -rs '
     (map(select(.who != null and .who != "ours")) | group_by([.arch, .size, .batch]) | map({key: "\(.[0].arch)/\(.[0].size)/\(.[0].batch)", value: (map(.images_per_s) | max)}) | from_entries) as $best
     | .[] | select(.who != null)
-    | "| \(.arch) | \(.size) | \(.batch) | \(.who) | \(if .who == "ours" then "\(.workers) worker(s), \(.threads) thread(s)\(if .simd == false then ", SIMD off" else "" end)" else "\(.threads) thread(s)" end) | \(.images_per_s) | \(.ms_per_step) | \(if $best["\(.arch)/\(.size)/\(.batch)"] then ((.images_per_s / $best["\(.arch)/\(.size)/\(.batch)"]) * 100 | round / 100) else "-" end) | \(.cpu_util // "-") | \(.peak_rss_mb // "-") |"' "$raw"
+    | "| \(.arch) | \(.size) | \(.batch) | \(.who) | \(if .who == "ours" then "\(.workers) worker(s), \(.threads) thread(s)\(if .simd == false then ", SIMD off" elif .fma == false then ", no FMA" else "" end)" else "\(.threads) thread(s)" end) | \(.images_per_s) | \(.ms_per_step) | \(if $best["\(.arch)/\(.size)/\(.batch)"] then ((.images_per_s / $best["\(.arch)/\(.size)/\(.batch)"]) * 100 | round / 100) else "-" end) | \(.cpu_util // "-") | \(.peak_rss_mb // "-") |"' "$raw"
   echo
   jq -r 'select(.note) | "- \(.note)"' "$raw"
 } >"$out.md"

@@ -18,6 +18,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import type { BackendInfo } from '../backend';
 import { registerSimdKernels, unregisterSimdKernels } from '../backend/wasm_simd';
+import { fusedKernels } from '../backend/wasm_simd/kernels';
 import { registerWasmTrainingKernels } from '../backend/wasm_gradients';
 import { BackendError } from '../errors';
 
@@ -124,7 +125,7 @@ export async function initBackend(opts: BrowserBackendOptions = {}): Promise<Bac
       registerWasmTrainingKernels();
       if (simd) registerSimdKernels();
       else unregisterSimdKernels();
-      return { ...info, threads: getThreadsCount(), simd };
+      return { ...info, threads: getThreadsCount(), simd, ...(simd ? { fma: fusedKernels(tf.backend()) } : {}) };
     }
     return info;
   }

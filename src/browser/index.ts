@@ -34,6 +34,7 @@ export { ModelFormatError } from '../errors';
 export { ModelMeta, SourceInfo } from '../model/meta';
 export { PreprocessingInfo } from '../model/preprocessing';
 export { registerSimdKernels, simdKernelsFor, unregisterSimdKernels } from '../backend/wasm_simd';
+export { fusedKernels } from '../backend/wasm_simd/kernels';
 export { Converted, ConvertOptions, modelFromConverted } from '../../weights-converter/convert';
 export { CheckpointError, UnsafePickleError } from '../../weights-converter/errors';
 export { BROWSER_BACKENDS, BackendInfo, BrowserBackend, BrowserBackendOptions, BrowserBackendRequest, browserWasmThreads, initBackend } from './backend';

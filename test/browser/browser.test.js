@@ -171,11 +171,13 @@ describe('browser (headless chromium)', function () {
         return {
           on: m.simdKernelsFor(m.tf.backend()) !== null,
           kernel: m.tf.getKernel('ConvNeXtGelu', 'wasm') !== undefined,
+          fma: m.fusedKernels(m.tf.backend()),
           threads: m.tf.backend().wasm ? 1 : 0,
         };
       });
       expect(simd.on, 'SIMD kernels bound to the wasm heap').to.equal(true);
       expect(simd.kernel, 'ConvNeXtGelu kernel registered').to.equal(true);
+      expect(simd.fma, 'the fused multiply-add kernels (Chromium compiles relaxed SIMD)').to.equal(true);
       // The 2D maps of the four stages were drawn.
       expect(await page.$$eval('#stages canvas', (cs) => cs.map((c) => /** @type {HTMLCanvasElement} */ (c).width))).to.deep.equal([56, 28, 14, 7]);
       fs.mkdirSync(ARTIFACTS, { recursive: true });
@@ -386,12 +388,14 @@ describe('browser (headless chromium)', function () {
           threads: /** @type {any} */ (window).convnextDemo.backend().threads,
           shared: b.wasm.wasmMemory?.buffer instanceof SharedArrayBuffer,
           simd: m.simdKernelsFor(b) !== null,
+          fma: m.fusedKernels(b),
         };
       });
       expect(state.isolated).to.equal(true);
       expect(state.threads).to.equal(2);
       expect(state.shared).to.equal(true);
       expect(state.simd).to.equal(true);
+      expect(state.fma, 'the shared-memory kernels fused too').to.equal(true);
       expect(r.top[0].index).to.equal(nodeTop[0].index);
       expect(maxProbDiff(r.top, nodeTop)).to.be.at.most(WASM_TOL);
     });

@@ -34,9 +34,10 @@ let decided: boolean | undefined;
 /**
  * Whether this thread's kernels are the fma variants: relaxed SIMD compiles here and
  * $CONVNEXT_RELAXED_SIMD is not 0. Fixed by the first kernels instantiated in a thread (every kernel
- * set of a thread then agrees); the kernel threads of a pool are told the caller's choice.
+ * set of a thread then agrees); the kernel threads of a pool are told the caller's choice. In a page
+ * (no `process`) only the engine decides.
  */
-export function fmaKernels(env: Env = process.env): boolean {
+export function fmaKernels(env: Env = typeof process === 'undefined' ? {} : process.env): boolean {
   decided ??= settings.relaxedSimd(env) && relaxedSimdSupported();
   return decided;
 }
