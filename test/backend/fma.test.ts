@@ -16,6 +16,7 @@ import { webAssembly } from '../../src/backend/webassembly';
 import { initBackend } from '../../src/backend';
 import { settings } from '../../src/env';
 import { ROOT, maxAbs, randn } from '../helpers';
+import { nd, refDepthwise } from '../reference';
 
 const { fuseMultiplyAdds } = require(path.join(ROOT, 'scripts', 'wat-fma.js')) as { fuseMultiplyAdds(text: string): { text: string; count: number } };
 
@@ -170,19 +171,7 @@ describe('fused multiply-add kernels (relaxed SIMD)', () => {
       const x = randn(n * h * w * c, 'fma-dx');
       const f = randn(k * k * c, 'fma-dw', 0.3);
       const bias = randn(c, 'fma-db');
-      const ref = new Float64Array(n * h * w * c);
-      for (let b = 0; b < n; b++)
-        for (let oy = 0; oy < h; oy++)
-          for (let ox = 0; ox < w; ox++)
-            for (let ch = 0; ch < c; ch++) {
-              let s = bias[ch];
-              for (let ky = 0; ky < k; ky++)
-                for (let kx = 0; kx < k; kx++) {
-                  const [iy, ix] = [oy + ky - 3, ox + kx - 3];
-                  if (iy >= 0 && iy < h && ix >= 0 && ix < w) s += x[((b * h + iy) * w + ix) * c + ch] * f[(ky * k + kx) * c + ch];
-                }
-              ref[((b * h + oy) * w + ox) * c + ch] = s;
-            }
+      const ref = refDepthwise(nd([n, h, w, c], x), nd([k, k, c, 1], f), bias).data;
       const [px, pf, pb, py] = [put(x), put(f), put(bias), alloc(ref.length)];
       compare((kern) => kern.depthwise_nhwc(px, pf, pb, py, n, h, w, c, k), py, ref);
     });
