@@ -74,6 +74,22 @@ function layerNorm(rows: number, c: number, split: boolean): KernelCase {
   };
 }
 
+/** out = x + gamma * y over [rows, C] (gamma false: x + y). */
+function scaledResidual(rows: number, c: number, gamma: boolean, split: boolean): KernelCase {
+  return {
+    name: `scaled_residual_f32 [${rows}, ${c}]${gamma ? '' : ', no gamma'}`,
+    split,
+    run: (kernels, backend) => {
+      const x = randn(rows * c, `srx${rows}${c}`);
+      const y = randn(rows * c, `sry${rows}${c}`);
+      const g = randn(c, `srg${c}`, 0.5);
+      return onHeap(backend, [x, y, g], [[rows, c], [rows, c], [c]], [rows, c], null, ([px, py, pg, pout]) =>
+        kernels.scaled_residual_f32(px, py, gamma ? pg : 0, pout, rows, c),
+      );
+    },
+  };
+}
+
 type Gemm = 'gemm_f32' | 'gemm_tn_f32' | 'gemm_nt_f32';
 
 /** C[m, n] = op(A) op(B); bias: 'bias' (a [n] row), 'none', or 'accumulate' (C += from a random C). */
@@ -100,11 +116,18 @@ export const KERNEL_CASES: KernelCase[] = [
   depthwise(3, 23, 29, 36, 7, true, true), // odd sizes, rows of several images in one part
   depthwise(1, 13, 7, 12, 7, false, false), // below the threshold
   depthwise(2, 64, 65, 32, 3, true, true), // 3x3
+  depthwise(1, 14, 14, 384, 7, true, true), // ConvNeXt-T stage 3: 14 rows, cut into channel blocks too
+  depthwise(2, 7, 13, 260, 7, false, true), // channel blocks of a C that is no multiple of 16, rows of 2 images
+  depthwise(1, 7, 7, 768, 7, true, false), // stage 4: below the threshold
   elementwise('gelu_f32', 200_004, true), // not a multiple of the 16-float alignment
   elementwise('gelu_f32', 1_000, false),
   elementwise('gelu_grad_f32', 150_532, true),
   layerNorm(3_001, 96, true),
   layerNorm(10, 96, false),
+  scaledResidual(3_136, 96, true, true), // ConvNeXt-T stage 1
+  scaledResidual(4_001, 40, true, true), // C % 16 != 0 (vector tail of each row)
+  scaledResidual(4_001, 40, false, true),
+  scaledResidual(10, 96, true, false),
   gemm('gemm_f32', 3_137, 96, 384, 'bias', true), // split by rows (M >= N), M odd
   gemm('gemm_f32', 197, 384, 1_536, 'bias', true), // split by columns (M < N)
   gemm('gemm_f32', 49, 3_072, 768, 'none', true), // stage 4: K > KC (two k blocks)

@@ -5,9 +5,11 @@
  * chunk writes its own slice of the output and reads the inputs in place, so a threaded call gives
  * the single-thread call's bits:
  *
- *   depthwise_nhwc   rows of the N * H output rows (each reads its 3-row halo of x, read-only)
+ *   depthwise_nhwc   units of one output row (of the N * H) by a block of channels: whole rows when
+ *                    there are many, channel blocks too when there are few (each reads its k - 1 rows
+ *                    of halo of x, read-only)
  *   gelu_f32, gelu_grad_f32   elements (multiples of 16 floats: whole cache lines per thread)
- *   layer_norm_f32   rows
+ *   layer_norm_f32, scaled_residual_f32   rows
  *   gemm_*_f32       blocks of C's rows or of its columns (multiples of 8), whichever costs less
  *                    copying (COPY_B, PACK_A), each thread with its own scratch panel and packed A
  *
@@ -37,14 +39,23 @@ export const GEMM_SCRATCH_ARGS = [7, 9] as const;
 export const MAX_CHUNKS = 64;
 
 /** The modules a worker instantiates, and the exports it runs (by index: the op of run()). */
-export const POOLED_MODULES = ['depthwise_nhwc', 'gelu', 'gelu_grad', 'layer_norm', 'gemm'] as const;
-export const POOLED_EXPORTS = ['depthwise_nhwc_rows', 'gelu_f32', 'gelu_grad_f32', 'layer_norm_f32', 'gemm_part_f32'] as const;
+export const POOLED_MODULES = ['depthwise_nhwc', 'gelu', 'gelu_grad', 'layer_norm', 'gemm', 'scaled_residual'] as const;
+export const POOLED_EXPORTS = ['depthwise_nhwc_part', 'gelu_f32', 'gelu_grad_f32', 'layer_norm_f32', 'gemm_part_f32', 'scaled_residual_f32'] as const;
 type Pooled = (typeof POOLED_EXPORTS)[number];
 const op = (name: Pooled): number => POOLED_EXPORTS.indexOf(name);
 
 /** Least multiply-adds per chunk (depthwise, GEMM): ~0.1 ms of one thread's work. */
 export const MIN_PART_MACS = 1 << 20;
-/** Least elements per chunk (GELU, its gradient, LayerNorm): ~0.05 ms of one thread's work. */
+/**
+ * Depthwise: a call's units per thread below which its rows are cut into channel blocks too (ConvNeXt-T
+ * at batch 1: stage 2's 28 rows in 2 blocks, stage 3's 14 in 3), and the least channels in a block
+ * (four vectors: whole cache lines). A depthwise chunk copies nothing, so its chunks may be smaller
+ * than MIN_PART_MACS (a claim costs an atomic add); a call still needs two MIN_PART_MACS to be split.
+ */
+const DEPTHWISE_UNITS_PER_THREAD = 16;
+const DEPTHWISE_MIN_BLOCK = 16;
+const DEPTHWISE_MIN_CHUNK_MACS = MIN_PART_MACS / 4;
+/** Least elements per chunk (GELU, its gradient, LayerNorm, layer scale + residual): ~0.05 ms of one thread's work. */
 export const MIN_PART_ELEMENTS = 1 << 16;
 
 /**
@@ -131,9 +142,14 @@ export function threadedKernels(raw: SimdExports, pool: KernelThreads): SimdExpo
   return {
     ...raw,
     depthwise_nhwc(x, w, bias, y, n, h, wd, c, k) {
-      const b = bounds(n * h, Math.ceil(MIN_PART_MACS / (wd * c * k * k)));
+      const rows = n * h;
+      if (!pool.live || rows * wd * c * k * k < 2 * MIN_PART_MACS) return raw.depthwise_nhwc(x, w, bias, y, n, h, wd, c, k);
+      const blocks = Math.max(1, Math.min(Math.ceil((DEPTHWISE_UNITS_PER_THREAD * pool.size) / rows), Math.floor(c / DEPTHWISE_MIN_BLOCK)));
+      const cbw = Math.ceil(c / blocks / 4) * 4; // channels per block (the last may have fewer)
+      const units = rows * Math.ceil(c / cbw);
+      const b = bounds(units, Math.ceil(DEPTHWISE_MIN_CHUNK_MACS / (wd * cbw * k * k)));
       if (b.length === 2) return raw.depthwise_nhwc(x, w, bias, y, n, h, wd, c, k);
-      runChunks(pool, 'depthwise_nhwc_rows', raw.depthwise_nhwc_rows as Fn, b, (lo, hi) => [x, w, bias, y, h, wd, c, k, lo, hi]);
+      runChunks(pool, 'depthwise_nhwc_part', raw.depthwise_nhwc_part as Fn, b, (lo, hi) => [x, w, bias, y, h, wd, c, k, lo, hi, cbw]);
     },
     gelu_f32: elementwise('gelu_f32'),
     gelu_grad_f32: elementwise('gelu_grad_f32'),
@@ -141,6 +157,18 @@ export function threadedKernels(raw: SimdExports, pool: KernelThreads): SimdExpo
       const b = bounds(rows, Math.ceil(MIN_PART_ELEMENTS / c));
       if (b.length === 2) return raw.layer_norm_f32(x, w, bias, y, rows, c, eps);
       runChunks(pool, 'layer_norm_f32', raw.layer_norm_f32 as Fn, b, (lo, hi) => [x + 4 * lo * c, w, bias, y + 4 * lo * c, hi - lo, c, eps]);
+    },
+    scaled_residual_f32(x, y, gamma, out, rows, c) {
+      const b = bounds(rows, Math.ceil(MIN_PART_ELEMENTS / c));
+      if (b.length === 2) return raw.scaled_residual_f32(x, y, gamma, out, rows, c);
+      runChunks(pool, 'scaled_residual_f32', raw.scaled_residual_f32 as Fn, b, (lo, hi) => [
+        x + 4 * lo * c,
+        y + 4 * lo * c,
+        gamma,
+        out + 4 * lo * c,
+        hi - lo,
+        c,
+      ]);
     },
     gemm_f32: gemm(0, 0, 'gemm_f32'),
     gemm_tn_f32: gemm(1, 0, 'gemm_tn_f32'),
