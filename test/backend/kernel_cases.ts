@@ -118,16 +118,16 @@ export const KERNEL_CASES: KernelCase[] = [
   depthwise(2, 64, 65, 32, 3, true, true), // 3x3
   depthwise(1, 14, 14, 384, 7, true, true), // ConvNeXt-T stage 3: 14 rows, cut into channel blocks too
   depthwise(2, 7, 13, 260, 7, false, true), // channel blocks of a C that is no multiple of 16, rows of 2 images
-  depthwise(1, 7, 7, 768, 7, true, false), // stage 4: below the threshold
-  elementwise('gelu_f32', 200_004, true), // not a multiple of the 16-float alignment
-  elementwise('gelu_f32', 1_000, false),
-  elementwise('gelu_grad_f32', 150_532, true),
-  layerNorm(3_001, 96, true),
-  layerNorm(10, 96, false),
-  scaledResidual(3_136, 96, true, true), // ConvNeXt-T stage 1
-  scaledResidual(4_001, 40, true, true), // C % 16 != 0 (vector tail of each row)
-  scaledResidual(4_001, 40, false, true),
-  scaledResidual(10, 96, true, false),
+  depthwise(1, 7, 7, 768, 7, true, true), // stage 4: 7 rows, in channel blocks of 156 (the last 144)
+  elementwise('gelu_f32', 300_004, true), // not a multiple of the 16-float alignment
+  elementwise('gelu_f32', 150_528, false), // ConvNeXt-T stage 4 at batch 1: below the threshold
+  elementwise('gelu_grad_f32', 300_532, true),
+  layerNorm(6_001, 96, true),
+  layerNorm(3_136, 96, false), // ConvNeXt-T stage 1 at batch 1: below the threshold
+  scaledResidual(12_544, 96, true, true), // ConvNeXt-T stage 1 at batch 4
+  scaledResidual(27_001, 40, true, true), // C % 16 != 0 (vector tail of each row)
+  scaledResidual(27_001, 40, false, true),
+  scaledResidual(3_136, 96, true, false), // stage 1 at batch 1: below the threshold
   gemm('gemm_f32', 3_137, 96, 384, 'bias', true), // split by rows (M >= N), M odd
   gemm('gemm_f32', 197, 384, 1_536, 'bias', true), // split by columns (M < N)
   gemm('gemm_f32', 49, 3_072, 768, 'none', true), // stage 4: K > KC (two k blocks)

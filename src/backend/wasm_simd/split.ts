@@ -13,8 +13,9 @@
  *   gemm_*_f32       blocks of C's rows or of its columns (multiples of 8), whichever costs less
  *                    copying (COPY_B, PACK_A), each thread with its own scratch panel and packed A
  *
- * A call with less work than two chunks of MIN_PART_* runs on the calling thread alone: a hand-off
- * costs a wake-up (tens of microseconds on a busy machine).
+ * A call with less work than MIN_PART_MACS (depthwise), two chunks of it (GEMM) or SPLIT_ELEMENTS
+ * (the others) runs on the calling thread alone: a hand-off costs a wake-up (tens of microseconds,
+ * more on a busy machine).
  */
 import type { SimdExports } from './kernels';
 
@@ -48,15 +49,28 @@ const op = (name: Pooled): number => POOLED_EXPORTS.indexOf(name);
 export const MIN_PART_MACS = 1 << 20;
 /**
  * Depthwise: a call's units per thread below which its rows are cut into channel blocks too (ConvNeXt-T
- * at batch 1: stage 2's 28 rows in 2 blocks, stage 3's 14 in 3), and the least channels in a block
- * (four vectors: whole cache lines). A depthwise chunk copies nothing, so its chunks may be smaller
- * than MIN_PART_MACS (a claim costs an atomic add); a call still needs two MIN_PART_MACS to be split.
+ * at batch 1: stage 2's 28 rows in 2 blocks, stage 3's 14 in 3, stage 4's 7 in 5), and the least
+ * channels in a block (four vectors: whole cache lines). A depthwise chunk copies nothing, so its
+ * chunks may be smaller than MIN_PART_MACS (a claim costs an atomic add); a call of MIN_PART_MACS
+ * or more is split (stage 4 at batch 1, 1.8M multiply-adds, 0.2 ms: 0.70x on 2 threads).
  */
 const DEPTHWISE_UNITS_PER_THREAD = 16;
 const DEPTHWISE_MIN_BLOCK = 16;
 const DEPTHWISE_MIN_CHUNK_MACS = MIN_PART_MACS / 4;
-/** Least elements per chunk (GELU, its gradient, LayerNorm, layer scale + residual): ~0.05 ms of one thread's work. */
-export const MIN_PART_ELEMENTS = 1 << 16;
+/**
+ * Least elements per chunk (GELU, its gradient, LayerNorm, layer scale + residual): ~0.015 ms of
+ * GELU on one thread. These chunks copy nothing (a claim costs an atomic add), and small ones at the
+ * end let the threads finish together.
+ */
+export const MIN_PART_ELEMENTS = 1 << 14;
+/**
+ * Least elements of a call that is shared at all, per kernel: a hand-off costs ~0.08 ms (the futex
+ * wake-ups of a worker and of the caller), so a call needs some 0.25 ms of one thread's work to
+ * gain. At ConvNeXt-T's batch-1 sizes (one call per stage, 2 threads, both cores free) GELU of 150k
+ * elements took 1.22x its one-thread time, LayerNorm of 150k 1.5x, layer scale + residual of 301k
+ * (0.1 ms: three streams, nothing to compute) 1.2x (bench/results/inference-threads-2026-12-02c.md).
+ */
+const SPLIT_ELEMENTS = { gelu_f32: 1 << 18, gelu_grad_f32: 1 << 18, layer_norm_f32: 1 << 19, scaled_residual_f32: 1 << 20 } as const;
 
 /**
  * Boundaries of the chunks of a call for `threads` threads that claim them in order: each chunk
@@ -113,7 +127,7 @@ export function threadedKernels(raw: SimdExports, pool: KernelThreads): SimdExpo
     (...ptrsAndSize: number[]): void => {
       const n = ptrsAndSize[ptrsAndSize.length - 1];
       const ptrs = ptrsAndSize.slice(0, -1);
-      const b = bounds(n, MIN_PART_ELEMENTS, 16);
+      const b = n < SPLIT_ELEMENTS[name] ? [0, n] : bounds(n, MIN_PART_ELEMENTS, 16);
       if (b.length === 2) return (raw[name] as Fn)(...ptrsAndSize);
       runChunks(pool, name, raw[name] as Fn, b, (lo, hi) => [...ptrs.map((p) => p + 4 * lo), hi - lo]);
     };
@@ -143,7 +157,7 @@ export function threadedKernels(raw: SimdExports, pool: KernelThreads): SimdExpo
     ...raw,
     depthwise_nhwc(x, w, bias, y, n, h, wd, c, k) {
       const rows = n * h;
-      if (!pool.live || rows * wd * c * k * k < 2 * MIN_PART_MACS) return raw.depthwise_nhwc(x, w, bias, y, n, h, wd, c, k);
+      if (!pool.live || rows * wd * c * k * k < MIN_PART_MACS) return raw.depthwise_nhwc(x, w, bias, y, n, h, wd, c, k);
       const blocks = Math.max(1, Math.min(Math.ceil((DEPTHWISE_UNITS_PER_THREAD * pool.size) / rows), Math.floor(c / DEPTHWISE_MIN_BLOCK)));
       const cbw = Math.ceil(c / blocks / 4) * 4; // channels per block (the last may have fewer)
       const units = rows * Math.ceil(c / cbw);
@@ -154,12 +168,12 @@ export function threadedKernels(raw: SimdExports, pool: KernelThreads): SimdExpo
     gelu_f32: elementwise('gelu_f32'),
     gelu_grad_f32: elementwise('gelu_grad_f32'),
     layer_norm_f32(x, w, bias, y, rows, c, eps) {
-      const b = bounds(rows, Math.ceil(MIN_PART_ELEMENTS / c));
+      const b = rows * c < SPLIT_ELEMENTS.layer_norm_f32 ? [0, rows] : bounds(rows, Math.ceil(MIN_PART_ELEMENTS / c));
       if (b.length === 2) return raw.layer_norm_f32(x, w, bias, y, rows, c, eps);
       runChunks(pool, 'layer_norm_f32', raw.layer_norm_f32 as Fn, b, (lo, hi) => [x + 4 * lo * c, w, bias, y + 4 * lo * c, hi - lo, c, eps]);
     },
     scaled_residual_f32(x, y, gamma, out, rows, c) {
-      const b = bounds(rows, Math.ceil(MIN_PART_ELEMENTS / c));
+      const b = rows * c < SPLIT_ELEMENTS.scaled_residual_f32 ? [0, rows] : bounds(rows, Math.ceil(MIN_PART_ELEMENTS / c));
       if (b.length === 2) return raw.scaled_residual_f32(x, y, gamma, out, rows, c);
       runChunks(pool, 'scaled_residual_f32', raw.scaled_residual_f32 as Fn, b, (lo, hi) => [
         x + 4 * lo * c,
