@@ -130,6 +130,7 @@ export const KERNEL_CASES: KernelCase[] = [
   scaledResidual(3_136, 96, true, false), // stage 1 at batch 1: below the threshold
   gemm('gemm_f32', 3_137, 96, 384, 'bias', true), // split by rows (M >= N), M odd
   gemm('gemm_f32', 197, 384, 1_536, 'bias', true), // split by columns (M < N)
+  gemm('gemm_f32', 196, 1_536, 384, 'bias', true), // by rows, B (2.4 MB) beyond the L2: larger chunks
   gemm('gemm_f32', 49, 3_072, 768, 'none', true), // stage 4: K > KC (two k blocks)
   gemm('gemm_f32', 5, 40, 16, 'bias', false), // below the threshold
   gemm('gemm_tn_f32', 384, 1_029, 96, 'none', true), // x^T dy: rows of A^T at A's stride

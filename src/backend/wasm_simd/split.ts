@@ -109,6 +109,14 @@ const PACK_A = [2, 0.5];
 const TILE_OPS = 22 / 32;
 /** A GEMM chunk does at least this many times the work of its copies (<= 1/16 more work per chunk). */
 const GEMM_CHUNK_OVER_COPY = 16;
+/**
+ * An operand that every chunk copies again and that does not fit a core's L2 (2 MiB here, half of
+ * it for the copy) is read from L3 by every chunk: its chunks are made COPY_FROM_L3 times larger.
+ * ConvNeXt-T's 196x1536x384 (B 2.4 MB, by rows): 8 chunks of 12-52 rows ran at 0.60x of one thread
+ * on 2 threads, 4 chunks of 48-52 rows at 0.54x (bench/results/inference-threads-2026-12-02c.md).
+ */
+const COPY_L2_BYTES = 1 << 20;
+const COPY_FROM_L3 = 4;
 
 type Fn = (...args: number[]) => void;
 
@@ -138,9 +146,10 @@ export function threadedKernels(raw: SimdExports, pool: KernelThreads): SimdExpo
       // Each chunk copies again what it does not split (all of B for a block of rows, all of A for
       // a block of columns): split the way whose copies cost less.
       const byRows = COPY_B[transb] * n <= PACK_A[transa] * m;
+      const over = GEMM_CHUNK_OVER_COPY * (4 * k * (byRows ? n : m) > COPY_L2_BYTES ? COPY_FROM_L3 : 1);
       const parts = byRows
-        ? bounds(m, Math.max(MIN_PART_MACS / (k * n), (GEMM_CHUNK_OVER_COPY * COPY_B[transb]) / TILE_OPS), 4)
-        : bounds(n, Math.max(MIN_PART_MACS / (k * m), (GEMM_CHUNK_OVER_COPY * PACK_A[transa]) / TILE_OPS), 8);
+        ? bounds(m, Math.max(MIN_PART_MACS / (k * n), (over * COPY_B[transb]) / TILE_OPS), 4)
+        : bounds(n, Math.max(MIN_PART_MACS / (k * m), (over * PACK_A[transa]) / TILE_OPS), 8);
       if (parts.length === 2) return raw[name](a, b, bias, c, m, k, n, scratch, kc, ascratch, mc);
       // the caller's scratch, at GEMM_SCRATCH_ARGS: a worker puts its own there
       const [panel, packed] = [scratch, ascratch];
