@@ -13,6 +13,8 @@ export const GELU_GRAD_KERNEL = 'ConvNeXtGeluGrad';
 export const LAYER_NORM_KERNEL = 'ConvNeXtLayerNorm';
 /** Its gradient as one kernel: inputs x, weight, dy; outputs dx, dweight, dbias. */
 export const LAYER_NORM_GRAD_KERNEL = 'ConvNeXtLayerNormGrad';
+/** Layer scale and residual, x + gamma * y (src/layers/scaled_residual.ts): inputs x, y, gamma. */
+export const SCALED_RESIDUAL_KERNEL = 'ConvNeXtScaledResidual';
 /** The Linear layer's gradient (src/layers/linear.ts): inputs x [P, Cin], w [Cin, Cout], dy [P, Cout]; outputs dx, dw, db. */
 export const LINEAR_GRAD_KERNEL = 'ConvNeXtLinearGrad';
 /** One parameter's AdamW update (src/train/adamw.ts): inputs p, m, v, g; outputs the new p, m, v. */

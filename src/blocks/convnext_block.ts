@@ -2,7 +2,7 @@
  * ConvNeXt block (Liu et al. 2022, Fig. 4; Woo et al. 2023 for V2), NHWC throughout:
  *
  *   x -> dwconv 7x7 -> LN -> Linear C->4C -> GELU -> [V2: GRN] -> Linear 4C->C -> [V1: gamma *]
- *     -> drop path -> + x
+ *     -> drop path -> + x                    (eval, V1: x + gamma * y as one op, scaledResidual)
  *
  * Options are resolved once here (timm style): V1 has layer scale and no GRN, V2 the reverse.
  * Parameter names follow timm: conv_dw, norm, mlp.fc1, mlp.grn, mlp.fc2, gamma.
@@ -15,6 +15,7 @@ import { grn } from '../layers/grn';
 import { layerNorm } from '../layers/layer_norm';
 import { layerScale } from '../layers/layer_scale';
 import { linear } from '../layers/linear';
+import { scaledResidual } from '../layers/scaled_residual';
 import { BoundParams, ParamSpec, ParamStore, ParamTable, bindParams, ones, tableSpecs, truncNormal002, zeros } from '../layers/params';
 
 export interface BlockOptions {
@@ -97,6 +98,9 @@ export class ConvNeXtBlock {
       y = gelu(linear(y, w.fc1Weight as tf.Tensor2D, w.fc1Bias as tf.Tensor1D));
       if (w.grnWeight && w.grnBias) y = grn(y, w.grnWeight as tf.Tensor1D, w.grnBias as tf.Tensor1D);
       y = linear(y, w.fc2Weight as tf.Tensor2D, w.fc2Bias as tf.Tensor1D);
+      // In eval drop path is the identity: layer scale and residual as one op (one kernel on wasm).
+      // Training keeps the two ops and drop path between them.
+      if (w.gamma && !ctx.training) return scaledResidual(x, y, w.gamma as tf.Tensor1D);
       if (w.gamma) y = layerScale(y, w.gamma as tf.Tensor1D);
       const mask = ctx.dropPathMasks && ctx.blockIndex !== undefined ? ctx.dropPathMasks[ctx.blockIndex] : undefined;
       y = dropPath(y, this.options.dropPathRate, ctx.training, ctx.seed, mask);

@@ -6,4 +6,5 @@ export { grn } from './grn';
 export { layerNorm } from './layer_norm';
 export { layerScale } from './layer_scale';
 export { linear } from './linear';
+export { scaledResidual } from './scaled_residual';
 export { stem } from './stem';

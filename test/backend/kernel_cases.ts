@@ -74,6 +74,22 @@ function layerNorm(rows: number, c: number, split: boolean): KernelCase {
   };
 }
 
+/** out = x + gamma * y over [rows, C] (gamma false: x + y). */
+function scaledResidual(rows: number, c: number, gamma: boolean, split: boolean): KernelCase {
+  return {
+    name: `scaled_residual_f32 [${rows}, ${c}]${gamma ? '' : ', no gamma'}`,
+    split,
+    run: (kernels, backend) => {
+      const x = randn(rows * c, `srx${rows}${c}`);
+      const y = randn(rows * c, `sry${rows}${c}`);
+      const g = randn(c, `srg${c}`, 0.5);
+      return onHeap(backend, [x, y, g], [[rows, c], [rows, c], [c]], [rows, c], null, ([px, py, pg, pout]) =>
+        kernels.scaled_residual_f32(px, py, gamma ? pg : 0, pout, rows, c),
+      );
+    },
+  };
+}
+
 type Gemm = 'gemm_f32' | 'gemm_tn_f32' | 'gemm_nt_f32';
 
 /** C[m, n] = op(A) op(B); bias: 'bias' (a [n] row), 'none', or 'accumulate' (C += from a random C). */
@@ -100,13 +116,21 @@ export const KERNEL_CASES: KernelCase[] = [
   depthwise(3, 23, 29, 36, 7, true, true), // odd sizes, rows of several images in one part
   depthwise(1, 13, 7, 12, 7, false, false), // below the threshold
   depthwise(2, 64, 65, 32, 3, true, true), // 3x3
-  elementwise('gelu_f32', 200_004, true), // not a multiple of the 16-float alignment
-  elementwise('gelu_f32', 1_000, false),
-  elementwise('gelu_grad_f32', 150_532, true),
-  layerNorm(3_001, 96, true),
-  layerNorm(10, 96, false),
+  depthwise(1, 14, 14, 384, 7, true, true), // ConvNeXt-T stage 3: 14 rows, cut into channel blocks too
+  depthwise(2, 7, 13, 260, 7, false, true), // channel blocks of a C that is no multiple of 16, rows of 2 images
+  depthwise(1, 7, 7, 768, 7, true, true), // stage 4: 7 rows, in channel blocks of 156 (the last 144)
+  elementwise('gelu_f32', 300_004, true), // not a multiple of the 16-float alignment
+  elementwise('gelu_f32', 150_528, false), // ConvNeXt-T stage 4 at batch 1: below the threshold
+  elementwise('gelu_grad_f32', 300_532, true),
+  layerNorm(6_001, 96, true),
+  layerNorm(3_136, 96, false), // ConvNeXt-T stage 1 at batch 1: below the threshold
+  scaledResidual(12_544, 96, true, true), // ConvNeXt-T stage 1 at batch 4
+  scaledResidual(27_001, 40, true, true), // C % 16 != 0 (vector tail of each row)
+  scaledResidual(27_001, 40, false, true),
+  scaledResidual(3_136, 96, true, false), // stage 1 at batch 1: below the threshold
   gemm('gemm_f32', 3_137, 96, 384, 'bias', true), // split by rows (M >= N), M odd
   gemm('gemm_f32', 197, 384, 1_536, 'bias', true), // split by columns (M < N)
+  gemm('gemm_f32', 196, 1_536, 384, 'bias', true), // by rows, B (2.4 MB) beyond the L2: larger chunks
   gemm('gemm_f32', 49, 3_072, 768, 'none', true), // stage 4: K > KC (two k blocks)
   gemm('gemm_f32', 5, 40, 16, 'bias', false), // below the threshold
   gemm('gemm_tn_f32', 384, 1_029, 96, 'none', true), // x^T dy: rows of A^T at A's stride

@@ -78,6 +78,7 @@ describe('SIMD kernels on the wasm backend', () => {
       'BatchMatMul',
       'ConvNeXtGelu',
       'ConvNeXtLayerNorm',
+      'ConvNeXtScaledResidual',
       // the backward kernels (test/backend/simd_grad.test.ts)
       'DepthwiseConv2dNativeBackpropInput',
       'DepthwiseConv2dNativeBackpropFilter',

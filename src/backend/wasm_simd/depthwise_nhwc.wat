@@ -8,8 +8,10 @@
 ;; weight load; near them one pixel at a time with the kernel columns clipped. Taps are summed in
 ;; (ky, kx) order after the bias, as XNNPACK does, so results match it bit for bit (the fma variant
 ;; rounds once per tap instead of twice).
-;; depthwise_nhwc_rows computes a range of the N * H output rows (src/backend/wasm_simd/split.ts
-;; splits a call by rows across the kernel threads).
+;; depthwise_nhwc_part computes a range of units, each one output row by one block of channels
+;; (src/backend/wasm_simd/split.ts shares a call among the kernel threads by units: whole rows when
+;; N * H is large, rows x channel blocks when it is not). Every output float is summed the same way
+;; whatever the cut, so a split call gives the unsplit call's bits.
 ;; build-wasm.js writes two binaries: this one (plain memory) and one importing shared memory.
 ;; fma variant: also both with every multiply-add fused (relaxed SIMD, scripts/wat-fma.js).
 (module
@@ -17,21 +19,41 @@
   (func (export "depthwise_nhwc")
     (param $x i32) (param $w i32) (param $bias i32) (param $y i32)
     (param $n i32) (param $h i32) (param $wd i32) (param $c i32) (param $k i32)
-    (call $rows (local.get $x) (local.get $w) (local.get $bias) (local.get $y) (local.get $h) (local.get $wd) (local.get $c) (local.get $k)
-      (i32.const 0) (i32.mul (local.get $n) (local.get $h))))
+    (call $block (local.get $x) (local.get $w) (local.get $bias) (local.get $y) (local.get $h) (local.get $wd) (local.get $c) (local.get $k)
+      (i32.const 0) (i32.mul (local.get $n) (local.get $h)) (i32.const 0) (local.get $c)))
 
-  ;; Output rows $r0 .. $r1 - 1 of the N * H rows (row r: image r / H, y = r % H). Each output row reads
-  ;; its k input rows of its own image only, so row ranges can run on different threads.
-  (func $rows (export "depthwise_nhwc_rows")
+  ;; Units $u0 .. $u1 - 1, unit u = output row u / B, channels [cbw (u % B), min(C, cbw (u % B + 1)))
+  ;; with B = ceil(C / cbw) blocks of $cbw channels (cbw % 4 == 0; cbw = C: units are rows).
+  (func (export "depthwise_nhwc_part")
     (param $x i32) (param $w i32) (param $bias i32) (param $y i32)
-    (param $h i32) (param $wd i32) (param $c i32) (param $k i32) (param $r0 i32) (param $r1 i32)
-    (local $pad i32) (local $ps i32) (local $ps2 i32) (local $ps3 i32) (local $rs i32) (local $wks i32) (local $cb i32)
+    (param $h i32) (param $wd i32) (param $c i32) (param $k i32) (param $u0 i32) (param $u1 i32) (param $cbw i32)
+    (local $nb i32) (local $r i32) (local $c0 i32)
+    (local.set $nb (i32.div_u (i32.sub (i32.add (local.get $c) (local.get $cbw)) (i32.const 1)) (local.get $cbw)))
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $u0) (local.get $u1)))
+      (local.set $r (i32.div_u (local.get $u0) (local.get $nb)))
+      (local.set $c0 (i32.mul (i32.sub (local.get $u0) (i32.mul (local.get $r) (local.get $nb))) (local.get $cbw)))
+      (call $block (local.get $x) (local.get $w) (local.get $bias) (local.get $y) (local.get $h) (local.get $wd) (local.get $c) (local.get $k)
+        (local.get $r) (i32.add (local.get $r) (i32.const 1))
+        (local.get $c0) (select (local.get $c) (i32.add (local.get $c0) (local.get $cbw)) (i32.lt_u (local.get $c) (i32.add (local.get $c0) (local.get $cbw)))))
+      (local.set $u0 (i32.add (local.get $u0) (i32.const 1)))
+      (br $next))))
+
+  ;; Output rows $r0 .. $r1 - 1 of the N * H rows (row r: image r / H, y = r % H), channels $c0 .. $c1 - 1
+  ;; (multiples of 4). Each output row reads its k input rows of its own image only, so rows and
+  ;; channel blocks can run on different threads.
+  (func $block
+    (param $x i32) (param $w i32) (param $bias i32) (param $y i32)
+    (param $h i32) (param $wd i32) (param $c i32) (param $k i32) (param $r0 i32) (param $r1 i32) (param $c0 i32) (param $c1 i32)
+    (local $cs i32) (local $pad i32) (local $ps i32) (local $ps2 i32) (local $ps3 i32) (local $rs i32) (local $wks i32) (local $cb i32)
     (local $img i32) (local $oy i32) (local $ox i32) (local $ky0 i32) (local $ky1 i32) (local $kx0 i32) (local $kx1 i32)
     (local $c4 i32) (local $ky i32) (local $kx i32) (local $xp i32) (local $wp i32) (local $yp i32) (local $xb i32) (local $yb i32)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $wv v128)
     (local.set $pad (i32.shr_u (local.get $k) (i32.const 1)))
     (local.set $ps (i32.shl (local.get $c) (i32.const 2)))
-    (local.set $cb (local.get $ps))
+    ;; the block's channels, as byte offsets within a pixel
+    (local.set $cs (i32.shl (local.get $c0) (i32.const 2)))
+    (local.set $cb (i32.shl (local.get $c1) (i32.const 2)))
     (local.set $ps2 (i32.shl (local.get $ps) (i32.const 1)))
     (local.set $ps3 (i32.add (local.get $ps2) (local.get $ps)))
     (local.set $rs (i32.mul (local.get $wd) (local.get $ps)))
@@ -54,7 +76,7 @@
                        (i32.lt_s (i32.add (i32.add (local.get $ox) (i32.const 3)) (local.get $pad)) (local.get $wd)))
             (then
               ;; four output pixels ox..ox+3, all kernel columns inside the image
-              (local.set $c4 (i32.const 0))
+              (local.set $c4 (local.get $cs))
               (block $c_done (loop $c_loop
                 (br_if $c_done (i32.ge_u (local.get $c4) (local.get $cb)))
                 (local.set $a0 (select (v128.load (i32.add (local.get $bias) (local.get $c4))) (v128.const i32x4 0 0 0 0) (local.get $bias)))
@@ -95,7 +117,7 @@
                 (i32.gt_s (i32.sub (local.get $pad) (local.get $ox)) (i32.const 0))))
               (local.set $kx1 (select (local.get $k) (i32.sub (i32.add (local.get $wd) (local.get $pad)) (local.get $ox))
                 (i32.lt_s (local.get $k) (i32.sub (i32.add (local.get $wd) (local.get $pad)) (local.get $ox)))))
-              (local.set $c4 (i32.const 0))
+              (local.set $c4 (local.get $cs))
               (block $c1_done (loop $c1_loop
                 (br_if $c1_done (i32.ge_u (local.get $c4) (local.get $cb)))
                 (local.set $a0 (select (v128.load (i32.add (local.get $bias) (local.get $c4))) (v128.const i32x4 0 0 0 0) (local.get $bias)))

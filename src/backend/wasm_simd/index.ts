@@ -19,12 +19,13 @@
  *
  *   ConvNeXtGelu, ConvNeXtGeluGrad            -> gelu.ts, gelu_grad.ts              (src/layers/gelu.ts)
  *   ConvNeXtLayerNorm, ConvNeXtLayerNormGrad  -> layer_norm.ts, layer_norm_grad.ts  (src/layers/layer_norm.ts)
+ *   ConvNeXtScaledResidual                    -> scaled_residual.ts                 (src/layers/scaled_residual.ts)
  *   ConvNeXtLinearGrad                        -> linear_grad.ts                     (src/layers/linear.ts)
  *   ConvNeXtAdamW                             -> adamw.ts                           (src/train/adamw.ts)
  *
  * Gradients are registered per kernel name, so training is unaffected. On the threaded build,
  * initBackend starts kernel threads (pool.ts) over which the depthwise, GELU (and its gradient),
- * LayerNorm and GEMM kernels share each large enough call (split.ts).
+ * LayerNorm, layer scale + residual and GEMM kernels share each large enough call (split.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { registerWasmTrainingKernels } from '../wasm_gradients';
@@ -38,6 +39,7 @@ import { layerNormKernelConfig } from './layer_norm';
 import { layerNormGradKernelConfig } from './layer_norm_grad';
 import { linearGradKernelConfig } from './linear_grad';
 import { simdMatMul } from './matmul';
+import { scaledResidualKernelConfig } from './scaled_residual';
 
 export { simdKernelsFor } from './kernels';
 
@@ -70,6 +72,7 @@ const OWN_KERNELS: tf.KernelConfig[] = [
   geluGradKernelConfig,
   layerNormKernelConfig,
   layerNormGradKernelConfig,
+  scaledResidualKernelConfig,
   linearGradKernelConfig,
   adamwKernelConfig,
 ];

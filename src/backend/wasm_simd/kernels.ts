@@ -24,10 +24,12 @@ export interface HeapBackend {
 export interface SimdExports {
   /** depthwise_nhwc.wat */
   depthwise_nhwc(x: number, w: number, bias: number, y: number, n: number, h: number, w_: number, c: number, k: number): void;
-  /** depthwise_nhwc.wat: output rows r0 .. r1 - 1 of the N * H rows. */
-  depthwise_nhwc_rows(x: number, w: number, bias: number, y: number, h: number, w_: number, c: number, k: number, r0: number, r1: number): void;
+  /** depthwise_nhwc.wat: units u0 .. u1 - 1, each one of the N * H output rows by a block of cbw channels (cbw = c: rows). */
+  depthwise_nhwc_part(x: number, w: number, bias: number, y: number, h: number, w_: number, c: number, k: number, u0: number, u1: number, cbw: number): void;
   /** gelu.wat */
   gelu_f32(x: number, y: number, n: number): void;
+  /** scaled_residual.wat: out = x + gamma * y over [rows, C] (gamma 0: x + y). */
+  scaled_residual_f32(x: number, y: number, gamma: number, out: number, rows: number, c: number): void;
   /** layer_norm.wat */
   layer_norm_f32(x: number, w: number, b: number, y: number, rows: number, c: number, eps: number): void;
   /** gemm.wat: C = A B; gemm_tn_f32: C = A^T B (A stored [K, M]); gemm_nt_f32: C = A B^T (B stored [N, K]). bias -1: C +=. */
@@ -86,7 +88,19 @@ export interface SimdExports {
 }
 
 /** The assembled modules (dist/src/backend/wasm_simd/<name>[.shared].wasm). */
-const MODULES = ['adamw', 'colsum', 'depthwise_filter_grad', 'depthwise_nhwc', 'gelu', 'gelu_grad', 'gemm', 'layer_norm', 'layer_norm_grad', 'patches'];
+const MODULES = [
+  'adamw',
+  'colsum',
+  'depthwise_filter_grad',
+  'depthwise_nhwc',
+  'gelu',
+  'gelu_grad',
+  'gemm',
+  'layer_norm',
+  'layer_norm_grad',
+  'patches',
+  'scaled_residual',
+];
 
 const instances = new WeakMap<object, SimdExports | null>();
 /** Backends whose kernels are the fused multiply-add variants (fma.ts). */

@@ -5,14 +5,17 @@
  * chunk writes its own slice of the output and reads the inputs in place, so a threaded call gives
  * the single-thread call's bits:
  *
- *   depthwise_nhwc   rows of the N * H output rows (each reads its 3-row halo of x, read-only)
+ *   depthwise_nhwc   units of one output row (of the N * H) by a block of channels: whole rows when
+ *                    there are many, channel blocks too when there are few (each reads its k - 1 rows
+ *                    of halo of x, read-only)
  *   gelu_f32, gelu_grad_f32   elements (multiples of 16 floats: whole cache lines per thread)
- *   layer_norm_f32   rows
+ *   layer_norm_f32, scaled_residual_f32   rows
  *   gemm_*_f32       blocks of C's rows or of its columns (multiples of 8), whichever costs less
  *                    copying (COPY_B, PACK_A), each thread with its own scratch panel and packed A
  *
- * A call with less work than two chunks of MIN_PART_* runs on the calling thread alone: a hand-off
- * costs a wake-up (tens of microseconds on a busy machine).
+ * A call with less work than MIN_PART_MACS (depthwise), two chunks of it (GEMM) or SPLIT_ELEMENTS
+ * (the others) runs on the calling thread alone: a hand-off costs a wake-up (tens of microseconds,
+ * more on a busy machine).
  */
 import type { SimdExports } from './kernels';
 
@@ -37,15 +40,37 @@ export const GEMM_SCRATCH_ARGS = [7, 9] as const;
 export const MAX_CHUNKS = 64;
 
 /** The modules a worker instantiates, and the exports it runs (by index: the op of run()). */
-export const POOLED_MODULES = ['depthwise_nhwc', 'gelu', 'gelu_grad', 'layer_norm', 'gemm'] as const;
-export const POOLED_EXPORTS = ['depthwise_nhwc_rows', 'gelu_f32', 'gelu_grad_f32', 'layer_norm_f32', 'gemm_part_f32'] as const;
+export const POOLED_MODULES = ['depthwise_nhwc', 'gelu', 'gelu_grad', 'layer_norm', 'gemm', 'scaled_residual'] as const;
+export const POOLED_EXPORTS = ['depthwise_nhwc_part', 'gelu_f32', 'gelu_grad_f32', 'layer_norm_f32', 'gemm_part_f32', 'scaled_residual_f32'] as const;
 type Pooled = (typeof POOLED_EXPORTS)[number];
 const op = (name: Pooled): number => POOLED_EXPORTS.indexOf(name);
 
 /** Least multiply-adds per chunk (depthwise, GEMM): ~0.1 ms of one thread's work. */
 export const MIN_PART_MACS = 1 << 20;
-/** Least elements per chunk (GELU, its gradient, LayerNorm): ~0.05 ms of one thread's work. */
-export const MIN_PART_ELEMENTS = 1 << 16;
+/**
+ * Depthwise: a call's units per thread below which its rows are cut into channel blocks too (ConvNeXt-T
+ * at batch 1: stage 2's 28 rows in 2 blocks, stage 3's 14 in 3, stage 4's 7 in 5), and the least
+ * channels in a block (four vectors: whole cache lines). A depthwise chunk copies nothing, so its
+ * chunks may be smaller than MIN_PART_MACS (a claim costs an atomic add); a call of MIN_PART_MACS
+ * or more is split (stage 4 at batch 1, 1.8M multiply-adds, 0.2 ms: 0.70x on 2 threads).
+ */
+const DEPTHWISE_UNITS_PER_THREAD = 16;
+const DEPTHWISE_MIN_BLOCK = 16;
+const DEPTHWISE_MIN_CHUNK_MACS = MIN_PART_MACS / 4;
+/**
+ * Least elements per chunk (GELU, its gradient, LayerNorm, layer scale + residual): ~0.015 ms of
+ * GELU on one thread. These chunks copy nothing (a claim costs an atomic add), and small ones at the
+ * end let the threads finish together.
+ */
+export const MIN_PART_ELEMENTS = 1 << 14;
+/**
+ * Least elements of a call that is shared at all, per kernel: a hand-off costs ~0.08 ms (the futex
+ * wake-ups of a worker and of the caller), so a call needs some 0.25 ms of one thread's work to
+ * gain. At ConvNeXt-T's batch-1 sizes (one call per stage, 2 threads, both cores free) GELU of 150k
+ * elements took 1.22x its one-thread time, LayerNorm of 150k 1.5x, layer scale + residual of 301k
+ * (0.1 ms: three streams, nothing to compute) 1.2x (bench/results/inference-threads-2026-12-02c.md).
+ */
+const SPLIT_ELEMENTS = { gelu_f32: 1 << 18, gelu_grad_f32: 1 << 18, layer_norm_f32: 1 << 19, scaled_residual_f32: 1 << 20 } as const;
 
 /**
  * Boundaries of the chunks of a call for `threads` threads that claim them in order: each chunk
@@ -84,6 +109,14 @@ const PACK_A = [2, 0.5];
 const TILE_OPS = 22 / 32;
 /** A GEMM chunk does at least this many times the work of its copies (<= 1/16 more work per chunk). */
 const GEMM_CHUNK_OVER_COPY = 16;
+/**
+ * An operand that every chunk copies again and that does not fit a core's L2 (2 MiB here, half of
+ * it for the copy) is read from L3 by every chunk: its chunks are made COPY_FROM_L3 times larger.
+ * ConvNeXt-T's 196x1536x384 (B 2.4 MB, by rows): 8 chunks of 12-52 rows ran at 0.60x of one thread
+ * on 2 threads, 4 chunks of 48-52 rows at 0.54x (bench/results/inference-threads-2026-12-02c.md).
+ */
+const COPY_L2_BYTES = 1 << 20;
+const COPY_FROM_L3 = 4;
 
 type Fn = (...args: number[]) => void;
 
@@ -102,7 +135,7 @@ export function threadedKernels(raw: SimdExports, pool: KernelThreads): SimdExpo
     (...ptrsAndSize: number[]): void => {
       const n = ptrsAndSize[ptrsAndSize.length - 1];
       const ptrs = ptrsAndSize.slice(0, -1);
-      const b = bounds(n, MIN_PART_ELEMENTS, 16);
+      const b = n < SPLIT_ELEMENTS[name] ? [0, n] : bounds(n, MIN_PART_ELEMENTS, 16);
       if (b.length === 2) return (raw[name] as Fn)(...ptrsAndSize);
       runChunks(pool, name, raw[name] as Fn, b, (lo, hi) => [...ptrs.map((p) => p + 4 * lo), hi - lo]);
     };
@@ -113,9 +146,10 @@ export function threadedKernels(raw: SimdExports, pool: KernelThreads): SimdExpo
       // Each chunk copies again what it does not split (all of B for a block of rows, all of A for
       // a block of columns): split the way whose copies cost less.
       const byRows = COPY_B[transb] * n <= PACK_A[transa] * m;
+      const over = GEMM_CHUNK_OVER_COPY * (4 * k * (byRows ? n : m) > COPY_L2_BYTES ? COPY_FROM_L3 : 1);
       const parts = byRows
-        ? bounds(m, Math.max(MIN_PART_MACS / (k * n), (GEMM_CHUNK_OVER_COPY * COPY_B[transb]) / TILE_OPS), 4)
-        : bounds(n, Math.max(MIN_PART_MACS / (k * m), (GEMM_CHUNK_OVER_COPY * PACK_A[transa]) / TILE_OPS), 8);
+        ? bounds(m, Math.max(MIN_PART_MACS / (k * n), (over * COPY_B[transb]) / TILE_OPS), 4)
+        : bounds(n, Math.max(MIN_PART_MACS / (k * m), (over * PACK_A[transa]) / TILE_OPS), 8);
       if (parts.length === 2) return raw[name](a, b, bias, c, m, k, n, scratch, kc, ascratch, mc);
       // the caller's scratch, at GEMM_SCRATCH_ARGS: a worker puts its own there
       const [panel, packed] = [scratch, ascratch];
@@ -131,16 +165,33 @@ export function threadedKernels(raw: SimdExports, pool: KernelThreads): SimdExpo
   return {
     ...raw,
     depthwise_nhwc(x, w, bias, y, n, h, wd, c, k) {
-      const b = bounds(n * h, Math.ceil(MIN_PART_MACS / (wd * c * k * k)));
+      const rows = n * h;
+      if (!pool.live || rows * wd * c * k * k < MIN_PART_MACS) return raw.depthwise_nhwc(x, w, bias, y, n, h, wd, c, k);
+      const blocks = Math.max(1, Math.min(Math.ceil((DEPTHWISE_UNITS_PER_THREAD * pool.size) / rows), Math.floor(c / DEPTHWISE_MIN_BLOCK)));
+      const cbw = Math.ceil(c / blocks / 4) * 4; // channels per block (the last may have fewer)
+      const units = rows * Math.ceil(c / cbw);
+      const b = bounds(units, Math.ceil(DEPTHWISE_MIN_CHUNK_MACS / (wd * cbw * k * k)));
       if (b.length === 2) return raw.depthwise_nhwc(x, w, bias, y, n, h, wd, c, k);
-      runChunks(pool, 'depthwise_nhwc_rows', raw.depthwise_nhwc_rows as Fn, b, (lo, hi) => [x, w, bias, y, h, wd, c, k, lo, hi]);
+      runChunks(pool, 'depthwise_nhwc_part', raw.depthwise_nhwc_part as Fn, b, (lo, hi) => [x, w, bias, y, h, wd, c, k, lo, hi, cbw]);
     },
     gelu_f32: elementwise('gelu_f32'),
     gelu_grad_f32: elementwise('gelu_grad_f32'),
     layer_norm_f32(x, w, bias, y, rows, c, eps) {
-      const b = bounds(rows, Math.ceil(MIN_PART_ELEMENTS / c));
+      const b = rows * c < SPLIT_ELEMENTS.layer_norm_f32 ? [0, rows] : bounds(rows, Math.ceil(MIN_PART_ELEMENTS / c));
       if (b.length === 2) return raw.layer_norm_f32(x, w, bias, y, rows, c, eps);
       runChunks(pool, 'layer_norm_f32', raw.layer_norm_f32 as Fn, b, (lo, hi) => [x + 4 * lo * c, w, bias, y + 4 * lo * c, hi - lo, c, eps]);
+    },
+    scaled_residual_f32(x, y, gamma, out, rows, c) {
+      const b = rows * c < SPLIT_ELEMENTS.scaled_residual_f32 ? [0, rows] : bounds(rows, Math.ceil(MIN_PART_ELEMENTS / c));
+      if (b.length === 2) return raw.scaled_residual_f32(x, y, gamma, out, rows, c);
+      runChunks(pool, 'scaled_residual_f32', raw.scaled_residual_f32 as Fn, b, (lo, hi) => [
+        x + 4 * lo * c,
+        y + 4 * lo * c,
+        gamma,
+        out + 4 * lo * c,
+        hi - lo,
+        c,
+      ]);
     },
     gemm_f32: gemm(0, 0, 'gemm_f32'),
     gemm_tn_f32: gemm(1, 0, 'gemm_tn_f32'),
