@@ -6,7 +6,8 @@
  *
  *   node dist/bench/fma_ab.js [--rounds 5]
  *
- * Prints one line per shape: best ms of each and fused / plain.
+ * Prints one line per shape: best ms of each, fused / plain, and the products' GFLOP/s against the
+ * register-only peak: the 4 x 8 tile's inner step on registers alone (no loads), plain and fused.
  */
 import { initBackend } from '../src/backend';
 import { simdBinary } from '../src/backend/wasm_simd/binaries';
@@ -17,10 +18,35 @@ import { webAssembly } from '../src/backend/webassembly';
 type Kernels = Pick<SimdExports, 'gemm_f32' | 'gemm_tn_f32' | 'gemm_nt_f32' | 'depthwise_nhwc' | 'depthwise_filter_grad7_nhwc'>;
 const MODULES = ['gemm', 'depthwise_nhwc', 'depthwise_filter_grad'];
 
+/** 8 accumulators, 2 B vectors, 1 A splat: the GEMM tile's step with no memory, `iters` times (a fused copy by fuseMultiplyAdds). */
+const PEAK_WAT = `(module
+  (func (export "peak") (param $iters i32) (result f32)
+    (local $a v128) (local $b0 v128) (local $b1 v128)
+    (local $c0 v128) (local $c1 v128) (local $c2 v128) (local $c3 v128) (local $c4 v128) (local $c5 v128) (local $c6 v128) (local $c7 v128)
+    (local.set $a (f32x4.splat (f32.const 0.5)))
+    (local.set $b0 (f32x4.splat (f32.const 1e-3)))
+    (local.set $b1 (f32x4.splat (f32.const 2e-3)))
+    (block $done (loop $next
+      (br_if $done (i32.eqz (local.get $iters)))
+      (local.set $c0 (f32x4.add (local.get $c0) (f32x4.mul (local.get $a) (local.get $b0))))
+      (local.set $c1 (f32x4.add (local.get $c1) (f32x4.mul (local.get $a) (local.get $b1))))
+      (local.set $c2 (f32x4.add (local.get $c2) (f32x4.mul (local.get $b0) (local.get $b0))))
+      (local.set $c3 (f32x4.add (local.get $c3) (f32x4.mul (local.get $b0) (local.get $b1))))
+      (local.set $c4 (f32x4.add (local.get $c4) (f32x4.mul (local.get $b1) (local.get $b0))))
+      (local.set $c5 (f32x4.add (local.get $c5) (f32x4.mul (local.get $b1) (local.get $b1))))
+      (local.set $c6 (f32x4.add (local.get $c6) (f32x4.mul (local.get $a) (local.get $a))))
+      (local.set $c7 (f32x4.add (local.get $c7) (f32x4.mul (local.get $b1) (local.get $a))))
+      (local.set $iters (i32.sub (local.get $iters) (i32.const 1)))
+      (br $next)))
+    (f32x4.extract_lane 0 (f32x4.add (f32x4.add (f32x4.add (local.get $c0) (local.get $c1)) (f32x4.add (local.get $c2) (local.get $c3)))
+      (f32x4.add (f32x4.add (local.get $c4) (local.get $c5)) (f32x4.add (local.get $c6) (local.get $c7))))))
+)`;
+const PEAK_FLOPS_PER_ITER = 8 * 4 * 2;
+
 /** Byte offsets of the operands (64 MiB apart: every case fits) and of the GEMM scratch. */
 const [A, B, C, BIAS, PANEL, PACKED] = [0, 64, 128, 192, 200, 208].map((mb) => mb << 20);
 
-const CASES: { name: string; run: (k: Kernels) => void }[] = [
+const CASES: { name: string; run: (k: Kernels) => void; flops?: number }[] = [
   ...(
     [
       ['ConvNeXt-T fc1 3136x96x384', 3136, 96, 384],
@@ -30,9 +56,13 @@ const CASES: { name: string; run: (k: Kernels) => void }[] = [
       ['atto train fc1 4096x40x160', 4096, 40, 160],
       ['atto train fc2 256x640x160', 256, 640, 160],
     ] as const
-  ).map(([name, m, k, n]) => ({ name: `gemm ${name}`, run: (e: Kernels) => e.gemm_f32(A, B, BIAS, C, m, k, n, PANEL, 512, PACKED, 256) })),
-  { name: 'gemm_tn atto dW 160x256x640', run: (e) => e.gemm_tn_f32(A, B, 0, C, 160, 256, 640, PANEL, 512, PACKED, 256) },
-  { name: 'gemm_nt atto dX 256x640x160', run: (e) => e.gemm_nt_f32(A, B, 0, C, 256, 640, 160, PANEL, 512, PACKED, 256) },
+  ).map(([name, m, k, n]) => ({
+    name: `gemm ${name}`,
+    run: (e: Kernels) => e.gemm_f32(A, B, BIAS, C, m, k, n, PANEL, 512, PACKED, 256),
+    flops: 2 * m * k * n,
+  })),
+  { name: 'gemm_tn atto dW 160x256x640', run: (e) => e.gemm_tn_f32(A, B, 0, C, 160, 256, 640, PANEL, 512, PACKED, 256), flops: 2 * 160 * 256 * 640 },
+  { name: 'gemm_nt atto dX 256x640x160', run: (e) => e.gemm_nt_f32(A, B, 0, C, 256, 640, 160, PANEL, 512, PACKED, 256), flops: 2 * 256 * 640 * 160 },
   { name: 'depthwise ConvNeXt-T 1x56x56x96', run: (e) => e.depthwise_nhwc(A, B, BIAS, C, 1, 56, 56, 96, 7) },
   { name: 'depthwise ConvNeXt-T 1x14x14x384', run: (e) => e.depthwise_nhwc(A, B, BIAS, C, 1, 14, 14, 384, 7) },
   { name: 'depthwise atto train 16x16x16x40', run: (e) => e.depthwise_nhwc(A, B, BIAS, C, 16, 16, 16, 40, 7) },
@@ -66,8 +96,23 @@ async function main(): Promise<void> {
   };
   const plain = variant(false);
   const fused = variant(true);
+  // wabt: a devDependency (scripts/build-wasm.js); benchmarks run from the checkout
+  const wabt = await (require('wabt') as () => Promise<{ parseWat(n: string, s: string, f: object): { toBinary(o: object): { buffer: Uint8Array } } }>)();
+  const { fuseMultiplyAdds } = require('../../scripts/wat-fma.js') as { fuseMultiplyAdds(t: string): { text: string } };
+  const peakOf = (text: string): ((iters: number) => number) =>
+    (
+      new webAssembly!.Instance(new webAssembly!.Module(wabt.parseWat('peak.wat', text, { simd: true, relaxed_simd: true }).toBinary({}).buffer), {})
+        .exports as {
+        peak(i: number): number;
+      }
+    ).peak;
+  const peaks = { plain: peakOf(PEAK_WAT), fused: peakOf(fuseMultiplyAdds(PEAK_WAT).text) };
+  const gflops = { plain: 0, fused: 0 };
+  for (let r = 0; r < rounds; r++)
+    for (const v of ['plain', 'fused'] as const) gflops[v] = Math.max(gflops[v], (PEAK_FLOPS_PER_ITER * 1e6) / bestMs(() => peaks[v](1e6), 3) / 1e6);
   console.log(`# fused / plain per kernel, one thread, ${new Date().toISOString()}, best of ${rounds} alternating rounds`);
-  console.log('| kernel | plain ms | fused ms | fused / plain |\n|---|---|---|---|');
+  console.log(`register-only peak of the tile step: plain ${gflops.plain.toFixed(1)} GFLOP/s, fused ${gflops.fused.toFixed(1)} GFLOP/s\n`);
+  console.log('| kernel | plain ms | fused ms | fused / plain | fused GFLOP/s (of peak) |\n|---|---|---|---|---|');
   for (const c of CASES) {
     const best = { plain: Infinity, fused: Infinity };
     const reps = Math.max(
@@ -90,7 +135,8 @@ async function main(): Promise<void> {
         bestMs(() => c.run(fused), reps),
       );
     }
-    console.log(`| ${c.name} | ${best.plain.toFixed(3)} | ${best.fused.toFixed(3)} | ${(best.fused / best.plain).toFixed(2)} |`);
+    const rate = c.flops ? `${(c.flops / best.fused / 1e6).toFixed(1)} (${((100 * c.flops) / best.fused / 1e6 / gflops.fused).toFixed(0)}%)` : '-';
+    console.log(`| ${c.name} | ${best.plain.toFixed(3)} | ${best.fused.toFixed(3)} | ${(best.fused / best.plain).toFixed(2)} | ${rate} |`);
   }
 }
 
