@@ -52,6 +52,8 @@ async function child(setup: string, arch: string, size: number, batch: number): 
 function ask(p: ChildProcess, line: string): Promise<Record<string, number | boolean>> {
   return new Promise((resolve, reject) => {
     const exited = (code: number | null): void => reject(new Error(`set-up process exited (${code})`));
+    // one that died before this call (e.g. a --base build that cannot load) has already sent its 'exit'
+    if (p.exitCode !== null || p.signalCode !== null) return exited(p.exitCode);
     p.once('exit', exited);
     p.once('message', (m) => {
       p.off('exit', exited);
