@@ -18,7 +18,12 @@ import { webAssembly } from '../src/backend/webassembly';
 type Kernels = Pick<SimdExports, 'gemm_f32' | 'gemm_tn_f32' | 'gemm_nt_f32' | 'depthwise_nhwc' | 'depthwise_filter_grad7_nhwc'>;
 const MODULES = ['gemm', 'depthwise_nhwc', 'depthwise_filter_grad'];
 
-/** 8 accumulators, 2 B vectors, 1 A splat: the GEMM tile's step with no memory, `iters` times (a fused copy by fuseMultiplyAdds). */
+/**
+ * 8 accumulators, 2 B vectors, 1 A splat: the GEMM tile's step with no memory, `iters` times (a fused
+ * copy by fuseMultiplyAdds). Its products are loop-invariant; V8 hoists no SIMD multiply out of a
+ * loop (plain's peak below fused's says the multiplies ran). bench/threads_hw.ts's `alu` rescales B
+ * each step instead: 2 more multiplies, which would understate the fused peak by a fifth.
+ */
 const PEAK_WAT = `(module
   (func (export "peak") (param $iters i32) (result f32)
     (local $a v128) (local $b0 v128) (local $b1 v128)

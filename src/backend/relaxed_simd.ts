@@ -8,15 +8,12 @@ import * as v8 from 'v8';
 import { Env, settings } from '../env';
 import { relaxedSimdSupported } from './wasm_simd/fma';
 
-/** Lets V8 compile relaxed SIMD unless $CONVNEXT_RELAXED_SIMD=0; returns whether it compiles now. */
-export function allowRelaxedSimd(env: Env = process.env): boolean {
-  if (!settings.relaxedSimd(env)) return false;
-  if (!relaxedSimdSupported()) {
-    try {
-      v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-    } catch {
-      // an engine without the flag: the plain kernels serve
-    }
+/** Lets V8 compile relaxed SIMD unless $CONVNEXT_RELAXED_SIMD=0 (fma.ts then asks the engine). */
+export function allowRelaxedSimd(env: Env = process.env): void {
+  if (!settings.relaxedSimd(env) || relaxedSimdSupported()) return;
+  try {
+    v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  } catch {
+    // an engine without the flag: the plain kernels serve
   }
-  return relaxedSimdSupported();
 }

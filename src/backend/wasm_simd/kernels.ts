@@ -103,8 +103,6 @@ const MODULES = [
 ];
 
 const instances = new WeakMap<object, SimdExports | null>();
-/** Backends whose kernels are the fused multiply-add variants (fma.ts). */
-const fused = new WeakSet<object>();
 /** Per backend with a kernel thread pool: the pool and the exports that share calls among its threads. */
 const threaded = new WeakMap<object, { pool: KernelThreads; kernels: SimdExports }>();
 
@@ -132,22 +130,23 @@ export function simdKernelsFor(backend: unknown): SimdExports | null {
   if (webAssembly && memory && typeof (memory as { buffer?: unknown }).buffer === 'object') {
     // A page that is not cross-origin isolated has no SharedArrayBuffer global at all.
     const shared = typeof SharedArrayBuffer !== 'undefined' && (memory as { buffer: unknown }).buffer instanceof SharedArrayBuffer;
-    const fma = fmaKernels();
     const exports = {};
     for (const name of MODULES) {
-      const module = new webAssembly.Module(simdBinary(name, shared, fma));
+      const module = new webAssembly.Module(simdBinary(name, shared, fmaKernels()));
       Object.assign(exports, new webAssembly.Instance(module, { env: { memory } }).exports);
     }
     kernels = exports as SimdExports;
-    if (fma) fused.add(backend);
   }
   instances.set(backend, kernels);
   return kernels;
 }
 
-/** Whether `backend`'s SIMD kernels are the fused multiply-add variants (instantiating them if not yet). */
+/**
+ * Whether `backend`'s SIMD kernels are the fused multiply-add variants (instantiating them if not
+ * yet): the thread's choice, which its first kernels fixed (fma.ts).
+ */
 export function fusedKernels(backend: unknown): boolean {
-  return !!simdKernelsFor(backend) && fused.has(backend as object);
+  return !!simdKernelsFor(backend) && fmaKernels();
 }
 
 /** The backend's heap memory when it is a shared WebAssembly.Memory (the threaded build), else null. */

@@ -4,7 +4,7 @@
 ;;
 ;; x (the block's input), y (its branch), out: [rows, C] (NHWC flattened); gamma: [C]; byte offsets
 ;; in the imported memory (the TF.js wasm heap); C % 4 == 0; out may equal x or y. The product is
-;; rounded before the sum (wasm SIMD has no fused multiply-add), so the result has the bits of
+;; rounded before the sum (no fma variant, unlike gemm.wat's), so the result has the bits of
 ;; tf.add(x, tf.mul(y, gamma)): three streams instead of the two kernels' six. Four vectors at a
 ;; time, then one; split.ts cuts a call by rows.
 (module

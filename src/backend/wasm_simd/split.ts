@@ -130,12 +130,15 @@ function runChunks(pool: KernelThreads, name: Pooled, own: Fn, bounds: number[],
 /** `raw`'s exports with the splittable ones shared among `pool`'s threads. */
 export function threadedKernels(raw: SimdExports, pool: KernelThreads): SimdExports {
   const bounds = (total: number, min: number, align = 1): number[] => (pool.live ? guidedRange(total, pool.size, min, align) : [0, total]);
+  /** bounds() for a call of `elements` floats of kernel `name`; [0, total] below SPLIT_ELEMENTS[name]. */
+  const sharedBounds = (name: keyof typeof SPLIT_ELEMENTS, elements: number, total: number, min: number, align = 1): number[] =>
+    elements < SPLIT_ELEMENTS[name] ? [0, total] : bounds(total, min, align);
   const elementwise =
     (name: 'gelu_f32' | 'gelu_grad_f32') =>
     (...ptrsAndSize: number[]): void => {
       const n = ptrsAndSize[ptrsAndSize.length - 1];
       const ptrs = ptrsAndSize.slice(0, -1);
-      const b = n < SPLIT_ELEMENTS[name] ? [0, n] : bounds(n, MIN_PART_ELEMENTS, 16);
+      const b = sharedBounds(name, n, n, MIN_PART_ELEMENTS, 16);
       if (b.length === 2) return (raw[name] as Fn)(...ptrsAndSize);
       runChunks(pool, name, raw[name] as Fn, b, (lo, hi) => [...ptrs.map((p) => p + 4 * lo), hi - lo]);
     };
@@ -177,12 +180,12 @@ export function threadedKernels(raw: SimdExports, pool: KernelThreads): SimdExpo
     gelu_f32: elementwise('gelu_f32'),
     gelu_grad_f32: elementwise('gelu_grad_f32'),
     layer_norm_f32(x, w, bias, y, rows, c, eps) {
-      const b = rows * c < SPLIT_ELEMENTS.layer_norm_f32 ? [0, rows] : bounds(rows, Math.ceil(MIN_PART_ELEMENTS / c));
+      const b = sharedBounds('layer_norm_f32', rows * c, rows, Math.ceil(MIN_PART_ELEMENTS / c));
       if (b.length === 2) return raw.layer_norm_f32(x, w, bias, y, rows, c, eps);
       runChunks(pool, 'layer_norm_f32', raw.layer_norm_f32 as Fn, b, (lo, hi) => [x + 4 * lo * c, w, bias, y + 4 * lo * c, hi - lo, c, eps]);
     },
     scaled_residual_f32(x, y, gamma, out, rows, c) {
-      const b = rows * c < SPLIT_ELEMENTS.scaled_residual_f32 ? [0, rows] : bounds(rows, Math.ceil(MIN_PART_ELEMENTS / c));
+      const b = sharedBounds('scaled_residual_f32', rows * c, rows, Math.ceil(MIN_PART_ELEMENTS / c));
       if (b.length === 2) return raw.scaled_residual_f32(x, y, gamma, out, rows, c);
       runChunks(pool, 'scaled_residual_f32', raw.scaled_residual_f32 as Fn, b, (lo, hi) => [
         x + 4 * lo * c,
