@@ -8,6 +8,8 @@
  *   - the training fixtures (test/fixtures/train v1, v2): loss and every gradient, vs wasm and torch
  *   - tensor counts around forward and gradient passes; which fused kernels webgpu has
  * and prints one JSON line (or {"skip": reason} when no adapter). The parent asserts the bounds.
+ * Each phase is announced on stderr first (`phase: ...`), so a native crash (Dawn, the Vulkan
+ * driver) names where it happened.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -138,10 +140,18 @@ async function gradOutputs(run: Run): Promise<void> {
   }
 }
 
-async function compute(): Promise<Run> {
+/** Announces a phase on stderr before it starts (see the header). */
+function phase(name: string): void {
+  process.stderr.write(`phase: ${name}\n`);
+}
+
+async function compute(backend: string): Promise<Run> {
   const run: Run = { fixtures: new Map(), random: new Map(), grads: new Map(), leaks: { forward: NaN, grads: NaN } };
+  phase(`${backend} parity fixtures`);
   await fixtureOutputs(run);
+  phase(`${backend} random weights`);
   await randomOutputs(run);
+  phase(`${backend} training gradients`);
   await gradOutputs(run);
   return run;
 }
@@ -184,19 +194,23 @@ function gradExcess(ours: Arrays, ref: Arrays): { worstRel: number; worstName: s
 async function main(): Promise<void> {
   // Probe first, so a machine without an adapter skips in a second, before the wasm half.
   try {
+    phase('webgpu probe');
     await initBackend({ backend: 'webgpu' });
+    phase('webgpu release after the probe');
     releaseWebGpu();
   } catch (e) {
     process.stdout.write(JSON.stringify({ skip: (e as Error).message }) + '\n');
     return;
   }
+  phase('wasm init');
   await initBackend({ backend: 'wasm' });
   const t0 = performance.now();
-  const wasm = await compute();
+  const wasm = await compute('wasm');
   const wasmMs = performance.now() - t0;
+  phase('webgpu init');
   const info = await initBackend({ backend: 'webgpu' });
   const t1 = performance.now();
-  const gpu = await compute();
+  const gpu = await compute('webgpu');
   const gpuMs = performance.now() - t1;
 
   const fixtures = [...gpu.fixtures].map(([name, g]) => {
@@ -230,7 +244,9 @@ async function main(): Promise<void> {
   });
   const fused = { [GELU_KERNEL]: tf.getKernel(GELU_KERNEL, 'webgpu') != null, [LAYER_NORM_KERNEL]: tf.getKernel(LAYER_NORM_KERNEL, 'webgpu') != null };
   const result = { adapter: info.adapter, fixtures, random, grads, leaks: gpu.leaks, wasmLeaks: wasm.leaks, fused, wasmMs, gpuMs };
+  phase('report');
   process.stdout.write(JSON.stringify(result) + '\n');
+  phase('webgpu release');
   releaseWebGpu();
 }
 
