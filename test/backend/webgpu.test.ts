@@ -20,8 +20,14 @@ const BIN = path.join(ROOT, 'bin/convnext.js');
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 const IMAGES = path.join(ROOT, 'test/fixtures/images');
 
+/**
+ * Variables every child gets on top of the parent's: set when the WebGPU child crashed twice in
+ * native code and reported with our fused multiply-add kernels off (see childReport).
+ */
+const fallbackEnv: NodeJS.ProcessEnv = {};
+
 function childEnv(backend?: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...fallbackEnv };
   delete env.CONVNEXT_BACKEND;
   if (backend) env.CONVNEXT_BACKEND = backend;
   if (!env.VK_ICD_FILENAMES && fs.existsSync(SWIFTSHADER_ICD)) env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
@@ -73,6 +79,8 @@ interface ChildReport {
 }
 
 let report: ChildReport | undefined;
+/** Why the child gave no report (thrown again by the second describe block, not run again). */
+let failure: Error | undefined;
 
 /** The child's last JSON line (gdb may print after it), or undefined. */
 function lastJsonLine(stdout: string): string | undefined {
@@ -89,7 +97,7 @@ function lastPhase(stderr: string): string {
   return phases.length ? phases[phases.length - 1].slice('phase: '.length) : 'before its first phase';
 }
 
-/** The child under gdb, so that a second native crash comes with a backtrace; plain node when gdb is absent. */
+/** The child under gdb, so that a native crash comes with a backtrace; plain node when gdb is absent. */
 function childUnderGdb(child: string): SpawnSyncReturns<string> {
   const gdb = spawnSync('gdb', ['--version'], { encoding: 'utf8' });
   if (gdb.status !== 0) return spawnNode([child]);
@@ -106,33 +114,84 @@ function childUnderGdb(child: string): SpawnSyncReturns<string> {
   return spawnSync('gdb', args, { encoding: 'utf8', env: childEnv(), timeout: 540_000, maxBuffer: 64 << 20 });
 }
 
+/** How one run of the child ended: its report line, or a native crash (signal, phase, and under gdb the crashing thread's frames). */
+interface ChildRun {
+  line?: string;
+  crash?: string;
+  frames: string[];
+  output: string;
+}
+
+function childRun(r: SpawnSyncReturns<string>): ChildRun {
+  const output = `${r.stdout.slice(-6000)}\n${r.stderr.slice(-2000)}`;
+  const underGdb = /received signal (SIG\w+)/.exec(r.stdout);
+  const signal = underGdb ? underGdb[1] : r.signal;
+  if (!signal || !NATIVE_CRASH.has(signal)) {
+    const line = lastJsonLine(r.stdout);
+    if (!line) throw new Error(`webgpu_child.js printed no report (exit ${r.status}, signal ${r.signal}, phase '${lastPhase(r.stderr)}'): ${output}`);
+    return { line, frames: [], output };
+  }
+  const marker = r.stdout.lastIndexOf('crashing thread:');
+  const frames =
+    marker < 0
+      ? []
+      : r.stdout
+          .slice(marker)
+          .split('\n')
+          .filter((l) => /^#\d+ /.test(l));
+  return { crash: `${signal} in phase '${lastPhase(r.stderr)}'`, frames, output };
+}
+
+/** A frame in the software Vulkan driver, the Vulkan loader or Dawn (the `webgpu` package). */
+const DRIVER_FRAME = /libvk_swiftshader|libvulkan|dawn\.node/;
+
 /**
  * Runs webgpu_child.js once per mocha process. A child killed by a signal crashed in native code
  * (Dawn or the software Vulkan driver: our kernels are JavaScript and wasm, which throw instead);
- * it is run once more, under gdb where there is one. A second crash fails with both phases and the
- * backtrace; a rerun that reports is used, and the first crash is printed.
+ * it is run once more, under gdb where there is one, and a rerun that reports is used. A second
+ * crash is run a third time with our fused multiply-add kernels off (CONVNEXT_RELAXED_SIMD=0: no
+ * runtime V8 flag, the plain kernels), the one thing besides the driver that differs between
+ * machines; if that reports, it is used, and the CLI runs get the same setting. Otherwise a crash
+ * whose thread is in the driver (gdb's frames) skips, printing them; any other crash fails. Every
+ * crash is printed.
  */
-function childReport(): ChildReport {
-  if (!report) {
-    const child = path.join(__dirname, 'webgpu_child.js');
-    let r = spawnNode([child]);
-    let line = lastJsonLine(r.stdout);
-    if (!line && r.signal && NATIVE_CRASH.has(r.signal)) {
-      const first = `${r.signal} in phase '${lastPhase(r.stderr)}'`;
-      r = childUnderGdb(child);
-      line = lastJsonLine(r.stdout);
-      const crashed = /received signal (SIG\w+)/.exec(r.stdout);
-      if (!line || crashed) {
-        const second = crashed ? `${crashed[1]} in phase '${lastPhase(r.stderr)}'` : `exit ${r.status}, signal ${r.signal}`;
-        throw new Error(`webgpu_child.js crashed twice: ${first}, then ${second}:\n${r.stdout.slice(-6000)}\n${r.stderr.slice(-2000)}`);
-      }
-      console.log(`      note: webgpu_child.js crashed once (${first}); its rerun reported`);
-    }
-    if (!line)
-      throw new Error(`webgpu_child.js printed no report (exit ${r.status}, signal ${r.signal}, phase '${lastPhase(r.stderr)}'): ${r.stderr.slice(-2000)}`);
-    report = JSON.parse(line) as ChildReport;
+function runChild(): ChildReport {
+  const child = path.join(__dirname, 'webgpu_child.js');
+  const runs = [childRun(spawnNode([child]))];
+  if (runs[0].crash) runs.push(childRun(childUnderGdb(child)));
+  if (runs[1]?.crash) {
+    fallbackEnv.CONVNEXT_RELAXED_SIMD = '0';
+    runs.push(childRun(childUnderGdb(child)));
   }
-  return report;
+  const last = runs[runs.length - 1];
+  const crashes = runs.filter((x) => x.crash).map((x, i) => `${i + 1}. ${x.crash}`);
+  const frames = runs.flatMap((x) => x.frames.slice(0, 12)).map((f) => `        ${f}`);
+  if (!last.line) {
+    const story = `webgpu_child.js crashed ${crashes.length} times (the last with CONVNEXT_RELAXED_SIMD=0): ${crashes.join('; ')}`;
+    if (runs.some((x) => x.frames.slice(0, 12).some((f) => DRIVER_FRAME.test(f)))) {
+      console.log(`      ${story}; in the driver:\n${frames.join('\n')}`);
+      return { skip: `the software Vulkan driver crashes on this machine (${crashes.join('; ')})` } as ChildReport;
+    }
+    throw new Error(`${story}; the crashing threads:\n${frames.join('\n')}\nthe last run's output:\n${last.output}`);
+  }
+  if (crashes.length) {
+    const setting = fallbackEnv.CONVNEXT_RELAXED_SIMD ? '; reported with CONVNEXT_RELAXED_SIMD=0 (the plain kernels), which the CLI runs get too' : '';
+    console.log(`      note: webgpu_child.js crashed (${crashes.join('; ')})${setting}\n${frames.join('\n')}`);
+  }
+  return JSON.parse(last.line) as ChildReport;
+}
+
+/** runChild's report, once per mocha process (a failure is thrown again, not run again). */
+function childReport(): ChildReport {
+  if (!report && !failure) {
+    try {
+      report = runChild();
+    } catch (e) {
+      failure = e instanceof Error ? e : new Error(String(e));
+    }
+  }
+  if (failure) throw failure;
+  return report!;
 }
 
 describe('webgpu backend (Dawn; software Vulkan in CI)', function () {
