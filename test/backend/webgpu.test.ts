@@ -1,9 +1,9 @@
 /**
  * The real WebGPU backend (Dawn) on whatever adapter the machine has; in CI that is software
  * Vulkan: SwiftShader from Debian's chromium package. VK_ICD_FILENAMES is set to its ICD for the
- * child processes when unset and the file exists. Without any adapter the suite is skipped and
- * says why. Everything runs in child processes (webgpu tensors cannot move between backends, and
- * Dawn stays out of the mocha process):
+ * child processes when unset and the file exists. Without any adapter (or where the driver itself
+ * crashes: runChild) the suite is skipped and says why. Everything runs in child processes (webgpu
+ * tensors cannot move between backends, and Dawn stays out of the mocha process):
  *   - webgpu_child.js: PyTorch parity fixtures, random-weight forward vs wasm, training gradients
  *     vs wasm and torch, tensor leaks, fused kernel names running their composites
  *   - the CLI: `--backend webgpu forward / train / predict / embed`, compared with wasm
@@ -97,20 +97,29 @@ function lastPhase(stderr: string): string {
   return phases.length ? phases[phases.length - 1].slice('phase: '.length) : 'before its first phase';
 }
 
-/** The child under gdb, so that a native crash comes with a backtrace; plain node when gdb is absent. */
+/** The gdb commands for a child: run it (ASLR as outside gdb), then on a crash every thread's stack and the crashing one's. */
+const GDB_SCRIPT = [
+  'set print thread-events off',
+  'set pagination off',
+  'set disable-randomization off',
+  'handle SIGPIPE nostop noprint',
+  'run',
+  'thread apply all bt 8',
+  'echo crashing thread:\n',
+  'bt 40',
+];
+
+/** Whether gdb is installed and may run a program here (a container can forbid ptrace). */
+function gdbRuns(): boolean {
+  const args = ['-q', '-batch', ...GDB_SCRIPT.slice(0, 4).flatMap((c) => ['-ex', c]), '-ex', 'run', '--args', process.execPath, '-e', '0'];
+  const r = spawnSync('gdb', args, { encoding: 'utf8', timeout: 60_000 });
+  return r.status === 0 && /exited normally/.test(r.stdout);
+}
+
+/** The child under gdb, so that a native crash comes with a backtrace; plain node where gdb cannot run it. */
 function childUnderGdb(child: string): SpawnSyncReturns<string> {
-  const gdb = spawnSync('gdb', ['--version'], { encoding: 'utf8' });
-  if (gdb.status !== 0) return spawnNode([child]);
-  const script = [
-    'set print thread-events off',
-    'set pagination off',
-    'handle SIGPIPE nostop noprint',
-    'run',
-    'thread apply all bt 8',
-    'echo crashing thread:\n',
-    'bt 40',
-  ];
-  const args = ['-q', '-batch', ...script.flatMap((c) => ['-ex', c]), '--args', process.execPath, child];
+  if (!gdbRuns()) return spawnNode([child]);
+  const args = ['-q', '-batch', ...GDB_SCRIPT.flatMap((c) => ['-ex', c]), '--args', process.execPath, child];
   return spawnSync('gdb', args, { encoding: 'utf8', env: childEnv(), timeout: 540_000, maxBuffer: 64 << 20 });
 }
 
