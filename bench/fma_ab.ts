@@ -14,6 +14,7 @@ import { simdBinary } from '../src/backend/wasm_simd/binaries';
 import { relaxedSimdSupported } from '../src/backend/wasm_simd/fma';
 import { SimdExports } from '../src/backend/wasm_simd/kernels';
 import { webAssembly } from '../src/backend/webassembly';
+import { watBinary } from './script';
 
 type Kernels = Pick<SimdExports, 'gemm_f32' | 'gemm_tn_f32' | 'gemm_nt_f32' | 'depthwise_nhwc' | 'depthwise_filter_grad7_nhwc'>;
 const MODULES = ['gemm', 'depthwise_nhwc', 'depthwise_filter_grad'];
@@ -101,17 +102,12 @@ async function main(): Promise<void> {
   };
   const plain = variant(false);
   const fused = variant(true);
-  // wabt: a devDependency (scripts/build-wasm.js); benchmarks run from the checkout
-  const wabt = await (require('wabt') as () => Promise<{ parseWat(n: string, s: string, f: object): { toBinary(o: object): { buffer: Uint8Array } } }>)();
   const { fuseMultiplyAdds } = require('../../scripts/wat-fma.js') as { fuseMultiplyAdds(t: string): { text: string } };
-  const peakOf = (text: string): ((iters: number) => number) =>
-    (
-      new webAssembly!.Instance(new webAssembly!.Module(wabt.parseWat('peak.wat', text, { simd: true, relaxed_simd: true }).toBinary({}).buffer), {})
-        .exports as {
-        peak(i: number): number;
-      }
-    ).peak;
-  const peaks = { plain: peakOf(PEAK_WAT), fused: peakOf(fuseMultiplyAdds(PEAK_WAT).text) };
+  const peakOf = async (text: string): Promise<(iters: number) => number> => {
+    const binary = await watBinary('peak.wat', text, { simd: true, relaxed_simd: true });
+    return (new webAssembly!.Instance(new webAssembly!.Module(binary), {}).exports as { peak(i: number): number }).peak;
+  };
+  const peaks = { plain: await peakOf(PEAK_WAT), fused: await peakOf(fuseMultiplyAdds(PEAK_WAT).text) };
   const gflops = { plain: 0, fused: 0 };
   for (let r = 0; r < rounds; r++)
     for (const v of ['plain', 'fused'] as const) gflops[v] = Math.max(gflops[v], (PEAK_FLOPS_PER_ITER * 1e6) / bestMs(() => peaks[v](1e6), 3) / 1e6);

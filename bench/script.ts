@@ -1,4 +1,4 @@
-/** What the bench/ scripts share: their --name value flags, a median, and printing a report (also to a file). */
+/** What the bench/ scripts share: their --name value flags, a median, printing a report (also to a file), and assembling WebAssembly text. */
 import { writeFileAtomic } from '../src/util/fs';
 
 /** The value after `--name` on the command line, else `fallback`. */
@@ -14,4 +14,14 @@ export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs
 export function report(text: string, file: string): void {
   process.stdout.write(text);
   if (file) writeFileAtomic(file, text);
+}
+
+interface Wabt {
+  parseWat(name: string, text: string, features: object): { toBinary(options: object): { buffer: Uint8Array } };
+}
+
+/** WebAssembly text to a binary, by wabt: a devDependency (scripts/build-wasm.js), as benchmarks run from the checkout. */
+export async function watBinary(name: string, text: string, features: Record<string, boolean>): Promise<Uint8Array> {
+  const wabt = await (require('wabt') as () => Promise<Wabt>)();
+  return wabt.parseWat(name, text, features).toBinary({}).buffer;
 }

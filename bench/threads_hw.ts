@@ -21,6 +21,7 @@
 import { Worker, isMainThread, workerData, parentPort } from 'worker_threads';
 import { simdBinary } from '../src/backend/wasm_simd/binaries';
 import { webAssembly } from '../src/backend/webassembly';
+import { watBinary } from './script';
 
 /** A bench-only module: the register-only ALU loop and the streaming sum. */
 const HW_WAT = `(module
@@ -85,9 +86,7 @@ interface Exports {
 
 async function instantiate(memory: object): Promise<Exports> {
   const wasm = webAssembly!;
-  // wabt: a devDependency (scripts/build-wasm.js); benchmarks run from the checkout
-  const wabt = await (require('wabt') as () => Promise<{ parseWat(n: string, s: string, f: object): { toBinary(o: object): { buffer: Uint8Array } } }>)();
-  const hw = new wasm.Instance(new wasm.Module(wabt.parseWat('hw.wat', HW_WAT, { simd: true, threads: true }).toBinary({}).buffer), { env: { memory } });
+  const hw = new wasm.Instance(new wasm.Module(await watBinary('hw.wat', HW_WAT, { simd: true, threads: true })), { env: { memory } });
   const gemm = new wasm.Instance(new wasm.Module(simdBinary('gemm', true)), { env: { memory } });
   return { ...(hw.exports as unknown as Exports), gemm_part_f32: (gemm.exports as { gemm_part_f32: Fn }).gemm_part_f32 };
 }
