@@ -6,11 +6,12 @@
 #   peers     ../shared/peers/peer-bench.sh (PyTorch, ONNX Runtime; 1 and 2 threads; torchvision
 #             archs only) and ../shared/peers/naive-tfjs.js (op-by-op TF.js, wasm)
 # Writes bench/results/<date>-<host>.json and .md (OUT=<path prefix> to choose; an existing run is
-# never overwritten) and prints the table with ratios.
+# never overwritten) and prints the table with ratios; then runs bench/train.sh (training steps beside
+# PyTorch's, its own table and files; SKIP_TRAIN=1 to leave it out).
 #
 # Usage (after `npm run build`): bash bench/run.sh       or: npm run bench
 # Environment: ARCHS="atto tiny base"  BATCHES="1 16"  BACKENDS="wasm cpu" (default: all available)
-#              REPS=3  WARMUP=1  SKIP_PEERS=1 (ours only)  PEERS_DIR=<dir with the peer scripts>
+#              REPS=3  WARMUP=1  SKIP_PEERS=1 (ours only)  PEERS_DIR=<dir with the peer scripts>  SKIP_TRAIN=1
 #              MAX_RUN_S=150 (non-wasm runs estimated longer are skipped with a note; 0: no limit)
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -106,3 +107,8 @@ note "total run time $(($(date +%s) - start)) s"
 node dist/bench/table.js render "$raw" "$out"
 rm -f "$raw"
 echo "results: $out.json, $out.md" >&2
+
+# then the training table beside PyTorch's (bench/train.sh: atto 64 b32 and tiny 224 b16, 1 worker and auto)
+if [ "${SKIP_TRAIN:-0}" != 1 ]; then
+  env -u REPS -u WARMUP SKIP_PEERS="$SKIP_PEERS" bash "$REPO/bench/train.sh" # its own repetitions per arch
+fi
