@@ -22,7 +22,7 @@ const IMAGES = path.join(ROOT, 'test/fixtures/images');
 
 /**
  * Variables every child gets on top of the parent's: set when the WebGPU child crashed twice in
- * native code and reported with our fused multiply-add kernels off (see childReport).
+ * native code and reported with our fused multiply-add kernels off (see runChild).
  */
 const fallbackEnv: NodeJS.ProcessEnv = {};
 
