@@ -2,14 +2,16 @@
  * The real WebGPU backend (Dawn) on whatever adapter the machine has; in CI that is software
  * Vulkan: SwiftShader from Debian's chromium package. VK_ICD_FILENAMES is set to its ICD for the
  * child processes when unset and the file exists. Without any adapter (or where the driver itself
- * crashes: runChild) the suite is skipped and says why. Everything runs in child processes (webgpu
+ * crashes: childLine) the suite is skipped and says why. Everything runs in child processes (webgpu
  * tensors cannot move between backends, and Dawn stays out of the mocha process):
- *   - webgpu_child.js: PyTorch parity fixtures, random-weight forward vs wasm, training gradients
- *     vs wasm and torch, tensor leaks, fused kernel names running their composites
+ *   - webgpu_child.js (a probe, a wasm half and a webgpu half, one backend a process): PyTorch
+ *     parity fixtures, random-weight forward vs wasm, training gradients vs wasm and torch, tensor
+ *     leaks, fused kernel names running their composites
  *   - the CLI: `--backend webgpu forward / train / predict / embed`, compared with wasm
  */
 import { spawnSync, SpawnSyncReturns } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { expect } from 'chai';
 import { readNpyFloat32 } from '../../src/io/npy';
@@ -22,7 +24,7 @@ const IMAGES = path.join(ROOT, 'test/fixtures/images');
 
 /**
  * Variables every child gets on top of the parent's: set when the WebGPU child crashed twice in
- * native code and reported with our fused multiply-add kernels off (see runChild).
+ * native code and reported with our fused multiply-add kernels off (see childLine).
  */
 const fallbackEnv: NodeJS.ProcessEnv = {};
 
@@ -116,14 +118,14 @@ function gdbRuns(): boolean {
   return r.status === 0 && /exited normally/.test(r.stdout);
 }
 
-/** The child under gdb, so that a native crash comes with a backtrace; plain node where gdb cannot run it. */
-function childUnderGdb(child: string): SpawnSyncReturns<string> {
-  if (!gdbRuns()) return spawnNode([child]);
-  const args = ['-q', '-batch', ...GDB_SCRIPT.flatMap((c) => ['-ex', c]), '--args', process.execPath, child];
-  return spawnSync('gdb', args, { encoding: 'utf8', env: childEnv(), timeout: 540_000, maxBuffer: 64 << 20 });
+/** A child under gdb, so that a native crash comes with a backtrace; plain node where gdb cannot run it. */
+function childUnderGdb(args: string[]): SpawnSyncReturns<string> {
+  if (!gdbRuns()) return spawnNode(args);
+  const gdbArgs = ['-q', '-batch', ...GDB_SCRIPT.flatMap((c) => ['-ex', c]), '--args', process.execPath, ...args];
+  return spawnSync('gdb', gdbArgs, { encoding: 'utf8', env: childEnv(), timeout: 540_000, maxBuffer: 64 << 20 });
 }
 
-/** How one run of the child ended: its report line, or a native crash (signal, phase, and under gdb the crashing thread's frames). */
+/** How one run of a child ended: its JSON line, or a native crash (signal, phase, and under gdb the crashing thread's frames). */
 interface ChildRun {
   line?: string;
   crash?: string;
@@ -131,13 +133,13 @@ interface ChildRun {
   output: string;
 }
 
-function childRun(r: SpawnSyncReturns<string>): ChildRun {
+function childRun(r: SpawnSyncReturns<string>, what: string): ChildRun {
   const output = `${r.stdout.slice(-6000)}\n${r.stderr.slice(-2000)}`;
   const underGdb = /received signal (SIG\w+)/.exec(r.stdout);
   const signal = underGdb ? underGdb[1] : r.signal;
   if (!signal || !NATIVE_CRASH.has(signal)) {
     const line = lastJsonLine(r.stdout);
-    if (!line) throw new Error(`webgpu_child.js printed no report (exit ${r.status}, signal ${r.signal}, phase '${lastPhase(r.stderr)}'): ${output}`);
+    if (!line) throw new Error(`${what} printed no report (exit ${r.status}, signal ${r.signal}, phase '${lastPhase(r.stderr)}'): ${output}`);
     return { line, frames: [], output };
   }
   const marker = r.stdout.lastIndexOf('crashing thread:');
@@ -154,40 +156,60 @@ function childRun(r: SpawnSyncReturns<string>): ChildRun {
 /** A frame in the software Vulkan driver, the Vulkan loader or Dawn (the `webgpu` package). */
 const DRIVER_FRAME = /libvk_swiftshader|libvulkan|dawn\.node/;
 
+const CHILD = path.join(__dirname, 'webgpu_child.js');
+
 /**
- * Runs webgpu_child.js once per mocha process. A child killed by a signal crashed in native code
- * (Dawn or the software Vulkan driver: our kernels are JavaScript and wasm, which throw instead);
- * it is run once more, under gdb where there is one, and a rerun that reports is used. A second
- * crash is run a third time with our fused multiply-add kernels off (CONVNEXT_RELAXED_SIMD=0: no
- * runtime V8 flag, the plain kernels), the one thing besides the driver that differs between
- * machines; if that reports, it is used, and the CLI runs get the same setting. Otherwise a crash
- * whose thread is in the driver (gdb's frames) skips, printing them; any other crash fails. Every
- * crash is printed.
+ * One run of webgpu_child.js with `args`: its JSON line. A child killed by a signal crashed in
+ * native code (Dawn or the software Vulkan driver: our kernels are JavaScript and wasm, which throw
+ * instead); it is run once more, under gdb where there is one, and a rerun that reports is used. A
+ * second crash is run a third time with our fused multiply-add kernels off (CONVNEXT_RELAXED_SIMD=0:
+ * no runtime V8 flag, the plain kernels), the one thing besides the driver that differs between
+ * machines; if that reports, it is used, and every later child and CLI run gets the same setting.
+ * Otherwise a crash whose thread is in the driver (gdb's frames) gives a skip, printing them; any
+ * other crash fails. Every crash is printed.
  */
-function runChild(): ChildReport {
-  const child = path.join(__dirname, 'webgpu_child.js');
-  const runs = [childRun(spawnNode([child]))];
-  if (runs[0].crash) runs.push(childRun(childUnderGdb(child)));
+function childLine(args: string[]): string {
+  const what = `webgpu_child.js ${args[0]}`;
+  const runs = [childRun(spawnNode([CHILD, ...args]), what)];
+  if (runs[0].crash) runs.push(childRun(childUnderGdb([CHILD, ...args]), what));
   if (runs[1]?.crash) {
     fallbackEnv.CONVNEXT_RELAXED_SIMD = '0';
-    runs.push(childRun(childUnderGdb(child)));
+    runs.push(childRun(childUnderGdb([CHILD, ...args]), what));
   }
   const last = runs[runs.length - 1];
   const crashes = runs.filter((x) => x.crash).map((x, i) => `${i + 1}. ${x.crash}`);
   const frames = runs.flatMap((x) => x.frames.slice(0, 12)).map((f) => `        ${f}`);
   if (!last.line) {
-    const story = `webgpu_child.js crashed ${crashes.length} times (the last with CONVNEXT_RELAXED_SIMD=0): ${crashes.join('; ')}`;
+    const story = `${what} crashed ${crashes.length} times (the last with CONVNEXT_RELAXED_SIMD=0): ${crashes.join('; ')}`;
     if (runs.some((x) => x.frames.slice(0, 12).some((f) => DRIVER_FRAME.test(f)))) {
       console.log(`      ${story}; in the driver:\n${frames.join('\n')}`);
-      return { skip: `the software Vulkan driver crashes on this machine (${crashes.join('; ')})` } as ChildReport;
+      return JSON.stringify({ skip: `the software Vulkan driver crashes on this machine (${what}: ${crashes.join('; ')})` });
     }
     throw new Error(`${story}; the crashing threads:\n${frames.join('\n')}\nthe last run's output:\n${last.output}`);
   }
   if (crashes.length) {
-    const setting = fallbackEnv.CONVNEXT_RELAXED_SIMD ? '; reported with CONVNEXT_RELAXED_SIMD=0 (the plain kernels), which the CLI runs get too' : '';
-    console.log(`      note: webgpu_child.js crashed (${crashes.join('; ')})${setting}\n${frames.join('\n')}`);
+    const setting = fallbackEnv.CONVNEXT_RELAXED_SIMD ? '; reported with CONVNEXT_RELAXED_SIMD=0 (the plain kernels), which later runs get too' : '';
+    console.log(`      note: ${what} crashed (${crashes.join('; ')})${setting}\n${frames.join('\n')}`);
   }
-  return JSON.parse(last.line) as ChildReport;
+  return last.line;
+}
+
+/**
+ * The three children, each with one backend: the probe (a skip without an adapter), the wasm half
+ * (the reference, into a temp file) and the webgpu half (the report).
+ */
+function runChild(): ChildReport {
+  const probe = JSON.parse(childLine(['probe'])) as ChildReport;
+  if (probe.skip || probe.error) return probe;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convnext-webgpu-'));
+  try {
+    const file = path.join(dir, 'wasm.json');
+    const wasm = JSON.parse(childLine(['wasm', file])) as ChildReport;
+    if (wasm.error) return wasm;
+    return JSON.parse(childLine(['webgpu', file])) as ChildReport;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** runChild's report, once per mocha process (a failure is thrown again, not run again). */

@@ -1,15 +1,17 @@
 /**
- * The real-WebGPU half of test/backend/webgpu.test.ts, run as a child process (a webgpu tensor
- * cannot move to another backend, and Dawn is best kept out of the mocha process). It computes on
- * wasm first, reads everything to arrays and frees it, then initialises webgpu by name and
- * computes the same on models built after the backend is set:
+ * The real-WebGPU half of test/backend/webgpu.test.ts, run as child processes, each holding one
+ * backend as a user's process does (a webgpu tensor cannot move to another backend, and Dawn is best
+ * kept out of the mocha process and away from the wasm kernels):
+ *   probe        initialises webgpu by name and releases it: {"ok": true}, or {"skip": reason}
+ *   wasm FILE    computes the reference on wasm and writes it to FILE
+ *   webgpu FILE  computes the same on webgpu, on models built after the backend is set, and
+ *                prints the report comparing it with FILE and the fixtures:
  *   - the committed PyTorch parity fixtures (test/fixtures/parity): logits, argmax, pre-logits
  *   - random non-trivial weights (test/random_weights.ts), V1 and V2: logits, embedding, stages
  *   - the training fixtures (test/fixtures/train v1, v2): loss and every gradient, vs wasm and torch
  *   - tensor counts around forward and gradient passes; which fused kernels webgpu has
- * and prints one JSON line (or {"skip": reason} when no adapter). The parent asserts the bounds.
- * Each phase is announced on stderr first (`phase: ...`), so a native crash (Dawn, the Vulkan
- * driver) names where it happened.
+ * Each prints one JSON line; the parent asserts the bounds. Each phase is announced on stderr
+ * first (`phase: ...`), so a native crash (Dawn, the Vulkan driver) names where it happened.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -191,27 +193,72 @@ function gradExcess(ours: Arrays, ref: Arrays): { worstRel: number; worstName: s
   return { worstRel, worstName, within };
 }
 
-async function main(): Promise<void> {
-  // Probe first, so a machine without an adapter skips in a second, before the wasm half.
+/** A Run as JSON, for the wasm half's file (float32 values survive a trip through doubles exactly). */
+function runToJson(run: Run, ms: number): string {
+  const arrays = (m: Arrays) => Object.fromEntries([...m].map(([k, v]) => [k, Array.from(v)]));
+  return JSON.stringify({
+    ms,
+    leaks: run.leaks,
+    fixtures: Object.fromEntries(
+      [...run.fixtures].map(([k, f]) => [k, { logits: Array.from(f.logits), prelogits: Array.from(f.prelogits), classes: f.classes }]),
+    ),
+    random: Object.fromEntries([...run.random].map(([k, m]) => [k, arrays(m)])),
+    grads: Object.fromEntries([...run.grads].map(([k, g]) => [k, { loss: g.loss, grads: arrays(g.grads) }])),
+  });
+}
+
+function runFromJson(text: string): { run: Run; ms: number } {
+  type Json = Record<string, number[]>;
+  const j = JSON.parse(text) as {
+    ms: number;
+    leaks: Run['leaks'];
+    fixtures: Record<string, { logits: number[]; prelogits: number[]; classes: number }>;
+    random: Record<string, Json>;
+    grads: Record<string, { loss: number; grads: Json }>;
+  };
+  const arrays = (o: Json): Arrays => new Map(Object.entries(o).map(([k, v]) => [k, Float32Array.from(v)]));
+  const run: Run = {
+    leaks: j.leaks,
+    fixtures: new Map(
+      Object.entries(j.fixtures).map(([k, f]) => [k, { logits: Float32Array.from(f.logits), prelogits: Float32Array.from(f.prelogits), classes: f.classes }]),
+    ),
+    random: new Map(Object.entries(j.random).map(([k, o]) => [k, arrays(o)])),
+    grads: new Map(Object.entries(j.grads).map(([k, g]) => [k, { loss: g.loss, grads: arrays(g.grads) }])),
+  };
+  return { run, ms: j.ms };
+}
+
+/** `probe`: whether webgpu initialises here ({"skip": reason} when not), Dawn released again. */
+async function probe(): Promise<object> {
   try {
     phase('webgpu probe');
     await initBackend({ backend: 'webgpu' });
     phase('webgpu release after the probe');
     releaseWebGpu();
+    return { ok: true };
   } catch (e) {
-    process.stdout.write(JSON.stringify({ skip: (e as Error).message }) + '\n');
-    return;
+    return { skip: (e as Error).message };
   }
+}
+
+/** `wasm FILE`: the reference half, on wasm, written to FILE. */
+async function wasmHalf(file: string): Promise<object> {
   phase('wasm init');
   await initBackend({ backend: 'wasm' });
   const t0 = performance.now();
-  const wasm = await compute('wasm');
-  const wasmMs = performance.now() - t0;
+  const run = await compute('wasm');
+  fs.writeFileSync(file, runToJson(run, performance.now() - t0));
+  return { ok: true };
+}
+
+/** `webgpu FILE`: the same on webgpu, compared with the wasm half's FILE and the fixtures: the report. */
+async function webgpuHalf(file: string): Promise<object> {
   phase('webgpu init');
   const info = await initBackend({ backend: 'webgpu' });
   const t1 = performance.now();
   const gpu = await compute('webgpu');
   const gpuMs = performance.now() - t1;
+  const { run: wasm, ms: wasmMs } = runFromJson(fs.readFileSync(file, 'utf8'));
 
   const fixtures = [...gpu.fixtures].map(([name, g]) => {
     const ref = readNpyFloat32(path.join(PARITY, name, 'logits.npy')).data;
@@ -244,10 +291,17 @@ async function main(): Promise<void> {
   });
   const fused = { [GELU_KERNEL]: tf.getKernel(GELU_KERNEL, 'webgpu') != null, [LAYER_NORM_KERNEL]: tf.getKernel(LAYER_NORM_KERNEL, 'webgpu') != null };
   const result = { adapter: info.adapter, fixtures, random, grads, leaks: gpu.leaks, wasmLeaks: wasm.leaks, fused, wasmMs, gpuMs };
-  phase('report');
-  process.stdout.write(JSON.stringify(result) + '\n');
   phase('webgpu release');
   releaseWebGpu();
+  return result;
+}
+
+async function main(): Promise<void> {
+  const [mode, file] = process.argv.slice(2);
+  const out = mode === 'probe' ? await probe() : mode === 'wasm' ? await wasmHalf(file) : mode === 'webgpu' ? await webgpuHalf(file) : null;
+  if (!out) throw new Error(`usage: webgpu_child.js probe | wasm FILE | webgpu FILE (got ${process.argv.slice(2).join(' ')})`);
+  phase('report');
+  process.stdout.write(JSON.stringify(out) + '\n');
 }
 
 main().catch((e) => {
