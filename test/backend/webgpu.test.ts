@@ -111,11 +111,16 @@ const GDB_SCRIPT = [
   'bt 40',
 ];
 
-/** Whether gdb is installed and may run a program here (a container can forbid ptrace). */
+let gdbUsable: boolean | undefined;
+
+/** Whether gdb is installed and may run a program here (a container can forbid ptrace); asked once. */
 function gdbRuns(): boolean {
-  const args = ['-q', '-batch', ...GDB_SCRIPT.slice(0, 4).flatMap((c) => ['-ex', c]), '-ex', 'run', '--args', process.execPath, '-e', '0'];
-  const r = spawnSync('gdb', args, { encoding: 'utf8', timeout: 60_000 });
-  return r.status === 0 && /exited normally/.test(r.stdout);
+  if (gdbUsable === undefined) {
+    const args = ['-q', '-batch', ...GDB_SCRIPT.slice(0, 4).flatMap((c) => ['-ex', c]), '-ex', 'run', '--args', process.execPath, '-e', '0'];
+    const r = spawnSync('gdb', args, { encoding: 'utf8', timeout: 60_000 });
+    gdbUsable = r.status === 0 && /exited normally/.test(r.stdout);
+  }
+  return gdbUsable;
 }
 
 /** A child under gdb, so that a native crash comes with a backtrace; plain node where gdb cannot run it. */
@@ -178,10 +183,11 @@ function childLine(args: string[]): string {
   }
   const last = runs[runs.length - 1];
   const crashes = runs.filter((x) => x.crash).map((x, i) => `${i + 1}. ${x.crash}`);
-  const frames = runs.flatMap((x) => x.frames.slice(0, 12)).map((f) => `        ${f}`);
+  const tops = runs.flatMap((x) => x.frames.slice(0, 12)); // each crashing thread's innermost frames
+  const frames = tops.map((f) => `        ${f}`);
   if (!last.line) {
     const story = `${what} crashed ${crashes.length} times (the last with CONVNEXT_RELAXED_SIMD=0): ${crashes.join('; ')}`;
-    if (runs.some((x) => x.frames.slice(0, 12).some((f) => DRIVER_FRAME.test(f)))) {
+    if (tops.some((f) => DRIVER_FRAME.test(f))) {
       console.log(`      ${story}; in the driver:\n${frames.join('\n')}`);
       return JSON.stringify({ skip: `the software Vulkan driver crashes on this machine (${what}: ${crashes.join('; ')})` });
     }

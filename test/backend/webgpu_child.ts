@@ -27,7 +27,7 @@ import { createModel } from '../../src/factory';
 import { smoothOneHot, softCrossEntropy } from '../../src/train/loss';
 import { remapStateDict } from '../../weights-converter/layouts';
 import { RawTensor } from '../../weights-converter/types';
-import { argmaxRows, randn } from '../helpers';
+import { argmaxRows, maxAbs, maxAbsDiff, randn } from '../helpers';
 import { assignWeights, randomWeights } from '../random_weights';
 
 const ROOT = path.resolve(__dirname, '../../..');
@@ -158,18 +158,9 @@ async function compute(backend: string): Promise<Run> {
   return run;
 }
 
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
-}
-
 /** max |a - b| / max(1, max |b|): the parity standard's relative error. */
 function rel(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) return Infinity;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
-  return d / Math.max(1, maxAbs(b));
+  return a.length !== b.length ? Infinity : maxAbsDiff(a, b) / Math.max(1, maxAbs(b));
 }
 
 /** Worst over tensors of max |a - b| - 1e-4 * max |b| (<= 1e-7 passes the gradient bound), and the tensor. */
@@ -180,8 +171,7 @@ function gradExcess(ours: Arrays, ref: Arrays): { worstRel: number; worstName: s
   for (const [name, r] of ref) {
     const o = ours.get(name);
     if (!o || o.length !== r.length) return { worstRel: Infinity, worstName: name, within: false };
-    let d = 0;
-    for (let i = 0; i < r.length; i++) d = Math.max(d, Math.abs(o[i] - r[i]));
+    const d = maxAbsDiff(o, r);
     const scale = maxAbs(r);
     if (d > 1e-4 * scale + 1e-7) within = false;
     const relErr = d / Math.max(scale, 1e-12);
